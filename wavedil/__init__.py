@@ -1,0 +1,30 @@
+"""wavedil: WaveNet-style audio models on 1D dilated causal convolutions."""
+
+from .audio import LogMel, load_audio, mulaw_decode, mulaw_encode, save_audio
+from .blocks import GatedResidualBlock
+from .conditioning import LocalConditioner
+from .heads import CategoricalHead, GaussianHead, LogisticMixtureHead, bits
+from .layers import CausalConv1d, ConvState
+from .model import WaveNet, WaveNetConfig, WaveNetState
+from .receptive import (
+    GriddingReport,
+    effective_kernel,
+    gridding,
+    hdc_condition,
+    layer_receptive_fields,
+    layered_dilations,
+    path_counts,
+    receptive_field,
+    sawtooth_dilations,
+    wavenet_dilations,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CategoricalHead", "CausalConv1d", "ConvState", "GatedResidualBlock", "GaussianHead",
+    "GriddingReport", "LocalConditioner", "LogMel", "LogisticMixtureHead", "WaveNet",
+    "WaveNetConfig", "WaveNetState", "bits", "effective_kernel", "gridding", "hdc_condition",
+    "layer_receptive_fields", "layered_dilations", "load_audio", "mulaw_decode", "mulaw_encode",
+    "path_counts", "receptive_field", "save_audio", "sawtooth_dilations", "wavenet_dilations",
+]

@@ -1,0 +1,5 @@
+"""Dilated-convolution blocks, one per file."""
+
+from .residual import GatedResidualBlock
+
+__all__ = ["GatedResidualBlock"]

@@ -1,0 +1,349 @@
+"""WaveNet (van den Oord et al. 2016): the config that rebuilds it, and the model.
+
+    x (B, T) --embed--> (B, C, T) --block 1--> ... --block L--> (residual stream)
+                                     |skip          |skip
+                                     +------ sum ---+--> ReLU, 1x1, ReLU, 1x1 --> (B, out, T)
+
+The output at time t is the distribution of sample t + 1 and reads inputs at times <= t.
+The model computes outputs only: losses live in ``heads`` and ``train``, the generation loop
+in ``generate``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .blocks import GatedResidualBlock
+from .conditioning import LocalConditioner
+from .heads import HEADS, CategoricalHead, GaussianHead, Head, LogisticMixtureHead
+from .layers import ConvState
+from .receptive import layered_dilations, receptive_field
+
+
+def factor_hop(hop: int) -> list[int]:
+    """Split a hop length into upsampling scales of at most 16: 256 -> [16, 16], 200 -> [10, 10, 2]."""
+    if hop < 1:
+        raise ValueError(f"hop_length must be >= 1, got {hop}")
+    scales, rest = [], hop
+    for f in range(16, 1, -1):
+        while rest % f == 0 and rest > 1:
+            scales.append(f)
+            rest //= f
+    if rest > 1:
+        scales.append(rest)
+    return scales or [1]
+
+
+@dataclass
+class WaveNetConfig:
+    """Everything needed to rebuild a WaveNet; stored in every checkpoint."""
+
+    layers: int = 20
+    """Number of gated residual blocks."""
+    cycle_length: int = 10
+    """Dilations are 2 ** (i % cycle_length): 10 gives cycles of 1, 2, ..., 512."""
+    dilations: list[int] | None = None
+    """Explicit dilations, one per layer; overrides layers and cycle_length."""
+    kernel_size: int = 2
+    """Taps of each dilated convolution."""
+    residual_channels: int = 64
+    """Channels of the residual stream."""
+    gate_channels: int = 128
+    """Output channels of each dilated conv, halved by the tanh/sigmoid gate."""
+    skip_channels: int = 128
+    """Channels of the skip connections and the output network."""
+    head: str = "categorical"
+    """Output distribution: categorical (mu-law), logistic_mixture or gaussian."""
+    classes: int = 256
+    """Mu-law classes of the categorical head (and of class input)."""
+    mixtures: int = 10
+    """Components of the logistic mixture head."""
+    bins: int = 65536
+    """Discretisation levels of the continuous heads (65536: 16-bit audio)."""
+    log_scale_min: float = -14.0
+    """Lower bound of the log scale of the continuous heads."""
+    input: str = "auto"
+    """Model input: classes (mu-law embedding), scalar (samples in [-1, 1]), or auto
+    (classes for the categorical head, scalar otherwise)."""
+    local_channels: int = 0
+    """Channels of the frame features for local conditioning (e.g. 80 mels); 0: none."""
+    cond_channels: int = 80
+    """Channels of the upsampled local conditioning."""
+    cond_kernel: int = 3
+    """Kernel of the causal conv over frames before upsampling."""
+    hop_length: int = 256
+    """Samples per conditioning frame; the upsampling scales multiply to it."""
+    upsample_scales: list[int] | None = None
+    """Upsampling factors (product = hop_length); None factors hop_length automatically."""
+    speakers: int = 0
+    """Number of speakers (or other global classes) for global conditioning; 0: none."""
+    speaker_channels: int = 16
+    """Size of the speaker embedding."""
+    dropout: float = 0.0
+    """Dropout on each block's input during training."""
+    weight_norm: bool = False
+    """Weight normalisation on the convolutions."""
+
+    def __post_init__(self) -> None:
+        def need(cond: bool, msg: str) -> None:
+            if not cond:
+                raise ValueError(f"WaveNetConfig: {msg}")
+
+        if self.dilations is not None:
+            self.dilations = [int(d) for d in self.dilations]
+            need(len(self.dilations) > 0, "dilations must not be empty")
+            need(all(d >= 1 for d in self.dilations), f"dilations must be >= 1, got {self.dilations}")
+            self.layers = len(self.dilations)
+        need(self.layers >= 1, f"layers must be >= 1, got {self.layers}")
+        need(self.cycle_length >= 1, f"cycle_length must be >= 1, got {self.cycle_length}")
+        need(self.kernel_size >= 1, f"kernel_size must be >= 1, got {self.kernel_size}")
+        for name in ("residual_channels", "skip_channels", "classes", "mixtures", "bins",
+                     "cond_channels", "cond_kernel", "speaker_channels", "hop_length"):
+            need(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+        need(self.gate_channels >= 2 and self.gate_channels % 2 == 0,
+             f"gate_channels must be even and >= 2, got {self.gate_channels}")
+        need(self.head in HEADS, f"head must be one of {sorted(HEADS)}, got {self.head!r}")
+        need(self.input in ("auto", "classes", "scalar"),
+             f"input must be auto, classes or scalar, got {self.input!r}")
+        need(not (self.head != "categorical" and self.input == "classes"),
+             f"input=classes needs the categorical head, not {self.head!r}")
+        need(self.local_channels >= 0, f"local_channels must be >= 0, got {self.local_channels}")
+        need(self.speakers >= 0, f"speakers must be >= 0, got {self.speakers}")
+        need(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        if self.upsample_scales is None:
+            self.upsample_scales = factor_hop(self.hop_length)
+        else:
+            self.upsample_scales = [int(s) for s in self.upsample_scales]
+            need(all(s >= 1 for s in self.upsample_scales),
+                 f"upsample_scales must be >= 1, got {self.upsample_scales}")
+            need(math.prod(self.upsample_scales) == self.hop_length,
+                 f"upsample_scales {self.upsample_scales} multiply to "
+                 f"{math.prod(self.upsample_scales)}, not hop_length={self.hop_length}")
+
+    @property
+    def layer_dilations(self) -> list[int]:
+        return list(self.dilations) if self.dilations else layered_dilations(self.layers, self.cycle_length)
+
+    @property
+    def input_kind(self) -> str:
+        if self.input != "auto":
+            return self.input
+        return "classes" if self.head == "categorical" else "scalar"
+
+    @property
+    def receptive_field(self) -> int:
+        return receptive_field(self.kernel_size, self.layer_dilations)
+
+    def make_head(self) -> Head:
+        if self.head == "categorical":
+            return CategoricalHead(self.classes)
+        if self.head == "logistic_mixture":
+            return LogisticMixtureHead(self.mixtures, self.bins, self.log_scale_min)
+        return GaussianHead(self.bins, self.log_scale_min)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "WaveNetConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"WaveNetConfig: unknown keys {unknown}")
+        return cls(**d)
+
+
+@dataclass
+class WaveNetState:
+    """Incremental-generation state: one ring buffer per block, owned by the caller."""
+
+    convs: list[ConvState]
+    batch_size: int
+    steps: int = 0
+    """Samples consumed so far."""
+
+    def clone(self) -> "WaveNetState":
+        return WaveNetState([c.clone() for c in self.convs], self.batch_size, self.steps)
+
+    def numel(self) -> int:
+        """Values held: the sum over layers of (k - 1) * d * C * B."""
+        return sum(c.buffer.numel() for c in self.convs)
+
+
+class WaveNet(nn.Module):
+    """The WaveNet model; ``WaveNet(WaveNetConfig(**checkpoint["config"]))`` rebuilds it."""
+
+    def __init__(self, config: WaveNetConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        self.head = c.make_head()
+        C = c.residual_channels
+        if c.input_kind == "classes":
+            self.embed = nn.Embedding(c.classes, C)
+        else:
+            self.embed = nn.Conv1d(1, C, 1)
+        self.conditioner = (LocalConditioner(c.local_channels, c.cond_channels, c.upsample_scales,
+                                             c.cond_kernel) if c.local_channels else None)
+        self.speaker_embed = nn.Embedding(c.speakers, c.speaker_channels) if c.speakers else None
+        self.blocks = nn.ModuleList(
+            GatedResidualBlock(C, c.gate_channels, c.skip_channels, c.kernel_size, d,
+                               local_channels=c.cond_channels if c.local_channels else 0,
+                               global_channels=c.speaker_channels if c.speakers else 0,
+                               dropout=c.dropout, weight_norm=c.weight_norm,
+                               residual=i < c.layers - 1)
+            for i, d in enumerate(c.layer_dilations)
+        )
+        self.out1 = nn.Conv1d(c.skip_channels, c.skip_channels, 1)
+        self.out2 = nn.Conv1d(c.skip_channels, self.head.out_channels, 1)
+        self.skip_scale = math.sqrt(1.0 / len(self.blocks))
+
+    @property
+    def receptive_field(self) -> int:
+        """Samples of input that reach one output."""
+        return self.config.receptive_field
+
+    @property
+    def hop_length(self) -> int:
+        return self.config.hop_length
+
+    # -- inputs ------------------------------------------------------------------------------
+
+    def embed_input(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T): class indices (long) or samples in [-1, 1] (float) -> (B, C, T)."""
+        if x.dim() != 2:
+            raise ValueError(f"WaveNet: expected input of shape (B, T), got {tuple(x.shape)}")
+        if self.config.input_kind == "classes":
+            if x.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+                raise ValueError(f"WaveNet: class input must be an integer tensor, got {x.dtype}")
+            if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.config.classes):
+                raise ValueError(f"WaveNet: class input must lie in [0, {self.config.classes}), "
+                                 f"got [{int(x.min())}, {int(x.max())}]")
+            return self.embed(x.long()).transpose(1, 2)
+        if not x.is_floating_point():
+            raise ValueError(f"WaveNet: scalar input must be a float tensor, got {x.dtype}")
+        return self.embed(x.unsqueeze(1))
+
+    def upsample(self, local: torch.Tensor) -> torch.Tensor:
+        """Frame features (B, local_channels, N) -> conditioning (B, cond_channels, N * hop)."""
+        if self.conditioner is None:
+            raise ValueError("WaveNet: local conditioning given to a model built with local_channels=0")
+        return self.conditioner(local)
+
+    def speaker_vector(self, speaker: torch.Tensor | int | None, batch_size: int) -> torch.Tensor | None:
+        """Speaker ids (B,) -> embeddings (B, speaker_channels); None without global conditioning."""
+        if self.speaker_embed is None:
+            if speaker is not None:
+                raise ValueError("WaveNet: speaker given to a model built with speakers=0")
+            return None
+        if speaker is None:
+            raise ValueError(f"WaveNet: this model needs a speaker id in [0, {self.config.speakers})")
+        ids = torch.as_tensor(speaker, dtype=torch.long, device=self.out2.weight.device).reshape(-1)
+        if ids.numel() == 1 and batch_size > 1:
+            ids = ids.expand(batch_size)
+        if ids.numel() != batch_size:
+            raise ValueError(f"WaveNet: {ids.numel()} speaker ids for batch size {batch_size}")
+        if int(ids.min()) < 0 or int(ids.max()) >= self.config.speakers:
+            raise ValueError(f"WaveNet: speaker ids must lie in [0, {self.config.speakers}), "
+                             f"got {ids.tolist()}")
+        return self.speaker_embed(ids)
+
+    def _local_for(self, local: torch.Tensor | None, T: int) -> torch.Tensor | None:
+        if local is None:
+            if self.conditioner is not None:
+                raise ValueError("WaveNet: this model needs local conditioning "
+                                 f"(B, {self.config.local_channels}, frames)")
+            return None
+        cond = self.upsample(local)
+        if cond.shape[-1] < T:
+            raise ValueError(f"WaveNet: {local.shape[-1]} conditioning frames x hop {self.hop_length} "
+                             f"= {cond.shape[-1]} samples, fewer than the input's {T}")
+        return cond[..., :T]
+
+    def _output(self, skips: torch.Tensor) -> torch.Tensor:
+        h = F.relu(skips * self.skip_scale)
+        return self.out2(F.relu(self.out1(h)))
+
+    # -- full sequence ---------------------------------------------------------------------
+
+    def forward(self, x: torch.Tensor, local: torch.Tensor | None = None,
+                speaker: torch.Tensor | int | None = None) -> torch.Tensor:
+        """x (B, T), local frames (B, local_channels, N) with N * hop >= T, speaker ids (B,)
+        -> head parameters (B, out, T); the output at t describes sample t + 1."""
+        h = self.embed_input(x)
+        cond = self._local_for(local, x.shape[-1])
+        g = self.speaker_vector(speaker, x.shape[0])
+        skips = 0
+        for block in self.blocks:
+            h, s = block(h, cond, g)
+            skips = skips + s
+        return self._output(skips)
+
+    # -- incremental ---------------------------------------------------------------------
+
+    def init_state(self, batch_size: int, device: torch.device | str | None = None,
+                   dtype: torch.dtype | None = None) -> WaveNetState:
+        """Empty history (silence before the first sample) for ``batch_size`` streams."""
+        return WaveNetState([b.init_state(batch_size, device, dtype) for b in self.blocks], batch_size)
+
+    def _check_state(self, state: WaveNetState, batch_size: int) -> None:
+        if len(state.convs) != len(self.blocks):
+            raise ValueError(f"WaveNet: state has {len(state.convs)} layers, the model {len(self.blocks)}")
+        if state.batch_size != batch_size:
+            raise ValueError(f"WaveNet: state made for batch size {state.batch_size}, input has {batch_size}")
+
+    def stream(self, x: torch.Tensor, state: WaveNetState, cond: torch.Tensor | None = None,
+               speaker: torch.Tensor | int | None = None) -> tuple[torch.Tensor, WaveNetState]:
+        """A chunk of any length: x (B, T), upsampled conditioning (B, cond_channels, T)
+        -> ((B, out, T), state). Chunks in sequence give the full forward's output."""
+        h = self.embed_input(x)
+        self._check_state(state, x.shape[0])
+        self._check_cond(cond, x.shape[0], x.shape[-1])
+        g = self.speaker_vector(speaker, x.shape[0])
+        skips = 0
+        for i, block in enumerate(self.blocks):
+            (h, s), state.convs[i] = block.stream(h, state.convs[i], cond, g)
+            skips = skips + s
+        state.steps += x.shape[-1]
+        return self._output(skips), state
+
+    def _check_cond(self, cond: torch.Tensor | None, B: int, T: int) -> None:
+        if self.conditioner is None:
+            if cond is not None:
+                raise ValueError("WaveNet: conditioning given to a model built with local_channels=0")
+            return
+        shape = (B, self.config.cond_channels, T)
+        if cond is None or tuple(cond.shape) != shape:
+            got = None if cond is None else tuple(cond.shape)
+            raise ValueError(f"WaveNet: expected upsampled conditioning of shape {shape}, got {got}")
+
+    def step(self, x: torch.Tensor, state: WaveNetState, cond: torch.Tensor | None = None,
+             speaker: torch.Tensor | int | None = None) -> tuple[torch.Tensor, WaveNetState]:
+        """One sample per stream: x (B,), conditioning (B, cond_channels) -> ((B, out), state)."""
+        if x.dim() != 1:
+            raise ValueError(f"WaveNet.step: expected input of shape (B,), got {tuple(x.shape)}")
+        h = self.embed_input(x[:, None])  # (B, C, 1)
+        self._check_state(state, x.shape[0])
+        c = None if cond is None else cond[..., None]
+        self._check_cond(c, x.shape[0], 1)
+        g = self.speaker_vector(speaker, x.shape[0])
+        skips = 0
+        for i, block in enumerate(self.blocks):
+            (h, s), state.convs[i] = block.step(h, state.convs[i], c, g)
+            skips = skips + s
+        state.steps += 1
+        return self._output(skips)[..., 0], state
+
+    @torch.no_grad()
+    def generate(self, n_samples: int, batch_size: int = 1, **kwargs) -> torch.Tensor:
+        """Sample ``n_samples`` waveform values per stream: (B, n_samples) floats in [-1, 1].
+
+        Keyword arguments are those of :func:`wavedil.generate.generate`.
+        """
+        from .generate import generate
+
+        return generate(self, n_samples, batch_size=batch_size, **kwargs)
