@@ -1,29 +1,166 @@
-"""The generation driver: samples a model one step at a time through its explicit state."""
+"""The generation driver: batched, streaming sampling from a WaveNet through an engine.
+
+The driver owns the loop's inputs (conditioning, random numbers, the prime) and the
+engine owns the per-layer cache, so each new sample costs O(layers) (Paine et al. 2016,
+"Fast Wavenet Generation Algorithm"). Random numbers are drawn here, chunk by chunk, from the
+caller's generator, so every engine turns the same stream into the same samples.
+
+Local conditioning can stream: ``local`` may be an iterable of frame chunks (B, n_mels, n),
+and samples for a chunk are produced as soon as it arrives.
+"""
 
 from __future__ import annotations
 
+from typing import Callable, Iterable, Iterator
+
 import torch
 
-from .audio import mulaw_decode
+from .audio import mulaw_decode, mulaw_encode
+from .engines import make_engine
+from .model import WaveNet
+
+DEFAULT_CHUNK = 1600
 
 
-@torch.no_grad()
-def generate(model, n_samples: int, batch_size: int = 1, local: torch.Tensor | None = None,
-             speaker=None, temperature: float = 1.0, prime: torch.Tensor | None = None,
-             generator: torch.Generator | None = None) -> torch.Tensor:
-    """Sample (B, n_samples) waveform values in [-1, 1] with ``model.step``."""
+def _frames(local, B: int) -> Iterator[torch.Tensor]:
+    chunks = [local] if isinstance(local, torch.Tensor) else local
+    for chunk in chunks:
+        chunk = torch.as_tensor(chunk)
+        if chunk.dim() == 2:
+            chunk = chunk.unsqueeze(0)
+        if chunk.shape[0] == 1 and B > 1:
+            chunk = chunk.expand(B, -1, -1)
+        if chunk.dim() != 3 or chunk.shape[0] != B:
+            raise ValueError(f"local conditioning chunks must be (B={B}, channels, frames), "
+                             f"got {tuple(chunk.shape)}")
+        yield chunk
+
+
+def _to_head_space(model: WaveNet, wave: torch.Tensor) -> torch.Tensor:
+    if model.head.continuous:
+        return wave.clamp(-1.0, 1.0)
+    return mulaw_encode(wave, model.config.classes)
+
+
+def _to_wave(model: WaveNet, values: torch.Tensor) -> torch.Tensor:
+    if model.head.continuous:
+        return values.float()
+    return mulaw_decode(values, model.config.classes)
+
+
+@torch.inference_mode()
+def stream(
+    model: WaveNet,
+    n_samples: int | None = None,
+    batch_size: int = 1,
+    local: torch.Tensor | Iterable[torch.Tensor] | None = None,
+    speaker: torch.Tensor | int | None = None,
+    temperature: float = 1.0,
+    prime: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    engine: str = "auto",
+    chunk_size: int = DEFAULT_CHUNK,
+) -> Iterator[torch.Tensor]:
+    """Yield generated waveform chunks (B, n_i) in [-1, 1] as they are produced.
+
+    Args:
+        n_samples: total samples per stream, prime included; None runs until streamed
+            ``local`` frames are exhausted.
+        batch_size: number of independent streams.
+        local: frame features (B or 1, local_channels, N), or an iterable of such chunks
+            supplied as they become available.
+        speaker: speaker id(s), an int or (B,).
+        temperature: sampling temperature; 0 takes the mode.
+        prime: waveform (B or 1, P) in [-1, 1] to continue; it is yielded first.
+        generator: the random stream (same stream, same samples, for every engine).
+        engine: "auto", "torch" or "numba".
+        chunk_size: samples per chunk without local conditioning.
+    """
+    if n_samples is None and local is None:
+        raise ValueError("n_samples is required without local conditioning")
+    if n_samples is not None and n_samples < 0:
+        raise ValueError(f"n_samples must be >= 0, got {n_samples}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    if not temperature >= 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if (local is None) != (model.conditioner is None):
+        raise ValueError("local conditioning must be given exactly when the model has "
+                         f"local_channels > 0 (this model: {model.config.local_channels})")
+    B = batch_size
     device = next(model.parameters()).device
-    head, cfg = model.head, model.config
-    state = model.init_state(batch_size, device)
-    cond = model.upsample(local) if local is not None else None
-    x = torch.full((batch_size,), cfg.classes // 2 if cfg.input_kind == "classes" else 0,
-                   dtype=torch.long if cfg.input_kind == "classes" else torch.float32, device=device)
-    out = []
-    for t in range(n_samples):
-        c = cond[..., t] if cond is not None else None
-        logits, state = model.step(x, state, c, speaker)
-        u = torch.rand(batch_size, head.n_uniforms, generator=generator, device=device)
-        x = head.sample(logits, u, temperature)
-        out.append(x)
-    y = torch.stack(out, -1)
-    return mulaw_decode(y, cfg.classes) if not head.continuous else y
+    spk = model.speaker_vector(speaker, B)
+    eng = make_engine(engine, model, B, spk)
+    head = model.head
+
+    # the first input is silence
+    eng.set_input(_to_head_space(model, torch.zeros(B, device=device)))
+    done = 0
+    prime_values = None
+    if prime is not None:
+        prime = torch.as_tensor(prime, dtype=torch.float32, device=device)
+        prime = prime.unsqueeze(0) if prime.dim() == 1 else prime
+        if prime.dim() != 2 or prime.shape[0] not in (1, B):
+            raise ValueError(f"prime must be (P,) or (B={B}, P), got {tuple(prime.shape)}")
+        if n_samples is not None and prime.shape[1] > n_samples:
+            raise ValueError(f"prime has {prime.shape[1]} samples, more than n_samples={n_samples}")
+        prime_values = _to_head_space(model, prime.expand(B, -1))
+    total = n_samples
+
+    def pieces() -> Iterator[tuple[int, torch.Tensor | None]]:
+        """(length, upsampled conditioning or None) for each chunk."""
+        if local is None:
+            left = total
+            while left > 0:
+                n = min(chunk_size, left)
+                yield n, None
+                left -= n
+            return
+        cstate = model.conditioner.init_state(B, device)
+        produced = 0
+        for frames in _frames(local, B):
+            cond, cstate = model.conditioner.stream(frames.to(device), cstate)
+            if total is not None:
+                cond = cond[..., : max(0, total - produced)]
+            if cond.shape[-1]:
+                produced += cond.shape[-1]
+                yield cond.shape[-1], cond
+            if total is not None and produced >= total:
+                return
+        if total is not None and produced < total:
+            raise ValueError(f"local conditioning ran out: {produced} samples of conditioning "
+                             f"for n_samples={total}")
+
+    P = 0 if prime_values is None else prime_values.shape[1]
+    for n, cond in pieces():
+        # the part of this chunk still covered by the prime is teacher-forced
+        k = min(max(P - done, 0), n)
+        if k:
+            forced = prime_values[:, done:done + k]
+            eng.run(k, cond=None if cond is None else cond[..., :k], forced=forced)
+            yield prime.expand(B, -1)[:, done:done + k].clone()
+        if n - k:
+            u = torch.rand(n - k, B, head.n_uniforms, generator=generator, device=device)
+            values = eng.run(n - k, cond=None if cond is None else cond[..., k:], u=u,
+                             temperature=temperature)
+            yield _to_wave(model, values)
+        done += n
+
+
+def generate(model: WaveNet, n_samples: int | None = None, batch_size: int = 1,
+             progress: Callable[[int], None] | None = None, **kwargs) -> torch.Tensor:
+    """Generate (B, n_samples) waveform values in [-1, 1]; see :func:`stream` for the arguments.
+
+    ``progress`` is called with the number of samples produced so far after each chunk.
+    """
+    chunks, done = [], 0
+    for chunk in stream(model, n_samples, batch_size, **kwargs):
+        chunks.append(chunk)
+        done += chunk.shape[-1]
+        if progress is not None:
+            progress(done)
+    if not chunks:
+        return torch.zeros(batch_size, 0)
+    return torch.cat(chunks, -1)
