@@ -1,0 +1,128 @@
+"""DataConfig: where the audio comes from and how it is cleaned, featurised, cropped and split."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from ..audio import LogMel
+from .corpus import TIMBRES, midi_to_hz
+
+
+@dataclass
+class DataConfig:
+    """The ``data:`` section of a recipe; every setting of the data pipeline."""
+
+    path: str = "embedded"
+    """A folder searched recursively for .wav/.flac/.ogg, a manifest (.txt: one path per line;
+    .csv: a ``path`` column or the first column) with paths relative to the manifest's folder,
+    a single audio file, or "embedded" for the built-in plucked-string corpus."""
+    sample_rate: int = 16000
+    """Rate every clip is resampled to (Hz)."""
+    trim_db: float = 40.0
+    """Leading and trailing audio quieter than this many dB below the clip's peak is cut
+    (librosa.effects.trim top_db, framed like the mel); 0 disables trimming."""
+    normalise: bool = True
+    """Scale each clip so its peak is ``peak``. Without it, samples outside [-1, 1] are clipped."""
+    peak: float = 0.95
+    """Peak level of normalised clips, in (0, 1]."""
+    n_mels: int = 80
+    """Mel bands of the conditioning features (the model's local_channels)."""
+    hop_length: int = 256
+    """Samples per mel frame; must equal the model's hop_length."""
+    n_fft: int | None = None
+    """FFT size (and window) of the mel features; None: 4 * hop_length."""
+    crop: int = 8000
+    """Samples per training crop that carry loss; each crop also holds the receptive field
+    before them, rounded up to whole frames."""
+    min_seconds: float = 0.0
+    """Clips shorter than this after trimming are skipped (so are clips shorter than one frame,
+    than half the FFT window, or than the model's receptive field)."""
+    validation_fraction: float = 0.1
+    """Fraction of the files held out for validation (split by file); 0: no validation set."""
+    seed: int = 0
+    """Seed of the train/validation split and of the random crops."""
+    speakers_from_folders: bool = False
+    """Speaker ids from the first sub-folder below the data path (sorted names -> 0, 1, ...);
+    for the embedded corpus the timbre is the speaker."""
+    cache_dir: str = ".cache/wavedil"
+    """Folder of the prepared-data cache (one data-<hash>.pt per settings and file list; old
+    ones are not deleted) and of the generated embedded corpus."""
+    corpus_low: int = 48
+    """Embedded corpus: lowest note (MIDI number; 48 = C3, 130.8 Hz)."""
+    corpus_high: int = 71
+    """Embedded corpus: highest note, inclusive (71 = B4, 493.9 Hz): two octaves by default."""
+    corpus_timbres: int = 4
+    """Embedded corpus: how many of the plucked-string timbres (nylon, steel, muted, harp) to use."""
+    corpus_takes: int = 2
+    """Embedded corpus: recordings per note and timbre, each with its own pluck noise."""
+
+    def __post_init__(self) -> None:
+        def need(cond: bool, name: str, allowed: str) -> None:
+            if not cond:
+                raise ValueError(f"DataConfig.{name} must be {allowed}, got {getattr(self, name)!r}")
+
+        need(isinstance(self.path, str) and self.path.strip() != "", "path",
+             'a folder, a .txt/.csv manifest, an audio file or "embedded"')
+        need(_is_int(self.sample_rate) and 1000 <= self.sample_rate <= 384000, "sample_rate",
+             "an integer in [1000, 384000]")
+        need(_is_num(self.trim_db) and self.trim_db >= 0, "trim_db", "a number >= 0 (0 disables)")
+        need(isinstance(self.normalise, bool), "normalise", "true or false")
+        need(_is_num(self.peak) and 0 < self.peak <= 1, "peak", "a number in (0, 1]")
+        need(_is_int(self.hop_length) and self.hop_length >= 1, "hop_length", "an integer >= 1")
+        need(self.n_fft is None or (_is_int(self.n_fft) and self.n_fft >= max(2, self.hop_length)),
+             "n_fft", f"null or an integer >= hop_length ({self.hop_length})")
+        need(_is_int(self.n_mels) and 1 <= self.n_mels <= self.fft_size // 2 + 1, "n_mels",
+             f"an integer in [1, n_fft // 2 + 1 = {self.fft_size // 2 + 1}]")
+        need(_is_int(self.crop) and self.crop >= 1, "crop", "an integer >= 1")
+        need(_is_num(self.min_seconds) and self.min_seconds >= 0, "min_seconds", "a number >= 0")
+        need(_is_num(self.validation_fraction) and 0 <= self.validation_fraction < 1,
+             "validation_fraction", "a number in [0, 1)")
+        need(_is_int(self.seed) and self.seed >= 0, "seed", "an integer >= 0")
+        need(isinstance(self.speakers_from_folders, bool), "speakers_from_folders", "true or false")
+        need(isinstance(self.cache_dir, str) and self.cache_dir.strip() != "", "cache_dir",
+             "a folder path")
+        need(_is_int(self.corpus_low) and 0 <= self.corpus_low <= 127, "corpus_low",
+             "a MIDI note number in [0, 127]")
+        need(_is_int(self.corpus_high) and self.corpus_low <= self.corpus_high <= 127, "corpus_high",
+             f"a MIDI note number in [corpus_low = {self.corpus_low}, 127]")
+        need(midi_to_hz(self.corpus_high) < self.sample_rate / 8, "corpus_high",
+             f"a note below sample_rate / 8 = {self.sample_rate / 8:g} Hz "
+             f"(MIDI {self.corpus_high} is {midi_to_hz(self.corpus_high):.1f} Hz)")
+        need(_is_int(self.corpus_timbres) and 1 <= self.corpus_timbres <= len(TIMBRES),
+             "corpus_timbres", f"an integer in [1, {len(TIMBRES)}]")
+        need(_is_int(self.corpus_takes) and 1 <= self.corpus_takes <= 16, "corpus_takes",
+             "an integer in [1, 16]")
+
+    @property
+    def fft_size(self) -> int:
+        """The mel FFT size in use: n_fft, or 4 * hop_length when n_fft is None."""
+        return self.n_fft or 4 * self.hop_length
+
+    def log_mel(self) -> LogMel:
+        """The feature extractor of this data: use it on audio to be vocoded, so the model sees
+        the features it was trained on."""
+        return LogMel(self.sample_rate, self.hop_length, self.n_mels, self.n_fft)
+
+    @property
+    def embedded(self) -> bool:
+        return self.path == "embedded"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DataConfig":
+        """Build from a recipe's ``data:`` mapping; unknown keys fail with their names."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"DataConfig: unknown keys {unknown}; known keys are {sorted(known)}")
+        return cls(**d)
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_num(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
