@@ -2,8 +2,9 @@
 
 The driver owns the loop's inputs (conditioning, random numbers, the prime) and the
 engine owns the per-layer cache, so each new sample costs O(layers) (Paine et al. 2016,
-"Fast Wavenet Generation Algorithm"). Random numbers are drawn here, chunk by chunk, from the
-caller's generator, so every engine turns the same stream into the same samples.
+"Fast Wavenet Generation Algorithm"). Random numbers are drawn here from the
+caller's generator in fixed blocks, so every engine and every chunking turns the same
+stream into the same samples.
 
 Local conditioning can stream: ``local`` may be an iterable of frame chunks (B, n_mels, n),
 and samples for a chunk are produced as soon as it arrives.
@@ -20,6 +21,24 @@ from .engines import make_engine
 from .model import WaveNet
 
 DEFAULT_CHUNK = 1600
+UNIFORM_BLOCK = 4096
+
+
+class _Uniforms:
+    """Uniforms drawn from the caller's generator in fixed blocks, so the numbers a sample
+    uses depend on its position only, not on how the run is chunked."""
+
+    def __init__(self, batch: int, k: int, generator, device) -> None:
+        self.shape, self.generator, self.device = (batch, k), generator, device
+        self.pending = torch.empty(0, batch, k, device=device)
+
+    def take(self, n: int) -> torch.Tensor:
+        while self.pending.shape[0] < n:
+            block = torch.rand(UNIFORM_BLOCK, *self.shape, generator=self.generator,
+                               device=self.device)
+            self.pending = torch.cat([self.pending, block])
+        out, self.pending = self.pending[:n], self.pending[n:]
+        return out
 
 
 def _frames(local, B: int) -> Iterator[torch.Tensor]:
@@ -134,6 +153,7 @@ def stream(
                              f"for n_samples={total}")
 
     P = 0 if prime_values is None else prime_values.shape[1]
+    uniforms = _Uniforms(B, head.n_uniforms, generator, device)
     for n, cond in pieces():
         # the part of this chunk still covered by the prime is teacher-forced
         k = min(max(P - done, 0), n)
@@ -142,7 +162,7 @@ def stream(
             eng.run(k, cond=None if cond is None else cond[..., :k], forced=forced)
             yield prime.expand(B, -1)[:, done:done + k].clone()
         if n - k:
-            u = torch.rand(n - k, B, head.n_uniforms, generator=generator, device=device)
+            u = uniforms.take(n - k)
             values = eng.run(n - k, cond=None if cond is None else cond[..., k:], u=u,
                              temperature=temperature)
             yield _to_wave(model, values)

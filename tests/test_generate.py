@@ -1,0 +1,184 @@
+"""The generation driver and its engines: exact against the forward, same samples everywhere."""
+
+import pytest
+import torch
+
+from wavedil import WaveNet, WaveNetConfig, mulaw_decode, mulaw_encode
+from wavedil.engines import make_engine
+from wavedil.generate import generate, stream
+
+ENGINES = ["torch", "numba"]
+HEADS = [dict(head="categorical", classes=32), dict(head="logistic_mixture", mixtures=3),
+         dict(head="gaussian"), dict(head="categorical", classes=32, input="scalar")]
+CONDS = [dict(), dict(local_channels=5, cond_channels=6, hop_length=4, upsample_scales=[2, 2]),
+         dict(speakers=3, speaker_channels=4)]
+
+
+def make(kernel_size=2, head=HEADS[0], cond=CONDS[0], seed=0):
+    torch.manual_seed(seed)
+    cfg = WaveNetConfig(layers=6, cycle_length=3, residual_channels=8, gate_channels=8,
+                        skip_channels=8, kernel_size=kernel_size, **head, **cond)
+    model = WaveNet(cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
+def head_values(model, B, T):
+    g = torch.Generator().manual_seed(3)
+    if model.head.continuous:
+        return torch.rand(B, T, generator=g) * 2 - 1
+    return torch.randint(0, model.config.classes, (B, T), generator=g)
+
+
+def model_input(model, v):
+    if model.config.input_kind == "scalar" and not model.head.continuous:
+        return mulaw_decode(v, model.config.classes)
+    return v
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("cond", CONDS)
+def test_engine_teacher_forced_equals_forward(engine, k, head, cond):
+    model = make(k, head, cond)
+    B, T = 3, 45
+    v = head_values(model, B, T)
+    c = model.config
+    local = torch.randn(B, 5, 12) if c.local_channels else None
+    spk = torch.tensor([0, 2, 1]) if c.speakers else None
+    with torch.no_grad():
+        full = model(model_input(model, v), local, spk)  # (B, out, T)
+        eng = make_engine(engine, model, B, model.speaker_vector(spk, B))
+        eng.set_input(v[:, 0])
+        cond_all = model.upsample(local)[..., :T] if local is not None else None
+        forced = torch.cat([v[:, 1:], v[:, :1]], 1)
+        _, logits = eng.run(T, cond=cond_all, forced=forced, return_logits=True)
+    assert (logits.permute(1, 2, 0) - full).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("cond", CONDS)
+def test_engines_give_the_same_samples(head, cond):
+    model = make(2, head, cond)
+    c = model.config
+    B, n = 3, 300
+    local = torch.randn(B, 5, n // 4) if c.local_channels else None
+    spk = torch.tensor([0, 2, 1]) if c.speakers else None
+    out = {}
+    for engine in ENGINES:
+        g = torch.Generator().manual_seed(11)
+        out[engine] = generate(model, n, B, local=local, speaker=spk, generator=g, engine=engine,
+                               temperature=0.9)
+    assert out["torch"].shape == (B, n)
+    assert (out["torch"] - out["numba"]).abs().max() <= 1e-4
+    assert out["torch"].abs().max() <= 1.0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_sampling_follows_the_model(engine):
+    """A model whose output ignores its input samples from the distribution it states."""
+    model = make(2, dict(head="categorical", classes=8))
+    with torch.no_grad():
+        model.out2.weight.zero_()
+        model.out2.bias.copy_(torch.log(torch.tensor([0.5, 0.25, 0.125, 0.125, 1e-9, 1e-9, 1e-9, 1e-9])))
+    g = torch.Generator().manual_seed(0)
+    y = generate(model, 2000, 4, generator=g, engine=engine)
+    classes = mulaw_encode(y, 8)
+    freq = torch.bincount(classes.flatten(), minlength=8).float() / classes.numel()
+    assert torch.allclose(freq[:4], torch.tensor([0.5, 0.25, 0.125, 0.125]), atol=0.02)
+    assert freq[4:].sum() == 0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_chunking_and_streamed_conditioning_do_not_change_samples(engine):
+    model = make(2, HEADS[1], CONDS[1])
+    local = torch.randn(2, 5, 40)
+    whole = generate(model, 160, 2, local=local, generator=torch.Generator().manual_seed(1),
+                     engine=engine)
+    frames = (local[..., i:i + 3] for i in range(0, 40, 3))  # frames arrive 3 at a time
+    chunks = list(stream(model, None, 2, local=frames, generator=torch.Generator().manual_seed(1),
+                         engine=engine))
+    assert len(chunks) == 14
+    assert torch.equal(torch.cat(chunks, -1), whole)
+    small = generate(model, 160, 2, local=local, generator=torch.Generator().manual_seed(1),
+                     engine=engine, chunk_size=7)
+    assert torch.equal(small, whole)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_prime_is_kept_and_continued(engine):
+    model = make(2, HEADS[2])
+    prime = torch.linspace(-0.5, 0.5, 50)
+    y = generate(model, 120, 2, prime=prime, generator=torch.Generator().manual_seed(0), engine=engine)
+    assert y.shape == (2, 120)
+    assert torch.equal(y[:, :50], prime.expand(2, 50))
+    # the continuation depends on the prime
+    z = generate(model, 120, 2, prime=-prime, generator=torch.Generator().manual_seed(0), engine=engine)
+    assert not torch.allclose(y[:, 50:], z[:, 50:])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_cache_does_not_grow(engine):
+    model = make(3)
+    eng = make_engine(engine, model, 2)
+    C = model.config.residual_channels
+    expected = sum(2 * d * C * 2 for d in model.config.layer_dilations)
+    assert eng.state_numel() == expected
+    eng.set_input(torch.zeros(2, dtype=torch.long))
+    eng.run(500, u=torch.rand(500, 2, 1))
+    assert eng.state_numel() == expected
+
+
+def test_temperature_zero_is_deterministic():
+    model = make(2, HEADS[0])
+    a = generate(model, 100, 2, temperature=0.0, generator=torch.Generator().manual_seed(0))
+    b = generate(model, 100, 2, temperature=0.0, generator=torch.Generator().manual_seed(9))
+    assert torch.equal(a, b)
+
+
+def test_model_generate_method():
+    model = make(2, HEADS[0], CONDS[2])
+    y = model.generate(64, batch_size=3, speaker=torch.tensor([0, 1, 2]), engine="torch")
+    assert y.shape == (3, 64) and y.abs().max() <= 1.0
+
+
+def test_bad_requests():
+    model = make(2, HEADS[0], CONDS[1])
+    local = torch.randn(1, 5, 10)  # 40 samples of conditioning
+    with pytest.raises(ValueError, match="ran out"):
+        generate(model, 41, local=local)
+    with pytest.raises(ValueError, match="prime has 50"):
+        generate(model, 40, local=local, prime=torch.zeros(50))
+    with pytest.raises(ValueError, match="local conditioning must be given"):
+        generate(model, 40)
+    with pytest.raises(ValueError, match="engine must be one of"):
+        generate(model, 40, local=local, engine="tpu")
+    with pytest.raises(ValueError, match="temperature"):
+        generate(model, 40, local=local, temperature=-1)
+    with pytest.raises(ValueError, match=r"\(B=2"):
+        generate(model, 40, 2, local=torch.randn(3, 5, 10))
+    spk = make(2, HEADS[0], CONDS[2])
+    with pytest.raises(ValueError, match="speaker"):
+        generate(spk, 40)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_torch_engine_matches_cpu():
+    model = make(2, HEADS[1])
+    g = lambda: torch.Generator(device="cuda").manual_seed(0)  # noqa: E731
+    cpu_logits = None
+    v = head_values(model, 2, 30)
+    for dev in ("cpu", "cuda"):
+        m = model.to(dev)
+        eng = make_engine("torch", m, 2)
+        eng.set_input(v[:, 0].to(dev))
+        _, logits = eng.run(30, forced=v.to(dev), return_logits=True)
+        if cpu_logits is None:
+            cpu_logits = logits
+        else:
+            assert (logits.cpu() - cpu_logits).abs().max() <= 1e-4
+    y = generate(model.to("cuda"), 100, 4, generator=g())
+    assert y.shape == (4, 100)
