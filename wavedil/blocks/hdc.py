@@ -14,6 +14,8 @@ as in the paper, where each group of layers is designed on its own.
 
 from __future__ import annotations
 
+import math
+from functools import reduce
 from typing import Sequence
 
 import torch
@@ -56,10 +58,16 @@ class HDCStack(StreamingBlock):
         positive_int(where, "repeats", repeats)
         rates = positive_ints(where, "rates", rates)
         if check and not hdc_condition(kernel_size, rates):
+            common, m2 = reduce(math.gcd, rates), hdc_m2(rates)
+            if len(rates) == 1:
+                why = f"a single layer of dilation {rates[0]} skips samples"
+            elif common > 1:
+                why = f"they share the factor {common}"
+            else:
+                why = f"M_2 = {m2} > kernel_size"
             raise ValueError(
                 f"HDCStack: rates {rates} fail the HDC condition for kernel_size={kernel_size} "
-                f"(M_2 = {hdc_m2(rates)} must be <= {kernel_size} and the rates must share no "
-                f"factor > 1); use e.g. (1, 2, 5), or check=False to build it anyway"
+                f"({why}); use e.g. (1, 2, 5), or check=False to build it anyway"
             )
         self.in_channels = self.channels = channels
         self.kernel_size, self.rates, self.repeats = kernel_size, rates, repeats
