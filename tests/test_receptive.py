@@ -74,6 +74,12 @@ def test_path_counts_small_case():
     assert sum(path_counts(3, [1, 2, 5])) == 27  # k^layers paths in all
 
 
+def test_hdc_judges_one_repeating_group():
+    assert hdc_condition(3, [1, 2, 5, 1, 2, 5])
+    assert gridding(2, CYCLE * 2).hdc_ok
+    assert not hdc_condition(3, [2, 2, 2, 2])
+
+
 def test_hdc_condition_common_factor():
     assert not hdc_condition(3, [2, 4, 8])
     assert hdc_condition(3, [1, 2, 3])

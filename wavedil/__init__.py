@@ -1,11 +1,14 @@
 """wavedil: WaveNet-style audio models on 1D dilated causal convolutions."""
 
 from .audio import LogMel, load_audio, mulaw_decode, mulaw_encode, save_audio
-from .blocks import GatedResidualBlock
+from .blocks import (ASPP1d, CCCBlock, ContextModule, DegriddingStack, ESPBlock1d,
+                     GatedResidualBlock, HDCStack, KroneckerConv1d, NonCausalWaveNet,
+                     PreFilteredDilatedConv1d, SmoothedDilatedConv1d)
 from .conditioning import LocalConditioner
 from .heads import CategoricalHead, GaussianHead, LogisticMixtureHead, bits
 from .layers import CausalConv1d, ConvState
 from .model import WaveNet, WaveNetConfig, WaveNetState
+from .generate import generate, stream
 from .receptive import (
     GriddingReport,
     effective_kernel,
@@ -15,6 +18,7 @@ from .receptive import (
     layered_dilations,
     path_counts,
     receptive_field,
+    repeating_group,
     sawtooth_dilations,
     wavenet_dilations,
 )
@@ -22,6 +26,9 @@ from .receptive import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ASPP1d", "CCCBlock", "ContextModule", "DegriddingStack", "ESPBlock1d", "HDCStack",
+    "KroneckerConv1d", "NonCausalWaveNet", "PreFilteredDilatedConv1d", "SmoothedDilatedConv1d",
+    "generate", "stream", "repeating_group",
     "CategoricalHead", "CausalConv1d", "ConvState", "GatedResidualBlock", "GaussianHead",
     "GriddingReport", "LocalConditioner", "LogMel", "LogisticMixtureHead", "WaveNet",
     "WaveNetConfig", "WaveNetState", "bits", "effective_kernel", "gridding", "hdc_condition",

@@ -41,7 +41,11 @@ class LogMel(torch.nn.Module):
     """Log-mel features with one frame per ``hop`` samples: (B, T) -> (B, n_mels, T // hop).
 
     Frame n is centred on sample n * hop, so frame n conditions samples [n*hop, (n+1)*hop).
+    Magnitudes are mapped to decibels and scaled so -100 dB -> 0 and 0 dB -> 1 (floor at 0),
+    the range r9y9's and Tacotron's vocoders use: inputs of order one train faster.
     """
+
+    FLOOR_DB = -100.0
 
     def __init__(self, sample_rate: int, hop: int, n_mels: int = 80, n_fft: int | None = None,
                  f_min: float = 0.0, f_max: float | None = None) -> None:
@@ -53,4 +57,5 @@ class LogMel(torch.nn.Module):
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         frames = wave.shape[-1] // self.hop
-        return torch.log(self.mel(wave)[..., :frames].clamp(min=1e-5))
+        db = 20.0 * torch.log10(self.mel(wave)[..., :frames].clamp(min=1e-5))
+        return (db - self.FLOOR_DB) / -self.FLOOR_DB

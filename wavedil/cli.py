@@ -18,9 +18,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="WaveNet-style audio models on dilated causal convolutions.")
 
 
+DEBUG = {"on": False}
+
+
 @app.callback()
-def _root() -> None:
+def _root(debug: bool = typer.Option(False, "--debug", help="show tracebacks of errors")) -> None:
     """WaveNet-style audio models on dilated causal convolutions."""
+    DEBUG["on"] = debug
 
 
 def fail(message: str) -> None:
@@ -40,23 +44,25 @@ def _ints(text: str, name: str) -> list[int]:
 
 
 def _model_config_from_file(path: Path):
-    from .model import WaveNetConfig
-    import yaml
-
+    """(WaveNetConfig, sample rate) of a recipe (.yaml) or a checkpoint (.pt)."""
     if not path.exists():
         fail(f"{path}: no such file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        fail(f"{path}: not valid YAML ({str(e).splitlines()[0]})")
-    if not isinstance(data, dict):
-        fail(f"{path}: expected a mapping with a 'model' section")
-    return WaveNetConfig.from_dict(data.get("model", {}) or {}), (data.get("data") or {}).get("sample_rate")
+    if path.suffix == ".pt":
+        from .train.checkpoint import load_checkpoint
+        from .train.recipe import recipe_from_dict
+
+        recipe = recipe_from_dict(load_checkpoint(path)["recipe"])
+    else:
+        from .train.recipe import load_recipe
+
+        recipe = load_recipe(path)
+    return recipe.model, recipe.data.sample_rate
 
 
 @app.command()
 def rf(
-    recipe: Optional[Path] = typer.Argument(None, help="a recipe YAML: analyse its model's whole stack"),
+    recipe: Optional[Path] = typer.Argument(None, help="a recipe (.yaml) or checkpoint (.pt): "
+                                            "analyse its model's whole stack"),
     kernel: int = typer.Option(2, "--kernel", "-k", help="kernel size of every layer"),
     dilations: str = typer.Option("1,2,4,8,16,32,64,128,256,512", "--dilations", "-d",
                                   help="comma-separated dilations, one per layer"),
@@ -69,7 +75,8 @@ def rf(
     """
     try:
         if recipe is not None:
-            config, rate = _model_config_from_file(recipe)
+            with _user_errors():
+                config, rate = _model_config_from_file(recipe)
             kernel, layers = config.kernel_size, config.layer_dilations
             sample_rate = sample_rate or rate
         else:
@@ -108,6 +115,125 @@ def rf(
     console.print(f"paths per offset: min {min(report.paths)}, max {max(report.paths)}")
     console.print(f"HDC condition (Wang et al. 2018): {'satisfied' if report.hdc_ok else 'not satisfied'}"
                   f" (M_2 = {report.hdc_m2})")
+
+
+@app.command()
+def train(
+    recipe: Path = typer.Argument(..., help="the recipe YAML"),
+    resume: bool = typer.Option(False, "--resume", help="continue from the run's last checkpoint"),
+    force: bool = typer.Option(False, "--force", help="start over in a run folder that holds a run"),
+    overrides: list[str] = typer.Option([], "--set", help="override a key: --set train.lr=3e-4"),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="run folder (default runs/<recipe>)"),
+) -> None:
+    """Train a model from a recipe: checkpoints, metrics, samples and a loss curve in the run folder.
+
+    Example: wavedil train recipes/quickstart.yaml --set train.steps=200
+    """
+    from .train.loop import train as run_training
+    from .train.recipe import load_recipe
+
+    with _user_errors():
+        sets = list(overrides) + ([f"train.run_dir={run_dir}"] if run_dir else [])
+        run_training(load_recipe(recipe, sets), resume=resume, force=force)
+
+
+@app.command()
+def generate(
+    checkpoint: Path = typer.Argument(..., help="a checkpoint (.pt) written by wavedil train"),
+    out: Path = typer.Option(Path("out.wav"), "--out", "-o", help="output wav (one per stream: name-0.wav, ...)"),
+    seconds: Optional[float] = typer.Option(None, "--seconds", help="length (default: the recipe's)"),
+    samples: Optional[int] = typer.Option(None, "--samples", help="length in samples"),
+    batch: Optional[int] = typer.Option(None, "--batch", help="streams generated at once"),
+    speaker: Optional[int] = typer.Option(None, "--speaker", help="speaker id (multi-speaker models)"),
+    mel: Optional[Path] = typer.Option(None, "--mel", help="log-mel frames (.npy) to vocode"),
+    from_wav: Optional[Path] = typer.Option(None, "--from-wav", help="copy synthesis: vocode the mel of this file"),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="sampling temperature"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="random seed"),
+    engine: str = typer.Option("auto", "--engine", help="auto, torch or numba"),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
+    plot: bool = typer.Option(False, "--plot", help="write a spectrogram PNG beside each wav"),
+    force: bool = typer.Option(False, "--force", help="overwrite existing outputs"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Generate audio from a checkpoint.
+
+    Example: wavedil generate runs/quickstart/best.pt --from-wav note.wav -o vocoded.wav --plot
+    """
+    from .synthesis import synthesize
+
+    if device not in ("cpu", "cuda"):
+        fail(f"--device must be cpu or cuda, got {device!r}")
+    show = not as_json and sys.stderr.isatty()
+    bar = None
+    with _user_errors():
+        if show:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            bar = Progress(TextColumn("generate"), BarColumn(), TextColumn("{task.fields[info]}"),
+                           TimeRemainingColumn(), transient=True)
+            bar.start()
+            task = bar.add_task("generate", total=None, info="")
+
+        def progress(done: int, total: int, sps: float) -> None:
+            if bar is not None:
+                bar.update(task, total=total, completed=done,
+                           info=f"{sps:,.0f} samples/s")
+
+        try:
+            result = synthesize(checkpoint, out, seconds, samples, batch, speaker, mel, from_wav,
+                                temperature, seed, engine, device, plot, force, progress)
+        finally:
+            if bar is not None:
+                bar.stop()
+    if as_json:
+        print(json.dumps(result.__dict__))
+        return
+    for f in result.files:
+        typer.echo(f)
+    typer.echo(f"{result.samples} samples ({result.seconds:.2f} s) per stream, "
+               f"{result.samples_per_second:,.0f} samples/s, {result.real_time_factor:.2f}x real time "
+               f"({result.engine} engine)" + (" - interrupted, partial output written" if result.interrupted else ""))
+
+
+@app.command()
+def info(
+    checkpoint: Path = typer.Argument(..., help="a checkpoint (.pt)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Describe a checkpoint: config, parameters, receptive field, training state.
+
+    Example: wavedil info runs/quickstart/best.pt
+    """
+    from .synthesis import describe
+
+    with _user_errors():
+        d = describe(checkpoint)
+    if as_json:
+        print(json.dumps(d))
+        return
+    for key in ("checkpoint", "name", "step", "parameters", "receptive_field"):
+        typer.echo(f"{key}: {d[key]}")
+    typer.echo(f"receptive_field_ms: {d['receptive_field_ms']:.2f} at {d['sample_rate']} Hz")
+    for key in ("untrained_val_bits", "best_val_bits", "last_val_bits"):
+        if d[key] is not None:
+            typer.echo(f"{key}: {d[key]:.3f}")
+    typer.echo("model: " + ", ".join(f"{k}={v}" for k, v in d["model"].items()))
+
+
+class _user_errors:
+    """ValueError (a user's mistake) -> one line on stderr, exit 2; --debug shows the traceback."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, value, tb) -> bool:
+        if kind is not None and issubclass(kind, (ValueError, FileNotFoundError, RuntimeError)):
+            if DEBUG["on"]:
+                return False
+            message = str(value).strip().splitlines()[0] if str(value).strip() else kind.__name__
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(2 if not issubclass(kind, RuntimeError) else 1)
+        return False
 
 
 def main() -> None:

@@ -136,7 +136,7 @@ class GriddingReport:
     hdc_ok: bool
     """Whether the rates satisfy the hybrid dilated convolution condition."""
     hdc_m2: int | None
-    """M_2 of the HDC recursion (None for a single layer)."""
+    """M_2 of the HDC recursion over one repeating group (None for a single layer)."""
 
     @property
     def receptive_field(self) -> int:
@@ -171,10 +171,25 @@ def hdc_m2(dilations: Sequence[int]) -> int | None:
     return m
 
 
+def repeating_group(dilations: Sequence[int]) -> list[int]:
+    """The shortest group whose repetition makes up the schedule: 1,2,5,1,2,5 -> 1,2,5."""
+    rates = list(dilations)
+    n = len(rates)
+    for p in range(1, n + 1):
+        if n % p == 0 and rates == rates[:p] * (n // p):
+            return rates[:p]
+    return rates
+
+
 def hdc_condition(kernel_size: int, dilations: Sequence[int]) -> bool:
-    """The hybrid dilated convolution condition: M_2 <= K and the rates share no factor > 1."""
+    """The hybrid dilated convolution condition: M_2 <= K and the rates share no factor > 1.
+
+    Wang et al. state it for one group of rates; a schedule that repeats a group (two WaveNet
+    cycles, a sawtooth) is judged on that group.
+    """
     rates = list(dilations)
     _check_stack([kernel_size] * len(rates), rates, [1] * len(rates))
+    rates = repeating_group(rates)
     if reduce(math.gcd, rates) > 1:
         return False
     m2 = hdc_m2(rates)
@@ -197,5 +212,5 @@ def gridding(kernel_size: int | Sequence[int], dilations: Sequence[int]) -> Grid
         holes=holes,
         coverage=1.0 - len(holes) / len(paths),
         hdc_ok=hdc_condition(k_max, dilations),
-        hdc_m2=hdc_m2(dilations),
+        hdc_m2=hdc_m2(repeating_group(dilations)),
     )

@@ -34,7 +34,7 @@ from .crops import FixedCrops, RandomCrops
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 """Bump when what prepare() computes changes, so old caches are ignored."""
 
 

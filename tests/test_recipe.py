@@ -1,0 +1,82 @@
+from pathlib import Path
+
+import pytest
+
+from wavedil.data import DataConfig
+from wavedil.model import WaveNetConfig
+from wavedil.train.recipe import (SECTIONS, GenerateConfig, TrainConfig, field_docs, load_recipe,
+                                  recipe_from_dict)
+
+RECIPES = sorted(Path(__file__).resolve().parents[1].joinpath("recipes").glob("*.yaml"))
+
+
+def test_there_are_recipes():
+    names = {p.stem for p in RECIPES}
+    assert "quickstart" in names
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
+def test_every_recipe_loads_against_the_code(path):
+    recipe = load_recipe(path)
+    assert recipe.name == path.stem
+    assert recipe.model.hop_length == recipe.data.hop_length
+    text = path.read_text()
+    assert "Hardware and time:" in text, "each recipe states the hardware and time it needs"
+
+
+@pytest.mark.parametrize("cls", [DataConfig, WaveNetConfig, TrainConfig, GenerateConfig])
+def test_every_field_is_documented(cls):
+    from dataclasses import fields
+
+    docs = field_docs(cls)
+    missing = [f.name for f in fields(cls) if f.name not in docs]
+    assert not missing
+
+
+@pytest.mark.parametrize("raw,match", [
+    ({"modle": {}}, r"unknown section 'modle' \(did you mean 'model'\?\)"),
+    ({"model": {"layerz": 3}}, r"unknown key 'model.layerz' \(did you mean 'layers'\?\)"),
+    ({"train": {"lr": "fast"}}, r"train.lr must be of type float, got 'fast'"),
+    ({"train": {"steps": 1.5}}, r"train.steps must be of type int"),
+    ({"train": {"steps": 0}}, r"train.steps must be >= 1, got 0"),
+    ({"train": {"schedule": "linear"}}, r"train.schedule must be cosine, exponential or constant"),
+    ({"model": {"kernel_size": 0}}, r"model: kernel_size must be >= 1"),
+    ({"data": {"sample_rate": -1}}, r"data.sample_rate"),
+    ({"model": {"hop_length": 200}}, r"model.hop_length \(200\) must equal data.hop_length \(256\)"),
+    ({"model": {"dilations": "1,2"}}, r"model.dilations must be of type"),
+    ({"model": {"speakers": 4}}, r"speakers_from_folders"),
+    ({"model": {"local_channels": 20}, "data": {"n_mels": 80}}, r"model.local_channels \(20\) must equal data.n_mels"),
+])
+def test_bad_recipes_fail_with_one_line_naming_the_key(raw, match):
+    with pytest.raises(ValueError, match=match) as e:
+        recipe_from_dict(raw)
+    assert "\n" not in str(e.value)
+
+
+def test_overrides(tmp_path):
+    p = tmp_path / "r.yaml"
+    p.write_text("train:\n  lr: 0.001\n")
+    r = load_recipe(p, ["train.lr=3e-4", "model.dilations=[1, 2, 4]", "data.path=/x"])
+    assert r.train.lr == 3e-4 and r.model.dilations == [1, 2, 4] and r.model.layers == 3
+    assert r.data.path == "/x"
+    with pytest.raises(ValueError, match="section.key=value"):
+        load_recipe(p, ["lr=3"])
+    with pytest.raises(ValueError, match="did you mean 'train'"):
+        load_recipe(p, ["trian.lr=3"])
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(ValueError, match="no such recipe"):
+        load_recipe(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [1, 2\n")
+    with pytest.raises(ValueError, match="not valid YAML"):
+        load_recipe(bad)
+    unsafe = tmp_path / "unsafe.yaml"
+    unsafe.write_text("model: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ValueError, match="not valid YAML"):
+        load_recipe(unsafe)
+
+
+def test_sections_cover_the_configs():
+    assert set(SECTIONS) == {"data", "model", "train", "generate"}

@@ -1,0 +1,178 @@
+"""Training: it learns, resumes exactly, checkpoints safely, and runs data-parallel."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from wavedil.train import load_checkpoint, load_recipe, lr_factor, recipe_from_dict, train
+from wavedil.train.checkpoint import save_atomic, step_checkpoints
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny(tmp_path, **train_kw):
+    """A small mel-conditioned model on a 6-file slice of the embedded corpus."""
+    raw = {
+        "data": {"path": "embedded", "hop_length": 64, "n_mels": 16, "crop": 512,
+                 "corpus_low": 60, "corpus_high": 62, "corpus_timbres": 1, "corpus_takes": 2,
+                 "validation_fraction": 0.34, "cache_dir": str(tmp_path.parent / "wavedil-cache")},
+        "model": {"layers": 6, "cycle_length": 3, "kernel_size": 3, "residual_channels": 16,
+                  "gate_channels": 32, "skip_channels": 32, "local_channels": 16,
+                  "cond_channels": 16, "hop_length": 64},
+        "train": {"steps": 40, "batch_size": 4, "lr": 3e-3, "warmup_steps": 5,
+                  "validate_every": 20, "checkpoint_every": 10, "log_every": 1,
+                  "sample_seconds": 0.05, "run_dir": str(tmp_path / "run"), **train_kw},
+        "generate": {"engine": "torch"},
+    }
+    return recipe_from_dict(raw, "tiny")
+
+
+def quiet(_msg):
+    pass
+
+
+def test_lr_schedule():
+    t = tiny(Path("/tmp/x")).train
+    assert lr_factor(0, t) == pytest.approx(1 / 5)
+    assert lr_factor(4, t) == pytest.approx(1.0)
+    assert lr_factor(39, t) == pytest.approx(t.min_lr_ratio, abs=0.01)
+
+
+def test_training_learns_and_writes_a_run(tmp_path):
+    result = train(tiny(tmp_path, steps=60), echo=quiet)
+    assert result.final_val_bits < 0.85 * result.untrained_val_bits
+    run = tmp_path / "run"
+    assert (run / "best.pt").exists() and (run / "loss.png").exists()
+    assert list((run / "samples").glob("*.wav")) and list((run / "samples").glob("*.png"))
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any("val_bits" in r for r in records) and any("samples_per_second" in r for r in records)
+    assert len(step_checkpoints(run / "checkpoints")) == 3  # keep_last
+    ckpt = load_checkpoint(run / "best.pt")
+    assert ckpt["step"] == 60 and set(ckpt) >= {"model", "ema", "optimizer", "scheduler", "rng"}
+
+
+def test_resume_matches_an_uninterrupted_run(tmp_path):
+    a = tmp_path / "a"
+    b = tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    train(tiny(a, steps=24), echo=quiet)
+    first = train(tiny(b, steps=24), stop_after=13, echo=quiet)
+    assert first.interrupted and first.step == 13
+    train(tiny(b, steps=24), resume=True, echo=quiet)
+
+    def losses(folder):
+        lines = (folder / "run" / "metrics.jsonl").read_text().splitlines()
+        return {r["step"]: r["train_bits"] for r in map(json.loads, lines) if "train_bits" in r}
+
+    la, lb = losses(a), losses(b)
+    assert sorted(la) == sorted(lb) == list(range(1, 25))
+    assert all(la[s] == lb[s] for s in la), [(s, la[s], lb[s]) for s in la if la[s] != lb[s]]
+    wa = load_checkpoint(a / "run" / "checkpoints" / "step-00000024.pt")["model"]
+    wb = load_checkpoint(b / "run" / "checkpoints" / "step-00000024.pt")["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_existing_run_needs_resume_or_force(tmp_path):
+    train(tiny(tmp_path, steps=2, checkpoint_every=1), echo=quiet)
+    with pytest.raises(ValueError, match="--resume .* or --force"):
+        train(tiny(tmp_path, steps=2), echo=quiet)
+    train(tiny(tmp_path, steps=2), force=True, echo=quiet)
+    with pytest.raises(ValueError, match="model section differs"):
+        r = tiny(tmp_path, steps=4)
+        r.model.residual_channels = 8
+        train(r, resume=True, echo=quiet)
+
+
+def test_failed_checkpoint_write_keeps_the_previous(tmp_path, monkeypatch):
+    path = tmp_path / "c.pt"
+    save_atomic({"model": {"w": torch.ones(3)}, "recipe": {}}, path)
+
+    def broken_save(obj, f, *a, **k):
+        f.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="No space"):
+        save_atomic({"model": {"w": torch.zeros(3)}, "recipe": {}}, path)
+    monkeypatch.undo()
+    assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_pickled_code_in_a_checkpoint_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"model": {}, "recipe": {}, "x": Payload()}, path)
+    with pytest.raises(ValueError, match="refused"):
+        load_checkpoint(path)
+    assert not marker.exists()
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        load_checkpoint(junk)
+
+
+def _run_cli(args, env_extra=None, timeout=300):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+def _recipe_file(tmp_path, **train_kw):
+    import yaml
+
+    r = tiny(tmp_path, **train_kw)
+    p = tmp_path / "tiny.yaml"
+    p.write_text(yaml.safe_dump(r.to_dict()))
+    return p
+
+
+def test_ddp_two_processes_equal_one(tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    kw = dict(steps=6, checkpoint_every=6, validate_every=6, ema_decay=0.0, threads=1)
+    r1 = _run_cli([sys.executable, "-m", "wavedil", "train", str(_recipe_file(one, **kw))])
+    assert r1.returncode == 0, r1.stderr[-2000:]
+    r2 = _run_cli([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                   "--master-port", "29533", "-m", "wavedil", "train", str(_recipe_file(two, **kw))])
+    assert r2.returncode == 0, r2.stderr[-2000:]
+    w1 = load_checkpoint(one / "run" / "checkpoints" / "step-00000006.pt")["model"]
+    w2 = load_checkpoint(two / "run" / "checkpoints" / "step-00000006.pt")["model"]
+    worst = max((w1[k] - w2[k]).abs().max().item() for k in w1)
+    assert worst < 1e-4, worst
+
+
+def test_cli_train_then_generate_and_info(tmp_path):
+    recipe = _recipe_file(tmp_path, steps=4, checkpoint_every=2, validate_every=2)
+    r = _run_cli([sys.executable, "-m", "wavedil", "train", str(recipe)])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "validation NLL: untrained" in r.stdout
+    best = tmp_path / "run" / "best.pt"
+    wav = tmp_path / "note.wav"
+    import soundfile as sf
+    import numpy as np
+
+    sf.write(wav, 0.5 * np.sin(np.linspace(0, 200, 4000)), 16000)
+    r = _run_cli([sys.executable, "-m", "wavedil", "generate", str(best), "--from-wav", str(wav),
+                  "-o", str(tmp_path / "out.wav"), "--json", "--plot", "--batch", "2"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    d = json.loads(r.stdout)
+    assert d["samples"] == 4000 // 64 * 64 and len(d["files"]) == 2 and d["samples_per_second"] > 0
+    assert all(Path(f).exists() for f in d["files"] + d["plots"])
+    r = _run_cli([sys.executable, "-m", "wavedil", "generate", str(best), "--from-wav", str(wav),
+                  "-o", str(tmp_path / "out.wav"), "--batch", "2"])
+    assert r.returncode == 2 and "exists" in r.stderr and "Traceback" not in r.stderr
+    r = _run_cli([sys.executable, "-m", "wavedil", "info", str(best), "--json"])
+    d = json.loads(r.stdout)
+    assert d["step"] == 4 and d["receptive_field"] == 1 + 2 * 2 * (1 + 2 + 4)

@@ -1,0 +1,193 @@
+"""From a checkpoint to audio files: the library side of ``wavedil generate`` and ``wavedil info``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .audio import load_audio, save_audio
+from .generate import stream
+from .model import WaveNet
+from .train.checkpoint import load_checkpoint
+from .train.loop import model_from_checkpoint
+from .train.recipe import Recipe
+
+
+@dataclass
+class Synthesis:
+    """What ``synthesize`` wrote and how fast."""
+
+    files: list[str]
+    samples: int
+    seconds: float
+    samples_per_second: float
+    real_time_factor: float
+    """Audio seconds produced per second of compute (all streams)."""
+    engine: str
+    interrupted: bool = False
+    plots: list[str] = field(default_factory=list)
+
+
+def load_model(checkpoint: str | Path, device: str = "cpu", ema: bool = True) -> tuple[WaveNet, Recipe, dict]:
+    """The (EMA) model, recipe and raw checkpoint dict of a checkpoint file."""
+    ckpt = load_checkpoint(checkpoint)
+    model, recipe = model_from_checkpoint(ckpt, ema=ema)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: CUDA is not available")
+    return model.to(device), recipe, ckpt
+
+
+def mel_from_wav(path: str | Path, recipe: Recipe) -> torch.Tensor:
+    """Copy synthesis input: the recipe's log-mel frames of an audio file, (n_mels, frames)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such audio file")
+    try:
+        wave, _ = load_audio(path, recipe.data.sample_rate)
+    except Exception as e:
+        raise ValueError(f"{path}: not readable audio ({str(e).splitlines()[0][:120]})") from None
+    if not torch.isfinite(wave).all():
+        raise ValueError(f"{path}: holds NaN or infinite samples")
+    peak = float(wave.abs().max()) if wave.numel() else 0.0
+    if peak == 0.0:
+        raise ValueError(f"{path}: silent or empty")
+    if recipe.data.normalise:
+        wave = wave * (recipe.data.peak / peak)
+    mel = recipe.data.log_mel()(wave)
+    if mel.shape[-1] == 0:
+        raise ValueError(f"{path}: shorter than one frame ({recipe.data.hop_length} samples)")
+    return mel
+
+
+def load_mel(path: str | Path, recipe: Recipe) -> torch.Tensor:
+    """Frames from a .npy file, (n_mels, frames) or (frames, n_mels)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise ValueError(f"{path}: not a .npy array ({str(e).splitlines()[0][:120]})") from None
+    n = recipe.model.local_channels
+    if arr.ndim != 2 or n not in arr.shape:
+        raise ValueError(f"{path}: expected a (n_mels={n}, frames) array, got shape {arr.shape}")
+    mel = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    return mel if mel.shape[0] == n else mel.t().contiguous()
+
+
+def synthesize(
+    checkpoint: str | Path,
+    out: str | Path,
+    seconds: float | None = None,
+    samples: int | None = None,
+    batch: int | None = None,
+    speaker: int | None = None,
+    mel: str | Path | None = None,
+    from_wav: str | Path | None = None,
+    temperature: float | None = None,
+    seed: int | None = None,
+    engine: str | None = None,
+    device: str = "cpu",
+    plot: bool = False,
+    force: bool = False,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> Synthesis:
+    """Generate audio from a checkpoint and write one wav per stream.
+
+    Defaults come from the recipe's ``generate`` section. With local conditioning the length
+    follows the frames (``mel`` or ``from_wav``) unless ``seconds``/``samples`` ask for less.
+    ``progress(done, total, samples_per_second)`` is called after each chunk. Ctrl-C stops
+    early and still writes what was generated.
+    """
+    model, recipe, _ = load_model(checkpoint, device)
+    g, rate = recipe.generate, recipe.data.sample_rate
+    batch = batch or g.batch_size
+    temperature = g.temperature if temperature is None else temperature
+    seed = g.seed if seed is None else seed
+    engine = engine or g.engine
+    if batch < 1:
+        raise ValueError(f"--batch must be >= 1, got {batch}")
+    if seconds is not None and samples is not None:
+        raise ValueError("give --seconds or --samples, not both")
+    if seconds is not None and seconds <= 0:
+        raise ValueError(f"--seconds must be > 0, got {seconds}")
+    if samples is not None and samples < 1:
+        raise ValueError(f"--samples must be >= 1, got {samples}")
+    n = samples if samples is not None else int(round((seconds or g.seconds) * rate))
+    local = None
+    if model.config.local_channels:
+        if (mel is None) == (from_wav is None):
+            raise ValueError("this model is mel-conditioned: give exactly one of --mel FILE.npy "
+                             "or --from-wav IN.wav")
+        local = load_mel(mel, recipe) if mel is not None else mel_from_wav(from_wav, recipe)
+        available = local.shape[-1] * recipe.data.hop_length
+        n = available if seconds is None and samples is None else min(n, available)
+        local = local[None].to(device)
+    elif mel is not None or from_wav is not None:
+        raise ValueError("this model has no local conditioning: --mel/--from-wav do not apply")
+    if model.config.speakers:
+        if speaker is None:
+            raise ValueError(f"this model needs --speaker in [0, {model.config.speakers})")
+    elif speaker is not None:
+        raise ValueError("this model has no speakers: --speaker does not apply")
+    out = Path(out)
+    if out.suffix.lower() not in (".wav", ".flac"):
+        raise ValueError(f"{out}: the output must end in .wav or .flac")
+    paths = [out] if batch == 1 else [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(batch)]
+    for p in paths:
+        if p.exists() and not force:
+            raise ValueError(f"{p} exists; pass --force to overwrite")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    gen = torch.Generator(device=device).manual_seed(seed)
+    chunks, done, interrupted = [], 0, False
+    start = time.perf_counter()
+    try:
+        for chunk in stream(model, n, batch, local=local, speaker=speaker, temperature=temperature,
+                            generator=gen, engine=engine):
+            chunks.append(chunk.cpu())
+            done += chunk.shape[-1]
+            if progress is not None:
+                progress(done, n, done * batch / max(time.perf_counter() - start, 1e-9))
+    except KeyboardInterrupt:
+        interrupted = True
+    elapsed = max(time.perf_counter() - start, 1e-9)
+    wave = torch.cat(chunks, -1) if chunks else torch.zeros(batch, 0)
+    plots = []
+    for i, p in enumerate(paths):
+        save_audio(p, wave[i], rate)
+        if plot:
+            from .train.report import plot_spectrogram
+
+            png = p.with_suffix(".png")
+            plot_spectrogram(wave[i], rate, png, f"{p.name}: {wave.shape[-1] / rate:.2f} s")
+            plots.append(str(png))
+    sps = wave.shape[-1] * batch / elapsed
+    used = "numba" if engine == "auto" and device == "cpu" else ("torch" if engine == "auto" else engine)
+    return Synthesis([str(p) for p in paths], int(wave.shape[-1]), wave.shape[-1] / rate, sps,
+                     sps / rate, used, interrupted, plots)
+
+
+def describe(checkpoint: str | Path) -> dict:
+    """What ``wavedil info`` prints: config, size, receptive field, training state."""
+    model, recipe, ckpt = load_model(checkpoint)
+    rate = recipe.data.sample_rate
+    return {
+        "checkpoint": str(checkpoint),
+        "name": ckpt.get("name"),
+        "step": ckpt.get("step"),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "receptive_field": model.receptive_field,
+        "receptive_field_ms": 1000.0 * model.receptive_field / rate,
+        "sample_rate": rate,
+        "best_val_bits": ckpt.get("best_val"),
+        "last_val_bits": ckpt.get("last_val"),
+        "untrained_val_bits": ckpt.get("untrained_val"),
+        "speakers": ckpt.get("speakers", []),
+        "model": recipe.model.to_dict(),
+    }

@@ -1,0 +1,435 @@
+"""The training loop: recipe in, checkpoints, metrics, samples and a learning curve out.
+
+    wavedil train recipes/quickstart.yaml [--resume] [--set train.lr=3e-4]
+    torchrun --nproc-per-node 2 -m wavedil train recipes/quickstart.yaml
+
+Everything a step depends on is a function of the step number (the crops of step s are
+items s*B .. s*B+B-1 of a seeded stream), and every checkpoint holds the model, EMA,
+optimiser, scheduler and random states, so on the CPU a resumed run reproduces the losses of
+an uninterrupted one. SIGINT or SIGTERM ends the run at the end of the current step with a
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import shutil
+import signal
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..audio import save_audio
+from ..data import PreparedData, prepare
+from ..generate import generate
+from ..model import WaveNet, WaveNetConfig
+from . import checkpoint as ckpt_io
+from .distributed import Dist
+from .objective import batch_nll, collate, to_bits
+from .recipe import Recipe, recipe_from_dict
+from .report import Metrics, plot_losses, plot_spectrogram
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or interrupted) run reports."""
+
+    run_dir: Path
+    step: int
+    untrained_val_bits: float | None
+    final_val_bits: float | None
+    best_val_bits: float | None
+    checkpoint: Path | None
+    interrupted: bool
+    seconds: float
+
+
+def lr_factor(step: int, cfg) -> float:
+    """Warm-up then decay: the multiplier of the peak learning rate at ``step``."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "constant":
+        return 1.0
+    span = max(1, cfg.steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    if cfg.schedule == "cosine":
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return cfg.min_lr_ratio ** progress
+
+
+class _Stop:
+    """Turns SIGINT/SIGTERM into a request to stop after the current step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous = {}
+
+    def __enter__(self) -> "_Stop":
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:  # a second Ctrl-C: give up at once
+            raise KeyboardInterrupt
+        self.requested = True
+        print(f"\n{signal.Signals(signum).name}: stopping after this step and writing a checkpoint",
+              file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+class Trainer:
+    """One run: built from a recipe, advanced with :meth:`run`."""
+
+    def __init__(self, recipe: Recipe, resume: bool = False, force: bool = False,
+                 echo: Callable[[str], None] = print) -> None:
+        self.recipe, self.echo = recipe, echo
+        t = self.tc = recipe.train
+        self.dist = Dist.from_env(t.device)
+        self.device = self.dist.device
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        if t.batch_size % self.dist.world:
+            raise ValueError(f"train.batch_size ({t.batch_size}) must be divisible by the number "
+                             f"of processes ({self.dist.world})")
+        if t.precision != "fp32" and self.device.type != "cuda":
+            raise ValueError(f"train.precision={t.precision} needs CUDA; use fp32 on the CPU")
+        self.run_dir = recipe.run_dir
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self._claim_run_dir(resume, force)
+
+        torch.manual_seed(t.seed)
+        mc: WaveNetConfig = recipe.model
+        self.data: PreparedData = prepare(recipe.data, mc.hop_length, mc.classes, mc.receptive_field)
+        if mc.speakers and len(self.data.speakers) > mc.speakers:
+            raise ValueError(f"model.speakers is {mc.speakers} but the data has "
+                             f"{len(self.data.speakers)} speakers: {self.data.speakers[:8]}")
+        self.train_set = self.data.train_set()
+        self.val_set = (self.data.validation_set(t.validation_crops)
+                        if self.data.validation else None)
+
+        self.model = WaveNet(mc).to(self.device)
+        self.ema = copy.deepcopy(self.model).eval() if t.ema_decay > 0 else None
+        if self.ema is not None:
+            self.ema.requires_grad_(False)
+        self.net = self.dist.wrap(self.model)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=t.lr, betas=tuple(t.betas),
+                                     weight_decay=t.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, t))
+        self.scaler = torch.amp.GradScaler("cuda", enabled=t.precision == "fp16")
+        self.step = 0
+        self.best_val: float | None = None
+        self.untrained_val: float | None = None
+        self.last_val: float | None = None
+        if resume:
+            self._resume()
+        self.metrics = Metrics(self.run_dir, enabled=self.dist.is_main)
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def _claim_run_dir(self, resume: bool, force: bool) -> None:
+        existing = ckpt_io.step_checkpoints(self.ckpt_dir) or (self.run_dir / "metrics.jsonl").exists()
+        if existing and not resume and not force:
+            raise ValueError(f"{self.run_dir} already holds a run; pass --resume to continue it "
+                             "or --force to start over")
+        if resume and not ckpt_io.step_checkpoints(self.ckpt_dir):
+            raise ValueError(f"--resume: no checkpoint in {self.ckpt_dir}")
+        if force and not resume and self.dist.is_main:
+            for name in ("checkpoints", "samples", "tensorboard"):
+                shutil.rmtree(self.run_dir / name, ignore_errors=True)
+            for name in ("metrics.jsonl", "loss.png", "best.pt"):
+                (self.run_dir / name).unlink(missing_ok=True)
+        self.dist.barrier()
+        if self.dist.is_main:
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+
+    def _resume(self) -> None:
+        found = ckpt_io.latest_readable(self.ckpt_dir)
+        if found is None:
+            raise ValueError(f"--resume: no readable checkpoint in {self.ckpt_dir}")
+        path, ck = found
+        if ck["recipe"]["model"] != self.recipe.model.to_dict():
+            raise ValueError(f"--resume: the recipe's model section differs from {path}'s; "
+                             "start a new run (another run_dir) to change the model")
+        self.model.load_state_dict(ck["model"])
+        if self.ema is not None and ck.get("ema") is not None:
+            self.ema.load_state_dict(ck["ema"])
+        self.opt.load_state_dict(ck["optimizer"])
+        self.sched.load_state_dict(ck["scheduler"])
+        if ck.get("scaler"):
+            self.scaler.load_state_dict(ck["scaler"])
+        self.step = int(ck["step"])
+        self.best_val = ck.get("best_val")
+        self.untrained_val = ck.get("untrained_val")
+        self.last_val = ck.get("last_val")
+        rng = ck["rng"]
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(list(rng["cuda"]))
+        self.echo(f"resumed from {path} at step {self.step}")
+
+    # -- pieces of a step --------------------------------------------------------------------
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        """This process's share of the crops of ``step``."""
+        B, n = self.tc.batch_size, len(self.train_set)
+        lo = step * B + self.dist.rank * B // self.dist.world
+        hi = step * B + (self.dist.rank + 1) * B // self.dist.world
+        items = []
+        for g in range(lo, hi):
+            self.train_set.set_epoch(g // n)
+            items.append(self.train_set[g % n])
+        return {k: v.to(self.device) for k, v in collate(items).items()}
+
+    def _autocast(self):
+        if self.tc.precision == "fp32":
+            return torch.autocast(self.device.type, enabled=False)
+        dtype = torch.bfloat16 if self.tc.precision == "bf16" else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+
+    def _ema_update(self) -> None:
+        if self.ema is None:
+            return
+        d = min(self.tc.ema_decay, (1 + self.step) / (10 + self.step))
+        e = [p for p in self.ema.state_dict().values() if p.is_floating_point()]
+        m = [p for p in self.model.state_dict().values() if p.is_floating_point()]
+        torch._foreach_mul_(e, d)
+        torch._foreach_add_(e, m, alpha=1 - d)
+
+    def train_step(self) -> float | None:
+        """One optimisation step; the loss in bits, or None when it was skipped."""
+        self.model.train()
+        batch = self.batch(self.step)
+        with self._autocast():
+            loss = batch_nll(self.net, batch, self.data.config.crop, self.recipe.model)
+        if not self.dist.all_finite(loss):
+            self.opt.zero_grad(set_to_none=True)
+            return None
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.tc.grad_clip:
+            self.scaler.unscale_(self.opt)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.sched.step()
+        self._ema_update()
+        return to_bits(self.dist.mean(loss.detach()))
+
+    @torch.no_grad()
+    def validate(self, model: WaveNet | None = None) -> float | None:
+        """Validation NLL in bits per sample (EMA weights unless ``model`` is given)."""
+        if self.val_set is None:
+            return None
+        model = model or self.ema or self.model
+        model.eval()
+        total, count = 0.0, 0
+        B = max(1, self.tc.batch_size)
+        for lo in range(0, len(self.val_set), B):
+            items = [self.val_set[i] for i in range(lo, min(lo + B, len(self.val_set)))]
+            batch = {k: v.to(self.device) for k, v in collate(items).items()}
+            total += float(batch_nll(model, batch, self.data.config.crop)) * len(items)
+            count += len(items)
+        return to_bits(total / count)
+
+    def checkpoint(self) -> Path | None:
+        if not self.dist.is_main:
+            return None
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        state = {
+            "format": "wavedil-checkpoint-1",
+            "recipe": self.recipe.to_dict(), "name": self.recipe.name,
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "step": self.step, "best_val": self.best_val, "last_val": self.last_val,
+            "untrained_val": self.untrained_val, "rng": rng,
+            "speakers": list(self.data.speakers),
+        }
+        path = ckpt_io.step_path(self.ckpt_dir, self.step)
+        ckpt_io.save_atomic(state, path)
+        if self.last_val is not None and self.best_val == self.last_val:
+            ckpt_io.save_atomic(state, self.run_dir / "best.pt")
+        ckpt_io.prune(self.ckpt_dir, self.tc.keep_last)
+        return path
+
+    def sample(self) -> Path | None:
+        """Generate from the EMA model (conditioned on the first validation or training clip)
+        and write a wav and its spectrogram under samples/."""
+        if not self.dist.is_main:
+            return None
+        model = (self.ema or self.model).eval()
+        g, rate = self.recipe.generate, self.data.sample_rate
+        n = int(self.tc.sample_seconds * rate)
+        clip = (self.data.validation or self.data.train)[0]
+        local = speaker = None
+        if model.config.local_channels:
+            a, b = self.data.bounds[clip].tolist()
+            frames = self.data.mel[:, a // self.data.hop_length:b // self.data.hop_length]
+            n = min(n, frames.shape[-1] * self.data.hop_length)
+            local = frames[None].to(self.device)
+        if model.config.speakers:
+            speaker = int(self.data.speaker[clip])
+        wave = generate(model, n, 1, local=local, speaker=speaker, temperature=g.temperature,
+                        generator=torch.Generator(device=self.device).manual_seed(g.seed),
+                        engine=g.engine if self.device.type == "cpu" else "torch")[0]
+        out = self.run_dir / "samples"
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"step-{self.step:08d}.wav"
+        save_audio(path, wave, rate)
+        plot_spectrogram(wave.cpu(), rate, path.with_suffix(".png"),
+                         f"{self.recipe.name}, step {self.step}")
+        return path
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self, stop_after: int | None = None) -> TrainResult:
+        """Train to ``train.steps``; ``stop_after`` ends this process after that many steps,
+        as an interruption would."""
+        t, start, t0 = self.tc, self.step, time.perf_counter()
+        if self.untrained_val is None:
+            self.untrained_val = self.validate(self.model)
+            if self.untrained_val is not None:
+                self.echo(f"untrained validation NLL: {self.untrained_val:.3f} bits/sample")
+                self.metrics.log(0, val_bits=self.untrained_val)
+        bad_in_a_row, interrupted = 0, False
+        crop_samples = self.data.config.crop * t.batch_size
+        window_t, window_steps, window_loss = time.perf_counter(), 0, []
+        last_ckpt = None
+        with _Stop() as stop, _progress(t.steps, start, self.dist.is_main) as bar:
+            while self.step < t.steps:
+                bits = self.train_step()
+                if bits is None:
+                    bad_in_a_row += 1
+                    warnings.warn(f"step {self.step}: non-finite loss, step skipped "
+                                  f"({bad_in_a_row} in a row)", stacklevel=1)
+                    if bad_in_a_row >= t.max_nonfinite:
+                        raise RuntimeError(f"{bad_in_a_row} non-finite losses in a row at step "
+                                           f"{self.step}: lower train.lr or check the data")
+                    self.step += 1
+                    continue
+                bad_in_a_row = 0
+                self.step += 1
+                window_steps += 1
+                window_loss.append(bits)
+                if self.step % t.log_every == 0 or self.step == t.steps:
+                    dt = time.perf_counter() - window_t
+                    sps = window_steps * crop_samples / max(dt, 1e-9)
+                    mean = sum(window_loss) / len(window_loss)
+                    self.metrics.log(self.step, train_bits=mean, lr=self.sched.get_last_lr()[0],
+                                     samples_per_second=sps)
+                    bar.update(self.step, mean, sps)
+                    window_t, window_steps, window_loss = time.perf_counter(), 0, []
+                if self.step % t.validate_every == 0 or self.step == t.steps:
+                    self.last_val = self.validate()
+                    if self.last_val is not None:
+                        self.metrics.log(self.step, val_bits=self.last_val)
+                        if self.best_val is None or self.last_val < self.best_val:
+                            self.best_val = self.last_val
+                        bar.note(f"step {self.step}: validation NLL {self.last_val:.3f} bits/sample")
+                if t.sample_every and self.step % t.sample_every == 0:
+                    self.sample()
+                stop_now = self.dist.any(stop.requested) or (
+                    stop_after is not None and self.step - start >= stop_after)
+                if self.step % t.checkpoint_every == 0 or self.step == t.steps or stop_now:
+                    last_ckpt = self.checkpoint() or last_ckpt
+                if stop_now:
+                    interrupted = self.step < t.steps
+                    break
+        if self.dist.is_main and not interrupted:
+            self.sample()
+            plot_losses(self.metrics.read(), self.run_dir / "loss.png")
+        self.metrics.close()
+        result = TrainResult(self.run_dir, self.step, self.untrained_val, self.last_val,
+                             self.best_val, last_ckpt, interrupted, time.perf_counter() - t0)
+        self.dist.close()
+        return result
+
+
+class _progress:
+    """A rich progress bar on a terminal; plain lines otherwise."""
+
+    def __init__(self, total: int, start: int, enabled: bool) -> None:
+        self.total, self.start, self.enabled = total, start, enabled
+        self.tty = enabled and sys.stderr.isatty()
+        self.t0 = time.perf_counter()
+
+    def __enter__(self) -> "_progress":
+        if self.tty:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeRemainingColumn)
+
+            self.bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
+                                transient=False)
+            self.bar.__enter__()
+            self.task = self.bar.add_task("train", total=self.total, completed=self.start, info="")
+        return self
+
+    def update(self, step: int, bits: float, sps: float) -> None:
+        if not self.enabled:
+            return
+        if self.tty:
+            self.bar.update(self.task, completed=step,
+                            info=f"loss {bits:.3f} bits  {sps:,.0f} samples/s")
+            return
+        done = step - self.start
+        rate = done / max(time.perf_counter() - self.t0, 1e-9)
+        left = (self.total - step) / rate if rate > 0 else 0.0
+        print(f"step {step}/{self.total}  loss {bits:.3f} bits/sample  {sps:,.0f} samples/s  "
+              f"{left:.0f} s left", flush=True)
+
+    def note(self, text: str) -> None:
+        if not self.enabled:
+            return
+        if self.tty:
+            self.bar.console.print(text)
+        else:
+            print(text, flush=True)
+
+    def __exit__(self, *exc) -> None:
+        if self.tty:
+            self.bar.__exit__(*exc)
+
+
+def train(recipe: Recipe, resume: bool = False, force: bool = False,
+          stop_after: int | None = None, echo: Callable[[str], None] = print) -> TrainResult:
+    """Train ``recipe``: the library function behind ``wavedil train``."""
+    trainer = Trainer(recipe, resume=resume, force=force, echo=echo)
+    result = trainer.run(stop_after=stop_after)
+    if trainer.dist.is_main:
+        if result.interrupted:
+            echo(f"interrupted at step {result.step}; checkpoint {result.checkpoint} "
+                 "(continue with --resume)")
+        else:
+            u, f = result.untrained_val_bits, result.final_val_bits
+            if u is not None and f is not None:
+                echo(f"validation NLL: untrained {u:.3f} -> final {f:.3f} bits/sample "
+                     f"({f / u:.2f} of untrained) after {result.step} steps, "
+                     f"{result.seconds:.0f} s")
+            echo(f"run folder: {result.run_dir}")
+    return result
+
+
+def model_from_checkpoint(ckpt: dict, ema: bool = True) -> tuple[WaveNet, Recipe]:
+    """Rebuild the (EMA) model and the recipe stored in a checkpoint."""
+    recipe = recipe_from_dict(ckpt["recipe"], ckpt.get("name", "recipe"))
+    model = WaveNet(recipe.model)
+    weights = ckpt["ema"] if ema and ckpt.get("ema") is not None else ckpt["model"]
+    model.load_state_dict(weights)
+    return model.eval(), recipe
