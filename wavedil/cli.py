@@ -68,10 +68,15 @@ def rf(
                                   help="comma-separated dilations, one per layer"),
     sample_rate: Optional[int] = typer.Option(None, "--sample-rate", "-r", help="to report milliseconds"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE.png",
+                                        help="also draw the receptive field and its gridding "
+                                        "pattern to this picture, e.g. --plot rf.png"),
 ) -> None:
     """Receptive field and gridding report of a dilated stack.
 
     Example: wavedil rf --kernel 3 --dilations 1,2,4 --sample-rate 16000
+
+    Example: wavedil rf recipes/quickstart.yaml --plot quickstart-rf.png
     """
     try:
         if recipe is not None:
@@ -87,15 +92,22 @@ def rf(
         fail(str(e))
     if sample_rate is not None and sample_rate < 1:
         fail(f"--sample-rate must be >= 1, got {sample_rate}")
+    if plot is not None:
+        from .plots import plot_receptive_field
+
+        with _user_errors():
+            plot_receptive_field(kernel, layers, plot, sample_rate,
+                                 recipe.name if recipe is not None else None)
     total = fields[-1]
     ms = 1000.0 * total / sample_rate if sample_rate else None
     if as_json:
-        print(json.dumps({
+        d = {
             "kernel_size": kernel, "dilations": layers, "receptive_field": total,
             "receptive_field_ms": ms, "layers": fields, "holes": report.holes,
             "coverage": report.coverage, "hdc_ok": report.hdc_ok, "hdc_m2": report.hdc_m2,
             "max_paths": max(report.paths), "min_paths": min(report.paths),
-        }))
+        }
+        print(json.dumps(d if plot is None else {**d, "plot": str(plot)}))
         return
     from rich.console import Console
     from rich.table import Table
@@ -115,6 +127,8 @@ def rf(
     console.print(f"paths per offset: min {min(report.paths)}, max {max(report.paths)}")
     console.print(f"HDC condition (Wang et al. 2018): {'satisfied' if report.hdc_ok else 'not satisfied'}"
                   f" (M_2 = {report.hdc_m2})")
+    if plot is not None:
+        console.print(f"plot: {plot}")
 
 
 @app.command()
