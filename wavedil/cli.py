@@ -241,6 +241,8 @@ class _user_errors:
         return None
 
     def __exit__(self, kind, value, tb) -> bool:
+        if kind is not None and issubclass(kind, typer.Exit):  # a RuntimeError in typer >= 0.16:
+            return False                                         # fail() inside, already reported
         if kind is not None and issubclass(kind, (ValueError, FileNotFoundError, RuntimeError)):
             if DEBUG["on"]:
                 return False
