@@ -59,9 +59,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsupported content"
-        raise ValueError(f"{path}: refused: the file holds objects other than plain data, "
-                         f"and is not loaded ({first[:200]})") from None
+        text = str(e)
+        found = re.search(r"unsupported (GLOBAL [\w.]+|class [\w.]+)", text)
+        if found or "GLOBAL" in text:
+            what = found.group(1) if found else "a global"
+            raise ValueError(f"{path}: refused: the file asks to load code or objects other "
+                             f"than plain data ({what}); nothing from it was run") from None
+        raise ValueError(f"{path}: not a readable checkpoint (corrupt or not a torch file)") from None
     except Exception as e:  # truncated, not a zip/pickle, wrong format
         raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: "
                          f"{str(e).splitlines()[0][:200] if str(e) else 'no detail'})") from None
