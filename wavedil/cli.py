@@ -234,6 +234,37 @@ def info(
     typer.echo("model: " + ", ".join(f"{k}={v}" for k, v in d["model"].items()))
 
 
+@app.command()
+def export(
+    checkpoint: Path = typer.Argument(..., help="a checkpoint (.pt) written by wavedil train"),
+    fmt: str = typer.Option(..., "--format", "-f", help="torchscript or onnx"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                       help="output folder (default: the checkpoint's path "
+                                            "without .pt, plus -torchscript or -onnx)"),
+    force: bool = typer.Option(False, "--force", help="overwrite existing exported files"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Export a checkpoint for inference without wavedil: the full-sequence model, a step
+    function with explicit ring-buffer state, the mel upsampler, and export.json.
+
+    Example: wavedil export runs/quickstart/best.pt --format onnx -o quickstart-onnx
+    """
+    from .export import FORMATS, export as run_export
+
+    if fmt not in FORMATS:
+        fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if not checkpoint.is_file():
+        fail(f"{checkpoint}: no such checkpoint")
+    out = out if out is not None else checkpoint.with_name(f"{checkpoint.stem}-{fmt}")
+    with _user_errors():
+        files = run_export(checkpoint, fmt, out, force=force)
+    if as_json:
+        print(json.dumps({"format": fmt, "out": str(out), "files": [str(f) for f in files]}))
+        return
+    for f in files:
+        typer.echo(f)
+
+
 class _user_errors:
     """ValueError (a user's mistake) -> one line on stderr, exit 2; --debug shows the traceback."""
 
