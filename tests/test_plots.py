@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from wavedil import path_counts
 from wavedil.cli import app
 from wavedil.plots import level_paths, plot_receptive_field
+from wavedil.train import load_recipe
 
 pytest.importorskip("matplotlib", reason="plots need matplotlib (pip install 'wavedil[plot]')")
 
@@ -79,7 +80,8 @@ def test_cli_plot_from_a_recipe(tmp_path):
                             "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
-    assert d["plot"] == str(out) and d["receptive_field"] == 125
+    recipe = load_recipe(ROOT / "recipes" / "quickstart.yaml")
+    assert d["plot"] == str(out) and d["receptive_field"] == recipe.model.receptive_field
     assert_png(out)
 
 
