@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import soundfile as sf
 import torch
 
-from .audio import load_audio, save_audio
+from .audio import load_audio
 from .generate import stream
 from .model import WaveNet
 from .train.checkpoint import load_checkpoint
@@ -145,32 +146,42 @@ def synthesize(
     out.parent.mkdir(parents=True, exist_ok=True)
 
     gen = torch.Generator(device=device).manual_seed(seed)
-    chunks, done, interrupted = [], 0, False
+    done, interrupted = 0, False
     start = time.perf_counter()
+    # chunks go straight to the files: memory stays flat however long the audio, and an
+    # interruption leaves valid files holding everything generated so far
+    writers = [sf.SoundFile(str(p), "w", samplerate=rate, channels=1, subtype="PCM_16") for p in paths]
+    kept = [[] for _ in paths] if plot else None
     try:
         for chunk in stream(model, n, batch, local=local, speaker=speaker, temperature=temperature,
                             generator=gen, engine=engine):
-            chunks.append(chunk.cpu())
+            chunk = chunk.detach().cpu().float().clamp(-1.0, 1.0).numpy()
+            for i, w in enumerate(writers):
+                w.write(chunk[i])
+                if kept is not None:
+                    kept[i].append(chunk[i])
             done += chunk.shape[-1]
             if progress is not None:
                 progress(done, n, done * batch / max(time.perf_counter() - start, 1e-9))
     except KeyboardInterrupt:
         interrupted = True
+    finally:
+        for w in writers:
+            w.close()
     elapsed = max(time.perf_counter() - start, 1e-9)
-    wave = torch.cat(chunks, -1) if chunks else torch.zeros(batch, 0)
     plots = []
-    for i, p in enumerate(paths):
-        save_audio(p, wave[i], rate)
-        if plot:
-            from .train.report import plot_spectrogram
+    if kept is not None:
+        from .train.report import plot_spectrogram
 
+        for p, parts in zip(paths, kept):
             png = p.with_suffix(".png")
-            plot_spectrogram(wave[i], rate, png, f"{p.name}: {wave.shape[-1] / rate:.2f} s")
+            wave = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+            plot_spectrogram(wave, rate, png, f"{p.name}: {wave.size / rate:.2f} s")
             plots.append(str(png))
-    sps = wave.shape[-1] * batch / elapsed
+    sps = done * batch / elapsed
     used = "numba" if engine == "auto" and device == "cpu" else ("torch" if engine == "auto" else engine)
-    return Synthesis([str(p) for p in paths], int(wave.shape[-1]), wave.shape[-1] / rate, sps,
-                     sps / rate, used, interrupted, plots)
+    return Synthesis([str(p) for p in paths], done, done / rate, sps, sps / rate, used,
+                     interrupted, plots)
 
 
 def describe(checkpoint: str | Path) -> dict:
