@@ -124,16 +124,17 @@ def test_ctrl_c_during_generate_keeps_what_was_made(tmp_path):
     assert rate == 16000 and len(data) >= 10000
 
 
-def test_long_streaming_generation_runs_in_flat_memory():
+def test_ten_minutes_of_streaming_generation_run_in_flat_memory():
     import resource
 
     torch.manual_seed(0)
     model = WaveNet(WaveNetConfig(layers=4, residual_channels=8, gate_channels=8, skip_channels=8)).eval()
+    n = 10 * 60 * 16000  # ten minutes at 16 kHz
     peak = []
     total = 0
-    for i, chunk in enumerate(stream(model, 1_200_000, 1, engine="numba", chunk_size=16000)):
+    for chunk in stream(model, n, 1, engine="numba", chunk_size=16000):
         total += chunk.shape[-1]
         peak.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB
-    assert total == 1_200_000
+    assert total == n
     growth_mib = (peak[-1] - peak[len(peak) // 5]) / 1024
     assert growth_mib < 20, growth_mib

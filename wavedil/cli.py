@@ -188,10 +188,10 @@ def generate(
             bar.start()
             task = bar.add_task("generate", total=None, info="")
 
-        def progress(done: int, total: int, sps: float) -> None:
+        def progress(done: int, total: int, sps: float, rtf: float) -> None:
             if bar is not None:
                 bar.update(task, total=total, completed=done,
-                           info=f"{sps:,.0f} samples/s")
+                           info=f"{sps:,.0f} samples/s, {rtf:.2f}x real time")
 
         try:
             result = synthesize(checkpoint, out, seconds, samples, batch, speaker, mel, from_wav,

@@ -102,7 +102,7 @@ def synthesize(
 
     Defaults come from the recipe's ``generate`` section. With local conditioning the length
     follows the frames (``mel`` or ``from_wav``) unless ``seconds``/``samples`` ask for less.
-    ``progress(done, total, samples_per_second)`` is called after each chunk. Ctrl-C stops
+    ``progress(done, total, samples_per_second, real_time_factor)`` is called after each chunk. Ctrl-C stops
     early and still writes what was generated.
     """
     model, recipe, _ = load_model(checkpoint, device)
@@ -162,7 +162,8 @@ def synthesize(
                     kept[i].append(chunk[i])
             done += chunk.shape[-1]
             if progress is not None:
-                progress(done, n, done * batch / max(time.perf_counter() - start, 1e-9))
+                sps = done * batch / max(time.perf_counter() - start, 1e-9)
+                progress(done, n, sps, sps / rate)
     except KeyboardInterrupt:
         interrupted = True
     finally:
