@@ -168,8 +168,9 @@ class CausalConv1d(nn.Module):
             taps = torch.roll(taps, -row, dims=-1)  # oldest first
         window = torch.cat([taps, x], dim=-1)  # (B, C_in, k)
         if self.groups == 1:
-            y = torch.addmm(self.bias, window.reshape(B, -1), w.reshape(w.shape[0], -1).t()) \
-                if self.bias is not None else window.reshape(B, -1) @ w.reshape(w.shape[0], -1).t()
+            y = window.reshape(B, -1) @ w.reshape(w.shape[0], -1).t()  # (B, C_out)
+            if self.bias is not None:
+                y = y + self.bias
             y = y.unsqueeze(-1)
         else:
             y = F.conv1d(window, w, self.bias, groups=self.groups)
