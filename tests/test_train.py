@@ -55,7 +55,7 @@ def test_training_learns_and_writes_a_run(tmp_path):
     assert any("val_bits" in r for r in records) and any("samples_per_second" in r for r in records)
     assert len(step_checkpoints(run / "checkpoints")) == 3  # keep_last
     ckpt = load_checkpoint(run / "best.pt")
-    assert ckpt["step"] == 300 and set(ckpt) >= {"model", "ema", "optimizer", "scheduler", "rng"}
+    assert ckpt["best_step"] == ckpt["step"] == 300 and set(ckpt) >= {"model", "ema", "optimizer", "scheduler", "rng"}
 
 
 def test_resume_matches_an_uninterrupted_run(tmp_path):

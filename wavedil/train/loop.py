@@ -131,6 +131,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=t.precision == "fp16")
         self.step = 0
         self.best_val: float | None = None
+        self.best_step = -1  # the step whose weights scored best_val
         self.untrained_val: float | None = None
         self.last_val: float | None = None
         if resume:
@@ -172,6 +173,7 @@ class Trainer:
             self.scaler.load_state_dict(ck["scaler"])
         self.step = int(ck["step"])
         self.best_val = ck.get("best_val")
+        self.best_step = int(ck.get("best_step", -1))
         self.untrained_val = ck.get("untrained_val")
         self.last_val = ck.get("last_val")
         rng = ck["rng"]
@@ -257,13 +259,14 @@ class Trainer:
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
-            "step": self.step, "best_val": self.best_val, "last_val": self.last_val,
+            "step": self.step, "best_val": self.best_val, "best_step": self.best_step,
+            "last_val": self.last_val,
             "untrained_val": self.untrained_val, "rng": rng,
             "speakers": list(self.data.speakers),
         }
         path = ckpt_io.step_path(self.ckpt_dir, self.step)
         ckpt_io.save_atomic(state, path)
-        if self.last_val is not None and self.best_val == self.last_val:
+        if self.best_step == self.step:  # these weights are the best validated so far
             ckpt_io.save_atomic(state, self.run_dir / "best.pt")
         ckpt_io.prune(self.ckpt_dir, self.tc.keep_last)
         return path
@@ -340,13 +343,14 @@ class Trainer:
                     if self.last_val is not None:
                         self.metrics.log(self.step, val_bits=self.last_val)
                         if self.best_val is None or self.last_val < self.best_val:
-                            self.best_val = self.last_val
+                            self.best_val, self.best_step = self.last_val, self.step
                         bar.note(f"step {self.step}: validation NLL {self.last_val:.3f} bits/sample")
                 if t.sample_every and self.step % t.sample_every == 0:
                     self.sample()
                 stop_now = self.dist.any(stop.requested) or (
                     stop_after is not None and self.step - start >= stop_after)
-                if self.step % t.checkpoint_every == 0 or self.step == t.steps or stop_now:
+                new_best = self.best_step == self.step
+                if self.step % t.checkpoint_every == 0 or self.step == t.steps or stop_now or new_best:
                     last_ckpt = self.checkpoint() or last_ckpt
                 if stop_now:
                     interrupted = self.step < t.steps
