@@ -6,6 +6,7 @@ User errors (bad values, missing files) print one line on stderr and exit 2.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Optional
@@ -125,8 +126,11 @@ def rf(
     shown = ", ".join(map(str, holes[:12])) + (" ..." if len(holes) > 12 else "")
     console.print(f"coverage: {report.coverage:.4f} ({len(holes)} holes{': ' + shown if holes else ''})")
     console.print(f"paths per offset: min {min(report.paths)}, max {max(report.paths)}")
-    console.print(f"HDC condition (Wang et al. 2018): {'satisfied' if report.hdc_ok else 'not satisfied'}"
-                  f" (M_2 = {report.hdc_m2})")
+    factor = math.gcd(*layers)
+    why = (f"rates share the factor {factor}" if factor > 1 else
+           f"M_2 = {report.hdc_m2}" if report.hdc_m2 is not None else "a single layer")
+    console.print(f"HDC condition (Wang et al. 2018): "
+                  f"{'satisfied' if report.hdc_ok else 'not satisfied'} ({why})")
     if plot is not None:
         console.print(f"plot: {plot}")
 
