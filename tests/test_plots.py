@@ -11,7 +11,7 @@ from wavedil.cli import app
 from wavedil.plots import level_paths, plot_receptive_field
 from wavedil.train import load_recipe
 
-pytest.importorskip("matplotlib", reason="plots need matplotlib (pip install 'wavedil[plot]')")
+pytest.importorskip("matplotlib", reason="plots need matplotlib (pip install matplotlib)")
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
