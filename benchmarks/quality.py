@@ -6,10 +6,12 @@ the time since the onset), within a time budget; then asks it for every note of 
 (two octaves), measures each generated note's fundamental with librosa.pyin, and reports the
 fraction within a semitone of the request.
 
-Conditioning on the fundamental's phase, rather than on a note id, is the source-filter idea
-(Wang et al. 2019, "Neural source-filter waveform models"): the model only has to learn to
-shape a periodic excitation it is given, which a small model learns in minutes, where a
-plain WaveNet with a note embedding did not learn periodicity at all in the same budget.
+Conditioning on the fundamental's phase, rather than on a note id, follows the source-filter
+idea (Wang et al. 2019, "Neural source-filter waveform models"): the model is handed a
+periodic excitation to shape. Measured so far (session 1, two CPU cores, 35 minutes, 6,385
+steps, training loss 2.14 bits/sample): 0 of 24 notes within a semitone at temperatures 1.0,
+0.9, 0.75 and 0.6; free-running samples are broadband noise although the teacher-forced loss
+is low. The target is 80%.
 
     python benchmarks/quality.py                 # 30 minutes of training on two CPU cores
     python benchmarks/quality.py --minutes 5     # a quick look
