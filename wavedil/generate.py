@@ -126,12 +126,11 @@ def stream(
         if n_samples is not None and prime.shape[1] > n_samples:
             raise ValueError(f"prime has {prime.shape[1]} samples, more than n_samples={n_samples}")
         prime_values = _to_head_space(model, prime.expand(B, -1))
-    total = n_samples
 
     def pieces() -> Iterator[tuple[int, torch.Tensor | None]]:
         """(length, upsampled conditioning or None) for each chunk."""
         if local is None:
-            left = total
+            left = n_samples
             while left > 0:
                 n = min(chunk_size, left)
                 yield n, None
@@ -141,16 +140,16 @@ def stream(
         produced = 0
         for frames in _frames(local, B):
             cond, cstate = model.conditioner.stream(frames.to(device), cstate)
-            if total is not None:
-                cond = cond[..., : max(0, total - produced)]
+            if n_samples is not None:
+                cond = cond[..., : max(0, n_samples - produced)]
             if cond.shape[-1]:
                 produced += cond.shape[-1]
                 yield cond.shape[-1], cond
-            if total is not None and produced >= total:
+            if n_samples is not None and produced >= n_samples:
                 return
-        if total is not None and produced < total:
+        if n_samples is not None and produced < n_samples:
             raise ValueError(f"local conditioning ran out: {produced} samples of conditioning "
-                             f"for n_samples={total}")
+                             f"for n_samples={n_samples}")
 
     P = 0 if prime_values is None else prime_values.shape[1]
     uniforms = _Uniforms(B, head.n_uniforms, generator, device)

@@ -12,6 +12,7 @@ import soundfile as sf
 import torch
 
 from .audio import load_audio
+from .engines import resolve_engine
 from .generate import stream
 from .model import WaveNet
 from .train.checkpoint import load_checkpoint
@@ -180,7 +181,7 @@ def synthesize(
             plot_spectrogram(wave, rate, png, f"{p.name}: {wave.size / rate:.2f} s")
             plots.append(str(png))
     sps = done * batch / elapsed
-    used = "numba" if engine == "auto" and device == "cpu" else ("torch" if engine == "auto" else engine)
+    used = resolve_engine(engine, device)
     return Synthesis([str(p) for p in paths], done, done / rate, sps, sps / rate, used,
                      interrupted, plots)
 

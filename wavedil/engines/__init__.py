@@ -16,13 +16,21 @@ from .torch_engine import TorchEngine
 ENGINES = ("auto", "torch", "numba")
 
 
-def make_engine(name: str, model, batch_size: int, speaker: torch.Tensor | None = None):
-    """Build engine ``name`` for ``model`` and ``batch_size`` streams."""
+def resolve_engine(name: str, device: torch.device | str) -> str:
+    """The engine ``name`` stands for on ``device``: "auto" is numba on the CPU when it
+    imports, torch otherwise."""
     if name not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {name!r}")
-    cpu = next(model.parameters()).device.type == "cpu"
-    if name == "auto":
-        name = "numba" if cpu and _numba_available() else "torch"
+    if name != "auto":
+        return name
+    return "numba" if torch.device(device).type == "cpu" and _numba_available() else "torch"
+
+
+def make_engine(name: str, model, batch_size: int, speaker: torch.Tensor | None = None):
+    """Build engine ``name`` for ``model`` and ``batch_size`` streams."""
+    device = next(model.parameters()).device
+    cpu = device.type == "cpu"
+    name = resolve_engine(name, device)
     if name == "numba":
         if not cpu:
             raise ValueError("the numba engine runs on the CPU; use engine='torch' on CUDA")
@@ -40,4 +48,4 @@ def _numba_available() -> bool:
     return True
 
 
-__all__ = ["ENGINES", "Plan", "TorchEngine", "make_engine", "make_plan"]
+__all__ = ["ENGINES", "Plan", "TorchEngine", "make_engine", "make_plan", "resolve_engine"]

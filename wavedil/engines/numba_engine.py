@@ -32,7 +32,7 @@ class NumbaEngine:
     name = "numba"
 
     def __init__(self, model: WaveNet, batch_size: int, speaker: torch.Tensor | None = None) -> None:
-        self.model, self.head = model, model.head
+        self.head = model.head
         p = make_plan(model)
         self.batch_size = B = batch_size
         C, G2, L = p.residual_channels, p.gate_half, p.n_layers

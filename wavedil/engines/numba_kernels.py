@@ -168,6 +168,18 @@ def _tanh(x):
     return x * p / q
 
 
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
+def _affine(x, w, b, out, relu_in):
+    """out = b + f(x) @ w, with f = ReLU when relu_in: x (K,), w (K, N), out (N,)."""
+    for o in range(out.shape[0]):
+        out[o] = b[o]
+    for k in range(x.shape[0]):
+        v = max(x[k], np.float32(0.0)) if relu_in else x[k]
+        wrow = w[k]
+        for o in range(out.shape[0]):
+            out[o] += v * wrow[o]
+
+
 @njit(cache=True, fastmath=True, error_model="numpy")
 def _group(b0, b1, n, t0, buf, off, span, dil, inp, wc, wp, wr, br, static, local, has_local,
            ws, bs, w1, b1_, w2, b2, uni, temperature, forced, has_forced, head_kind,
@@ -239,31 +251,10 @@ def _group(b0, b1, n, t0, buf, off, span, dil, inp, wc, wp, wr, br, static, loca
                         xq[c] += brl[c]
         for q in range(nb):
             b = b0 + q
-            sq = s[q]
-            zq = z[q]
-            for o in range(S):
-                sq[o] = bs[o]
-            for k in range(L * G2):
-                zk = zq[k]
-                wrow = ws[k]
-                for o in range(S):
-                    sq[o] += zk * wrow[o]
-            s1q = s1[q]
-            for o in range(S):
-                s1q[o] = b1_[o]
-            for k in range(S):
-                v = max(sq[k], np.float32(0.0))
-                wrow = w1[k]
-                for o in range(S):
-                    s1q[o] += v * wrow[o]
             lq = logits[q]
-            for o in range(O):
-                lq[o] = b2[o]
-            for k in range(S):
-                v = max(s1q[k], np.float32(0.0))
-                wrow = w2[k]
-                for o in range(O):
-                    lq[o] += v * wrow[o]
+            _affine(z[q], ws, bs, s[q], False)  # skip sum
+            _affine(s[q], w1, b1_, s1[q], True)
+            _affine(s1[q], w2, b2, lq, True)
             if want_logits:
                 for o in range(O):
                     logits_out[i, b, o] = lq[o]

@@ -28,7 +28,7 @@ class TorchEngine:
     name = "torch"
 
     def __init__(self, model: WaveNet, batch_size: int, speaker: torch.Tensor | None = None) -> None:
-        self.model, self.head = model, model.head
+        self.head = model.head
         self.plan = p = make_plan(model)
         self.batch_size = B = batch_size
         dev, C, G2 = p.embed.device, p.residual_channels, p.gate_half
@@ -94,11 +94,11 @@ class TorchEngine:
         """Advance ``n`` steps. cond: upsampled conditioning (B, Cc, n); u: uniforms (n, B, k);
         forced: (B, n) head-space values to feed instead of sampling (teacher forcing).
         Returns the values fed next, (B, n), and with return_logits the logits (n, B, out)."""
-        local = local_biases(self.plan, cond) if cond is not None else None
+        # (n, L, B, 2G2): the conditioning's share of every step, summed once per chunk
+        biases = (local_biases(self.plan, cond) + self.static) if cond is not None else None
         values, logits_all = [], []
         for i in range(n):
-            bias = self.static if local is None else self.static + local[i]
-            logits = self._logits(self.inp, bias)
+            logits = self._logits(self.inp, self.static if biases is None else biases[i])
             if return_logits:
                 logits_all.append(logits)
             v = forced[:, i] if forced is not None else self.head.sample(logits, u[i], temperature)
