@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..model import WaveNet
+from . import native
 from . import numba_kernels as K
 from .plan import local_biases, make_plan, static_biases
 
@@ -37,9 +38,10 @@ class NumbaEngine:
         self.batch_size = B = batch_size
         C, G2, L = p.residual_channels, p.gate_half, p.n_layers
         k = model.config.kernel_size
-        self.wc = np.stack([_np(l.w_cur) for l in p.layers])  # (L, C, 2G2)
-        self.wp = (np.stack([_np(l.w_past) for l in p.layers]) if k > 1
-                   else np.zeros((L, 0, C, 2 * G2), np.float32))  # (L, k-1, C, 2G2)
+        wc = np.stack([_np(l.w_cur) for l in p.layers])[:, None]  # (L, 1, C, 2G2)
+        wp = (np.stack([_np(l.w_past) for l in p.layers]) if k > 1
+              else np.zeros((L, 0, C, 2 * G2), np.float32))  # (L, k-1, C, 2G2)
+        self.wk = np.ascontiguousarray(np.concatenate([wp, wc], 1).reshape(L, k * C, 2 * G2))
         self.wr = np.stack([_np(l.w_res) if l.w_res is not None else np.zeros((G2, C), np.float32)
                             for l in p.layers])  # (L, G2, C)
         self.br = np.stack([_np(l.b_res) if l.b_res is not None else np.zeros(C, np.float32)
@@ -48,6 +50,7 @@ class NumbaEngine:
         self.w1, self.b1, self.w2, self.b2 = _np(p.w_out1), _np(p.b_out1), _np(p.w_out2), _np(p.b_out2)
         self.embed, self.embed_bias = _np(p.embed), _np(p.embed_bias, (C,))
         self.plan = p
+        self.gemm = native.gemm_address()
         self.span = np.array([(l.kernel_size - 1) * l.dilation for l in p.layers], np.int64)
         self.dil = np.array([l.dilation for l in p.layers], np.int64)
         sizes = self.span * B * C
@@ -84,8 +87,8 @@ class NumbaEngine:
               else np.zeros((1, 1)))
         values = np.empty((B, n), np.float64)
         logits = np.empty((n, B, O) if return_logits else (1, 1, 1), np.float32)
-        K.run_chunk(n, self.t, self.buf, self.off, self.span, self.dil, self.inp, self.wc, self.wp,
-                    self.wr, self.br, self.static, local, has_local, self.ws, self.bs, self.w1,
+        K.run_chunk(self.gemm, n, self.t, self.buf, self.off, self.span, self.dil, self.inp,
+                    self.wk, self.wr, self.br, self.static, local, has_local, self.ws, self.bs, self.w1,
                     self.b1, self.w2, self.b2, uni, float(temperature), fc, forced is not None,
                     self.head_kind, self.log_scale_min, self.plan.input_kind == "classes",
                     self.embed, self.embed_bias, float(self.plan.classes), values, logits,

@@ -3,12 +3,14 @@
 Eager PyTorch spends most of a generation step on per-operation overhead (about 130 small
 ops per sample for a 20-layer model). Here the whole loop (layers, output network, sampler,
 next-input embedding) runs as compiled code, and independent streams of a batch are split
-across threads, so nothing synchronises inside a chunk.
+across threads, so nothing synchronises inside a chunk. Within a thread, the streams move in
+lockstep and every product is a (streams x in) @ (in x out) matrix product, done by the C
+kernel of ``gemm.c`` when it is built (see ``native``) and by numba loops otherwise.
 
-Layouts (all float32 unless noted):
+Layouts (all float32 unless noted; activations inside a group are flat (stream, channel)):
     buf    flat, time-major; layer l, slot s, stream b, channel c at off[l] + (s * B + b) * C + c
            (a group's rows for one time step are contiguous)
-    wc     (L, C, 2G2)        current tap           wp   (L, K-1, C, 2G2)  older taps
+    wk     (L, K * C, 2G2)    the dilated conv's taps, oldest first (the last is the current)
     wr     (L, G2, C)         residual (zeros for the last layer)
     ws     (L * G2, S)        skip, scaled          w1 (S, S), w2 (S, O)
 The sampler mirrors ``wavedil.heads`` on the same uniforms, in float64 where it does.
@@ -19,7 +21,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 CATEGORICAL, LOGISTIC, GAUSSIAN = 0, 1, 2
 
@@ -62,20 +66,21 @@ def _erfinv(y: float) -> float:
 
 
 @njit(cache=True)
-def _inverse_cdf(logits, lo, n, temperature, u):
-    """Index drawn from softmax(logits[lo:lo+n] / T) with uniform u (as heads._inverse_cdf)."""
+def _inverse_cdf(logits, lo, n, temperature, u, work):
+    """Index drawn from softmax(logits[lo:lo+n] / T) with uniform u (as heads._inverse_cdf);
+    ``work`` is float64 scratch of at least 2n."""
     m = -np.inf
     for i in range(n):
         v = np.float64(logits[lo + i]) / temperature
         if v > m:
             m = v
-    e = np.empty(n)
+    e = work[:n]
     total = 0.0
     for i in range(n):
         e[i] = math.exp(np.float64(logits[lo + i]) / temperature - m)
         total += e[i]
     acc = 0.0
-    cdf = np.empty(n)
+    cdf = work[n:2 * n]
     for i in range(n):
         acc += e[i] / total
         cdf[i] = acc
@@ -97,18 +102,19 @@ def _argmax(logits, lo, n):
 
 
 @njit(cache=True)
-def _sample(kind, logits, u0, u1, temperature, n_out, log_scale_min):
-    """One head sample from logits (n_out,), as a float (class index for categorical)."""
+def _sample(kind, logits, u0, u1, temperature, n_out, log_scale_min, work):
+    """One head sample from logits (n_out,), as a float (class index for categorical);
+    ``work`` is float64 scratch of at least 2 * n_out."""
     if kind == CATEGORICAL:
         if temperature == 0.0:
             return np.float64(_argmax(logits, 0, n_out))
-        return np.float64(_inverse_cdf(logits, 0, n_out, temperature, u0))
+        return np.float64(_inverse_cdf(logits, 0, n_out, temperature, u0, work))
     if kind == LOGISTIC:
         K = n_out // 3
         if temperature == 0.0:
             k = _argmax(logits, 0, K)
             return min(max(np.float64(logits[K + k]), -1.0), 1.0)
-        k = _inverse_cdf(logits, 0, K, temperature, u0)
+        k = _inverse_cdf(logits, 0, K, temperature, u0, work)
         mu = np.float64(logits[K + k])
         s = math.exp(max(np.float64(logits[2 * K + k]), log_scale_min))
         v = min(max(u1, 1e-5), 1.0 - 1e-5)
@@ -168,93 +174,126 @@ def _tanh(x):
     return x * p / q
 
 
+@intrinsic
+def _call_gemm(typingctx, fn, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
+    """Call the C kernel at address ``fn``: c[c_off:] += a[a_off:] @ b[b_off:] (see gemm.c)."""
+    arrays = (a, b, c)
+    if not all(isinstance(t, types.Array) and t.dtype == types.float32 for t in arrays):
+        return None
+    sig = types.void(fn, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
+
+    def codegen(context, builder, signature, args):
+        i64, fp = ir.IntType(64), ir.PointerType(ir.FloatType())
+        ints = [context.cast(builder, v, t, types.int64) for v, t in zip(args, signature.args)]
+
+        def ptr(index):
+            arr = context.make_array(signature.args[index])(context, builder, args[index])
+            return builder.bitcast(builder.gep(arr.data, [ints[index + 1]]), fp)
+
+        fnty = ir.FunctionType(ir.VoidType(), [i64, i64, i64, fp, i64, fp, i64, fp, i64])
+        func = builder.inttoptr(ints[0], fnty.as_pointer())
+        builder.call(func, [ints[1], ints[2], ints[3], ptr(4), ints[6], ptr(7), ints[9], ptr(10),
+                            ints[12]])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(cache=True, fastmath=True, error_model="numpy", inline="always")
-def _affine(x, w, b, out, relu_in):
-    """out = b + f(x) @ w, with f = ReLU when relu_in: x (K,), w (K, N), out (N,)."""
-    for o in range(out.shape[0]):
-        out[o] = b[o]
-    for k in range(x.shape[0]):
-        v = max(x[k], np.float32(0.0)) if relu_in else x[k]
-        wrow = w[k]
-        for o in range(out.shape[0]):
-            out[o] += v * wrow[o]
+def _gemm(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
+    """c[m, n] += sum_k a[m, k] * b[k, n] on flat row-major operands with offsets and leading
+    dimensions: by the C kernel at address ``fn``, or by these loops when ``fn`` is 0."""
+    if fn != 0:
+        _call_gemm(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
+        return
+    for m in range(M):
+        crow = c[c_off + m * ldc:c_off + m * ldc + N]
+        for k in range(K):
+            v = a[a_off + m * lda + k]
+            brow = b[b_off + k * ldb:b_off + k * ldb + N]
+            for o in range(N):
+                crow[o] += v * brow[o]
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _group(b0, b1, n, t0, buf, off, span, dil, inp, wc, wp, wr, br, static, local, has_local,
-           ws, bs, w1, b1_, w2, b2, uni, temperature, forced, has_forced, head_kind,
+def _group(gemm, b0, b1, n, t0, buf, off, span, dil, inp, wk, wr, br, static, local,
+           has_local, ws, bs, w1, b1_, w2, b2, uni, temperature, forced, has_forced, head_kind,
            log_scale_min, input_classes, embed, embed_bias, classes, values, logits_out,
            want_logits):
-    """Run streams b0..b1-1 of the batch in lockstep for n steps: each layer's weights are
-    read once per step for the whole group."""
-    L, C, G = wc.shape
+    """Run streams b0..b1-1 of the batch in lockstep for n steps: every product is one
+    (streams x in) @ (in x out) matrix product, so each weight is read once per step for the
+    whole group. Activations are flat, row-major (stream, channel)."""
+    L, KC, G = wk.shape
+    C = inp.shape[1]
     G2 = G // 2
-    Km1 = wp.shape[1]
+    Km1 = KC // C - 1
     S = ws.shape[1]
     O = w2.shape[1]
     nb = b1 - b0
-    BC = inp.shape[0] * C
-    x = inp[b0:b1].copy()  # (nb, C)
-    h = np.empty((nb, G), np.float32)
-    z = np.empty((nb, L * G2), np.float32)
-    s = np.empty((nb, S), np.float32)
-    s1 = np.empty((nb, S), np.float32)
-    logits = np.empty((nb, O), np.float32)
+    B = inp.shape[0]
+    LG = L * G2
+    wkf, wrf = wk.reshape(-1), wr.reshape(-1)
+    wsf, w1f, w2f = ws.reshape(-1), w1.reshape(-1), w2.reshape(-1)
+    x = inp[b0:b1].copy().reshape(-1)  # (nb, C)
+    a = np.empty(nb * KC, np.float32)  # a layer's input: its older taps, then x
+    h = np.empty(nb * G, np.float32)
+    z = np.empty(nb * LG, np.float32)  # every layer's gated output: the skip product's input
+    s = np.empty(nb * S, np.float32)
+    s1 = np.empty(nb * S, np.float32)
+    lg = np.empty(nb * O, np.float32)
+    work = np.empty(2 * O)  # the sampler's scratch
     half = np.float32(0.5)
+    zero = np.float32(0.0)
     for i in range(n):
         t = t0 + i
         for l in range(L):
             sp = span[l]
             d = dil[l]
             for q in range(nb):
-                b = b0 + q
-                hq = h[q]
-                xq = x[q]
-                st = static[l, b]
+                st = static[l, b0 + q]
+                hq = h[q * G:(q + 1) * G]
                 if has_local:
-                    lc = local[i, l, b]
+                    lc = local[i, l, b0 + q]
                     for o in range(G):
                         hq[o] = st[o] + lc[o]
                 else:
-                    for o in range(G):
-                        hq[o] = st[o]
-                for c in range(C):
-                    xc = xq[c]
-                    wrow = wc[l, c]
-                    for o in range(G):
-                        hq[o] += xc * wrow[o]
-                if sp > 0:
-                    base = off[l] + b * C
-                    for j in range(Km1):
-                        row = base + ((t + j * d) % sp) * BC
-                        for c in range(C):
-                            xc = buf[row + c]
-                            wrow = wp[l, j, c]
-                            for o in range(G):
-                                hq[o] += xc * wrow[o]
-                    row = base + (t % sp) * BC
-                    for c in range(C):
-                        buf[row + c] = xq[c]
-                zq = z[q, l * G2:(l + 1) * G2]
-                ha = hq[:G2]
-                hb = hq[G2:]
+                    hq[:] = st
+                aq = a[q * KC:(q + 1) * KC]
+                for j in range(Km1):
+                    row = off[l] + (((t + j * d) % sp) * B + b0 + q) * C
+                    aq[j * C:(j + 1) * C] = buf[row:row + C]
+                aq[Km1 * C:] = x[q * C:(q + 1) * C]
+            _gemm(gemm, nb, G, KC, a, 0, KC, wkf, l * KC * G, G, h, 0, G)
+            if sp > 0:
+                row = off[l] + ((t % sp) * B + b0) * C
+                buf[row:row + nb * C] = x
+            for q in range(nb):  # slices, so that numba sees contiguous rows and vectorises
+                zq = z[q * LG + l * G2:q * LG + (l + 1) * G2]
+                ha = h[q * G:q * G + G2]
+                hb = h[q * G + G2:(q + 1) * G]
                 for o in range(G2):
                     zq[o] = _tanh(ha[o]) * (half + half * _tanh(half * hb[o]))
-                if l < L - 1:
-                    for g in range(G2):
-                        zg = zq[g]
-                        wrow = wr[l, g]
-                        for c in range(C):
-                            xq[c] += zg * wrow[c]
-                    brl = br[l]
+            if l < L - 1:
+                _gemm(gemm, nb, C, G2, z, l * G2, LG, wrf, l * G2 * C, C, x, 0, C)
+                brl = br[l]
+                for q in range(nb):
+                    xq = x[q * C:(q + 1) * C]
                     for c in range(C):
                         xq[c] += brl[c]
+        for q in range(nb):  # output network: skip sum, ReLU, 1x1, ReLU, 1x1
+            for o in range(S):
+                s[q * S + o] = bs[o]
+                s1[q * S + o] = b1_[o]
+            for o in range(O):
+                lg[q * O + o] = b2[o]
+        _gemm(gemm, nb, S, LG, z, 0, LG, wsf, 0, S, s, 0, S)
+        np.maximum(s, zero, s)
+        _gemm(gemm, nb, S, S, s, 0, S, w1f, 0, S, s1, 0, S)
+        np.maximum(s1, zero, s1)
+        _gemm(gemm, nb, O, S, s1, 0, S, w2f, 0, O, lg, 0, O)
         for q in range(nb):
             b = b0 + q
-            lq = logits[q]
-            _affine(z[q], ws, bs, s[q], False)  # skip sum
-            _affine(s[q], w1, b1_, s1[q], True)
-            _affine(s1[q], w2, b2, lq, True)
+            lq = lg[q * O:(q + 1) * O]
             if want_logits:
                 for o in range(O):
                     logits_out[i, b, o] = lq[o]
@@ -262,16 +301,17 @@ def _group(b0, b1, n, t0, buf, off, span, dil, inp, wc, wp, wr, br, static, loca
                 value = forced[b, i]
             else:
                 value = _sample(head_kind, lq, uni[i, b, 0], uni[i, b, uni.shape[2] - 1],
-                                temperature, O, log_scale_min)
+                                temperature, O, log_scale_min, work)
             values[b, i] = value
-            _embed(value, x[q], input_classes, head_kind, embed, embed_bias, classes)
+            _embed(value, x[q * C:(q + 1) * C], input_classes, head_kind, embed, embed_bias,
+                   classes)
     for q in range(nb):
         for c in range(C):
-            inp[b0 + q, c] = x[q, c]
+            inp[b0 + q, c] = x[q * C + c]
 
 
 @njit(cache=True, parallel=True)
-def run_chunk(n, t0, buf, off, span, dil, inp, wc, wp, wr, br, static, local, has_local,
+def run_chunk(gemm, n, t0, buf, off, span, dil, inp, wk, wr, br, static, local, has_local,
               ws, bs, w1, b1, w2, b2, uni, temperature, forced, has_forced, head_kind,
               log_scale_min, input_classes, embed, embed_bias, classes, values, logits_out,
               want_logits, groups):
@@ -282,7 +322,7 @@ def run_chunk(n, t0, buf, off, span, dil, inp, wc, wp, wr, br, static, local, ha
         lo = g * B // groups
         hi = (g + 1) * B // groups
         if hi > lo:
-            _group(lo, hi, n, t0, buf, off, span, dil, inp, wc, wp, wr, br, static, local,
+            _group(gemm, lo, hi, n, t0, buf, off, span, dil, inp, wk, wr, br, static, local,
                    has_local, ws, bs, w1, b1, w2, b2, uni, temperature, forced, has_forced,
                    head_kind, log_scale_min, input_classes, embed, embed_bias, classes, values,
                    logits_out, want_logits)

@@ -1,0 +1,162 @@
+/* Small dense products for the numba engine: C[M, N] += A[M, K] @ B[K, N], row-major, with
+ * leading dimensions. M is a handful of streams, K and N a layer's channels (tens to hundreds),
+ * so the product is computed straight from the operands, without packing.
+ *
+ * The accumulators of a block of C stay in vector registers for the whole K loop: a 4 x 16
+ * block holds 8 vectors of 8 floats and costs, per k, two loads of B, four broadcasts of A and
+ * eight fused multiply-adds. With fewer than 4 rows a 1 x 64 block keeps 8 independent
+ * accumulators, enough to hide the latency of the multiply-adds.
+ *
+ * Built by wavedil/engines/native.py with the system C compiler (-O3 -march=native); written
+ * with GCC vector extensions, so it compiles for any target GCC or clang supports. */
+
+#include <stdint.h>
+
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
+
+#define LD(p) (*(const v8u *)(p))
+#define ST(p, v) (*(v8u *)(p) = (v))
+
+static inline v8 splat(float x) { return (v8){x, x, x, x, x, x, x, x}; }
+
+static void block4x16(int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
+                      float *C, int64_t ldc)
+{
+    v8 c00 = LD(C), c01 = LD(C + 8);
+    v8 c10 = LD(C + ldc), c11 = LD(C + ldc + 8);
+    v8 c20 = LD(C + 2 * ldc), c21 = LD(C + 2 * ldc + 8);
+    v8 c30 = LD(C + 3 * ldc), c31 = LD(C + 3 * ldc + 8);
+    for (int64_t k = 0; k < K; k++) {
+        v8 b0 = LD(B + k * ldb), b1 = LD(B + k * ldb + 8);
+        v8 a;
+        a = splat(A[k]);           c00 += a * b0; c01 += a * b1;
+        a = splat(A[lda + k]);     c10 += a * b0; c11 += a * b1;
+        a = splat(A[2 * lda + k]); c20 += a * b0; c21 += a * b1;
+        a = splat(A[3 * lda + k]); c30 += a * b0; c31 += a * b1;
+    }
+    ST(C, c00); ST(C + 8, c01);
+    ST(C + ldc, c10); ST(C + ldc + 8, c11);
+    ST(C + 2 * ldc, c20); ST(C + 2 * ldc + 8, c21);
+    ST(C + 3 * ldc, c30); ST(C + 3 * ldc + 8, c31);
+}
+
+static void block6x16(int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
+                      float *C, int64_t ldc)
+{
+    v8 c00 = LD(C), c01 = LD(C + 8);
+    v8 c10 = LD(C + ldc), c11 = LD(C + ldc + 8);
+    v8 c20 = LD(C + 2 * ldc), c21 = LD(C + 2 * ldc + 8);
+    v8 c30 = LD(C + 3 * ldc), c31 = LD(C + 3 * ldc + 8);
+    v8 c40 = LD(C + 4 * ldc), c41 = LD(C + 4 * ldc + 8);
+    v8 c50 = LD(C + 5 * ldc), c51 = LD(C + 5 * ldc + 8);
+    for (int64_t k = 0; k < K; k++) {
+        v8 b0 = LD(B + k * ldb), b1 = LD(B + k * ldb + 8);
+        v8 a;
+        a = splat(A[k]);           c00 += a * b0; c01 += a * b1;
+        a = splat(A[lda + k]);     c10 += a * b0; c11 += a * b1;
+        a = splat(A[2 * lda + k]); c20 += a * b0; c21 += a * b1;
+        a = splat(A[3 * lda + k]); c30 += a * b0; c31 += a * b1;
+        a = splat(A[4 * lda + k]); c40 += a * b0; c41 += a * b1;
+        a = splat(A[5 * lda + k]); c50 += a * b0; c51 += a * b1;
+    }
+    ST(C, c00); ST(C + 8, c01);
+    ST(C + ldc, c10); ST(C + ldc + 8, c11);
+    ST(C + 2 * ldc, c20); ST(C + 2 * ldc + 8, c21);
+    ST(C + 3 * ldc, c30); ST(C + 3 * ldc + 8, c31);
+    ST(C + 4 * ldc, c40); ST(C + 4 * ldc + 8, c41);
+    ST(C + 5 * ldc, c50); ST(C + 5 * ldc + 8, c51);
+}
+
+static void block1x64(int64_t K, const float *A, const float *B, int64_t ldb, float *C)
+{
+    v8 c0 = LD(C), c1 = LD(C + 8), c2 = LD(C + 16), c3 = LD(C + 24);
+    v8 c4 = LD(C + 32), c5 = LD(C + 40), c6 = LD(C + 48), c7 = LD(C + 56);
+    for (int64_t k = 0; k < K; k++) {
+        const float *b = B + k * ldb;
+        v8 a = splat(A[k]);
+        c0 += a * LD(b);      c1 += a * LD(b + 8);
+        c2 += a * LD(b + 16); c3 += a * LD(b + 24);
+        c4 += a * LD(b + 32); c5 += a * LD(b + 40);
+        c6 += a * LD(b + 48); c7 += a * LD(b + 56);
+    }
+    ST(C, c0); ST(C + 8, c1); ST(C + 16, c2); ST(C + 24, c3);
+    ST(C + 32, c4); ST(C + 40, c5); ST(C + 48, c6); ST(C + 56, c7);
+}
+
+/* One row of C, N a multiple of 8: B is read in memory order, four rows at a time, which
+ * suits a product bound by reading B (a single stream reads every weight once per step). */
+static void rows(int64_t K, int64_t N, const float *A, const float *B, int64_t ldb, float *C)
+{
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4) {
+        v8 a0 = splat(A[k]), a1 = splat(A[k + 1]), a2 = splat(A[k + 2]), a3 = splat(A[k + 3]);
+        const float *b = B + k * ldb;
+        for (int64_t n = 0; n < N; n += 8)
+            ST(C + n, LD(C + n) + ((a0 * LD(b + n) + a1 * LD(b + ldb + n))
+                                   + (a2 * LD(b + 2 * ldb + n) + a3 * LD(b + 3 * ldb + n))));
+    }
+    for (; k < K; k++) {
+        v8 a = splat(A[k]);
+        const float *b = B + k * ldb;
+        for (int64_t n = 0; n < N; n += 8)
+            ST(C + n, LD(C + n) + a * LD(b + n));
+    }
+}
+
+static void block1x8(int64_t K, const float *A, const float *B, int64_t ldb, float *C)
+{
+    v8 c0 = LD(C), c1 = splat(0.0f);  /* two chains: even and odd k */
+    int64_t k = 0;
+    for (; k + 2 <= K; k += 2) {
+        c0 += splat(A[k]) * LD(B + k * ldb);
+        c1 += splat(A[k + 1]) * LD(B + (k + 1) * ldb);
+    }
+    if (k < K)
+        c0 += splat(A[k]) * LD(B + k * ldb);
+    ST(C, c0 + c1);
+}
+
+static void gemm_panel(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                       const float *B, int64_t ldb, float *C, int64_t ldc)
+{
+    int64_t n = 0;
+    if (M >= 4) {
+        for (; n + 16 <= N; n += 16) {
+            int64_t m = 0;
+            for (; m + 6 <= M && M - m != 8; m += 6)
+                block6x16(K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc);
+            for (; m + 4 <= M; m += 4)
+                block4x16(K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc);
+            for (; m < M; m++) {
+                block1x8(K, A + m * lda, B + n, ldb, C + m * ldc + n);
+                block1x8(K, A + m * lda, B + n + 8, ldb, C + m * ldc + n + 8);
+            }
+        }
+    } else {
+        for (int64_t m = 0; m < M; m++)
+            rows(K, N - N % 8, A + m * lda, B, ldb, C + m * ldc);
+        n = N - N % 8;
+    }
+    for (; n + 8 <= N; n += 8)
+        for (int64_t m = 0; m < M; m++)
+            block1x8(K, A + m * lda, B + n, ldb, C + m * ldc + n);
+    for (; n < N; n++)
+        for (int64_t m = 0; m < M; m++) {
+            float acc = C[m * ldc + n];
+            for (int64_t k = 0; k < K; k++)
+                acc += A[m * lda + k] * B[k * ldb + n];
+            C[m * ldc + n] = acc;
+        }
+}
+
+/* Blocks of KB rows of B: a 16-column panel of them (KB * 64 bytes) stays in the L1 cache
+ * while every row block of A passes over it. */
+#define KB 256
+
+void wd_gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+             int64_t ldb, float *C, int64_t ldc)
+{
+    for (int64_t k = 0; k < K; k += KB)
+        gemm_panel(M, N, K - k < KB ? K - k : KB, A + k, lda, B + k * ldb, ldb, C, ldc);
+}
