@@ -160,3 +160,48 @@ void wd_gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const
     for (int64_t k = 0; k < K; k += KB)
         gemm_panel(M, N, K - k < KB ? K - k : KB, A + k, lda, B + k * ldb, ldb, C, ldc);
 }
+
+/* The same product with B packed in panels of 16 columns: panel p, a contiguous (K, 16)
+ * block at B + p * K * 16, holds columns 16p .. 16p + 15, so every block reads B in memory
+ * order. N must be a multiple of 16; ldb is ignored. */
+static void panel1x16(int64_t K, const float *A, const float *B, float *C)
+{
+    v8 c0 = LD(C), c1 = LD(C + 8);
+    v8 d0 = splat(0.0f), d1 = d0, e0 = d0, e1 = d0, f0 = d0, f1 = d0;
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4) {  /* four chains of multiply-adds: their latency overlaps */
+        const float *b = B + k * 16;
+        v8 a0 = splat(A[k]), a1 = splat(A[k + 1]), a2 = splat(A[k + 2]), a3 = splat(A[k + 3]);
+        c0 += a0 * LD(b);      c1 += a0 * LD(b + 8);
+        d0 += a1 * LD(b + 16); d1 += a1 * LD(b + 24);
+        e0 += a2 * LD(b + 32); e1 += a2 * LD(b + 40);
+        f0 += a3 * LD(b + 48); f1 += a3 * LD(b + 56);
+    }
+    for (; k < K; k++) {
+        v8 a = splat(A[k]);
+        c0 += a * LD(B + k * 16); c1 += a * LD(B + k * 16 + 8);
+    }
+    ST(C, (c0 + d0) + (e0 + f0));
+    ST(C + 8, (c1 + d1) + (e1 + f1));
+}
+
+void wd_gemm_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                    const float *B, int64_t ldb, float *C, int64_t ldc)
+{
+    (void)ldb;
+    for (int64_t k0 = 0; k0 < K; k0 += KB) {
+        int64_t kb = K - k0 < KB ? K - k0 : KB;
+        for (int64_t n = 0; n < N; n += 16) {
+            const float *panel = B + n * K + k0 * 16;
+            int64_t m = 0;
+            if (M >= 4) {
+                for (; m + 6 <= M && M - m != 8; m += 6)
+                    block6x16(kb, A + m * lda + k0, lda, panel, 16, C + m * ldc + n, ldc);
+                for (; m + 4 <= M; m += 4)
+                    block4x16(kb, A + m * lda + k0, lda, panel, 16, C + m * ldc + n, ldc);
+            }
+            for (; m < M; m++)
+                panel1x16(kb, A + m * lda + k0, panel, C + m * ldc + n);
+        }
+    }
+}

@@ -20,11 +20,16 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 SOURCE = Path(__file__).with_name("gemm.c")
 FLAGS = ["-O3", "-march=native", "-shared", "-fPIC"]
 _lib: ctypes.CDLL | None = None
 _address: int | None = None
+_packed = 0
 _reason = ""
+PANEL = 16
+"""Columns per panel of ``wd_gemm_packed``'s B operand."""
 
 
 def cache_root() -> Path:
@@ -67,11 +72,12 @@ def build(cc: str) -> Path:
     return out
 
 
-def gemm_address() -> int:
-    """Address of ``wd_gemm`` (building it on first use), or 0 where it is unavailable."""
-    global _lib, _address, _reason
+def gemm_address(packed: bool = False) -> int:
+    """Address of ``wd_gemm`` (or, with ``packed``, of ``wd_gemm_packed``, whose B operand is
+    laid out by :func:`pack`), building the library on first use; 0 where it is unavailable."""
+    global _lib, _address, _packed, _reason
     if _address is not None:
-        return _address
+        return _packed if packed and _address else _address
     _address = 0
     if os.environ.get("WAVEDIL_NATIVE", "1") == "0":
         _reason = "disabled by WAVEDIL_NATIVE=0"
@@ -83,10 +89,22 @@ def gemm_address() -> int:
     try:
         _lib = ctypes.CDLL(str(build(cc)))
         _address = ctypes.cast(_lib.wd_gemm, ctypes.c_void_p).value or 0
-    except (OSError, subprocess.SubprocessError) as e:
+        _packed = ctypes.cast(_lib.wd_gemm_packed, ctypes.c_void_p).value or 0
+    except (OSError, AttributeError, subprocess.SubprocessError) as e:
         detail = getattr(e, "stderr", "") or str(e)
         _reason = f"building gemm.c failed: {detail.strip().splitlines()[-1] if detail.strip() else e}"
-    return _address
+        _address = _packed = 0
+    return _packed if packed else _address
+
+
+def pack(w: np.ndarray) -> np.ndarray:
+    """Matrices (..., K, N), N a multiple of PANEL, stored for ``wd_gemm_packed``: each
+    matrix keeps its place and size, its columns regrouped into contiguous (K, PANEL) panels."""
+    *lead, K, N = w.shape
+    if N % PANEL:
+        raise ValueError(f"pack: N={N} is not a multiple of {PANEL}")
+    panels = w.reshape(*lead, K, N // PANEL, PANEL).swapaxes(-3, -2)
+    return np.ascontiguousarray(panels).reshape(w.shape)
 
 
 def status() -> str:

@@ -32,7 +32,9 @@ class NumbaEngine:
 
     name = "numba"
 
-    def __init__(self, model: WaveNet, batch_size: int, speaker: torch.Tensor | None = None) -> None:
+    def __init__(self, model: WaveNet, batch_size: int, speaker: torch.Tensor | None = None,
+                 use_c: bool = True) -> None:
+        """``use_c=False`` keeps to numba's own loops even where the C kernel builds."""
         self.head = model.head
         p = make_plan(model)
         self.batch_size = B = batch_size
@@ -50,7 +52,14 @@ class NumbaEngine:
         self.w1, self.b1, self.w2, self.b2 = _np(p.w_out1), _np(p.b_out1), _np(p.w_out2), _np(p.b_out2)
         self.embed, self.embed_bias = _np(p.embed), _np(p.embed_bias, (C,))
         self.plan = p
-        self.gemm = native.gemm_address()
+        # the products' kernel: C on panel-packed weights when every output width allows it,
+        # C on plain weights, or numba loops (address 0)
+        self.gemm = native.gemm_address() if use_c else 0
+        widths = (2 * G2, C, self.ws.shape[1], self.w2.shape[1])
+        if self.gemm and all(w % native.PANEL == 0 for w in widths):
+            self.gemm = native.gemm_address(packed=True)
+            self.wk, self.wr, self.ws, self.w1, self.w2 = (
+                native.pack(w) for w in (self.wk, self.wr, self.ws, self.w1, self.w2))
         self.span = np.array([(l.kernel_size - 1) * l.dilation for l in p.layers], np.int64)
         self.dil = np.array([l.dilation for l in p.layers], np.int64)
         sizes = self.span * B * C
