@@ -17,7 +17,9 @@ batch sizes, the speed relative to real time at 16 and 24 kHz, and the ratio to 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import tempfile
 import time
 
 import torch
@@ -111,11 +113,11 @@ def part2(quick: bool) -> None:
         peer_sps = m / timed(lambda: r9y9_generate(peer, m), 2)
         rows.append(("r9y9 wavenet-vocoder 0.1.1 (batch 1 only)", 1, peer_sps, peer_sps))
     for batch in (1, 16, 32):
-        n = (800 if quick else 4000) if batch == 1 else (200 if quick else 1000)
+        n = (800 if quick else 16000) if batch == 1 else (200 if quick else 4000)
         for engine in ("torch", "numba"):
             generate(model, 100, batch, engine=engine)
-            m = n if engine == "numba" else max(200, n // 4)
-            sps = m * batch / timed(lambda: generate(model, m, batch, engine=engine), 2)
+            m = n if engine == "numba" else max(200, n // 16)
+            sps = m * batch / timed(lambda: generate(model, m, batch, engine=engine), 3)
             rows.append((f"wavedil {engine}", batch, sps, peer_sps))
     print("\n| engine | batch | samples/s (all streams) | x real time at 16 kHz | x real time at 24 kHz | vs r9y9 (batch 1) |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -131,9 +133,22 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller sample counts")
     ap.add_argument("--part", type=int, choices=(1, 2), help="run one part only")
     args = ap.parse_args()
+    from wavedil.engines import native
     from wavedil.engines.numba_engine import warm_up
 
     print(f"numba warm-up (compile or load from cache): {warm_up():.1f} s")
+    print(f"numba engine's products: {native.status()}")
+    cc = native._compiler()
+    if cc:
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["XDG_CACHE_HOME"], old = tmp, os.environ.get("XDG_CACHE_HOME")
+            start = time.perf_counter()
+            native.build(cc)
+            print(f"building gemm.c from scratch with {cc}: {time.perf_counter() - start:.2f} s")
+            if old is None:
+                del os.environ["XDG_CACHE_HOME"]
+            else:
+                os.environ["XDG_CACHE_HOME"] = old
     if args.part in (None, 1):
         part1(args.quick)
     if args.part in (None, 2):
