@@ -31,7 +31,7 @@ def write_recipe(tmp_path, **train_kw) -> Path:
 
 
 def popen(args):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
     return subprocess.Popen([sys.executable, "-m", "wavedil", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -117,7 +117,13 @@ def test_ctrl_c_during_generate_keeps_what_was_made(tmp_path):
     proc = popen(["generate", str(ckpt), "-o", str(out), "--seconds", "3600", "--engine", "torch"])
     assert wait_for(lambda: out.exists() and out.stat().st_size > 20000, timeout=120)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    try:
+        stdout, stderr = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:  # say where it hangs: faulthandler dumps every thread
+        proc.send_signal(signal.SIGABRT)
+        stdout, stderr = proc.communicate(timeout=60)
+        raise AssertionError(f"no exit 180 s after SIGINT; stdout: {stdout[-1000:]}\n"
+                             f"stderr: {stderr[-4000:]}") from None
     assert proc.returncode == 0, stderr[-2000:]
     assert "interrupted" in stdout
     data, rate = sf.read(out)
