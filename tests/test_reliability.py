@@ -32,8 +32,11 @@ def write_recipe(tmp_path, **train_kw) -> Path:
 
 def popen(args):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
+    # a shell starts background jobs with SIGINT ignored, and Python keeps an ignored SIGINT:
+    # give the child the default disposition, as a terminal's foreground job has
     return subprocess.Popen([sys.executable, "-m", "wavedil", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for(predicate, timeout=120.0):

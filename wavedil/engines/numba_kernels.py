@@ -180,11 +180,14 @@ def _call_gemm(typingctx, fn, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, l
     arrays = (a, b, c)
     if not all(isinstance(t, types.Array) and t.dtype == types.float32 for t in arrays):
         return None
+    if not all(isinstance(t, types.Integer) for t in (fn, m, n, k, a_off, lda, b_off, ldb, c_off, ldc)):
+        return None
     sig = types.void(fn, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
 
     def codegen(context, builder, signature, args):
         i64, fp = ir.IntType(64), ir.PointerType(ir.FloatType())
-        ints = [context.cast(builder, v, t, types.int64) for v, t in zip(args, signature.args)]
+        ints = [v if isinstance(t, types.Array) else context.cast(builder, v, t, types.int64)
+                for v, t in zip(args, signature.args)]  # integers as int64; arrays as they are
 
         def ptr(index):
             arr = context.make_array(signature.args[index])(context, builder, args[index])
