@@ -93,6 +93,7 @@ def batch(clips: list[dict], size: int, length: int, rng: np.random.Generator) -
         taps = pitch_taps(ctx[None], period(clip["f0"]), LAGS)[0, :, 256:]
         audio.append(ctx[256:])
         mel.append(torch.cat([taps, extra_features(clip["f0"], length, max(0, -start))]))
+    # the Gaussian head reads and predicts "audio"; batch_nll also expects a "classes" entry
     return {"audio": torch.stack(audio), "classes": torch.zeros(size, length, dtype=torch.long),
             "mel": torch.stack(mel)}
 

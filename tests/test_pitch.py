@@ -62,3 +62,10 @@ def test_wrong_conditioning_width_is_refused():
                                   head="gaussian", local_channels=3, cond_kernel=1, hop_length=1))
     with pytest.raises(ValueError, match="local_channels=6"):
         generate_with_pitch_taps(model, 8, 10, torch.zeros(1, 1, 10))
+
+
+def test_one_stream_per_period_without_extra_channels():
+    model = WaveNet(WaveNetConfig(layers=2, residual_channels=4, gate_channels=4, skip_channels=4,
+                                  head="gaussian", local_channels=2, cond_kernel=1, hop_length=1))
+    g = generate_with_pitch_taps(model, [5, 9, 13], 40, lags=(0, 1), temperature=0.0)
+    assert g.shape == (3, 40)

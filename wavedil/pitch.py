@@ -82,8 +82,9 @@ def generate_with_pitch_taps(model: WaveNet, period: int | Sequence[int] | torch
         raise ValueError(f"the model needs hop_length=1 and local_channels={len(lags) + E} "
                          f"(taps + extra), has hop_length={c.hop_length} and "
                          f"local_channels={c.local_channels}")
-    B = kwargs.pop("batch_size", None) or (extra.shape[0] if extra is not None else 1)
-    periods = _periods(period, B)
+    periods = torch.as_tensor(period, dtype=torch.long).reshape(-1)
+    B = extra.shape[0] if extra is not None else periods.numel()
+    periods = _periods(periods, B)
     _check_lags(periods, lags)
     if extra is not None and tuple(extra.shape) != (B, E, n_samples):
         raise ValueError(f"extra must be (B={B}, E, n_samples={n_samples}), got {tuple(extra.shape)}")

@@ -1,11 +1,12 @@
 /* Small dense products for the numba engine: C[M, N] += A[M, K] @ B[K, N], row-major, with
  * leading dimensions. M is a handful of streams, K and N a layer's channels (tens to hundreds),
- * so the product is computed straight from the operands, without packing.
+ * so A is read as it is; B, the weights, is read as it is (wd_gemm) or packed once in panels
+ * of 16 columns (wd_gemm_packed).
  *
- * The accumulators of a block of C stay in vector registers for the whole K loop: a 4 x 16
- * block holds 8 vectors of 8 floats and costs, per k, two loads of B, four broadcasts of A and
- * eight fused multiply-adds. With fewer than 4 rows a 1 x 64 block keeps 8 independent
- * accumulators, enough to hide the latency of the multiply-adds.
+ * The accumulators of a block of C stay in vector registers for the whole K loop: a 6 x 16
+ * block holds 12 vectors of 8 floats and costs, per k, two loads of B, six broadcasts of A and
+ * twelve fused multiply-adds. A single row reads B in memory order, with independent
+ * accumulators enough to hide the latency of the multiply-adds.
  *
  * Built by wavedil/engines/native.py with the system C compiler (-O3 -march=native); written
  * with GCC vector extensions, so it compiles for any target GCC or clang supports. */
@@ -20,68 +21,42 @@ typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
 
 static inline v8 splat(float x) { return (v8){x, x, x, x, x, x, x, x}; }
 
-static void block4x16(int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
-                      float *C, int64_t ldc)
+/* A block of R rows (R <= 6) x 16 columns of C: 2R accumulators in vector registers for the
+ * whole K loop. R is a constant at every call, so the compiler unrolls the row loops and keeps
+ * the arrays in registers. */
+static inline __attribute__((always_inline)) void
+block_rx16(const int R, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
+           float *C, int64_t ldc)
 {
-    v8 c00 = LD(C), c01 = LD(C + 8);
-    v8 c10 = LD(C + ldc), c11 = LD(C + ldc + 8);
-    v8 c20 = LD(C + 2 * ldc), c21 = LD(C + 2 * ldc + 8);
-    v8 c30 = LD(C + 3 * ldc), c31 = LD(C + 3 * ldc + 8);
+    v8 c0[6], c1[6];
+    for (int r = 0; r < R; r++) {
+        c0[r] = LD(C + r * ldc);
+        c1[r] = LD(C + r * ldc + 8);
+    }
     for (int64_t k = 0; k < K; k++) {
         v8 b0 = LD(B + k * ldb), b1 = LD(B + k * ldb + 8);
-        v8 a;
-        a = splat(A[k]);           c00 += a * b0; c01 += a * b1;
-        a = splat(A[lda + k]);     c10 += a * b0; c11 += a * b1;
-        a = splat(A[2 * lda + k]); c20 += a * b0; c21 += a * b1;
-        a = splat(A[3 * lda + k]); c30 += a * b0; c31 += a * b1;
+        for (int r = 0; r < R; r++) {
+            v8 a = splat(A[r * lda + k]);
+            c0[r] += a * b0;
+            c1[r] += a * b1;
+        }
     }
-    ST(C, c00); ST(C + 8, c01);
-    ST(C + ldc, c10); ST(C + ldc + 8, c11);
-    ST(C + 2 * ldc, c20); ST(C + 2 * ldc + 8, c21);
-    ST(C + 3 * ldc, c30); ST(C + 3 * ldc + 8, c31);
+    for (int r = 0; r < R; r++) {
+        ST(C + r * ldc, c0[r]);
+        ST(C + r * ldc + 8, c1[r]);
+    }
 }
 
 static void block6x16(int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
                       float *C, int64_t ldc)
 {
-    v8 c00 = LD(C), c01 = LD(C + 8);
-    v8 c10 = LD(C + ldc), c11 = LD(C + ldc + 8);
-    v8 c20 = LD(C + 2 * ldc), c21 = LD(C + 2 * ldc + 8);
-    v8 c30 = LD(C + 3 * ldc), c31 = LD(C + 3 * ldc + 8);
-    v8 c40 = LD(C + 4 * ldc), c41 = LD(C + 4 * ldc + 8);
-    v8 c50 = LD(C + 5 * ldc), c51 = LD(C + 5 * ldc + 8);
-    for (int64_t k = 0; k < K; k++) {
-        v8 b0 = LD(B + k * ldb), b1 = LD(B + k * ldb + 8);
-        v8 a;
-        a = splat(A[k]);           c00 += a * b0; c01 += a * b1;
-        a = splat(A[lda + k]);     c10 += a * b0; c11 += a * b1;
-        a = splat(A[2 * lda + k]); c20 += a * b0; c21 += a * b1;
-        a = splat(A[3 * lda + k]); c30 += a * b0; c31 += a * b1;
-        a = splat(A[4 * lda + k]); c40 += a * b0; c41 += a * b1;
-        a = splat(A[5 * lda + k]); c50 += a * b0; c51 += a * b1;
-    }
-    ST(C, c00); ST(C + 8, c01);
-    ST(C + ldc, c10); ST(C + ldc + 8, c11);
-    ST(C + 2 * ldc, c20); ST(C + 2 * ldc + 8, c21);
-    ST(C + 3 * ldc, c30); ST(C + 3 * ldc + 8, c31);
-    ST(C + 4 * ldc, c40); ST(C + 4 * ldc + 8, c41);
-    ST(C + 5 * ldc, c50); ST(C + 5 * ldc + 8, c51);
+    block_rx16(6, K, A, lda, B, ldb, C, ldc);
 }
 
-static void block1x64(int64_t K, const float *A, const float *B, int64_t ldb, float *C)
+static void block4x16(int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
+                      float *C, int64_t ldc)
 {
-    v8 c0 = LD(C), c1 = LD(C + 8), c2 = LD(C + 16), c3 = LD(C + 24);
-    v8 c4 = LD(C + 32), c5 = LD(C + 40), c6 = LD(C + 48), c7 = LD(C + 56);
-    for (int64_t k = 0; k < K; k++) {
-        const float *b = B + k * ldb;
-        v8 a = splat(A[k]);
-        c0 += a * LD(b);      c1 += a * LD(b + 8);
-        c2 += a * LD(b + 16); c3 += a * LD(b + 24);
-        c4 += a * LD(b + 32); c5 += a * LD(b + 40);
-        c6 += a * LD(b + 48); c7 += a * LD(b + 56);
-    }
-    ST(C, c0); ST(C + 8, c1); ST(C + 16, c2); ST(C + 24, c3);
-    ST(C + 32, c4); ST(C + 40, c5); ST(C + 48, c6); ST(C + 56, c7);
+    block_rx16(4, K, A, lda, B, ldb, C, ldc);
 }
 
 /* One row of C, N a multiple of 8: B is read in memory order, four rows at a time, which

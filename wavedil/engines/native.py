@@ -51,12 +51,13 @@ def _compiler() -> str | None:
     return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
 
 
-def build(cc: str) -> Path:
-    """Compile gemm.c (or find it compiled) and return the shared library's path."""
+def build(cc: str, root: Path | None = None) -> Path:
+    """Compile gemm.c (or find it compiled) under ``root`` (default :func:`cache_root`) and
+    return the shared library's path."""
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
     key = hashlib.sha256("\0".join([SOURCE.read_text(), version, " ".join(FLAGS), _cpu_flags(),
                                     platform.machine()]).encode()).hexdigest()[:16]
-    out = cache_root() / key / "libwdgemm.so"
+    out = (root or cache_root()) / key / "libwdgemm.so"
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
