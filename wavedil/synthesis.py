@@ -15,6 +15,7 @@ from .audio import load_audio
 from .engines import resolve_engine
 from .generate import stream
 from .model import WaveNet
+from .plots import plot_spectrogram
 from .train.checkpoint import load_checkpoint
 from .train.loop import model_from_checkpoint
 from .train.recipe import Recipe
@@ -173,8 +174,6 @@ def synthesize(
     elapsed = max(time.perf_counter() - start, 1e-9)
     plots = []
     if kept is not None:
-        from .train.report import plot_spectrogram
-
         for p, parts in zip(paths, kept):
             png = p.with_suffix(".png")
             wave = np.concatenate(parts) if parts else np.zeros(0, np.float32)

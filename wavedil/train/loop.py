@@ -33,7 +33,8 @@ from . import checkpoint as ckpt_io
 from .distributed import Dist
 from .objective import batch_nll, collate, to_bits
 from .recipe import Recipe, recipe_from_dict
-from .report import Metrics, plot_losses, plot_spectrogram
+from ..plots import plot_losses, plot_spectrogram
+from .report import Metrics
 
 
 @dataclass
