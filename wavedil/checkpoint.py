@@ -33,7 +33,6 @@ from typing import Any
 
 import torch
 
-from .audio import LogMel
 from .data.config import DataConfig
 from .generate import GenerateConfig
 from .model import WaveNet, WaveNetConfig
@@ -142,17 +141,13 @@ class LoadedModel:
         """Samples per second of the audio it makes and reads."""
         return self.data.sample_rate
 
-    def log_mel(self) -> LogMel:
-        """The feature extractor the model was trained on."""
-        return self.data.log_mel()
-
     def features(self, wave: torch.Tensor) -> torch.Tensor:
         """Log-mel frames of a mono waveform at ``sample_rate``, normalised as in training:
-        (T,) -> (n_mels, T // hop)."""
+        (T,) -> (n_mels, T // hop); ``data.log_mel()`` is the extractor itself."""
         peak = float(wave.abs().max()) if wave.numel() else 0.0
         if self.data.normalise and peak > 0:
             wave = wave * (self.data.peak / peak)
-        return self.log_mel()(wave)
+        return self.data.log_mel()(wave)
 
 
 def load_model(path_or_dict: str | Path | dict, device: str | torch.device = "cpu",
