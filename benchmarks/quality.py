@@ -33,7 +33,7 @@ import librosa
 import numpy as np
 import torch
 
-from wavedil import WaveNet, WaveNetConfig, save_audio
+from wavedil import WaveNet, WaveNetConfig, save_audio, save_checkpoint
 from wavedil.data import DataConfig, make_corpus, midi_to_hz
 from wavedil.data.files import load_clip
 from wavedil.heads import LN2
@@ -65,11 +65,10 @@ def model_config() -> WaveNetConfig:
                          hop_length=1)
 
 
-def load_corpus(cache: Path) -> list[dict]:
+def load_corpus(cfg: DataConfig) -> list[dict]:
     """Every corpus note, trimmed and normalised as the data pipeline does it."""
-    cfg = DataConfig(sample_rate=RATE, cache_dir=str(cache))
     clips = []
-    for item in make_corpus(cache / "corpus", RATE):
+    for item in make_corpus(Path(cfg.cache_dir) / "corpus", RATE):
         wave, reason = load_clip(item.path, cfg)
         if wave is None:
             continue
@@ -115,7 +114,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    clips = load_corpus(args.cache)
+    data = DataConfig(sample_rate=RATE, cache_dir=str(args.cache))  # its mel settings go unused
+    clips = load_corpus(data)
     model = WaveNet(model_config())
     crop, bsz = 1024, 16
     length = model.receptive_field + crop
@@ -143,7 +143,7 @@ def main() -> None:
                   f"{time.perf_counter() - start:.0f} s", flush=True)
             window = []
     trained = time.perf_counter() - start
-    torch.save({"config": model.config.to_dict(), "model": model.state_dict()}, args.out / "model.pt")
+    save_checkpoint(args.out / "model.pt", model, data=data, name="quality", step=step)
 
     model.eval()
     notes = sorted({c["midi"] for c in clips})

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from wavedil import WaveNet, WaveNetConfig
 from wavedil.cli import app
 from wavedil.export import StepFunction, example_inputs, export
-from wavedil.synthesis import load_model
+from wavedil.checkpoint import load_model
 from wavedil.train import recipe_from_dict, train
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
@@ -82,7 +82,7 @@ def loader(fmt, manifest, name, path):
 def test_exports_match_forward_and_step(tmp_path, checkpoint, fmt, kind):
     if kind == "categorical":
         source = checkpoint
-        model = load_model(checkpoint)[0]
+        model = load_model(checkpoint).model
     else:
         source = model = mol_model()
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -1,9 +1,8 @@
-import io
-
 import pytest
 import torch
 
-from wavedil import WaveNet, WaveNetConfig
+from wavedil import WaveNet, WaveNetConfig, load_model, save_checkpoint
+from wavedil.data import DataConfig
 
 TINY = dict(layers=6, cycle_length=3, residual_channels=8, gate_channels=8, skip_channels=8)
 HEADS = [dict(head="categorical", classes=16), dict(head="logistic_mixture", mixtures=2),
@@ -89,14 +88,10 @@ def test_gradients_reach_every_parameter(head):
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
-def test_checkpoint_round_trip():
+def test_checkpoint_round_trip(tmp_path):
     model = make(HEADS[1], CONDS[2], weight_norm=True)
-    buf = io.BytesIO()
-    torch.save({"config": model.config.to_dict(), "model": model.state_dict()}, buf)
-    buf.seek(0)
-    ckpt = torch.load(buf, weights_only=True)
-    rebuilt = WaveNet(WaveNetConfig.from_dict(ckpt["config"])).eval()
-    rebuilt.load_state_dict(ckpt["model"])
+    save_checkpoint(tmp_path / "m.pt", model, data=DataConfig())
+    rebuilt = load_model(tmp_path / "m.pt").model
     x, local, spk = inputs(model, 2, 30)
     assert torch.equal(model(x, local, spk), rebuilt(x, local, spk))
 

@@ -3,8 +3,9 @@ from pathlib import Path
 import pytest
 
 from wavedil.data import DataConfig
+from wavedil.generate import GenerateConfig
 from wavedil.model import WaveNetConfig
-from wavedil.train.recipe import (SECTIONS, GenerateConfig, TrainConfig, field_docs, load_recipe,
+from wavedil.train.recipe import (SECTIONS, TrainConfig, field_docs, load_recipe,
                                   recipe_from_dict)
 
 RECIPES = sorted(Path(__file__).resolve().parents[1].joinpath("recipes").glob("*.yaml"))

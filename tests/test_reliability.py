@@ -15,7 +15,8 @@ import yaml
 
 from wavedil import WaveNet, WaveNetConfig
 from wavedil.generate import stream
-from wavedil.train import load_checkpoint, train
+from wavedil.checkpoint import load_checkpoint
+from wavedil.train import train
 from wavedil.train.checkpoint import latest_readable, step_checkpoints
 
 sys.path.insert(0, str(Path(__file__).parent))

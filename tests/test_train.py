@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from wavedil.train import load_checkpoint, load_recipe, lr_factor, recipe_from_dict, train
-from wavedil.train.checkpoint import save_atomic, step_checkpoints
+from wavedil.checkpoint import load_checkpoint, save_checkpoint
+from wavedil.train import load_recipe, lr_factor, recipe_from_dict, train
+from wavedil.train.checkpoint import step_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,6 +57,8 @@ def test_training_learns_and_writes_a_run(tmp_path):
     assert len(step_checkpoints(run / "checkpoints")) == 3  # keep_last
     ckpt = load_checkpoint(run / "best.pt")
     assert ckpt["best_step"] == ckpt["step"] == 300 and set(ckpt) >= {"model", "ema", "optimizer", "scheduler", "rng"}
+    assert (ckpt["format"], ckpt["version"]) == ("wavedil", 1) and set(ckpt["recipe"]) == {
+        "data", "model", "train", "generate"}
 
 
 def test_resume_matches_an_uninterrupted_run(tmp_path):
@@ -93,7 +96,7 @@ def test_existing_run_needs_resume_or_force(tmp_path):
 
 def test_failed_checkpoint_write_keeps_the_previous(tmp_path, monkeypatch):
     path = tmp_path / "c.pt"
-    save_atomic({"model": {"w": torch.ones(3)}, "recipe": {}}, path)
+    save_checkpoint(path, {"model": {"w": torch.ones(3)}, "recipe": {}})
 
     def broken_save(obj, f, *a, **k):
         f.write(b"partial")
@@ -101,7 +104,7 @@ def test_failed_checkpoint_write_keeps_the_previous(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", broken_save)
     with pytest.raises(OSError, match="No space"):
-        save_atomic({"model": {"w": torch.zeros(3)}, "recipe": {}}, path)
+        save_checkpoint(path, {"model": {"w": torch.zeros(3)}, "recipe": {}})
     monkeypatch.undo()
     assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(3))
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]

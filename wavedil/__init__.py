@@ -8,7 +8,8 @@ from .conditioning import LocalConditioner
 from .heads import CategoricalHead, GaussianHead, LogisticMixtureHead, bits
 from .layers import CausalConv1d, ConvState
 from .model import WaveNet, WaveNetConfig, WaveNetState
-from .generate import generate, stream
+from .generate import GenerateConfig, generate, stream
+from .checkpoint import LoadedModel, load_checkpoint, load_model, save_checkpoint
 from .receptive import (
     GriddingReport,
     effective_kernel,
@@ -28,7 +29,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ASPP1d", "CCCBlock", "ContextModule", "DegriddingStack", "ESPBlock1d", "HDCStack",
     "KroneckerConv1d", "NonCausalWaveNet", "PreFilteredDilatedConv1d", "SmoothedDilatedConv1d",
-    "generate", "stream", "repeating_group",
+    "generate", "stream", "repeating_group", "GenerateConfig", "LoadedModel", "load_checkpoint",
+    "load_model", "save_checkpoint",
     "CategoricalHead", "CausalConv1d", "ConvState", "GatedResidualBlock", "GaussianHead",
     "GriddingReport", "LocalConditioner", "LogMel", "LogisticMixtureHead", "WaveNet",
     "WaveNetConfig", "WaveNetState", "bits", "effective_kernel", "gridding", "hdc_condition",

@@ -49,14 +49,13 @@ def _model_config_from_file(path: Path):
     if not path.exists():
         fail(f"{path}: no such file")
     if path.suffix == ".pt":
-        from .train.checkpoint import load_checkpoint
-        from .train.recipe import recipe_from_dict
+        from .checkpoint import load_model
 
-        recipe = recipe_from_dict(load_checkpoint(path)["recipe"])
-    else:
-        from .train.recipe import load_recipe
+        loaded = load_model(path)
+        return loaded.config, loaded.sample_rate
+    from .train.recipe import load_recipe
 
-        recipe = load_recipe(path)
+    recipe = load_recipe(path)
     return recipe.model, recipe.data.sample_rate
 
 

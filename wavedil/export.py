@@ -276,11 +276,11 @@ def export(checkpoint_or_model: str | Path | WaveNet, fmt: str, out: str | Path,
     if isinstance(checkpoint_or_model, WaveNet):
         model = checkpoint_or_model
     else:
-        from .synthesis import load_model
+        from .checkpoint import load_model
 
         source = str(checkpoint_or_model)
-        model, recipe, _ = load_model(checkpoint_or_model)
-        sample_rate = recipe.data.sample_rate
+        loaded = load_model(checkpoint_or_model)
+        model, sample_rate = loaded.model, loaded.sample_rate
     model = _resolved(model)
     step = StepFunction(model).eval()
     functions = {"model": SequenceFunction(model).eval(), "step": step}

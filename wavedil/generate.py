@@ -7,12 +7,14 @@ caller's generator in fixed blocks, so every engine and every chunking turns the
 stream into the same samples.
 
 Local conditioning can stream: ``local`` may be an iterable of frame chunks (B, n_mels, n),
-and samples for a chunk are produced as soon as it arrives.
+and samples for a chunk are produced as soon as it arrives. ``GenerateConfig`` holds the
+defaults of ``wavedil generate``, stored in every checkpoint.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
@@ -183,3 +185,31 @@ def generate(model: WaveNet, n_samples: int | None = None, batch_size: int = 1,
     if not chunks:
         return torch.zeros(batch_size, 0)
     return torch.cat(chunks, -1)
+
+
+@dataclass
+class GenerateConfig:
+    """The ``generate:`` section: defaults of ``wavedil generate`` and of training samples."""
+
+    seconds: float = 2.0
+    """Length of generated audio."""
+    temperature: float = 1.0
+    """Sampling temperature; 0 takes the most likely value."""
+    engine: str = "auto"
+    """Generation engine: auto, torch or numba."""
+    batch_size: int = 1
+    """Streams generated at once."""
+    seed: int = 0
+    """Seed of the random stream."""
+
+    def __post_init__(self) -> None:
+        _need(self.seconds > 0, "generate.seconds", "> 0", self.seconds)
+        _need(self.temperature >= 0, "generate.temperature", ">= 0", self.temperature)
+        _need(self.engine in ("auto", "torch", "numba"), "generate.engine", "auto, torch or numba",
+              self.engine)
+        _need(self.batch_size >= 1, "generate.batch_size", ">= 1", self.batch_size)
+
+
+def _need(ok: bool, key: str, allowed: str, got: Any) -> None:
+    if not ok:
+        raise ValueError(f"{key} must be {allowed}, got {got!r}")

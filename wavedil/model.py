@@ -176,7 +176,7 @@ class WaveNetState:
 
 
 class WaveNet(nn.Module):
-    """The WaveNet model; ``WaveNet(WaveNetConfig(**checkpoint["config"]))`` rebuilds it."""
+    """The WaveNet model; ``wavedil.load_model(path)`` rebuilds it from a checkpoint."""
 
     def __init__(self, config: WaveNetConfig) -> None:
         super().__init__()

@@ -1,6 +1,7 @@
-"""Pictures of a dilated stack's receptive field and gridding pattern (matplotlib, Agg).
+"""Pictures (matplotlib, file-only Agg back end): a dilated stack's receptive field and
+gridding pattern, spectrograms of generated audio, a run's loss curve.
 
-The top panel is the classic dilated-stack diagram, read from the output down: level L is
+In the receptive-field picture, the top panel is the classic dilated-stack diagram, read from the output down: level L is
 the output (one node at offset 0), and level j < L shows the offsets that reach that output
 through the layers above it. For a causal layer of kernel k and dilation d, a node at offset
 o reads o, o + d, ..., o + (k - 1) d on the level below:
@@ -20,6 +21,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from typing import Sequence
+
+import numpy as np
+import torch
 
 from .receptive import gridding, layer_receptive_fields, repeating_group
 
@@ -133,8 +137,6 @@ def plot_receptive_field(
                         zorder=3)
         top.set_ylim(-0.6, n_layers + 0.6)
     else:
-        import numpy as np
-
         # One column per bin of offsets, shaded by the most paths in the bin, so that a lone
         # reached offset on a sparse upper level stays visible at any width.
         starts = np.unique(np.linspace(0, rf, min(rf, _RASTER_COLUMNS) + 1).astype(int))[:-1]
@@ -210,3 +212,46 @@ def plot_receptive_field(
     finally:
         plt.close(fig)
     return path
+
+
+def plot_losses(records: list[dict], path: Path) -> None:
+    """Training and validation loss (bits per sample) against step, as a PNG."""
+    plt = _pyplot()
+    train = [(r["step"], r["train_bits"]) for r in records if "train_bits" in r]
+    val = [(r["step"], r["val_bits"]) for r in records if "val_bits" in r]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if train:
+        ax.plot(*zip(*train), label="train", lw=1)
+    if val:
+        ax.plot(*zip(*val), "o-", label="validation", lw=1.5)
+    ax.set_xlabel("step")
+    ax.set_ylabel("NLL (bits per sample)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_spectrogram(wave: torch.Tensor | np.ndarray, sample_rate: int, path: Path,
+                     title: str = "") -> None:
+    """A log-magnitude spectrogram of a mono waveform, as a PNG."""
+    plt = _pyplot()
+    x = torch.as_tensor(np.asarray(wave, dtype=np.float32)).reshape(-1)
+    n_fft = 512 if sample_rate <= 24000 else 1024
+    if x.numel() < n_fft:
+        x = torch.nn.functional.pad(x, (0, n_fft - x.numel()))
+    spec = torch.stft(x, n_fft, hop_length=n_fft // 4, window=torch.hann_window(n_fft),
+                      return_complex=True).abs()  # (n_fft // 2 + 1, frames)
+    db = 20 * torch.log10(spec.clamp(min=1e-5))
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    seconds = x.numel() / sample_rate
+    ax.imshow(db.numpy(), origin="lower", aspect="auto", cmap="magma", vmin=float(db.max()) - 80,
+              extent=(0, seconds, 0, sample_rate / 2000))
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("kHz")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -12,12 +12,10 @@ import soundfile as sf
 import torch
 
 from .audio import load_audio
+from .checkpoint import LoadedModel, load_model
 from .engines import resolve_engine
 from .generate import stream
-from .model import WaveNet
-from .train.checkpoint import load_checkpoint
-from .train.loop import model_from_checkpoint
-from .train.recipe import Recipe
+from .plots import plot_spectrogram
 
 
 @dataclass
@@ -35,38 +33,26 @@ class Synthesis:
     plots: list[str] = field(default_factory=list)
 
 
-def load_model(checkpoint: str | Path, device: str = "cpu", ema: bool = True) -> tuple[WaveNet, Recipe, dict]:
-    """The (EMA) model, recipe and raw checkpoint dict of a checkpoint file."""
-    ckpt = load_checkpoint(checkpoint)
-    model, recipe = model_from_checkpoint(ckpt, ema=ema)
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: CUDA is not available")
-    return model.to(device), recipe, ckpt
-
-
-def mel_from_wav(path: str | Path, recipe: Recipe) -> torch.Tensor:
-    """Copy synthesis input: the recipe's log-mel frames of an audio file, (n_mels, frames)."""
+def mel_from_wav(path: str | Path, loaded: LoadedModel) -> torch.Tensor:
+    """Copy synthesis input: the model's log-mel frames of an audio file, (n_mels, frames)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such audio file")
     try:
-        wave, _ = load_audio(path, recipe.data.sample_rate)
+        wave, _ = load_audio(path, loaded.sample_rate)
     except Exception as e:
         raise ValueError(f"{path}: not readable audio ({str(e).splitlines()[0][:120]})") from None
     if not torch.isfinite(wave).all():
         raise ValueError(f"{path}: holds NaN or infinite samples")
-    peak = float(wave.abs().max()) if wave.numel() else 0.0
-    if peak == 0.0:
+    if wave.numel() == 0 or float(wave.abs().max()) == 0.0:
         raise ValueError(f"{path}: silent or empty")
-    if recipe.data.normalise:
-        wave = wave * (recipe.data.peak / peak)
-    mel = recipe.data.log_mel()(wave)
+    mel = loaded.features(wave)
     if mel.shape[-1] == 0:
-        raise ValueError(f"{path}: shorter than one frame ({recipe.data.hop_length} samples)")
+        raise ValueError(f"{path}: shorter than one frame ({loaded.data.hop_length} samples)")
     return mel
 
 
-def load_mel(path: str | Path, recipe: Recipe) -> torch.Tensor:
+def load_mel(path: str | Path, loaded: LoadedModel) -> torch.Tensor:
     """Frames from a .npy file, (n_mels, frames) or (frames, n_mels)."""
     path = Path(path)
     if not path.is_file():
@@ -75,7 +61,7 @@ def load_mel(path: str | Path, recipe: Recipe) -> torch.Tensor:
         arr = np.load(path, allow_pickle=False)
     except Exception as e:
         raise ValueError(f"{path}: not a .npy array ({str(e).splitlines()[0][:120]})") from None
-    n = recipe.model.local_channels
+    n = loaded.config.local_channels
     if arr.ndim != 2 or n not in arr.shape:
         raise ValueError(f"{path}: expected a (n_mels={n}, frames) array, got shape {arr.shape}")
     mel = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
@@ -101,13 +87,13 @@ def synthesize(
 ) -> Synthesis:
     """Generate audio from a checkpoint and write one wav per stream.
 
-    Defaults come from the recipe's ``generate`` section. With local conditioning the length
+    Defaults come from the checkpoint's ``generate`` settings. With local conditioning the length
     follows the frames (``mel`` or ``from_wav``) unless ``seconds``/``samples`` ask for less.
     ``progress(done, total, samples_per_second, real_time_factor)`` is called after each chunk. Ctrl-C stops
     early and still writes what was generated.
     """
-    model, recipe, _ = load_model(checkpoint, device)
-    g, rate = recipe.generate, recipe.data.sample_rate
+    loaded = load_model(checkpoint, device)
+    model, g, rate = loaded.model, loaded.generate, loaded.sample_rate
     batch = batch or g.batch_size
     temperature = g.temperature if temperature is None else temperature
     seed = g.seed if seed is None else seed
@@ -126,8 +112,8 @@ def synthesize(
         if (mel is None) == (from_wav is None):
             raise ValueError("this model is mel-conditioned: give exactly one of --mel FILE.npy "
                              "or --from-wav IN.wav")
-        local = load_mel(mel, recipe) if mel is not None else mel_from_wav(from_wav, recipe)
-        available = local.shape[-1] * recipe.data.hop_length
+        local = load_mel(mel, loaded) if mel is not None else mel_from_wav(from_wav, loaded)
+        available = local.shape[-1] * loaded.data.hop_length
         n = available if seconds is None and samples is None else min(n, available)
         local = local[None].to(device)
     elif mel is not None or from_wav is not None:
@@ -173,8 +159,6 @@ def synthesize(
     elapsed = max(time.perf_counter() - start, 1e-9)
     plots = []
     if kept is not None:
-        from .train.report import plot_spectrogram
-
         for p, parts in zip(paths, kept):
             png = p.with_suffix(".png")
             wave = np.concatenate(parts) if parts else np.zeros(0, np.float32)
@@ -188,19 +172,18 @@ def synthesize(
 
 def describe(checkpoint: str | Path) -> dict:
     """What ``wavedil info`` prints: config, size, receptive field, training state."""
-    model, recipe, ckpt = load_model(checkpoint)
-    rate = recipe.data.sample_rate
+    m = load_model(checkpoint)
     return {
         "checkpoint": str(checkpoint),
-        "name": ckpt.get("name"),
-        "step": ckpt.get("step"),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "receptive_field": model.receptive_field,
-        "receptive_field_ms": 1000.0 * model.receptive_field / rate,
-        "sample_rate": rate,
-        "best_val_bits": ckpt.get("best_val"),
-        "last_val_bits": ckpt.get("last_val"),
-        "untrained_val_bits": ckpt.get("untrained_val"),
-        "speakers": ckpt.get("speakers", []),
-        "model": recipe.model.to_dict(),
+        "name": m.name,
+        "step": m.step,
+        "parameters": sum(p.numel() for p in m.model.parameters()),
+        "receptive_field": m.model.receptive_field,
+        "receptive_field_ms": 1000.0 * m.model.receptive_field / m.sample_rate,
+        "sample_rate": m.sample_rate,
+        "best_val_bits": m.best_val,
+        "last_val_bits": m.last_val,
+        "untrained_val_bits": m.untrained_val,
+        "speakers": m.speakers,
+        "model": m.config.to_dict(),
     }

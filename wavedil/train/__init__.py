@@ -1,9 +1,7 @@
-"""Training: recipes, the loop, checkpoints, reports and distributed set-up."""
+"""Training: recipes, the loop, the run's checkpoint folder, metrics and distributed set-up."""
 
-from .checkpoint import load_checkpoint, save_atomic
-from .loop import TrainResult, Trainer, lr_factor, model_from_checkpoint, train
-from .recipe import GenerateConfig, Recipe, TrainConfig, load_recipe, recipe_from_dict
+from .loop import TrainResult, Trainer, lr_factor, train
+from .recipe import Recipe, TrainConfig, load_recipe, recipe_from_dict
 
-__all__ = ["GenerateConfig", "Recipe", "TrainConfig", "TrainResult", "Trainer", "load_checkpoint",
-           "load_recipe", "lr_factor", "model_from_checkpoint", "recipe_from_dict", "save_atomic",
-           "train"]
+__all__ = ["Recipe", "TrainConfig", "TrainResult", "Trainer", "load_recipe", "lr_factor",
+           "recipe_from_dict", "train"]

@@ -19,21 +19,23 @@ import signal
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from ..audio import save_audio
+from ..checkpoint import checkpoint_dict, save_checkpoint
 from ..data import PreparedData, prepare
 from ..generate import generate
 from ..model import WaveNet, WaveNetConfig
 from . import checkpoint as ckpt_io
 from .distributed import Dist
 from .objective import batch_nll, collate, to_bits
-from .recipe import Recipe, recipe_from_dict
-from .report import Metrics, plot_losses, plot_spectrogram
+from ..plots import plot_losses, plot_spectrogram
+from .recipe import Recipe
+from .report import Metrics
 
 
 @dataclass
@@ -252,22 +254,18 @@ class Trainer:
         rng = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        state = {
-            "format": "wavedil-checkpoint-1",
-            "recipe": self.recipe.to_dict(), "name": self.recipe.name,
-            "model": self.model.state_dict(),
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
-            "step": self.step, "best_val": self.best_val, "best_step": self.best_step,
-            "last_val": self.last_val,
-            "untrained_val": self.untrained_val, "rng": rng,
-            "speakers": list(self.data.speakers),
-        }
+        r = self.recipe
+        state = checkpoint_dict(
+            self.model, r.data, r.generate, self.ema, r.name, asdict(r.train),
+            optimizer=self.opt.state_dict(), scheduler=self.sched.state_dict(),
+            scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            step=self.step, best_val=self.best_val, best_step=self.best_step,
+            last_val=self.last_val, untrained_val=self.untrained_val, rng=rng,
+            speakers=list(self.data.speakers))
         path = ckpt_io.step_path(self.ckpt_dir, self.step)
-        ckpt_io.save_atomic(state, path)
+        save_checkpoint(path, state)
         if self.best_step == self.step:  # these weights are the best validated so far
-            ckpt_io.save_atomic(state, self.run_dir / "best.pt")
+            save_checkpoint(self.run_dir / "best.pt", state)
         ckpt_io.prune(self.ckpt_dir, self.tc.keep_last)
         return path
 
@@ -429,11 +427,3 @@ def train(recipe: Recipe, resume: bool = False, force: bool = False,
             echo(f"run folder: {result.run_dir}")
     return result
 
-
-def model_from_checkpoint(ckpt: dict, ema: bool = True) -> tuple[WaveNet, Recipe]:
-    """Rebuild the (EMA) model and the recipe stored in a checkpoint."""
-    recipe = recipe_from_dict(ckpt["recipe"], ckpt.get("name", "recipe"))
-    model = WaveNet(recipe.model)
-    weights = ckpt["ema"] if ema and ckpt.get("ema") is not None else ckpt["model"]
-    model.load_state_dict(weights)
-    return model.eval(), recipe

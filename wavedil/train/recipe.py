@@ -3,7 +3,7 @@
     data:      DataConfig       (wavedil.data.config)
     model:     WaveNetConfig    (wavedil.model)
     train:     TrainConfig      (below)
-    generate:  GenerateConfig   (below)
+    generate:  GenerateConfig   (wavedil.generate)
 
 Unknown keys, wrong types and out-of-range values fail before any work, with one line that
 names the key, the allowed values and, for a typo, the nearest valid key. ``--set
@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from ..data.config import DataConfig
+from ..generate import GenerateConfig
 from ..model import WaveNetConfig
 
 
@@ -99,29 +100,6 @@ class TrainConfig:
             _need(getattr(self, name) >= 1, f"train.{name}", ">= 1", getattr(self, name))
         _need(self.sample_every >= 0, "train.sample_every", ">= 0", self.sample_every)
         _need(self.sample_seconds > 0, "train.sample_seconds", "> 0", self.sample_seconds)
-
-
-@dataclass
-class GenerateConfig:
-    """The ``generate:`` section: defaults of ``wavedil generate`` and of training samples."""
-
-    seconds: float = 2.0
-    """Length of generated audio."""
-    temperature: float = 1.0
-    """Sampling temperature; 0 takes the most likely value."""
-    engine: str = "auto"
-    """Generation engine: auto, torch or numba."""
-    batch_size: int = 1
-    """Streams generated at once."""
-    seed: int = 0
-    """Seed of the random stream."""
-
-    def __post_init__(self) -> None:
-        _need(self.seconds > 0, "generate.seconds", "> 0", self.seconds)
-        _need(self.temperature >= 0, "generate.temperature", ">= 0", self.temperature)
-        _need(self.engine in ("auto", "torch", "numba"), "generate.engine", "auto, torch or numba",
-              self.engine)
-        _need(self.batch_size >= 1, "generate.batch_size", ">= 1", self.batch_size)
 
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "model": WaveNetConfig, "train": TrainConfig,
@@ -299,5 +277,5 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-__all__ = ["GenerateConfig", "Recipe", "SECTIONS", "TrainConfig", "build_section",
+__all__ = ["Recipe", "SECTIONS", "TrainConfig", "build_section",
            "field_docs", "load_recipe", "parse_override", "recipe_from_dict"]
