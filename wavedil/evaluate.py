@@ -1,0 +1,313 @@
+"""Copy-synthesis evaluation of a mel vocoder against the originals, with Griffin-Lim from the
+same features beside it: the library side of ``wavedil evaluate``.
+
+For every audio file in a folder: the features come through the same path as ``wavedil
+generate --from-wav`` (same loading, resampling, peak normalisation and LogMel), the model
+vocodes them with ``wavedil.stream`` (one file at a time, a fresh random stream from ``seed``
+per file, so a file's audio does not depend on which other files are evaluated), and
+Griffin-Lim inverts the very same features. Both are scored against the original, normalised
+the same way and cut to the same length (whole frames), with :mod:`wavedil.metrics`.
+
+Bad input: a missing or empty folder, or a checkpoint without mel conditioning, is a
+ValueError before any work. Files are found by their suffix (.wav/.flac/.ogg, recursively; any
+other file is not looked at); an audio-named file that cannot be used (unreadable, silent,
+shorter than one frame) is skipped with a warning naming it, and when no file is usable the
+evaluation fails with one line that gives the first reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import metrics as M
+from .audio import load_audio, save_audio
+from .data.files import discover
+from .generate import stream
+
+SYSTEMS = ("wavedil", "griffin-lim")
+"""The systems a report compares, in table order."""
+
+METRICS: dict[str, tuple[str, bool]] = {
+    "log_mel_db": ("log-mel dB", False),
+    "mcd_db": ("MCD dB", False),
+    "f0_rmse_cents": ("f0 RMSE cents", False),
+    "vde": ("voicing error", False),
+    "pesq_wb": ("PESQ-wb", True),
+    "stoi": ("STOI", True),
+}
+"""Metric key -> (label, higher is better)."""
+
+
+@dataclass
+class Row:
+    """The scores of one system on one file."""
+
+    file: str
+    system: str
+    seconds: float
+    """Length compared (whole frames of the model's hop)."""
+    scores: dict[str, float | None]
+    """Metric key (see METRICS) -> value; None where the metric is unavailable or undefined
+    (f0 RMSE with no frame voiced in both, PESQ with no utterance found)."""
+
+
+@dataclass
+class EvaluationReport:
+    """What ``evaluate`` measured: per-file rows and the mean of each metric per system."""
+
+    checkpoint: str
+    test_dir: str
+    sample_rate: int
+    engine: str
+    seed: int
+    temperature: float
+    systems: list[str]
+    rows: list[Row]
+    means: dict[str, dict[str, float | None]]
+    """System -> metric key -> mean over the files where it has a value (None: no file)."""
+    files: int
+    """Files evaluated."""
+    skipped: list[str] = field(default_factory=list)
+    """'path: reason' for each audio-named file that could not be used."""
+    unavailable: dict[str, str] = field(default_factory=dict)
+    """Optional metric -> why it was not computed (its package is missing)."""
+    real_time_factor: float | None = None
+    """Audio seconds vocoded per second of wavedil generation (all files)."""
+    outputs: list[str] = field(default_factory=list)
+    """Files written under ``out``."""
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (what report.json and ``--json`` hold)."""
+        return asdict(self)
+
+
+def _load(checkpoint: str | Path, device: str):
+    """The one place that loads a model for evaluation: (model, recipe)."""
+    from .synthesis import load_model
+
+    model, recipe, _ = load_model(checkpoint, device)
+    return model, recipe
+
+
+def _features(path: Path, recipe) -> tuple[torch.Tensor, np.ndarray]:
+    """Copy-synthesis input and reference of one file: (features (n_mels, frames), the
+    original normalised as the features saw it, cut to frames * hop samples)."""
+    from .synthesis import mel_from_wav
+
+    mel = mel_from_wav(path, recipe)  # (n_mels, frames); ValueError names the file
+    wave, _ = load_audio(path, recipe.data.sample_rate)  # (T,), as mel_from_wav read it
+    if recipe.data.normalise:
+        wave = wave * (recipe.data.peak / float(wave.abs().max()))
+    n = mel.shape[-1] * recipe.data.hop_length
+    return mel, wave[:n].numpy().astype(np.float32)
+
+
+def vocode(model, features: torch.Tensor, n_samples: int, seed: int, temperature: float,
+           engine: str, speaker: int | None = None) -> np.ndarray:
+    """Copy synthesis of one file as ``wavedil generate`` does it: ``stream`` over the whole
+    features with a generator seeded with ``seed`` -> (n_samples,) float32 in [-1, 1]."""
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    local = features[None].to(device)  # (1, n_mels, frames)
+    chunks = [c.detach().cpu().float().clamp(-1.0, 1.0).numpy()[0]
+              for c in stream(model, n_samples, 1, local=local, speaker=speaker,
+                              temperature=temperature, generator=gen, engine=engine)]
+    return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+
+def score(ref: np.ndarray, est: np.ndarray, rate: int, ref_f0: M.F0Track | None = None,
+          extras: bool = True) -> dict[str, float | None]:
+    """Every metric of METRICS for one estimate against its reference (``ref_f0``: the
+    reference's pitch track, when already known). ``extras=False`` skips PESQ and STOI."""
+    ref_f0 = ref_f0 if ref_f0 is not None else M.estimate_f0(ref, rate)
+    n = min(len(ref), len(est))
+    f0 = M.f0_scores(ref_f0, M.estimate_f0(est[:n], rate))
+    scores = {
+        "log_mel_db": M.log_mel_distance(ref, est, rate),
+        "mcd_db": M.mel_cepstral_distortion(ref, est, rate),
+        "f0_rmse_cents": f0.rmse_cents,
+        "vde": f0.vde,
+        "pesq_wb": M.pesq_wb(ref, est, rate) if extras else None,
+        "stoi": M.stoi(ref, est, rate) if extras else None,
+    }
+    # a non-finite score is no score: reports stay valid JSON, means stay defined
+    return {k: v if v is None or math.isfinite(v) else None for k, v in scores.items()}
+
+
+def plot_comparison(waves: dict[str, np.ndarray], rate: int, path: str | Path, title: str = "") -> None:
+    """Log-magnitude spectrograms of several waveforms, one panel each, stacked, on one colour
+    scale (the loudest panel's peak down to 80 dB below it), as a PNG."""
+    import librosa
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n_fft = 512 if rate <= 24000 else 1024
+    dbs = {}
+    for name, wave in waves.items():
+        wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+        spec = np.abs(librosa.stft(wave, n_fft=n_fft, hop_length=n_fft // 4))  # (freqs, frames)
+        dbs[name] = 20.0 * np.log10(np.maximum(spec, 1e-5))
+    top = max(float(d.max()) for d in dbs.values())
+    fig, axes = plt.subplots(len(dbs), 1, figsize=(7, 2.2 * len(dbs)), sharex=True, squeeze=False)
+    for ax, (name, db) in zip(axes[:, 0], dbs.items()):
+        seconds = len(waves[name]) / rate
+        image = ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=top - 80, vmax=top,
+                          extent=(0, seconds, 0, rate / 2000))
+        ax.set_ylabel("kHz")
+        ax.set_title(name, fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel("seconds")
+    fig.colorbar(image, ax=axes[:, 0].tolist(), label="dB", shrink=0.9)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _means(rows: list[Row], systems: list[str]) -> dict[str, dict[str, float | None]]:
+    means = {}
+    for system in systems:
+        mine = [r.scores for r in rows if r.system == system]
+        means[system] = {}
+        for key in METRICS:
+            values = [s[key] for s in mine if s.get(key) is not None]
+            means[system][key] = float(np.mean(values)) if values else None
+    return means
+
+
+def _out_names(files: list[Path], root: Path) -> list[Path]:
+    """Output stem of each file, relative to the output folder: its path under the test folder
+    without the suffix (the suffix is kept where two files would share a stem)."""
+    rels = []
+    for f in files:
+        try:
+            rels.append(f.relative_to(root) if root.is_dir() else Path(f.name))
+        except ValueError:  # a manifest entry outside the folder
+            rels.append(Path(f.name))
+    stems = [r.with_suffix("") for r in rels]
+    return [s if stems.count(s) == 1 else r.with_name(r.name.replace(".", "-"))
+            for s, r in zip(stems, rels)]
+
+
+def evaluate(
+    checkpoint: str | Path,
+    test_dir: str | Path,
+    out: str | Path | None = None,
+    griffin_lim: bool = True,
+    engine: str | None = None,
+    seed: int | None = None,
+    temperature: float | None = None,
+    limit: int | None = None,
+    speaker: int | None = None,
+    device: str = "cpu",
+    force: bool = False,
+    warn: Callable[[str], None] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> EvaluationReport:
+    """Copy-synthesise every audio file of ``test_dir`` with the checkpoint, and score it (and
+    Griffin-Lim from the same features, unless ``griffin_lim`` is False) against the original.
+
+    Defaults (engine, seed, temperature) come from the recipe's ``generate`` section. ``limit``
+    evaluates the first N usable files (sorted by path). ``out`` keeps, per file,
+    ``<name>.wavedil.wav``, ``<name>.griffin-lim.wav`` and ``<name>.png`` (original / wavedil /
+    Griffin-Lim spectrograms on one colour scale), plus ``report.json``; an existing report
+    there is kept unless ``force``. ``warn(message)`` receives each skipped file's reason (those
+    before the first usable file once it is found: with none, the ValueError alone reports);
+    ``progress(done, total, name)`` is called after each file.
+    """
+    model, recipe = _load(checkpoint, device)
+    if not model.config.local_channels:
+        raise ValueError(f"{checkpoint}: this model has no mel conditioning (model.local_channels "
+                         f"= 0); evaluate needs a mel vocoder")
+    if model.config.speakers:
+        if speaker is None:
+            raise ValueError(f"this model needs --speaker in [0, {model.config.speakers})")
+    elif speaker is not None:
+        raise ValueError("this model has no speakers: --speaker does not apply")
+    g, rate, hop = recipe.generate, recipe.data.sample_rate, recipe.data.hop_length
+    engine = engine or g.engine
+    seed = g.seed if seed is None else seed
+    temperature = g.temperature if temperature is None else temperature
+    if not temperature >= 0:
+        raise ValueError(f"--temperature must be >= 0, got {temperature}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {limit}")
+    from .engines import resolve_engine
+
+    used_engine = resolve_engine(engine, device)
+    test_dir = Path(test_dir)
+    if not test_dir.exists():
+        raise ValueError(f"{test_dir}: no such folder")
+    files = discover(test_dir)
+    names = _out_names(files, test_dir)
+    out = Path(out) if out is not None else None
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {out}: exists and is not a folder")
+        if (out / "report.json").exists() and not force:
+            raise ValueError(f"{out / 'report.json'} exists; pass --force to overwrite")
+    systems = list(SYSTEMS if griffin_lim else SYSTEMS[:1])
+    unavailable = M.unavailable_metrics()
+    rows: list[Row] = []
+    skipped: list[str] = []
+    outputs: list[str] = []
+    generated_seconds, generation_time, done = 0.0, 0.0, 0
+    total = len(files) if limit is None else min(limit, len(files))
+    for path, name in zip(files, names):
+        if limit is not None and done >= limit:
+            break
+        try:
+            mel, ref = _features(path, recipe)
+        except ValueError as e:
+            skipped.append(str(e))
+            # held back until a file is usable: when none is, the error alone says it
+            if warn is not None and done:
+                warn(f"skipped {e}")
+            continue
+        if warn is not None and not done:
+            for reason in skipped:
+                warn(f"skipped {reason}")
+        n = ref.size
+        start = time.perf_counter()
+        waves = {"original": ref, "wavedil": vocode(model, mel, n, seed, temperature, engine, speaker)}
+        generation_time += time.perf_counter() - start
+        generated_seconds += n / rate
+        if griffin_lim:
+            waves["griffin-lim"] = M.griffin_lim(mel.numpy(), rate, hop, recipe.data.fft_size, seed=seed)
+        ref_f0 = M.estimate_f0(ref, rate)
+        for system in systems:
+            rows.append(Row(str(path), system, n / rate, score(ref, waves[system], rate, ref_f0)))
+        if out is not None:
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            for system in systems:
+                target = out / f"{name}.{system}.wav"
+                save_audio(target, waves[system], rate)
+                outputs.append(str(target))
+            picture = out / f"{name}.png"
+            plot_comparison(waves, rate, picture, f"{path.name}: {n / rate:.2f} s")
+            outputs.append(str(picture))
+        done += 1
+        if progress is not None:
+            progress(done, total, str(path))
+    if not done:
+        raise ValueError(f"{test_dir}: none of its {len(files)} audio files is usable "
+                         f"({skipped[0] if skipped else 'no file'})")
+    report = EvaluationReport(
+        checkpoint=str(checkpoint), test_dir=str(test_dir), sample_rate=rate, engine=used_engine,
+        seed=seed, temperature=temperature, systems=systems, rows=rows,
+        means=_means(rows, systems), files=done, skipped=skipped, unavailable=unavailable,
+        real_time_factor=generated_seconds / generation_time if generation_time > 0 else None,
+        outputs=outputs)
+    if out is not None:
+        report.outputs.append(str(out / "report.json"))
+        (out / "report.json").write_text(json.dumps(report.to_dict(), indent=1, allow_nan=False))
+    return report
