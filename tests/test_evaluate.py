@@ -168,3 +168,13 @@ def test_output_names_mirror_the_folder(tmp_path):
 
     files = [tmp_path / "a.wav", tmp_path / "a.flac", tmp_path / "s" / "b.ogg"]
     assert [str(p) for p in _out_names(files, tmp_path)] == ["a-wav", "a-flac", "s/b"]
+
+
+def test_reconstructions_in_an_inner_out_folder_are_not_references(setup, tmp_path):
+    _, ckpt, data = setup
+    inner = tmp_path / "test"
+    inner.mkdir()
+    sf.write(inner / "a.wav", sf.read(data / "a.wav")[0], RATE)
+    first = evaluate(ckpt, inner, out=inner / "eval", griffin_lim=False, limit=1)
+    again = evaluate(ckpt, inner, out=inner / "eval", griffin_lim=False, force=True)
+    assert first.files == again.files == 1 and (inner / "eval" / "a.wavedil.wav").is_file()

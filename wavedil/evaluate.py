@@ -248,13 +248,18 @@ def evaluate(
     if not test_dir.exists():
         raise ValueError(f"{test_dir}: no such folder")
     files = discover(test_dir)
-    names = _out_names(files, test_dir)
     out = Path(out) if out is not None else None
     if out is not None:
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out {out}: exists and is not a folder")
         if (out / "report.json").exists() and not force:
             raise ValueError(f"{out / 'report.json'} exists; pass --force to overwrite")
+        # an output folder inside the test folder: earlier reconstructions are not references
+        inside = out.resolve()
+        files = [f for f in files if inside not in f.resolve().parents]
+        if not files:
+            raise ValueError(f"{test_dir}: holds no audio files outside --out {out}")
+    names = _out_names(files, test_dir)
     systems = list(SYSTEMS if griffin_lim else SYSTEMS[:1])
     unavailable = M.unavailable_metrics()
     rows: list[Row] = []
