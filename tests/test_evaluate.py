@@ -11,34 +11,26 @@ from typer.testing import CliRunner
 
 from wavedil.cli import app
 from wavedil.evaluate import METRICS, evaluate, vocode
-from wavedil.synthesis import load_model, mel_from_wav, synthesize
+from wavedil.checkpoint import load_model
+from wavedil.synthesis import mel_from_wav, synthesize
 
 RATE = 16000
 runner = CliRunner()
 
 
-def write_checkpoint(path, local_channels=16, speakers=0):
-    """A tiny untrained checkpoint (mel-conditioned unless local_channels=0), written the way
-    wavedil train writes one: the recipe's sections and the weights."""
-    from wavedil.model import WaveNet
-    from wavedil.train.checkpoint import save_atomic
-    from wavedil.train.recipe import recipe_from_dict
+def write_checkpoint(path, local_channels=16):
+    """A tiny untrained checkpoint, mel-conditioned (16 bands, hop 64) unless local_channels=0."""
+    from wavedil.checkpoint import save_checkpoint
+    from wavedil.data.config import DataConfig
+    from wavedil.generate import GenerateConfig
+    from wavedil.model import WaveNet, WaveNetConfig
 
-    raw = {
-        "data": {"path": "embedded", "hop_length": 64, "n_mels": 16},
-        "model": {"layers": 4, "cycle_length": 4, "kernel_size": 2, "residual_channels": 8,
-                  "gate_channels": 16, "skip_channels": 16, "local_channels": local_channels,
-                  "cond_channels": 8, "hop_length": 64, "speakers": speakers},
-        "generate": {"engine": "torch"},
-    }
-    if speakers:
-        raw["data"]["speakers_from_folders"] = True
-    recipe = recipe_from_dict(raw, "tiny")
+    config = WaveNetConfig(layers=4, cycle_length=4, kernel_size=2, residual_channels=8,
+                           gate_channels=16, skip_channels=16, local_channels=local_channels,
+                           cond_channels=8, hop_length=64)
     torch.manual_seed(0)
-    model = WaveNet(recipe.model)
-    save_atomic({"recipe": recipe.to_dict(), "model": model.state_dict(), "ema": None,
-                 "name": "tiny", "step": 0}, path)
-    return path
+    return save_checkpoint(path, WaveNet(config), data=DataConfig(hop_length=64, n_mels=16),
+                           generate=GenerateConfig(engine="torch"), name="tiny")
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +48,9 @@ def setup(tmp_path_factory):
 def test_copy_synthesis_follows_generate_from_wav(setup, tmp_path):
     root, ckpt, data = setup
     wav = data / "a.wav"
-    model, recipe, _ = load_model(ckpt)
-    mel = mel_from_wav(wav, recipe)
-    ours = vocode(model, mel, mel.shape[-1] * 64, seed=3, temperature=1.0, engine="torch")
+    loaded = load_model(ckpt)
+    mel = mel_from_wav(wav, loaded)
+    ours = vocode(loaded.model, mel, mel.shape[-1] * 64, seed=3, temperature=1.0, engine="torch")
     result = synthesize(ckpt, tmp_path / "g.wav", from_wav=wav, seed=3, engine="torch")
     theirs, _ = sf.read(result.files[0], dtype="float32")
     assert ours.shape == theirs.shape == (4800 // 64 * 64,)
@@ -70,11 +62,11 @@ def test_reference_is_what_the_features_saw(setup):
     from wavedil.evaluate import _features
 
     _, ckpt, data = setup
-    _, recipe, _ = load_model(ckpt)
-    mel, ref = _features(data / "a.wav", recipe)
+    loaded = load_model(ckpt)
+    mel, ref = _features(data / "a.wav", loaded)
     assert ref.shape == (mel.shape[-1] * 64,) and np.abs(ref).max() == pytest.approx(0.95, abs=1e-6)
     # the features of the reference are the features the model is given
-    torch.testing.assert_close(recipe.data.log_mel()(torch.from_numpy(ref)), mel, atol=2e-5, rtol=0)
+    torch.testing.assert_close(loaded.data.log_mel()(torch.from_numpy(ref)), mel, atol=2e-5, rtol=0)
 
 
 def test_evaluate_end_to_end_with_outputs(setup):

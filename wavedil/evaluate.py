@@ -29,8 +29,13 @@ import torch
 
 from . import metrics as M
 from .audio import load_audio, save_audio
+from .checkpoint import LoadedModel, load_model
 from .data.files import discover
+from .engines import resolve_engine
 from .generate import stream
+from .model import WaveNet
+from .plots import plot_comparison
+from .synthesis import mel_from_wav
 
 SYSTEMS = ("wavedil", "griffin-lim")
 """The systems a report compares, in table order."""
@@ -89,28 +94,19 @@ class EvaluationReport:
         return asdict(self)
 
 
-def _load(checkpoint: str | Path, device: str):
-    """The one place that loads a model for evaluation: (model, recipe)."""
-    from .synthesis import load_model
-
-    model, recipe, _ = load_model(checkpoint, device)
-    return model, recipe
-
-
-def _features(path: Path, recipe) -> tuple[torch.Tensor, np.ndarray]:
-    """Copy-synthesis input and reference of one file: (features (n_mels, frames), the
-    original normalised as the features saw it, cut to frames * hop samples)."""
-    from .synthesis import mel_from_wav
-
-    mel = mel_from_wav(path, recipe)  # (n_mels, frames); ValueError names the file
-    wave, _ = load_audio(path, recipe.data.sample_rate)  # (T,), as mel_from_wav read it
-    if recipe.data.normalise:
-        wave = wave * (recipe.data.peak / float(wave.abs().max()))
-    n = mel.shape[-1] * recipe.data.hop_length
+def _features(path: Path, loaded: LoadedModel) -> tuple[torch.Tensor, np.ndarray]:
+    """Copy-synthesis input and reference of one file: (features (n_mels, frames) exactly as
+    ``generate --from-wav`` makes them, the original normalised as the features saw it (see
+    LoadedModel.features), cut to frames * hop samples)."""
+    mel = mel_from_wav(path, loaded)  # (n_mels, frames); ValueError names the file
+    wave, _ = load_audio(path, loaded.sample_rate)  # (T,), as mel_from_wav read it
+    if loaded.data.normalise:
+        wave = wave * (loaded.data.peak / float(wave.abs().max()))
+    n = mel.shape[-1] * loaded.data.hop_length
     return mel, wave[:n].numpy().astype(np.float32)
 
 
-def vocode(model, features: torch.Tensor, n_samples: int, seed: int, temperature: float,
+def vocode(model: WaveNet, features: torch.Tensor, n_samples: int, seed: int, temperature: float,
            engine: str, speaker: int | None = None) -> np.ndarray:
     """Copy synthesis of one file as ``wavedil generate`` does it: ``stream`` over the whole
     features with a generator seeded with ``seed`` -> (n_samples,) float32 in [-1, 1]."""
@@ -140,37 +136,6 @@ def score(ref: np.ndarray, est: np.ndarray, rate: int, ref_f0: M.F0Track | None 
     }
     # a non-finite score is no score: reports stay valid JSON, means stay defined
     return {k: v if v is None or math.isfinite(v) else None for k, v in scores.items()}
-
-
-def plot_comparison(waves: dict[str, np.ndarray], rate: int, path: str | Path, title: str = "") -> None:
-    """Log-magnitude spectrograms of several waveforms, one panel each, stacked, on one colour
-    scale (the loudest panel's peak down to 80 dB below it), as a PNG."""
-    import librosa
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n_fft = 512 if rate <= 24000 else 1024
-    dbs = {}
-    for name, wave in waves.items():
-        wave = np.asarray(wave, dtype=np.float32).reshape(-1)
-        spec = np.abs(librosa.stft(wave, n_fft=n_fft, hop_length=n_fft // 4))  # (freqs, frames)
-        dbs[name] = 20.0 * np.log10(np.maximum(spec, 1e-5))
-    top = max(float(d.max()) for d in dbs.values())
-    fig, axes = plt.subplots(len(dbs), 1, figsize=(7, 2.2 * len(dbs)), sharex=True, squeeze=False)
-    for ax, (name, db) in zip(axes[:, 0], dbs.items()):
-        seconds = len(waves[name]) / rate
-        image = ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=top - 80, vmax=top,
-                          extent=(0, seconds, 0, rate / 2000))
-        ax.set_ylabel("kHz")
-        ax.set_title(name, fontsize=9, loc="left")
-    axes[-1, 0].set_xlabel("seconds")
-    fig.colorbar(image, ax=axes[:, 0].tolist(), label="dB", shrink=0.9)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _means(rows: list[Row], systems: list[str]) -> dict[str, dict[str, float | None]]:
@@ -216,7 +181,7 @@ def evaluate(
     """Copy-synthesise every audio file of ``test_dir`` with the checkpoint, and score it (and
     Griffin-Lim from the same features, unless ``griffin_lim`` is False) against the original.
 
-    Defaults (engine, seed, temperature) come from the recipe's ``generate`` section. ``limit``
+    Defaults (engine, seed, temperature) come from the checkpoint's ``generate`` settings. ``limit``
     evaluates the first N usable files (sorted by path). ``out`` keeps, per file,
     ``<name>.wavedil.wav``, ``<name>.griffin-lim.wav`` and ``<name>.png`` (original / wavedil /
     Griffin-Lim spectrograms on one colour scale), plus ``report.json``; an existing report
@@ -224,7 +189,8 @@ def evaluate(
     before the first usable file once it is found: with none, the ValueError alone reports);
     ``progress(done, total, name)`` is called after each file.
     """
-    model, recipe = _load(checkpoint, device)
+    loaded = load_model(checkpoint, device)
+    model = loaded.model
     if not model.config.local_channels:
         raise ValueError(f"{checkpoint}: this model has no mel conditioning (model.local_channels "
                          f"= 0); evaluate needs a mel vocoder")
@@ -233,7 +199,7 @@ def evaluate(
             raise ValueError(f"this model needs --speaker in [0, {model.config.speakers})")
     elif speaker is not None:
         raise ValueError("this model has no speakers: --speaker does not apply")
-    g, rate, hop = recipe.generate, recipe.data.sample_rate, recipe.data.hop_length
+    g, rate, hop = loaded.generate, loaded.sample_rate, loaded.data.hop_length
     engine = engine or g.engine
     seed = g.seed if seed is None else seed
     temperature = g.temperature if temperature is None else temperature
@@ -241,8 +207,6 @@ def evaluate(
         raise ValueError(f"--temperature must be >= 0, got {temperature}")
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be >= 1, got {limit}")
-    from .engines import resolve_engine
-
     used_engine = resolve_engine(engine, device)
     test_dir = Path(test_dir)
     if not test_dir.exists():
@@ -271,7 +235,7 @@ def evaluate(
         if limit is not None and done >= limit:
             break
         try:
-            mel, ref = _features(path, recipe)
+            mel, ref = _features(path, loaded)
         except ValueError as e:
             skipped.append(str(e))
             # held back until a file is usable: when none is, the error alone says it
@@ -287,7 +251,7 @@ def evaluate(
         generation_time += time.perf_counter() - start
         generated_seconds += n / rate
         if griffin_lim:
-            waves["griffin-lim"] = M.griffin_lim(mel.numpy(), rate, hop, recipe.data.fft_size, seed=seed)
+            waves["griffin-lim"] = M.griffin_lim(mel.numpy(), rate, hop, loaded.data.fft_size, seed=seed)
         ref_f0 = M.estimate_f0(ref, rate)
         for system in systems:
             rows.append(Row(str(path), system, n / rate, score(ref, waves[system], rate, ref_f0)))

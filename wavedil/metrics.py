@@ -8,8 +8,9 @@ checkpoints and recipes compare (the model's own mel settings do not enter the m
                    Hann window of round(1024 * rate / 16000) samples (the FFT size),
                    hop round(256 * rate / 16000), frames centred (zero padding);
                    magnitude floor 1e-5 (-100 dB), power floor 1e-10
-    f0             librosa.pyin, fmin 50 Hz, fmax 500 Hz, frame round(1024 * rate / 16000),
-                   same hop as the mel analysis
+    f0             librosa.pyin through wavedil.f0.estimate_f0: fmin 50 Hz, fmax 500 Hz, the
+                   hop of the mel analysis, frames of 2.5 periods of 50 Hz rounded up to a
+                   power of two (1024 at 16 kHz)
     PESQ           ITU-T P.862.2 wideband, on both signals resampled to 16 kHz (``pesq`` package)
     STOI           Taal et al. 2011, at the signal's rate (``pystoi`` resamples to 10 kHz)
 
@@ -133,37 +134,23 @@ def mel_cepstral_distortion(ref: np.ndarray, est: np.ndarray, rate: int) -> floa
     return float(per_frame.mean())
 
 
-@dataclass
-class F0Track:
-    """A pitch track from librosa.pyin: f0 in Hz (0 where unvoiced) and the voiced flag."""
-
-    f0: np.ndarray
-    """(frames,) float64, 0 where unvoiced; never NaN."""
-    voiced: np.ndarray
-    """(frames,) bool."""
+F0Track = tuple[np.ndarray, np.ndarray]
+"""A pitch track: f0 in Hz per frame, 0 where unvoiced (never NaN), and the voiced flags."""
 
 
 def estimate_f0(wave: np.ndarray, rate: int) -> F0Track:
-    """The pitch track of a waveform: librosa.pyin (Mauch and Dixon 2014) with fmin 50 Hz,
-    fmax 500 Hz, a round(1024 * rate / 16000)-sample frame and the metric hop.
+    """The pitch track of a waveform with the metric settings: :func:`wavedil.f0.estimate_f0`
+    (librosa.pyin, Mauch and Dixon 2014) with fmin 50 Hz, fmax 500 Hz, the metric hop and that
+    function's frame (the power of two holding 2.5 periods of 50 Hz: 1024 samples at 16 kHz).
 
-    A signal where pyin finds no pitch (silence, noise), or that pyin cannot analyse, is all
-    unvoiced; the track never holds NaN.
+    A signal where pyin finds no pitch (silence, noise) is all unvoiced, f0 0, never NaN.
     """
-    import librosa
+    from .f0 import estimate_f0 as pyin_track
 
-    wave = np.asarray(wave, dtype=np.float64).reshape(-1)
-    n_fft, hop = analysis_settings(rate)
-    frames = 1 + wave.size // hop  # what pyin gives with center=True
-    if wave.size == 0 or not np.any(wave):
-        return F0Track(np.zeros(frames), np.zeros(frames, dtype=bool))
-    try:
-        f0, voiced, _ = librosa.pyin(wave, fmin=F0_MIN, fmax=F0_MAX, sr=rate, frame_length=n_fft,
-                                     hop_length=hop, center=True)
-    except (ValueError, librosa.util.exceptions.ParameterError, FloatingPointError):
-        return F0Track(np.zeros(frames), np.zeros(frames, dtype=bool))
-    voiced = np.asarray(voiced, dtype=bool) & np.isfinite(f0) & (np.nan_to_num(f0) > 0)
-    return F0Track(np.where(voiced, np.nan_to_num(f0), 0.0), voiced)
+    _, hop = analysis_settings(rate)
+    f0, voiced = pyin_track(np.asarray(wave, dtype=np.float64).reshape(-1), rate, hop,
+                            fmin=F0_MIN, fmax=F0_MAX)
+    return f0.astype(np.float64), voiced
 
 
 @dataclass
@@ -181,14 +168,14 @@ class F0Scores:
 
 
 def f0_scores(ref: F0Track, est: F0Track) -> F0Scores:
-    """:class:`F0Scores` of two pitch tracks, on their common frames."""
-    n = min(ref.voiced.size, est.voiced.size)
-    rv, ev = ref.voiced[:n], est.voiced[:n]
+    """:class:`F0Scores` of two pitch tracks (see :func:`estimate_f0`), on their common frames."""
+    n = min(ref[1].size, est[1].size)
+    rv, ev = ref[1][:n], est[1][:n]
     vde = float(np.mean(rv != ev)) if n else 0.0
     both = rv & ev
     if not both.any():
         return F0Scores(None, vde, 0, n)
-    cents = 1200.0 * np.log2(est.f0[:n][both] / ref.f0[:n][both])
+    cents = 1200.0 * np.log2(est[0][:n][both] / ref[0][:n][both])
     return F0Scores(float(np.sqrt(np.mean(cents ** 2))), vde, int(both.sum()), n)
 
 

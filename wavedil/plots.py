@@ -237,15 +237,8 @@ def plot_spectrogram(wave: torch.Tensor | np.ndarray, sample_rate: int, path: Pa
                      title: str = "") -> None:
     """A log-magnitude spectrogram of a mono waveform, as a PNG."""
     plt = _pyplot()
-    x = torch.as_tensor(np.asarray(wave, dtype=np.float32)).reshape(-1)
-    n_fft = 512 if sample_rate <= 24000 else 1024
-    if x.numel() < n_fft:
-        x = torch.nn.functional.pad(x, (0, n_fft - x.numel()))
-    spec = torch.stft(x, n_fft, hop_length=n_fft // 4, window=torch.hann_window(n_fft),
-                      return_complex=True).abs()  # (n_fft // 2 + 1, frames)
-    db = 20 * torch.log10(spec.clamp(min=1e-5))
+    db, seconds = _spectrogram_db(wave, sample_rate)
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    seconds = x.numel() / sample_rate
     ax.imshow(db.numpy(), origin="lower", aspect="auto", cmap="magma", vmin=float(db.max()) - 80,
               extent=(0, seconds, 0, sample_rate / 2000))
     ax.set_xlabel("seconds")
@@ -253,5 +246,39 @@ def plot_spectrogram(wave: torch.Tensor | np.ndarray, sample_rate: int, path: Pa
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _spectrogram_db(wave: torch.Tensor | np.ndarray, sample_rate: int) -> tuple[torch.Tensor, float]:
+    """(20 log10 |STFT| floored at -100 dB, (n_fft // 2 + 1, frames); seconds shown) of a mono
+    waveform: Hann windows of 512 samples (1024 above 24 kHz), hop a quarter of that."""
+    x = torch.as_tensor(np.asarray(wave, dtype=np.float32)).reshape(-1)
+    n_fft = 512 if sample_rate <= 24000 else 1024
+    if x.numel() < n_fft:
+        x = torch.nn.functional.pad(x, (0, n_fft - x.numel()))
+    spec = torch.stft(x, n_fft, hop_length=n_fft // 4, window=torch.hann_window(n_fft),
+                      return_complex=True).abs()  # (n_fft // 2 + 1, frames)
+    return 20 * torch.log10(spec.clamp(min=1e-5)), x.numel() / sample_rate
+
+
+def plot_comparison(waves: dict[str, torch.Tensor | np.ndarray], sample_rate: int, path: Path,
+                    title: str = "") -> None:
+    """Spectrograms of several waveforms (e.g. original / wavedil / Griffin-Lim), one panel
+    each, stacked, on one colour scale: the loudest panel's peak down to 80 dB below it."""
+    plt = _pyplot()
+    panels = {name: _spectrogram_db(w, sample_rate) for name, w in waves.items()}
+    top = max(float(db.max()) for db, _ in panels.values())
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.2 * len(panels)), sharex=True,
+                             squeeze=False)
+    for ax, (name, (db, seconds)) in zip(axes[:, 0], panels.items()):
+        image = ax.imshow(db.numpy(), origin="lower", aspect="auto", cmap="magma", vmin=top - 80,
+                          vmax=top, extent=(0, seconds, 0, sample_rate / 2000))
+        ax.set_ylabel("kHz")
+        ax.set_title(name, fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel("seconds")
+    fig.colorbar(image, ax=axes[:, 0].tolist(), label="dB", shrink=0.9)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.savefig(path, dpi=100)
     plt.close(fig)
