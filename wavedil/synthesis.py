@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 
 from .audio import load_audio
-from .engines import resolve_engine
+from .engines import resolve_engine, resolve_kernel
 from .generate import stream
 from .model import WaveNet
 from .train.checkpoint import load_checkpoint
@@ -33,6 +33,8 @@ class Synthesis:
     engine: str
     interrupted: bool = False
     plots: list[str] = field(default_factory=list)
+    kernel: str = "none"
+    """The numba engine's matrix kernel (``native`` status); "none" for the torch engine."""
 
 
 def load_model(checkpoint: str | Path, device: str = "cpu", ema: bool = True) -> tuple[WaveNet, Recipe, dict]:
@@ -98,13 +100,15 @@ def synthesize(
     plot: bool = False,
     force: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
+    kernel: str = "auto",
 ) -> Synthesis:
     """Generate audio from a checkpoint and write one wav per stream.
 
     Defaults come from the recipe's ``generate`` section. With local conditioning the length
     follows the frames (``mel`` or ``from_wav``) unless ``seconds``/``samples`` ask for less.
     ``progress(done, total, samples_per_second, real_time_factor)`` is called after each chunk. Ctrl-C stops
-    early and still writes what was generated.
+    early and still writes what was generated. ``kernel`` is the numba engine's matrix kernel:
+    auto, c or numba.
     """
     model, recipe, _ = load_model(checkpoint, device)
     g, rate = recipe.generate, recipe.data.sample_rate
@@ -112,6 +116,8 @@ def synthesize(
     temperature = g.temperature if temperature is None else temperature
     seed = g.seed if seed is None else seed
     engine = engine or g.engine
+    used = resolve_engine(engine, device)
+    chosen = resolve_kernel(kernel, used)
     if batch < 1:
         raise ValueError(f"--batch must be >= 1, got {batch}")
     if seconds is not None and samples is not None:
@@ -155,7 +161,7 @@ def synthesize(
     kept = [[] for _ in paths] if plot else None
     try:
         for chunk in stream(model, n, batch, local=local, speaker=speaker, temperature=temperature,
-                            generator=gen, engine=engine):
+                            generator=gen, engine=engine, kernel=chosen):
             chunk = chunk.detach().cpu().float().clamp(-1.0, 1.0).numpy()
             for i, w in enumerate(writers):
                 w.write(chunk[i])
@@ -181,9 +187,8 @@ def synthesize(
             plot_spectrogram(wave, rate, png, f"{p.name}: {wave.size / rate:.2f} s")
             plots.append(str(png))
     sps = done * batch / elapsed
-    used = resolve_engine(engine, device)
     return Synthesis([str(p) for p in paths], done, done / rate, sps, sps / rate, used,
-                     interrupted, plots)
+                     interrupted, plots, chosen.status if chosen is not None else "none")
 
 
 def describe(checkpoint: str | Path) -> dict:
