@@ -204,16 +204,18 @@ def step(plan: Plan, state: StepState, bias: torch.Tensor) -> torch.Tensor:
     K1, G, t = plan.kernel_size - 1, plan.gate_half, state.t
     x = state.next_input  # (B, C)
     taps = state.ring.index_select(0, plan.read_rows(t)).unbind(0) if K1 else ()  # (B, C) each
+    # per-layer views taken once per step, not once per layer
+    biases, w_taps, w_res, b_res = (a.unbind(0) for a in (bias, plan.w_taps, plan.w_res, plan.b_res))
     inputs, zs = [], []
     for l in range(plan.n_layers):
         inputs.append(x)
         window = torch.cat([*taps[l * K1:(l + 1) * K1], x], 1) if K1 else x  # (B, k * C)
-        h = torch.addmm(bias[l], window, plan.w_taps[l])  # (B, 2G): the dilated conv
+        h = torch.addmm(biases[l], window, w_taps[l])  # (B, 2G): the dilated conv
         h[:, :G].tanh_()
         z = F.glu(h, 1)  # tanh(filter) * sigmoid(gate): (B, G)
         zs.append(z)
         if l < plan.n_layers - 1:
-            x = torch.addmm(x, z, plan.w_res[l]).add_(plan.b_res[l])  # the residual
+            x = torch.addmm(x, z, w_res[l]).add_(b_res[l])  # the residual
     if K1:  # each layer's input replaces its oldest tap
         state.ring.index_copy_(0, plan.write_rows(t), torch.stack(inputs))
     state.t = t + 1
