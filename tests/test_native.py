@@ -67,9 +67,9 @@ def test_an_unavailable_kernel_says_why(tmp_path):
     assert not missing.available and missing.gemm == 0
     assert "no-such-cc" in missing.status and missing.status.startswith("numba loops")
     with pytest.raises(ValueError, match=r"kernel='c': the C kernel is unavailable: .*no-such-cc"):
-        native.choose("c", missing)
-    assert native.choose("auto", missing) is missing
-    assert not native.choose("numba").available
+        resolve_kernel("c", "numba", missing)
+    assert resolve_kernel("auto", "numba", missing) is missing
+    assert not resolve_kernel("numba", "numba").available
     with pytest.raises(ValueError, match="kernel must be one of auto, c, numba; got 'fortran'"):
         generate(WaveNet(WaveNetConfig(layers=2, residual_channels=4, gate_channels=4,
                                        skip_channels=4)), 8, kernel="fortran")

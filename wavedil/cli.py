@@ -233,11 +233,7 @@ def info(
         from .engines import system_info
 
         facts = system_info()
-        if as_json:
-            print(json.dumps(facts))
-            return
-        for key, value in facts.items():
-            typer.echo(f"{key}: {value}")
+        typer.echo(json.dumps(facts) if as_json else "\n".join(f"{k}: {v}" for k, v in facts.items()))
         return
     if checkpoint is None:
         fail("give a checkpoint, or --system")

@@ -15,14 +15,8 @@ means and log scales); sampling is the caller's.
 ``step`` advances one sample; it is ``wavedil.engines.plan.step``, the step every generation
 engine runs. Its state is explicit: one time-major ring, passed in and returned, never hidden
 in the module. Layer l keeps its last P_l = (k - 1) d_l inputs in rows o_l .. o_l + P_l - 1
-(``offsets`` and ``lengths`` in export.json), the input of time s in row o_l + (s mod P_l), so
-at time ``t`` the taps sit in rows o_l + ((t - m d_l) mod P_l):
-
-    layer l, P_l = 4 (k = 3, d = 2), t = 6:   rows o_l + 0    1    2    3
-                                             holds   h_4  h_5  h_2  h_3
-    taps read: t - 4 -> row o_l + 2, t - 2 -> row o_l + 0; h_6 is then written to row o_l + 2.
-
-Start from zeros (silence before the first sample) with t = 0 and feed each returned ring
+(``offsets`` and ``lengths`` in export.json), the input of time s in row o_l + (s mod P_l)
+(a diagram in ``wavedil/engines/plan.py``). Start from zeros (silence before the first sample) with t = 0 and feed each returned ring
 back with t + 1; layer l's rows, as (B, C, P_l), equal ``WaveNet.step``'s ring buffers at
 every step. ``cond`` is column t of ``upsample``'s output; ``speaker`` holds ids. A model
 with kernel size 1 keeps no state, and its step has no ring.

@@ -17,7 +17,7 @@ from .plan import Plan, make_plan
 from .torch_engine import TorchEngine
 
 ENGINES = ("auto", "torch", "numba")
-KERNELS = native.KERNELS
+KERNELS = ("auto", "c", "numba")
 
 
 def resolve_engine(name: str, device: torch.device | str) -> str:
@@ -30,10 +30,13 @@ def resolve_engine(name: str, device: torch.device | str) -> str:
     return "numba" if torch.device(device).type == "cpu" and _numba_version() else "torch"
 
 
-def resolve_kernel(kernel: str | native.Kernel | native.Unavailable, engine: str
+def resolve_kernel(kernel: str | native.Kernel | native.Unavailable, engine: str,
+                   found: native.Kernel | native.Unavailable | None = None
                    ) -> native.Kernel | native.Unavailable | None:
-    """The kernel object that ``kernel`` ("auto", "c", "numba", or one from ``native.load``)
-    stands for on the resolved ``engine``: None for the torch engine, which has no use for one."""
+    """The matrix kernel that ``kernel`` asks of the resolved ``engine``: "numba" numba's own
+    loops, "c" the C kernel (ValueError with the reason where it is unavailable), "auto" the C
+    kernel where it builds; an object from ``native.load`` stands for itself. None for the torch
+    engine, which uses none. ``found`` stands for ``native.load()``'s result."""
     if not isinstance(kernel, str):
         return kernel
     if kernel not in KERNELS:
@@ -42,7 +45,12 @@ def resolve_kernel(kernel: str | native.Kernel | native.Unavailable, engine: str
         if kernel == "c":
             raise ValueError("kernel='c' runs in the numba engine, and this run uses the torch engine")
         return None
-    return native.choose(kernel)
+    if kernel == "numba":
+        return native.Unavailable("kernel='numba'")
+    found = native.load() if found is None else found
+    if kernel == "c" and not found.available:
+        raise ValueError(f"kernel='c': the C kernel is unavailable: {found.reason}")
+    return found
 
 
 def make_engine(name: str, model, batch_size: int, speaker: torch.Tensor | None = None,

@@ -30,7 +30,6 @@ SOURCE = Path(__file__).with_name("gemm.c")
 FLAGS = ["-O3", "-march=native", "-shared", "-fPIC"]
 PANEL = 16
 """Columns per panel of ``wd_gemm_packed``'s B operand."""
-KERNELS = ("auto", "c", "numba")
 
 
 @dataclass(frozen=True)
@@ -130,20 +129,6 @@ def _load(cc: str, root: Path | None) -> Kernel | Unavailable:
         detail = (getattr(e, "stderr", "") or str(e)).strip()
         return Unavailable(f"building gemm.c with {cc} failed: "
                            f"{detail.splitlines()[-1] if detail else type(e).__name__}")
-
-
-def choose(kernel: str, loaded: Kernel | Unavailable | None = None) -> Kernel | Unavailable:
-    """The kernel that ``kernel="auto" | "c" | "numba"`` asks for: "numba" numba's own loops,
-    "c" the C kernel (ValueError with the reason where it is unavailable), "auto" the C kernel
-    where it builds. ``loaded`` stands for :func:`load`'s result."""
-    if kernel == "numba":
-        return Unavailable("kernel='numba'")
-    found = load() if loaded is None else loaded
-    if kernel not in ("auto", "c"):
-        raise ValueError(f"kernel must be one of {', '.join(KERNELS)}; got {kernel!r}")
-    if kernel == "c" and not found.available:
-        raise ValueError(f"kernel='c': the C kernel is unavailable: {found.reason}")
-    return found
 
 
 def pack(w: np.ndarray) -> np.ndarray:

@@ -7,13 +7,10 @@ across threads, so nothing synchronises inside a chunk. Within a thread, the str
 lockstep and every product is a (streams x in) @ (in x out) matrix product, done by the C
 kernel of ``gemm.c`` when it is built (see ``native``) and by numba loops otherwise.
 
-Layouts (all float32 unless noted; activations inside a group are flat (stream, channel)):
-    buf    the plan's ring (R, B, C), flat: layer l, slot s, stream b, channel c at
-           off[l] + (s * B + b) * C + c (a group's rows for one time step are contiguous)
-    wk     (L, K * C, 2G2)    the dilated conv's taps, oldest first (the last is the current)
-    wr     (L, G2, C)         residual (zeros for the last layer)
-    ws     (L * G2, S)        skip, scaled          w1 (S, S), w2 (S, O)
-The sampler mirrors ``wavedil.heads`` on the same uniforms, in float64 where it does.
+The arrays are the plan's (``plan.Plan``, grouped below), float32 unless noted. The ring is
+flat: layer l, slot s, stream b, channel c at off[l] + (s * B + b) * C + c, so a group's rows
+for one time step are contiguous; activations inside a group are flat (stream, channel). The
+sampler mirrors ``wavedil.heads`` on the same uniforms, in float64 where it does.
 """
 
 from __future__ import annotations

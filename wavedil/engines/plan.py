@@ -13,9 +13,9 @@ sample (the forward's padding). At time t the k - 1 older taps, oldest first, ar
 ``offsets[l] + (t + j d_l) mod P_l``, j = 0 .. k - 2, and the input of time t then replaces
 the oldest:
 
-    layer l, k = 3, d = 2, P = 4, t = 6:  slot      0    1    2    3
-                                          holds    x_4  x_5  x_2  x_3
-    taps read: x_2 (slot 2), x_4 (slot 0), then x_6 is written to slot 2.
+    layer l, k = 3, d = 2, P_l = 4, t = 6:  row offsets[l] +   0    1    2    3
+                                            holds            x_4  x_5  x_2  x_3
+    taps read: x_2 (row + 2), x_4 (row + 0); then x_6 is written to row + 2.
 
 One residual rule: the ring holds each layer's true input, x_{l+1} = x_l + z_l W_res + b_res
 (the module's). One input embedding: :func:`embed`.
