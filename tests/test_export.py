@@ -123,7 +123,8 @@ def test_exports_match_forward_and_step(tmp_path, checkpoint, fmt, kind):
             model.step(x[:, t], ref_state, cond[:, :, t], *speaker)
     assert (torch.stack(outs, -1) - reference).abs().max() < 1e-4
     layout = manifest["state"]  # layer l's rows of the ring, as (B, C, P_l)
-    rings = [states[0][o:o + n].permute(1, 2, 0) for o, n in zip(layout["offsets"], layout["lengths"])]
+    rings = [states[0][o:o + n].permute(1, 2, 0)
+             for o, n in zip(layout["offsets"], layout["lengths"])]
     assert len(rings) == len(ref_state.convs)
     assert all((r - c.buffer).abs().max() < 1e-5 for r, c in zip(rings, ref_state.convs))
 

@@ -233,7 +233,8 @@ def info(
         from .engines import system_info
 
         facts = system_info()
-        typer.echo(json.dumps(facts) if as_json else "\n".join(f"{k}: {v}" for k, v in facts.items()))
+        lines = [f"{key}: {value}" for key, value in facts.items()]
+        typer.echo(json.dumps(facts) if as_json else "\n".join(lines))
         return
     if checkpoint is None:
         fail("give a checkpoint, or --system")

@@ -43,7 +43,7 @@ def resolve_kernel(kernel: str | native.Kernel | native.Unavailable, engine: str
         raise ValueError(f"kernel must be one of {', '.join(KERNELS)}; got {kernel!r}")
     if engine == "torch":
         if kernel == "c":
-            raise ValueError("kernel='c' runs in the numba engine, and this run uses the torch engine")
+            raise ValueError("kernel='c' runs in the numba engine; this run uses the torch engine")
         return None
     if kernel == "numba":
         return native.Unavailable("kernel='numba'")

@@ -123,8 +123,9 @@ def load(compiler: str | None = None, root: Path | None = None) -> Kernel | Unav
 def _load(cc: str, root: Path | None) -> Kernel | Unavailable:
     try:
         lib = ctypes.CDLL(str(build(cc, root)))
-        address = lambda name: ctypes.cast(getattr(lib, name), ctypes.c_void_p).value or 0  # noqa: E731
-        return Kernel(address("wd_gemm"), address("wd_gemm_packed"), cc, lib)
+        gemm, packed = (ctypes.cast(f, ctypes.c_void_p).value or 0
+                        for f in (lib.wd_gemm, lib.wd_gemm_packed))
+        return Kernel(gemm, packed, cc, lib)
     except (OSError, AttributeError, subprocess.SubprocessError) as e:
         detail = (getattr(e, "stderr", "") or str(e)).strip()
         return Unavailable(f"building gemm.c with {cc} failed: "

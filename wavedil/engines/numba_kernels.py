@@ -246,7 +246,8 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
     wk, wr, br = weights.taps, weights.res, weights.res_bias
     ws, bs, w1, b1_, w2, b2 = (weights.skip, weights.skip_bias, weights.out1, weights.out1_bias,
                                weights.out2, weights.out2_bias)
-    buf, inp, off, span, dil = state.ring, state.next_input, state.offsets, state.spans, state.dilations
+    buf, inp = state.ring, state.next_input
+    off, span, dil = state.offsets, state.spans, state.dilations
     static, local, uni, values, logits_out = (chunk.static, chunk.local, chunk.uniforms,
                                               chunk.values, chunk.logits)
     gemm, forcing = options.gemm, options.forcing

@@ -126,7 +126,8 @@ def make_plan(model: WaveNet, dtype: torch.dtype = torch.float32) -> Plan:
     """Extract ``model``'s weights (on its device) into a :class:`Plan`."""
     cfg, blocks = model.config, model.blocks
     f = lambda t: None if t is None else t.detach().to(dtype).contiguous()  # noqa: E731
-    C, G, k, dev = cfg.residual_channels, cfg.gate_channels // 2, cfg.kernel_size, model.out2.weight.device
+    C, G, k = cfg.residual_channels, cfg.gate_channels // 2, cfg.kernel_size
+    dev = model.out2.weight.device
     w_taps = torch.stack([_w(b.conv).permute(2, 1, 0).reshape(k * C, 2 * G) for b in blocks])
     zero_res = torch.zeros(G, C, device=dev)
     w_res = torch.stack([_w(b.res)[:, :, 0].t() if b.res is not None else zero_res for b in blocks])
@@ -136,7 +137,8 @@ def make_plan(model: WaveNet, dtype: torch.dtype = torch.float32) -> Plan:
     b_skip = sum(b.skip.bias.detach() for b in blocks) * scale
     w_local = (torch.cat([_w(b.local)[:, :, 0] for b in blocks], 0).t()
                if model.conditioner is not None else None)
-    w_speaker = torch.cat([_w(b.glob) for b in blocks], 0).t() if model.speaker_embed is not None else None
+    w_speaker = (torch.cat([_w(b.glob) for b in blocks], 0).t()
+                 if model.speaker_embed is not None else None)
     if cfg.input_kind == "classes":
         embed, embed_bias = model.embed.weight, torch.zeros(C, device=dev)
     else:
@@ -144,10 +146,12 @@ def make_plan(model: WaveNet, dtype: torch.dtype = torch.float32) -> Plan:
     dilations = cfg.layer_dilations
     spans = torch.tensor([(k - 1) * d for d in dilations], device=dev)
     offsets = torch.cumsum(spans, 0) - spans
-    taps = [(int(offsets[l]), j * d, (k - 1) * d) for l, d in enumerate(dilations) for j in range(k - 1)]
+    taps = [(int(offsets[l]), j * d, (k - 1) * d)  # oldest first within each layer
+            for l, d in enumerate(dilations) for j in range(k - 1)]
     return Plan(
-        input_kind=cfg.input_kind, mulaw_input=cfg.input_kind == "scalar" and cfg.head == "categorical",
-        classes=cfg.classes, kernel_size=k, dilations=dilations, embed=f(embed), embed_bias=f(embed_bias),
+        input_kind=cfg.input_kind,
+        mulaw_input=cfg.input_kind == "scalar" and cfg.head == "categorical", classes=cfg.classes,
+        kernel_size=k, dilations=dilations, embed=f(embed), embed_bias=f(embed_bias),
         w_taps=f(w_taps), b_taps=f(torch.stack([b.conv.bias for b in blocks])), w_res=f(w_res),
         b_res=f(b_res), w_local=f(w_local), w_speaker=f(w_speaker), w_skip=f(w_skip),
         b_skip=f(b_skip), w_out1=f(_w(model.out1)[:, :, 0].t()), b_out1=f(model.out1.bias),
