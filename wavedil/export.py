@@ -16,10 +16,11 @@ means and log scales); sampling is the caller's.
 engine runs. Its state is explicit: one time-major ring, passed in and returned, never hidden
 in the module. Layer l keeps its last P_l = (k - 1) d_l inputs in rows o_l .. o_l + P_l - 1
 (``offsets`` and ``lengths`` in export.json), the input of time s in row o_l + (s mod P_l)
-(a diagram in ``wavedil/engines/plan.py``). Start from zeros (silence before the first sample) with t = 0 and feed each returned ring
-back with t + 1; layer l's rows, as (B, C, P_l), equal ``WaveNet.step``'s ring buffers at
-every step. ``cond`` is column t of ``upsample``'s output; ``speaker`` holds ids. A model
-with kernel size 1 keeps no state, and its step has no ring.
+(a diagram in ``wavedil/engines/plan.py``). Start from zeros (silence before the first
+sample) with t = 0 and feed each returned ring back with t + 1; layer l's rows, as
+(B, C, P_l), equal ``WaveNet.step``'s ring buffers at every step. ``cond`` is column t of
+``upsample``'s output; ``speaker`` holds ids. A model with kernel size 1 keeps no state, and
+its step has no ring.
 """
 
 from __future__ import annotations

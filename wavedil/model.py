@@ -328,7 +328,8 @@ class WaveNet(nn.Module):
         """One sample per stream: x (B,), conditioning (B, cond_channels) -> ((B, out), state)."""
         if x.dim() != 1:
             raise ValueError(f"WaveNet.step: expected input of shape (B,), got {tuple(x.shape)}")
-        y, state = self.stream(x[:, None], state, None if cond is None else cond[..., None], speaker)
+        c = None if cond is None else cond[..., None]
+        y, state = self.stream(x[:, None], state, c, speaker)
         return y[..., 0], state
 
     @torch.no_grad()

@@ -209,7 +209,8 @@ def step(plan: Plan, state: StepState, bias: torch.Tensor) -> torch.Tensor:
     x = state.next_input  # (B, C)
     taps = state.ring.index_select(0, plan.read_rows(t)).unbind(0) if K1 else ()  # (B, C) each
     # per-layer views taken once per step, not once per layer
-    biases, w_taps, w_res, b_res = (a.unbind(0) for a in (bias, plan.w_taps, plan.w_res, plan.b_res))
+    biases, w_taps, w_res, b_res = (a.unbind(0) for a in (bias, plan.w_taps, plan.w_res,
+                                                           plan.b_res))
     inputs, zs = [], []
     for l in range(plan.n_layers):
         inputs.append(x)
@@ -236,7 +237,8 @@ class Engine:
 
     name = ""
 
-    def __init__(self, model: WaveNet, batch_size: int, speaker: torch.Tensor | None = None) -> None:
+    def __init__(self, model: WaveNet, batch_size: int,
+                 speaker: torch.Tensor | None = None) -> None:
         self.head = model.head
         self.plan = make_plan(model)
         self.batch_size = batch_size

@@ -44,4 +44,5 @@ class TorchEngine(Engine):
         for i, out in enumerate(self._logits(values.shape[1], cond)):
             logits.append(out)
             self.set_input(values[:, i])
-        return torch.stack(logits) if logits else torch.empty(0, self.batch_size, self.head.out_channels)
+        empty = torch.empty(0, self.batch_size, self.head.out_channels)
+        return torch.stack(logits) if logits else empty
