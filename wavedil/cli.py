@@ -240,7 +240,6 @@ def info(
         fail("give a checkpoint, or --system")
     from .synthesis import describe
 
-
     with _user_errors():
         d = describe(checkpoint)
     if as_json:
