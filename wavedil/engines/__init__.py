@@ -27,7 +27,7 @@ def resolve_engine(name: str, device: torch.device | str) -> str:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {name!r}")
     if name != "auto":
         return name
-    return "numba" if torch.device(device).type == "cpu" and _numba_version() else "torch"
+    return "numba" if torch.device(device).type == "cpu" and _numba_available() else "torch"
 
 
 def resolve_kernel(kernel: str | native.Kernel | native.Unavailable, engine: str,
@@ -72,24 +72,22 @@ def make_engine(name: str, model, batch_size: int, speaker: torch.Tensor | None 
 def system_info() -> dict[str, str]:
     """This machine's generation set-up, one fact each: torch, numba, the C compiler, the
     kernel the numba engine would use, threads."""
-    numba = _numba_version()
-    threads = f"torch {torch.get_num_threads()}"
-    if numba:
+    numba, threads = "not installed (the torch engine only)", ""
+    if _numba_available():
         import numba as nb
 
-        threads += f", numba {nb.get_num_threads()}"
-    return {"torch": torch.__version__, "numba": numba or "not installed (the torch engine only)",
+        numba, threads = nb.__version__, f", numba {nb.get_num_threads()}"
+    return {"torch": torch.__version__, "numba": numba,
             "C compiler": native.find_compiler() or "none (cc, gcc or clang) on PATH",
-            "kernel": native.load().status, "threads": threads}
+            "kernel": native.load().status, "threads": f"torch {torch.get_num_threads()}{threads}"}
 
 
-def _numba_version() -> str | None:
+def _numba_available() -> bool:
     try:
         from . import numba_engine  # noqa: F401
-        import numba
     except ImportError:
-        return None
-    return numba.__version__
+        return False
+    return True
 
 
 __all__ = ["ENGINES", "KERNELS", "Plan", "TorchEngine", "make_engine", "make_plan",

@@ -112,15 +112,13 @@ def build(cc: str, root: Path | None = None) -> Path:
     return out
 
 
+@functools.cache
 def load(compiler: str | None = None, root: Path | None = None) -> Kernel | Unavailable:
     """The C kernel built with ``compiler`` (default :func:`find_compiler`) under ``root``
     (default :func:`cache_root`), building it on first use; once per process for each."""
     cc = compiler or find_compiler()
-    return _load(cc, root) if cc else Unavailable("no C compiler (cc, gcc or clang) on PATH")
-
-
-@functools.cache
-def _load(cc: str, root: Path | None) -> Kernel | Unavailable:
+    if cc is None:
+        return Unavailable("no C compiler (cc, gcc or clang) on PATH")
     try:
         lib = ctypes.CDLL(str(build(cc, root)))
         gemm, packed = (ctypes.cast(f, ctypes.c_void_p).value or 0

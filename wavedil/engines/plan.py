@@ -75,8 +75,8 @@ class Plan:
     spans: torch.Tensor
     """(L,) int64: each layer's ring rows, P_l = (k - 1) d_l."""
     tap_rows: torch.Tensor
-    """(L * (k - 1), 3) int64: per tap, oldest first within each layer: ring offset, delay
-    j * d_l, span P_l (see :meth:`read_rows`)."""
+    """(L * (k - 1), 3) int64: per tap, oldest first within each layer: its layer's ring
+    offset, its delay j * d_l and span P_l (read at row offset + (t + delay) mod span)."""
 
     @property
     def n_layers(self) -> int:
@@ -94,15 +94,6 @@ class Plan:
     def ring_rows(self) -> int:
         """R, the ring's rows: the sum over layers of (k - 1) d_l."""
         return int(self.spans.sum())
-
-    def read_rows(self, t: int | torch.Tensor) -> torch.Tensor:
-        """Ring rows of every layer's older taps at time t: (L * (k - 1),)."""
-        off, delay, span = self.tap_rows.unbind(1)
-        return off + torch.remainder(delay + t, span)
-
-    def write_rows(self, t: int | torch.Tensor) -> torch.Tensor:
-        """Ring rows that the inputs of time t go to: (L,)."""
-        return self.offsets + torch.remainder(t, self.spans)
 
 
 @dataclass
@@ -160,24 +151,11 @@ def make_plan(model: WaveNet, dtype: torch.dtype = torch.float32) -> Plan:
     )
 
 
-def init_state(plan: Plan, batch_size: int) -> StepState:
-    """Silence before the first sample for ``batch_size`` streams: a zero ring at t = 0 (the
-    next input is zero until the caller sets it)."""
-    C = plan.residual_channels
-    ring = plan.embed.new_zeros(plan.ring_rows, batch_size, C)  # (R, B, C)
-    return StepState(ring, 0, plan.embed.new_zeros(batch_size, C))
-
-
 def embed(plan: Plan, x: torch.Tensor) -> torch.Tensor:
     """The model's input x (B,): class ids, or samples in [-1, 1] -> the first layer's (B, C)."""
     if plan.input_kind == "classes":
         return F.embedding(x, plan.embed)
     return torch.addmm(plan.embed_bias, x.to(plan.embed.dtype)[:, None], plan.embed)
-
-
-def head_input(plan: Plan, values: torch.Tensor) -> torch.Tensor:
-    """Head-space values (B,) (class ids or samples) -> the model's input (B,)."""
-    return mulaw_decode(values, plan.classes) if plan.mulaw_input else values
 
 
 def static_biases(plan: Plan, speaker: torch.Tensor | None) -> torch.Tensor:
@@ -207,7 +185,8 @@ def step(plan: Plan, state: StepState, bias: torch.Tensor) -> torch.Tensor:
     """
     K1, G, t = plan.kernel_size - 1, plan.gate_half, state.t
     x = state.next_input  # (B, C)
-    taps = state.ring.index_select(0, plan.read_rows(t)).unbind(0) if K1 else ()  # (B, C) each
+    off, delay, span = plan.tap_rows.unbind(1)  # the older taps' rows, oldest first per layer
+    taps = state.ring.index_select(0, off + torch.remainder(delay + t, span)).unbind(0)  # (B, C)
     # per-layer views taken once per step, not once per layer
     biases, w_taps, w_res, b_res = (a.unbind(0) for a in (bias, plan.w_taps, plan.w_res,
                                                            plan.b_res))
@@ -222,7 +201,8 @@ def step(plan: Plan, state: StepState, bias: torch.Tensor) -> torch.Tensor:
         if l < plan.n_layers - 1:
             x = torch.addmm(x, z, w_res[l]).add_(b_res[l])  # the residual
     if K1:  # each layer's input replaces its oldest tap
-        state.ring.index_copy_(0, plan.write_rows(t), torch.stack(inputs))
+        rows = plan.offsets + torch.remainder(t, plan.spans)
+        state.ring.index_copy_(0, rows, torch.stack(inputs))
     state.t = t + 1
     s = torch.addmm(plan.b_skip, torch.cat(zs, 1), plan.w_skip).relu_()  # (B, S)
     s = torch.addmm(plan.b_out1, s, plan.w_out1).relu_()
@@ -241,8 +221,11 @@ class Engine:
                  speaker: torch.Tensor | None = None) -> None:
         self.head = model.head
         self.plan = make_plan(model)
-        self.batch_size = batch_size
-        self.state = init_state(self.plan, batch_size)
+        self.batch_size = B = batch_size
+        C = self.plan.residual_channels
+        # silence before the first sample; the next input is zero until set_input
+        ring = self.plan.embed.new_zeros(self.plan.ring_rows, B, C)  # (R, B, C)
+        self.state = StepState(ring, 0, self.plan.embed.new_zeros(B, C))
         self.static = static_biases(self.plan, speaker)  # (L, B or 1, 2G)
 
     def state_numel(self) -> int:
@@ -251,4 +234,5 @@ class Engine:
 
     def set_input(self, values: torch.Tensor) -> None:
         """Set the next input from head-space values (B,): class ids or samples."""
-        self.state.next_input = embed(self.plan, head_input(self.plan, values))
+        x = mulaw_decode(values, self.plan.classes) if self.plan.mulaw_input else values
+        self.state.next_input = embed(self.plan, x)
