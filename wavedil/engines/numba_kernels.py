@@ -243,14 +243,11 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
     Mirrors ``wavedil.engines.plan.step`` line by line (the comments name its lines), except
     that the ring is read and written layer by layer, and the sampler and the next input's
     embedding (``heads``, ``plan.embed``) follow in the same loop."""
-    wk, wr, br = weights.taps, weights.res, weights.res_bias
-    ws, bs, w1, b1_, w2, b2 = (weights.skip, weights.skip_bias, weights.out1, weights.out1_bias,
-                               weights.out2, weights.out2_bias)
-    buf, inp = state.ring, state.next_input
-    off, span, dil = state.offsets, state.spans, state.dilations
-    static, local, uni, values, logits_out = (chunk.static, chunk.local, chunk.uniforms,
-                                              chunk.values, chunk.logits)
-    gemm, forcing = options.gemm, options.forcing
+    wk, wr, br, ws, bs, w1, b1_, w2, b2, embed, embed_bias = weights
+    buf, inp, off, span, dil = state
+    static, local, uni, values, logits_out = chunk
+    (gemm, forcing, head_kind, temperature, log_scale_min, input_classes, mulaw_input,
+     classes) = options
     has_local = local.shape[0] > 0
     L, KC, G = wk.shape
     C = inp.shape[1]
@@ -329,11 +326,11 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
                     logits_out[i, b, o] = lq[o]
                 value = values[b, i]
             else:
-                value = _sample(options.head_kind, lq, uni[i, b, 0], uni[i, b, uni.shape[2] - 1],
-                                options.temperature, O, options.log_scale_min, work)
+                value = _sample(head_kind, lq, uni[i, b, 0], uni[i, b, uni.shape[2] - 1],
+                                temperature, O, log_scale_min, work)
                 values[b, i] = value
-            _embed(value, x[q * C:(q + 1) * C], options.input_classes, options.mulaw_input,
-                   weights.embed, weights.embed_bias, options.classes)
+            _embed(value, x[q * C:(q + 1) * C], input_classes, mulaw_input, embed, embed_bias,
+                   classes)
     for q in range(nb):
         for c in range(C):
             inp[b0 + q, c] = x[q * C + c]
