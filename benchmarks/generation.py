@@ -137,13 +137,14 @@ def main() -> None:
     from wavedil.engines.numba_engine import warm_up
 
     print(f"numba warm-up (compile or load from cache): {warm_up():.1f} s")
-    print(f"numba engine's products: {native.status()}")
-    cc = native._compiler()
-    if cc:
+    kernel = native.load()
+    print(f"numba engine's products: {kernel.status}")
+    if kernel.available:
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            native.build(cc, Path(tmp))
-            print(f"building gemm.c from scratch with {cc}: {time.perf_counter() - start:.2f} s")
+            native.build(kernel.compiler, Path(tmp))
+            print(f"building gemm.c from scratch with {kernel.compiler}: "
+                  f"{time.perf_counter() - start:.2f} s")
     if args.part in (None, 1):
         part1(args.quick)
     if args.part in (None, 2):

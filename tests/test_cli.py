@@ -43,3 +43,40 @@ def test_bad_input_one_line_exit_2():
     assert r.exit_code == 2 and "--dilations" in r.stderr
     r = runner.invoke(app, ["rf", "missing.yaml"])
     assert r.exit_code == 2 and "no such file" in r.stderr
+
+
+def test_info_system_one_fact_a_line():
+    r = runner.invoke(app, ["info", "--system", "--json"])
+    assert r.exit_code == 0, r.output
+    facts = json.loads(r.stdout)
+    assert list(facts) == ["torch", "numba", "C compiler", "kernel", "threads"]
+    r = runner.invoke(app, ["info", "--system"])
+    assert r.stdout.splitlines() == [f"{k}: {v}" for k, v in facts.items()]
+    r = runner.invoke(app, ["info"])
+    assert r.exit_code == 2 and "--system" in r.stderr
+
+
+def test_generate_kernel_option(tmp_path):
+    from wavedil.train import recipe_from_dict, train
+
+    raw = {
+        "data": {"path": "embedded", "crop": 256, "corpus_low": 60, "corpus_high": 61,
+                 "corpus_timbres": 1, "corpus_takes": 2, "validation_fraction": 0.34,
+                 "cache_dir": str(tmp_path / "cache")},
+        "model": {"layers": 2, "residual_channels": 4, "gate_channels": 4, "skip_channels": 4,
+                  "classes": 16},
+        "train": {"steps": 1, "batch_size": 2, "validate_every": 1, "checkpoint_every": 1,
+                  "sample_seconds": 0.002, "run_dir": str(tmp_path / "run")},
+    }
+    train(recipe_from_dict(raw, "tiny"), echo=lambda _: None)
+    base = ["generate", str(tmp_path / "run" / "best.pt"), "-o", str(tmp_path / "a.wav"),
+            "--samples", "32", "--force", "--json"]
+    r = runner.invoke(app, base + ["--engine", "numba", "--kernel", "numba"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["engine"] == "numba" and d["kernel"] == "numba loops (kernel='numba')"
+    assert json.loads(runner.invoke(app, base + ["--engine", "torch"]).stdout)["kernel"] == "none"
+    for args, text in ((["--engine", "torch", "--kernel", "c"], "torch engine"),
+                       (["--kernel", "fortran"], "kernel must be one of auto, c, numba")):
+        r = runner.invoke(app, base + args)
+        assert r.exit_code == 2 and r.stderr.strip().count("\n") == 0 and text in r.stderr, r.output

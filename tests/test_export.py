@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from wavedil import WaveNet, WaveNetConfig
 from wavedil.cli import app
+from wavedil.engines import make_engine
 from wavedil.export import StepFunction, example_inputs, export
 from wavedil.checkpoint import load_model
 from wavedil.train import recipe_from_dict, train
@@ -110,8 +111,8 @@ def test_exports_match_forward_and_step(tmp_path, checkpoint, fmt, kind):
     # step by step from zero state: the outputs equal the forward's, the state model.step's
     x, speaker = args[0], args[2:]
     states = [torch.zeros(s) for s in StepFunction(model).state_shapes(B)]
-    assert [s["shape"][1:] for s in manifest["inputs"]["step"][1:1 + len(states)]] == \
-        [list(s.shape[1:]) for s in states]
+    assert [[B if d == "B" else d for d in s["shape"]] for s in
+            manifest["inputs"]["step"][1:1 + len(states)]] == [list(s.shape) for s in states]
     ref_state = model.init_state(B)
     outs = []
     for t in range(T):
@@ -121,12 +122,17 @@ def test_exports_match_forward_and_step(tmp_path, checkpoint, fmt, kind):
         with torch.no_grad():
             model.step(x[:, t], ref_state, cond[:, :, t], *speaker)
     assert (torch.stack(outs, -1) - reference).abs().max() < 1e-4
-    assert all((s - c.buffer).abs().max() < 1e-5 for s, c in zip(states, ref_state.convs))
+    layout = manifest["state"]  # layer l's rows of the ring, as (B, C, P_l)
+    rings = [states[0][o:o + n].permute(1, 2, 0)
+             for o, n in zip(layout["offsets"], layout["lengths"])]
+    assert len(rings) == len(ref_state.convs)
+    assert all((r - c.buffer).abs().max() < 1e-5 for r, c in zip(rings, ref_state.convs))
 
 
-def test_unconditioned_model_exports_two_functions(tmp_path):
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_unconditioned_model_exports_two_functions(tmp_path, k):
     torch.manual_seed(0)
-    model = WaveNet(WaveNetConfig(layers=3, kernel_size=2, residual_channels=4, gate_channels=8,
+    model = WaveNet(WaveNetConfig(layers=3, kernel_size=k, residual_channels=4, gate_channels=8,
                                   skip_channels=8, classes=16)).eval()
     files = export(model, "torchscript", tmp_path)
     assert [f.name for f in files] == ["model.pt", "step.pt", "export.json"]
@@ -139,6 +145,22 @@ def test_unconditioned_model_exports_two_functions(tmp_path):
         outs.append(out)
     with torch.no_grad():
         assert (torch.stack(outs, -1) - model(x)).abs().max() < 1e-5
+
+
+def test_step_function_is_the_engines_step():
+    """The exported step runs the torch engine's step: the same logits, teacher-forced."""
+    model = mol_model()
+    x, local, speaker = example_inputs(model, "model", batch_size=B, length=T)
+    with torch.no_grad():
+        cond = model.upsample(local)[..., :T]
+        engine = make_engine("torch", model, B, model.speaker_vector(speaker, B))
+        engine.set_input(x[:, 0])
+        forced = engine.force(torch.cat([x[:, 1:], x[:, :1]], 1), cond)  # (T, B, out)
+        step = StepFunction(model)
+        states = [torch.zeros(s) for s in step.state_shapes(B)]
+        for t in range(T):
+            out, *states = step(x[:, t], *states, torch.tensor(t), cond[..., t], speaker)
+            assert (out - forced[t]).abs().max() <= 1e-6
 
 
 def test_library_errors(tmp_path, monkeypatch):

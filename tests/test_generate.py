@@ -55,7 +55,7 @@ def test_engine_teacher_forced_equals_forward(engine, k, head, cond):
         eng.set_input(v[:, 0])
         cond_all = model.upsample(local)[..., :T] if local is not None else None
         forced = torch.cat([v[:, 1:], v[:, :1]], 1)
-        _, logits = eng.run(T, cond=cond_all, forced=forced, return_logits=True)
+        logits = eng.force(forced, cond=cond_all)
     assert (logits.permute(1, 2, 0) - full).abs().max() <= 1e-5
 
 
@@ -128,7 +128,7 @@ def test_cache_does_not_grow(engine):
     expected = sum(2 * d * C * 2 for d in model.config.layer_dilations)
     assert eng.state_numel() == expected
     eng.set_input(torch.zeros(2, dtype=torch.long))
-    eng.run(500, u=torch.rand(500, 2, 1))
+    eng.sample(500, torch.rand(500, 2, 1))
     assert eng.state_numel() == expected
 
 
@@ -175,7 +175,7 @@ def test_cuda_torch_engine_matches_cpu():
         m = model.to(dev)
         eng = make_engine("torch", m, 2)
         eng.set_input(v[:, 0].to(dev))
-        _, logits = eng.run(30, forced=v.to(dev), return_logits=True)
+        logits = eng.force(v.to(dev))
         if cpu_logits is None:
             cpu_logits = logits
         else:

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from wavedil import WaveNet, WaveNetConfig
-from wavedil.engines import native
-from wavedil.engines.numba_engine import NumbaEngine
+from wavedil import WaveNet, WaveNetConfig, generate
+from wavedil.engines import make_engine, native, resolve_kernel
 
-needs_cc = pytest.mark.skipif(native.gemm_address() == 0, reason=native.status())
+KERNEL = native.load()
+needs_cc = pytest.mark.skipif(not KERNEL.available, reason=KERNEL.status)
 
 
 GEMM = ctypes.CFUNCTYPE(None, *[ctypes.c_int64] * 3, ctypes.c_void_p, ctypes.c_int64,
@@ -35,18 +35,18 @@ def test_gemm_matches_numpy(packed, M, N, K):
     want[:, :N] += A[:, :K].astype(np.float64) @ B[:, :N].astype(np.float64)
     if packed:
         B = native.pack(np.ascontiguousarray(B[:, :N]))
-    fn = GEMM(native.gemm_address(packed))
+    fn = GEMM(KERNEL.gemm_packed if packed else KERNEL.gemm)
     fn(M, N, K, A.ctypes.data, K + 3, B.ctypes.data, N + 5, C.ctypes.data, N + 2)
     assert np.abs(C - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
     assert (C[:, N:] == want[:, N:]).all()  # nothing written past N
 
 
 @pytest.mark.parametrize("batch", [1, 7, 13])
-@pytest.mark.parametrize("use_c", [True, False])
-def test_engine_logits_with_and_without_the_kernel(batch, use_c):
+@pytest.mark.parametrize("kernel", ["c", "numba"])
+def test_engine_logits_with_and_without_the_kernel(batch, kernel):
     """Widths of 16 and more and 7 or 13 streams reach the 6x16 and 4x16 blocks."""
-    if use_c and native.gemm_address() == 0:
-        pytest.skip(native.status())
+    if kernel == "c" and not KERNEL.available:
+        pytest.skip(KERNEL.status)
     torch.manual_seed(0)
     model = WaveNet(WaveNetConfig(layers=4, cycle_length=2, kernel_size=3, residual_channels=16,
                                   gate_channels=48, skip_channels=32, head="categorical",
@@ -55,16 +55,30 @@ def test_engine_logits_with_and_without_the_kernel(batch, use_c):
     v = torch.randint(0, 40, (batch, T))
     with torch.no_grad():
         full = model(v)
-    eng = NumbaEngine(model, batch, use_c=use_c)
+    eng = make_engine("numba", model, batch, kernel=kernel)
+    assert eng.kernel.available == (kernel == "c")
     eng.set_input(v[:, 0])
-    _, logits = eng.run(T, forced=torch.cat([v[:, 1:], v[:, :1]], 1), return_logits=True)
+    logits = eng.force(torch.cat([v[:, 1:], v[:, :1]], 1))
     assert (logits.permute(1, 2, 0) - full).abs().max() <= 1e-5
 
 
-def test_status_names_the_reason_when_disabled(monkeypatch):
-    monkeypatch.setattr(native, "_address", None)
-    monkeypatch.setenv("WAVEDIL_NATIVE", "0")
-    assert native.gemm_address() == 0
-    assert "WAVEDIL_NATIVE=0" in native.status()
-    monkeypatch.setattr(native, "_address", None)
-    monkeypatch.delenv("WAVEDIL_NATIVE")
+def test_an_unavailable_kernel_says_why(tmp_path):
+    missing = native.load(str(tmp_path / "no-such-cc"), tmp_path)
+    assert not missing.available and missing.gemm == 0
+    assert "no-such-cc" in missing.status and missing.status.startswith("numba loops")
+    with pytest.raises(ValueError, match=r"kernel='c': the C kernel is unavailable: .*no-such-cc"):
+        resolve_kernel("c", "numba", missing)
+    assert resolve_kernel("auto", "numba", missing) is missing
+    assert not resolve_kernel("numba", "numba").available
+    with pytest.raises(ValueError, match="kernel must be one of auto, c, numba; got 'fortran'"):
+        generate(WaveNet(WaveNetConfig(layers=2, residual_channels=4, gate_channels=4,
+                                       skip_channels=4)), 8, kernel="fortran")
+    with pytest.raises(ValueError, match="torch engine"):
+        resolve_kernel("c", "torch")
+    assert resolve_kernel("auto", "torch") is None
+    # the engine given an unavailable kernel runs numba's loops, with the same samples
+    model = WaveNet(WaveNetConfig(layers=3, residual_channels=16, gate_channels=32,
+                                  skip_channels=16, classes=32)).eval()
+    runs = [generate(model, 50, 2, generator=torch.Generator().manual_seed(0), engine="numba",
+                     kernel=k) for k in (missing, "auto")]
+    assert (runs[0] - runs[1]).abs().max() <= 1e-4

@@ -167,6 +167,8 @@ def generate(
     temperature: Optional[float] = typer.Option(None, "--temperature", help="sampling temperature"),
     seed: Optional[int] = typer.Option(None, "--seed", help="random seed"),
     engine: str = typer.Option("auto", "--engine", help="auto, torch or numba"),
+    kernel: str = typer.Option("auto", "--kernel", help="the numba engine's matrix kernel: "
+                               "auto, c or numba (see wavedil info --system)"),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
     plot: bool = typer.Option(False, "--plot", help="write a spectrogram PNG beside each wav"),
     force: bool = typer.Option(False, "--force", help="overwrite existing outputs"),
@@ -198,7 +200,8 @@ def generate(
 
         try:
             result = synthesize(checkpoint, out, seconds, samples, batch, speaker, mel, from_wav,
-                                temperature, seed, engine, device, plot, force, progress)
+                                temperature, seed, engine, device, plot, force, progress,
+                                kernel=kernel)
         finally:
             if bar is not None:
                 bar.stop()
@@ -289,13 +292,26 @@ def evaluate(
 
 @app.command()
 def info(
-    checkpoint: Path = typer.Argument(..., help="a checkpoint (.pt)"),
+    checkpoint: Optional[Path] = typer.Argument(None, help="a checkpoint (.pt)"),
+    system: bool = typer.Option(False, "--system", help="describe this machine's generation "
+                                "set-up instead: torch, numba, C compiler, kernel, threads"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Describe a checkpoint: config, parameters, receptive field, training state.
 
     Example: wavedil info runs/quickstart/best.pt
+
+    Example: wavedil info --system
     """
+    if system:
+        from .engines import system_info
+
+        facts = system_info()
+        lines = [f"{key}: {value}" for key, value in facts.items()]
+        typer.echo(json.dumps(facts) if as_json else "\n".join(lines))
+        return
+    if checkpoint is None:
+        fail("give a checkpoint, or --system")
     from .synthesis import describe
 
     with _user_errors():

@@ -3,8 +3,8 @@
 The export is a folder with one file per function and a manifest:
 
     model.<ext>     x (B, T) [, local (B, F, N)] [, speaker (B,)]  ->  out (B, out, T)
-    step.<ext>      x (B,), state_0 .. state_{L-1}, t () [, cond (B, Cc)] [, speaker (B,)]
-                      ->  out (B, out), new_state_0 .. new_state_{L-1}
+    step.<ext>      x (B,), ring (R, B, C), t () [, cond (B, Cc)] [, speaker (B,)]
+                      ->  out (B, out), new_ring (R, B, C)
     upsample.<ext>  local (B, F, N)  ->  cond (B, Cc, N * hop)      (mel-conditioned models only)
     export.json     every input and output: name, shape, dtype; the config; the state layout
 
@@ -12,18 +12,15 @@ The export is a folder with one file per function and a manifest:
 sample t + 1. ``out`` holds the head's raw parameters (mu-law logits, or mixture logits,
 means and log scales); sampling is the caller's.
 
-``step`` advances one sample. Its state is explicit: one tensor per layer, the ring buffer
-of ``wavedil.layers.ConvState``, passed in and returned, never hidden in the module.
-Layer l keeps the last P_l = (k - 1) d_l inputs of its dilated conv, the input of time s in
-column s mod P_l, so at time ``t`` the taps sit in columns (t - m d_l) mod P_l:
-
-    state_l (B, C, P_l), P_l = 4 (k = 3, d = 2), t = 6:   columns  0    1    2    3
-                                                         holds   h_4  h_5  h_2  h_3
-    taps read: t - 4 -> column 2, t - 2 -> column 0; h_6 is then written to column 2.
-
-Start from zeros (silence before the first sample) with t = 0 and feed each returned state
-back with t + 1; the buffers equal ``WaveNet.init_state`` / ``WaveNet.step``'s at every
-step. ``cond`` is column t of ``upsample``'s output; ``speaker`` holds ids.
+``step`` advances one sample; it is ``wavedil.engines.plan.step``, the step every generation
+engine runs. Its state is explicit: one time-major ring, passed in and returned, never hidden
+in the module. Layer l keeps its last P_l = (k - 1) d_l inputs in rows o_l .. o_l + P_l - 1
+(``offsets`` and ``lengths`` in export.json), the input of time s in row o_l + (s mod P_l)
+(a diagram in ``wavedil/engines/plan.py``). Start from zeros (silence before the first
+sample) with t = 0 and feed each returned ring back with t + 1; layer l's rows, as
+(B, C, P_l), equal ``WaveNet.step``'s ring buffers at every step. ``cond`` is column t of
+``upsample``'s output; ``speaker`` holds ids. A model with kernel size 1 keeps no state, and
+its step has no ring.
 """
 
 from __future__ import annotations
@@ -38,6 +35,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from .engines.plan import StepState, embed, local_biases, make_plan, static_biases, step
 from .model import WaveNet, WaveNetConfig
 
 FORMATS = {"torchscript": ".pt", "onnx": ".onnx"}
@@ -94,52 +92,32 @@ class SequenceFunction(nn.Module):
 
 
 class StepFunction(nn.Module):
-    """One sample with explicit ring-buffer state (see the module docstring):
-    (x (B,), state_0 .. state_{n-1}, t ()[, cond (B, Cc)][, speaker (B,)])
-    -> (out (B, out), new_state_0 .. new_state_{n-1})."""
+    """One sample with explicit ring state (see the module docstring), through
+    ``wavedil.engines.plan.step``: (x (B,)[, ring (R, B, C)], t ()[, cond (B, Cc)]
+    [, speaker (B,)]) -> (out (B, out)[, new_ring (R, B, C)])."""
 
     def __init__(self, model: WaveNet) -> None:
         super().__init__()
-        self.model = model
+        self.plan = make_plan(model)
+        self.speaker_embed = model.speaker_embed
         self.has_local = model.conditioner is not None
-        self.has_speaker = model.speaker_embed is not None
-        self.lengths = [b.conv.padding for b in model.blocks]  # P_l = (k - 1) d_l
-        for i, block in enumerate(model.blocks):
-            k, d = block.conv.kernel_size, block.conv.dilation
-            # constants of the graph, not state: never saved with the weights
-            self.register_buffer(f"delays_{i}", torch.arange(k - 1, 0, -1) * d, persistent=False)
-            self.register_buffer(f"columns_{i}", torch.arange(self.lengths[i]), persistent=False)
-
-    @property
-    def n_states(self) -> int:
-        return sum(1 for n in self.lengths if n)
+        self.rows = self.plan.ring_rows
 
     def state_shapes(self, batch_size: int = 1) -> list[tuple[int, int, int]]:
-        C = self.model.config.residual_channels
-        return [(batch_size, C, n) for n in self.lengths if n]
+        """The ring's shape, (R, B, C), or none when the model keeps no state."""
+        return [(self.rows, batch_size, self.plan.residual_channels)] if self.rows else []
 
     def forward(self, x: torch.Tensor, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        m, n = self.model, self.n_states
-        states, t, rest = inputs[:n], inputs[n], inputs[n + 1:]
-        h = _embed(m, x.unsqueeze(1))  # (B, C, 1)
-        cond = rest[0].unsqueeze(-1) if self.has_local else None  # (B, Cc, 1)
-        g = m.speaker_embed(rest[-1]) if self.has_speaker else None
-        skips, new_states, j = 0, [], 0
-        for i, block in enumerate(m.blocks):
-            conv, length = block.conv.conv, self.lengths[i]
-            if length:
-                state = states[j]
-                taps = state.index_select(2, torch.remainder(t - getattr(self, f"delays_{i}"), length))
-                window = torch.cat([taps, h], dim=2)  # (B, C, k), oldest first
-                y = nn.functional.conv1d(window, conv.weight, conv.bias)  # (B, 2G, 1)
-                write = getattr(self, f"columns_{i}") == torch.remainder(t, length)  # (P,)
-                new_states.append(torch.where(write, h, state))
-                j += 1
-            else:
-                y = conv(h)
-            h, s = block._gate(y, h, cond, g)
-            skips = skips + s
-        return (m._output(skips)[..., 0], *new_states)
+        p, n = self.plan, len(self.state_shapes())
+        ring = inputs[0].clone() if n else x.new_zeros(0)  # the caller's ring stays as it was
+        t, rest = inputs[n], inputs[n + 1:]
+        g = self.speaker_embed(rest[-1]) if self.speaker_embed is not None else None
+        bias = static_biases(p, g)  # (L, B or 1, 2G)
+        if self.has_local:
+            bias = bias + local_biases(p, rest[0][..., None])[0]
+        state = StepState(ring, t, embed(p, x))
+        out = step(p, state, bias)
+        return (out, state.ring) if n else (out,)
 
 
 class UpsampleFunction(nn.Module):
@@ -164,8 +142,7 @@ def _signatures(model: WaveNet, step: StepFunction) -> dict[str, tuple[list[dict
     out = model.head.out_channels
     seq_in = [_spec("x", ["B", "T"], x_dtype)]
     step_in = [_spec("x", ["B"], x_dtype)]
-    states = [_spec(f"state_{i}", ["B", s[1], s[2]], torch.float32)
-              for i, s in enumerate(step.state_shapes())]
+    states = [_spec("ring", [s[0], "B", s[2]], torch.float32) for s in step.state_shapes()]
     step_in += states + [_spec("t", [], torch.int64)]
     if model.conditioner is not None:
         seq_in.append(_spec("local", ["B", c.local_channels, "N"], torch.float32))
@@ -316,10 +293,10 @@ def export(checkpoint_or_model: str | Path | WaveNet, fmt: str, out: str | Path,
         "files": {name: p.name for name, p in targets.items()},
         "inputs": {name: sig[0] for name, sig in sigs.items()},
         "outputs": {name: sig[1] for name, sig in sigs.items()},
-        "state": {"layout": "ring buffer: the input of time s in column s mod P; start at zeros "
-                            "with t = 0",
-                  "dilations": [b.conv.dilation for b in model.blocks if b.conv.padding],
-                  "lengths": [n for n in step.lengths if n]},
+        "state": {"layout": "ring (R, B, C): layer l's input of time s in row offsets[l] + "
+                            "(s mod lengths[l]); start at zeros with t = 0",
+                  "dilations": step.plan.dilations, "offsets": step.plan.offsets.tolist(),
+                  "lengths": step.plan.spans.tolist()},
         "head": c.head, "input": c.input_kind, "out_channels": model.head.out_channels,
         "receptive_field": model.receptive_field, "hop_length": c.hop_length,
         "sample_rate": sample_rate, "config": c.to_dict(),

@@ -20,6 +20,7 @@ import torch
 
 from .audio import mulaw_decode, mulaw_encode
 from .engines import make_engine
+from .engines.native import Kernel, Unavailable
 from .model import WaveNet
 
 DEFAULT_CHUNK = 1600
@@ -81,6 +82,7 @@ def stream(
     generator: torch.Generator | None = None,
     engine: str = "auto",
     chunk_size: int = DEFAULT_CHUNK,
+    kernel: str | Kernel | Unavailable = "auto",
 ) -> Iterator[torch.Tensor]:
     """Yield generated waveform chunks (B, n_i) in [-1, 1] as they are produced.
 
@@ -96,6 +98,8 @@ def stream(
         generator: the random stream (same stream, same samples, for every engine).
         engine: "auto", "torch" or "numba".
         chunk_size: samples per chunk without local conditioning.
+        kernel: the numba engine's matrix kernel: "auto", "c" (ValueError with the reason
+            where it cannot build) or "numba" (see ``wavedil.engines.native``).
     """
     if n_samples is None and local is None:
         raise ValueError("n_samples is required without local conditioning")
@@ -113,7 +117,7 @@ def stream(
     B = batch_size
     device = next(model.parameters()).device
     spk = model.speaker_vector(speaker, B)
-    eng = make_engine(engine, model, B, spk)
+    eng = make_engine(engine, model, B, spk, kernel)
     head = model.head
 
     # the first input is silence
@@ -160,12 +164,11 @@ def stream(
         k = min(max(P - done, 0), n)
         if k:
             forced = prime_values[:, done:done + k]
-            eng.run(k, cond=None if cond is None else cond[..., :k], forced=forced)
+            eng.force(forced, cond=None if cond is None else cond[..., :k])
             yield prime.expand(B, -1)[:, done:done + k].clone()
         if n - k:
             u = uniforms.take(n - k)
-            values = eng.run(n - k, cond=None if cond is None else cond[..., k:], u=u,
-                             temperature=temperature)
+            values = eng.sample(n - k, u, None if cond is None else cond[..., k:], temperature)
             yield _to_wave(model, values)
         done += n
 

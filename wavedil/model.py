@@ -306,7 +306,9 @@ class WaveNet(nn.Module):
         g = self.speaker_vector(speaker, x.shape[0])
         skips = 0
         for i, block in enumerate(self.blocks):
-            (h, s), state.convs[i] = block.stream(h, state.convs[i], cond, g)
+            # one sample: each block's O(k) ring-buffer step rather than a conv over its history
+            run = block.step if x.shape[-1] == 1 else block.stream
+            (h, s), state.convs[i] = run(h, state.convs[i], cond, g)
             skips = skips + s
         state.steps += x.shape[-1]
         return self._output(skips), state
@@ -326,17 +328,9 @@ class WaveNet(nn.Module):
         """One sample per stream: x (B,), conditioning (B, cond_channels) -> ((B, out), state)."""
         if x.dim() != 1:
             raise ValueError(f"WaveNet.step: expected input of shape (B,), got {tuple(x.shape)}")
-        h = self.embed_input(x[:, None])  # (B, C, 1)
-        self._check_state(state, x.shape[0])
         c = None if cond is None else cond[..., None]
-        self._check_cond(c, x.shape[0], 1)
-        g = self.speaker_vector(speaker, x.shape[0])
-        skips = 0
-        for i, block in enumerate(self.blocks):
-            (h, s), state.convs[i] = block.step(h, state.convs[i], c, g)
-            skips = skips + s
-        state.steps += 1
-        return self._output(skips)[..., 0], state
+        y, state = self.stream(x[:, None], state, c, speaker)
+        return y[..., 0], state
 
     @torch.no_grad()
     def generate(self, n_samples: int, batch_size: int = 1, **kwargs) -> torch.Tensor:

@@ -13,7 +13,7 @@ import torch
 
 from .audio import load_audio
 from .checkpoint import LoadedModel, load_model
-from .engines import resolve_engine
+from .engines import resolve_engine, resolve_kernel
 from .generate import stream
 from .plots import plot_spectrogram
 
@@ -31,6 +31,8 @@ class Synthesis:
     engine: str
     interrupted: bool = False
     plots: list[str] = field(default_factory=list)
+    kernel: str = "none"
+    """The numba engine's matrix kernel (``native`` status); "none" for the torch engine."""
 
 
 def mel_from_wav(path: str | Path, loaded: LoadedModel) -> torch.Tensor:
@@ -84,13 +86,15 @@ def synthesize(
     plot: bool = False,
     force: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
+    kernel: str = "auto",
 ) -> Synthesis:
     """Generate audio from a checkpoint and write one wav per stream.
 
     Defaults come from the checkpoint's ``generate`` settings. With local conditioning the length
     follows the frames (``mel`` or ``from_wav``) unless ``seconds``/``samples`` ask for less.
     ``progress(done, total, samples_per_second, real_time_factor)`` is called after each chunk. Ctrl-C stops
-    early and still writes what was generated.
+    early and still writes what was generated. ``kernel`` is the numba engine's matrix kernel:
+    auto, c or numba.
     """
     loaded = load_model(checkpoint, device)
     model, g, rate = loaded.model, loaded.generate, loaded.sample_rate
@@ -98,6 +102,8 @@ def synthesize(
     temperature = g.temperature if temperature is None else temperature
     seed = g.seed if seed is None else seed
     engine = engine or g.engine
+    used = resolve_engine(engine, device)
+    chosen = resolve_kernel(kernel, used)
     if batch < 1:
         raise ValueError(f"--batch must be >= 1, got {batch}")
     if seconds is not None and samples is not None:
@@ -141,7 +147,7 @@ def synthesize(
     kept = [[] for _ in paths] if plot else None
     try:
         for chunk in stream(model, n, batch, local=local, speaker=speaker, temperature=temperature,
-                            generator=gen, engine=engine):
+                            generator=gen, engine=engine, kernel=chosen):
             chunk = chunk.detach().cpu().float().clamp(-1.0, 1.0).numpy()
             for i, w in enumerate(writers):
                 w.write(chunk[i])
@@ -165,9 +171,8 @@ def synthesize(
             plot_spectrogram(wave, rate, png, f"{p.name}: {wave.size / rate:.2f} s")
             plots.append(str(png))
     sps = done * batch / elapsed
-    used = resolve_engine(engine, device)
     return Synthesis([str(p) for p in paths], done, done / rate, sps, sps / rate, used,
-                     interrupted, plots)
+                     interrupted, plots, chosen.status if chosen is not None else "none")
 
 
 def describe(checkpoint: str | Path) -> dict:

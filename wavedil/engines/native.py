@@ -1,35 +1,73 @@
-"""The engine's C matrix kernel (``gemm.c``): built on first use, cached, optional.
+"""The numba engine's C matrix kernel (``gemm.c``) behind one object: :func:`load` returns a
+:class:`Kernel` or an :class:`Unavailable` that says why, and the engine is handed it.
 
 The numba engine calls ``wd_gemm`` through its address, so numba's on-disk cache of the
 engine stays valid from one process to the next. The library is compiled with the system C
 compiler (``cc -O3 -march=native``; about 0.3 s here) into
 ``$XDG_CACHE_HOME/wavedil/native/<key>/`` (default ``~/.cache``), keyed by the source, the
 compiler's version and the CPU's feature flags, and written atomically, so concurrent first
-uses are safe. Without a compiler, or with ``WAVEDIL_NATIVE=0``, :func:`gemm_address`
-returns 0 and the engine uses its own numba loops: the same results, slower.
+uses are safe. Without a compiler, or with ``kernel="numba"``, the engine uses its own numba
+loops: the same results, slower.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import platform
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 SOURCE = Path(__file__).with_name("gemm.c")
 FLAGS = ["-O3", "-march=native", "-shared", "-fPIC"]
-_lib: ctypes.CDLL | None = None
-_address: int | None = None
-_packed = 0
-_reason = ""
 PANEL = 16
 """Columns per panel of ``wd_gemm_packed``'s B operand."""
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """The built C kernel: the addresses the numba engine calls, and what it can do."""
+
+    gemm: int
+    """Address of ``wd_gemm``: C += A @ B on row-major operands with leading dimensions."""
+    gemm_packed: int
+    """Address of ``wd_gemm_packed``, whose B operand is laid out by :func:`pack`."""
+    compiler: str
+    library: ctypes.CDLL = field(repr=False, compare=False)
+    """Holds the shared library loaded while the addresses are in use."""
+    available: ClassVar[bool] = True
+
+    @property
+    def packed(self) -> bool:
+        """Whether weights packed in PANEL-column panels can be multiplied."""
+        return self.gemm_packed != 0
+
+    @property
+    def status(self) -> str:
+        return f"C kernel built with {self.compiler}" + (", packed panels" if self.packed else "")
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """No C kernel: the engine does its products with numba's loops."""
+
+    reason: str
+    available: ClassVar[bool] = False
+    gemm: ClassVar[int] = 0
+    gemm_packed: ClassVar[int] = 0
+    packed: ClassVar[bool] = False
+
+    @property
+    def status(self) -> str:
+        return f"numba loops ({self.reason})"
 
 
 def cache_root() -> Path:
@@ -47,7 +85,8 @@ def _cpu_flags() -> str:
     return platform.processor()
 
 
-def _compiler() -> str | None:
+def find_compiler() -> str | None:
+    """The C compiler to build with: $CC, else cc, gcc or clang on PATH; None if none."""
     return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
 
 
@@ -73,29 +112,22 @@ def build(cc: str, root: Path | None = None) -> Path:
     return out
 
 
-def gemm_address(packed: bool = False) -> int:
-    """Address of ``wd_gemm`` (or, with ``packed``, of ``wd_gemm_packed``, whose B operand is
-    laid out by :func:`pack`), building the library on first use; 0 where it is unavailable."""
-    global _lib, _address, _packed, _reason
-    if _address is not None:
-        return _packed if packed and _address else _address
-    _address = 0
-    if os.environ.get("WAVEDIL_NATIVE", "1") == "0":
-        _reason = "disabled by WAVEDIL_NATIVE=0"
-        return 0
-    cc = _compiler()
+@functools.cache
+def load(compiler: str | None = None, root: Path | None = None) -> Kernel | Unavailable:
+    """The C kernel built with ``compiler`` (default :func:`find_compiler`) under ``root``
+    (default :func:`cache_root`), building it on first use; once per process for each."""
+    cc = compiler or find_compiler()
     if cc is None:
-        _reason = "no C compiler (cc, gcc or clang) on PATH"
-        return 0
+        return Unavailable("no C compiler (cc, gcc or clang) on PATH")
     try:
-        _lib = ctypes.CDLL(str(build(cc)))
-        _address = ctypes.cast(_lib.wd_gemm, ctypes.c_void_p).value or 0
-        _packed = ctypes.cast(_lib.wd_gemm_packed, ctypes.c_void_p).value or 0
+        lib = ctypes.CDLL(str(build(cc, root)))
+        gemm, packed = (ctypes.cast(f, ctypes.c_void_p).value or 0
+                        for f in (lib.wd_gemm, lib.wd_gemm_packed))
+        return Kernel(gemm, packed, cc, lib)
     except (OSError, AttributeError, subprocess.SubprocessError) as e:
-        detail = getattr(e, "stderr", "") or str(e)
-        _reason = f"building gemm.c failed: {detail.strip().splitlines()[-1] if detail.strip() else e}"
-        _address = _packed = 0
-    return _packed if packed else _address
+        detail = (getattr(e, "stderr", "") or str(e)).strip()
+        return Unavailable(f"building gemm.c with {cc} failed: "
+                           f"{detail.splitlines()[-1] if detail else type(e).__name__}")
 
 
 def pack(w: np.ndarray) -> np.ndarray:
@@ -106,8 +138,3 @@ def pack(w: np.ndarray) -> np.ndarray:
         raise ValueError(f"pack: N={N} is not a multiple of {PANEL}")
     panels = w.reshape(*lead, K, N // PANEL, PANEL).swapaxes(-3, -2)
     return np.ascontiguousarray(panels).reshape(w.shape)
-
-
-def status() -> str:
-    """One line: whether the C kernel is in use, and if not, why."""
-    return "C kernel in use" if gemm_address() else f"numba loops ({_reason})"

@@ -7,18 +7,16 @@ across threads, so nothing synchronises inside a chunk. Within a thread, the str
 lockstep and every product is a (streams x in) @ (in x out) matrix product, done by the C
 kernel of ``gemm.c`` when it is built (see ``native``) and by numba loops otherwise.
 
-Layouts (all float32 unless noted; activations inside a group are flat (stream, channel)):
-    buf    flat, time-major; layer l, slot s, stream b, channel c at off[l] + (s * B + b) * C + c
-           (a group's rows for one time step are contiguous)
-    wk     (L, K * C, 2G2)    the dilated conv's taps, oldest first (the last is the current)
-    wr     (L, G2, C)         residual (zeros for the last layer)
-    ws     (L * G2, S)        skip, scaled          w1 (S, S), w2 (S, O)
-The sampler mirrors ``wavedil.heads`` on the same uniforms, in float64 where it does.
+The arrays are the plan's (``plan.Plan``, grouped below), float32 unless noted. The ring is
+flat: layer l, slot s, stream b, channel c at off[l] + (s * B + b) * C + c, so a group's rows
+for one time step are contiguous; activations inside a group are flat (stream, channel). The
+sampler mirrors ``wavedil.heads`` on the same uniforms, in float64 where it does.
 """
 
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numpy as np
 from llvmlite import ir
@@ -26,6 +24,23 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 CATEGORICAL, LOGISTIC, GAUSSIAN = 0, 1, 2
+
+Weights = namedtuple("Weights", "taps res res_bias skip skip_bias out1 out1_bias out2 out2_bias "
+                                "embed embed_bias")
+"""The plan's arrays (``plan.Plan``: w_taps, w_res, b_res, ...), float32; the five matrices
+laid out by ``native.pack`` when the C kernel's packed form multiplies them."""
+State = namedtuple("State", "ring next_input offsets spans dilations")
+"""The engine's ``plan.StepState``: ring (R * B * C,) flat, next_input (B, C); the ring's
+layout: offsets (L,) in floats (the plan's row offsets times B * C), spans, dilations (L,)."""
+Chunk = namedtuple("Chunk", "static local uniforms values logits")
+"""One call's inputs and outputs: static (L, B, 2G) and local (n, L, B, 2G, none: 0 rows)
+biases; uniforms (n, B, k) float64 when sampling; values (B, n) float64, drawn, or given when
+teacher forcing; logits (n, B, O), written when teacher forcing."""
+Options = namedtuple("Options", "gemm forcing head_kind temperature log_scale_min input_classes "
+                                "mulaw_input classes")
+"""gemm: the C kernel's address (0: numba's loops); forcing: feed ``values`` and write logits;
+the head's kind (CATEGORICAL, ...), temperature and log-scale floor; the input embedding's kind;
+classes (float)."""
 
 
 @njit(cache=True, fastmath=False)
@@ -137,8 +152,9 @@ def _mulaw_decode(q, classes):
 
 
 @njit(cache=True)
-def _embed(value, x, input_classes, head_kind, embed, embed_bias, classes):
-    """Write the embedded input for a head-space value into x (C,)."""
+def _embed(value, x, input_classes, mulaw_input, embed, embed_bias, classes):
+    """Write the embedded input for a head-space value into x (C,): ``plan.head_input``,
+    then ``plan.embed``."""
     C = x.shape[0]
     if input_classes:
         row = int(value)
@@ -146,7 +162,7 @@ def _embed(value, x, input_classes, head_kind, embed, embed_bias, classes):
             x[c] = embed[row, c]
     else:
         v = value
-        if head_kind == CATEGORICAL:
+        if mulaw_input:
             v = _mulaw_decode(value, classes)
         for c in range(C):
             x[c] = embed_bias[c] + np.float32(v) * embed[0, c]
@@ -219,13 +235,20 @@ def _gemm(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _group(gemm, b0, b1, n, t0, buf, off, span, dil, inp, wk, wr, br, static, local,
-           has_local, ws, bs, w1, b1_, w2, b2, uni, temperature, forced, has_forced, head_kind,
-           log_scale_min, input_classes, embed, embed_bias, classes, values, logits_out,
-           want_logits):
+def _group(b0, b1, n, t0, weights, state, chunk, options):
     """Run streams b0..b1-1 of the batch in lockstep for n steps: every product is one
     (streams x in) @ (in x out) matrix product, so each weight is read once per step for the
-    whole group. Activations are flat, row-major (stream, channel)."""
+    whole group. Activations are flat, row-major (stream, channel).
+
+    Mirrors ``wavedil.engines.plan.step`` line by line (the comments name its lines), except
+    that the ring is read and written layer by layer, and the sampler and the next input's
+    embedding (``heads``, ``plan.embed``) follow in the same loop."""
+    wk, wr, br, ws, bs, w1, b1_, w2, b2, embed, embed_bias = weights
+    buf, inp, off, span, dil = state
+    static, local, uni, values, logits_out = chunk
+    (gemm, forcing, head_kind, temperature, log_scale_min, input_classes, mulaw_input,
+     classes) = options
+    has_local = local.shape[0] > 0
     L, KC, G = wk.shape
     C = inp.shape[1]
     G2 = G // 2
@@ -237,7 +260,7 @@ def _group(gemm, b0, b1, n, t0, buf, off, span, dil, inp, wk, wr, br, static, lo
     LG = L * G2
     wkf, wrf = wk.reshape(-1), wr.reshape(-1)
     wsf, w1f, w2f = ws.reshape(-1), w1.reshape(-1), w2.reshape(-1)
-    x = inp[b0:b1].copy().reshape(-1)  # (nb, C)
+    x = inp[b0:b1].copy().reshape(-1)  # (nb, C): step's x = state.next_input
     a = np.empty(nb * KC, np.float32)  # a layer's input: its older taps, then x
     h = np.empty(nb * G, np.float32)
     z = np.empty(nb * LG, np.float32)  # every layer's gated output: the skip product's input
@@ -261,22 +284,23 @@ def _group(gemm, b0, b1, n, t0, buf, off, span, dil, inp, wk, wr, br, static, lo
                         hq[o] = st[o] + lc[o]
                 else:
                     hq[:] = st
-                aq = a[q * KC:(q + 1) * KC]
+                aq = a[q * KC:(q + 1) * KC]  # step's window = cat(taps, x)
                 for j in range(Km1):
                     row = off[l] + (((t + j * d) % sp) * B + b0 + q) * C
                     aq[j * C:(j + 1) * C] = buf[row:row + C]
                 aq[Km1 * C:] = x[q * C:(q + 1) * C]
+            # step's h = bias[l] + window @ w_taps[l]
             _gemm(gemm, nb, G, KC, a, 0, KC, wkf, l * KC * G, G, h, 0, G)
-            if sp > 0:
+            if sp > 0:  # step's ring write (there for all layers at once)
                 row = off[l] + ((t % sp) * B + b0) * C
                 buf[row:row + nb * C] = x
             for q in range(nb):  # slices, so that numba sees contiguous rows and vectorises
                 zq = z[q * LG + l * G2:q * LG + (l + 1) * G2]
                 ha = h[q * G:q * G + G2]
                 hb = h[q * G + G2:(q + 1) * G]
-                for o in range(G2):
+                for o in range(G2):  # step's z = glu(tanh(filter), gate)
                     zq[o] = _tanh(ha[o]) * (half + half * _tanh(half * hb[o]))
-            if l < L - 1:
+            if l < L - 1:  # step's x = x + z @ w_res[l] + b_res[l]
                 _gemm(gemm, nb, C, G2, z, l * G2, LG, wrf, l * G2 * C, C, x, 0, C)
                 brl = br[l]
                 for q in range(nb):
@@ -297,16 +321,15 @@ def _group(gemm, b0, b1, n, t0, buf, off, span, dil, inp, wk, wr, br, static, lo
         for q in range(nb):
             b = b0 + q
             lq = lg[q * O:(q + 1) * O]
-            if want_logits:
+            if forcing:
                 for o in range(O):
                     logits_out[i, b, o] = lq[o]
-            if has_forced:
-                value = forced[b, i]
+                value = values[b, i]
             else:
                 value = _sample(head_kind, lq, uni[i, b, 0], uni[i, b, uni.shape[2] - 1],
                                 temperature, O, log_scale_min, work)
-            values[b, i] = value
-            _embed(value, x[q * C:(q + 1) * C], input_classes, head_kind, embed, embed_bias,
+                values[b, i] = value
+            _embed(value, x[q * C:(q + 1) * C], input_classes, mulaw_input, embed, embed_bias,
                    classes)
     for q in range(nb):
         for c in range(C):
@@ -314,18 +337,13 @@ def _group(gemm, b0, b1, n, t0, buf, off, span, dil, inp, wk, wr, br, static, lo
 
 
 @njit(cache=True, parallel=True)
-def run_chunk(gemm, n, t0, buf, off, span, dil, inp, wk, wr, br, static, local, has_local,
-              ws, bs, w1, b1, w2, b2, uni, temperature, forced, has_forced, head_kind,
-              log_scale_min, input_classes, embed, embed_bias, classes, values, logits_out,
-              want_logits, groups):
-    """Advance every stream n steps. The batch is split into ``groups`` contiguous groups
-    that run in parallel, each to the chunk's end, with no synchronisation inside."""
-    B = inp.shape[0]
+def run_chunk(n, t0, weights, state, chunk, options, groups):
+    """Advance every stream n steps from time t0: ``weights`` on ``state``, with ``chunk``'s
+    inputs and outputs, under ``options``. The batch is split into ``groups`` contiguous
+    groups that run in parallel, each to the chunk's end, with no synchronisation inside."""
+    B = state.next_input.shape[0]
     for g in prange(groups):
         lo = g * B // groups
         hi = (g + 1) * B // groups
         if hi > lo:
-            _group(gemm, lo, hi, n, t0, buf, off, span, dil, inp, wk, wr, br, static, local,
-                   has_local, ws, bs, w1, b1, w2, b2, uni, temperature, forced, has_forced,
-                   head_kind, log_scale_min, input_classes, embed, embed_bias, classes, values,
-                   logits_out, want_logits)
+            _group(lo, hi, n, t0, weights, state, chunk, options)

@@ -1,8 +1,24 @@
-"""A generation plan: a WaveNet's weights rearranged for one-sample-at-a-time inference.
+"""One description of a WaveNet step: the plan (a model's weights laid out for one sample at
+a time) and :func:`step`, the step over it in plain torch ops.
 
-Every engine reads the same plan, so the rearrangement (fused taps, concatenated skip
-weights, conditioning projections of all layers in one matrix) is written once. Weight
-normalisation is resolved here, once, instead of at every step.
+The torch engine and ``export.StepFunction`` call :func:`step`; the numba engine reads the same
+plan arrays and ``numba_kernels._group`` mirrors :func:`step` line by line. ``WaveNet.step``
+stays the module-level reference that the tests hold all of them to. Weight normalisation is
+resolved once, here.
+
+One ring layout. Layer l keeps its last P_l = (k - 1) d_l inputs in rows
+``offsets[l] .. offsets[l] + P_l - 1`` of one time-major ring (R, B, C), R = sum of the P_l,
+the input of time s in row ``offsets[l] + s mod P_l``; zeros are the silence before the first
+sample (the forward's padding). At time t the k - 1 older taps, oldest first, are rows
+``offsets[l] + (t + j d_l) mod P_l``, j = 0 .. k - 2, and the input of time t then replaces
+the oldest:
+
+    layer l, k = 3, d = 2, P_l = 4, t = 6:  row offsets[l] +   0    1    2    3
+                                            holds            x_4  x_5  x_2  x_3
+    taps read: x_2 (row + 2), x_4 (row + 0); then x_6 is written to row + 2.
+
+One residual rule: the ring holds each layer's true input, x_{l+1} = x_l + z_l W_res + b_res
+(the module's). One input embedding: :func:`embed`.
 """
 
 from __future__ import annotations
@@ -10,45 +26,42 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch.nn import functional as F
 
+from ..audio import mulaw_decode
 from ..model import WaveNet
 
 
 @dataclass
-class LayerPlan:
-    """One gated residual block. G2 = gate_channels / 2."""
-
-    dilation: int
-    kernel_size: int
-    w_cur: torch.Tensor
-    """(C, 2G2): the newest tap, transposed for ``x @ w``."""
-    w_past: torch.Tensor | None
-    """(k - 1, C, 2G2): the older taps, oldest (delay (k - 1) * d) first; None when k = 1."""
-    bias: torch.Tensor
-    """(2G2,) conv bias."""
-    w_res: torch.Tensor | None
-    """(G2, C) residual projection (None for the last block)."""
-    b_res: torch.Tensor | None
-    """(C,)"""
-
-
-@dataclass
 class Plan:
-    """All the weights of a WaveNet, laid out for incremental inference."""
+    """All the weights of a WaveNet, laid out for incremental inference (float32, on the
+    model's device). L layers, C residual, G = gate_channels / 2 gated, S skip channels."""
 
     input_kind: str
+    """"classes" (an embedding table) or "scalar" (samples through a 1x1 conv)."""
+    mulaw_input: bool
+    """Scalar input with the categorical head: head values are mu-law classes to decode."""
     classes: int
+    kernel_size: int
+    dilations: list[int]
     embed: torch.Tensor
     """(classes, C) embedding table, or (1, C) scalar input weights."""
-    embed_bias: torch.Tensor | None
-    """(C,) bias of the scalar input projection."""
-    layers: list[LayerPlan]
+    embed_bias: torch.Tensor
+    """(C,) bias of the scalar input projection (zeros for class input)."""
+    w_taps: torch.Tensor
+    """(L, k * C, 2G): each dilated conv's k taps fused, oldest (delay (k - 1) d) first."""
+    b_taps: torch.Tensor
+    """(L, 2G) the dilated convs' biases."""
+    w_res: torch.Tensor
+    """(L, G, C) residual projections (zeros for the last layer, whose residual is unused)."""
+    b_res: torch.Tensor
+    """(L, C)"""
     w_local: torch.Tensor | None
-    """(Cc, L * 2G2): every block's local-conditioning projection side by side."""
+    """(Cc, L * 2G): every layer's local-conditioning projection side by side."""
     w_speaker: torch.Tensor | None
-    """(Cs, L * 2G2): every block's speaker projection side by side."""
+    """(Cs, L * 2G): every layer's speaker projection side by side."""
     w_skip: torch.Tensor
-    """(L * G2, S): every block's skip projection stacked, times the skip scale."""
+    """(L * G, S): every layer's skip projection stacked, times the skip scale."""
     b_skip: torch.Tensor
     """(S,) the sum of the skip biases, times the skip scale."""
     w_out1: torch.Tensor
@@ -57,12 +70,42 @@ class Plan:
     w_out2: torch.Tensor
     """(S, out)"""
     b_out2: torch.Tensor
-    residual_channels: int
-    gate_half: int
+    offsets: torch.Tensor
+    """(L,) int64: each layer's first ring row."""
+    spans: torch.Tensor
+    """(L,) int64: each layer's ring rows, P_l = (k - 1) d_l."""
+    tap_rows: torch.Tensor
+    """(L * (k - 1), 3) int64: per tap, oldest first within each layer: its layer's ring
+    offset, its delay j * d_l and span P_l (read at row offset + (t + delay) mod span)."""
 
     @property
     def n_layers(self) -> int:
-        return len(self.layers)
+        return len(self.dilations)
+
+    @property
+    def residual_channels(self) -> int:
+        return self.embed.shape[1]
+
+    @property
+    def gate_half(self) -> int:
+        return self.w_res.shape[1]
+
+    @property
+    def ring_rows(self) -> int:
+        """R, the ring's rows: the sum over layers of (k - 1) d_l."""
+        return int(self.spans.sum())
+
+
+@dataclass
+class StepState:
+    """The state of incremental inference over a plan, owned by its caller."""
+
+    ring: torch.Tensor
+    """(R, B, C): every layer's past inputs (see the module docstring)."""
+    t: int | torch.Tensor
+    """Samples consumed so far."""
+    next_input: torch.Tensor
+    """(B, C): the embedded input of the next step (:func:`embed`)."""
 
 
 def _w(conv) -> torch.Tensor:
@@ -72,56 +115,124 @@ def _w(conv) -> torch.Tensor:
 @torch.no_grad()
 def make_plan(model: WaveNet, dtype: torch.dtype = torch.float32) -> Plan:
     """Extract ``model``'s weights (on its device) into a :class:`Plan`."""
-    cfg = model.config
+    cfg, blocks = model.config, model.blocks
     f = lambda t: None if t is None else t.detach().to(dtype).contiguous()  # noqa: E731
-    C, G2 = cfg.residual_channels, cfg.gate_channels // 2
-    layers = []
-    for block in model.blocks:
-        w = _w(block.conv)  # (2G2, C, k)
-        k = w.shape[-1]
-        w_cur = w[:, :, k - 1].t()
-        w_past = w[:, :, : k - 1].permute(2, 1, 0) if k > 1 else None
-        layers.append(LayerPlan(
-            dilation=block.conv.dilation, kernel_size=k, w_cur=f(w_cur), w_past=f(w_past),
-            bias=f(block.conv.bias),
-            w_res=f(_w(block.res)[:, :, 0].t()) if block.res is not None else None,
-            b_res=f(block.res.bias) if block.res is not None else None,
-        ))
+    C, G, k = cfg.residual_channels, cfg.gate_channels // 2, cfg.kernel_size
+    dev = model.out2.weight.device
+    w_taps = torch.stack([_w(b.conv).permute(2, 1, 0).reshape(k * C, 2 * G) for b in blocks])
+    zero_res = torch.zeros(G, C, device=dev)
+    w_res = torch.stack([_w(b.res)[:, :, 0].t() if b.res is not None else zero_res for b in blocks])
+    b_res = torch.stack([b.res.bias if b.res is not None else zero_res[0] for b in blocks])
     scale = model.skip_scale
-    w_skip = torch.cat([_w(b.skip)[:, :, 0].t() for b in model.blocks], 0) * scale
-    b_skip = sum(b.skip.bias.detach() for b in model.blocks) * scale
-    w_local = (torch.cat([_w(b.local)[:, :, 0] for b in model.blocks], 0).t()
+    w_skip = torch.cat([_w(b.skip)[:, :, 0].t() for b in blocks], 0) * scale
+    b_skip = sum(b.skip.bias.detach() for b in blocks) * scale
+    w_local = (torch.cat([_w(b.local)[:, :, 0] for b in blocks], 0).t()
                if model.conditioner is not None else None)
-    w_speaker = (torch.cat([_w(b.glob) for b in model.blocks], 0).t()
+    w_speaker = (torch.cat([_w(b.glob) for b in blocks], 0).t()
                  if model.speaker_embed is not None else None)
     if cfg.input_kind == "classes":
-        embed, embed_bias = model.embed.weight, None
+        embed, embed_bias = model.embed.weight, torch.zeros(C, device=dev)
     else:
         embed, embed_bias = _w(model.embed)[:, :, 0].t(), model.embed.bias
+    dilations = cfg.layer_dilations
+    spans = torch.tensor([(k - 1) * d for d in dilations], device=dev)
+    offsets = torch.cumsum(spans, 0) - spans
+    taps = [(int(offsets[l]), j * d, (k - 1) * d)  # oldest first within each layer
+            for l, d in enumerate(dilations) for j in range(k - 1)]
     return Plan(
-        input_kind=cfg.input_kind, classes=cfg.classes, embed=f(embed), embed_bias=f(embed_bias),
-        layers=layers, w_local=f(w_local), w_speaker=f(w_speaker), w_skip=f(w_skip),
+        input_kind=cfg.input_kind,
+        mulaw_input=cfg.input_kind == "scalar" and cfg.head == "categorical", classes=cfg.classes,
+        kernel_size=k, dilations=dilations, embed=f(embed), embed_bias=f(embed_bias),
+        w_taps=f(w_taps), b_taps=f(torch.stack([b.conv.bias for b in blocks])), w_res=f(w_res),
+        b_res=f(b_res), w_local=f(w_local), w_speaker=f(w_speaker), w_skip=f(w_skip),
         b_skip=f(b_skip), w_out1=f(_w(model.out1)[:, :, 0].t()), b_out1=f(model.out1.bias),
-        w_out2=f(_w(model.out2)[:, :, 0].t()), b_out2=f(model.out2.bias),
-        residual_channels=C, gate_half=G2,
+        w_out2=f(_w(model.out2)[:, :, 0].t()), b_out2=f(model.out2.bias), offsets=offsets,
+        spans=spans, tap_rows=torch.tensor(taps, dtype=torch.long, device=dev).reshape(-1, 3),
     )
 
 
-def static_biases(plan: Plan, batch_size: int, speaker: torch.Tensor | None) -> torch.Tensor:
-    """Each block's conv bias plus its speaker projection: (L, B, 2G2)."""
-    L, G = plan.n_layers, 2 * plan.gate_half
-    bias = torch.stack([layer.bias for layer in plan.layers])  # (L, 2G2)
-    out = bias[:, None, :].expand(L, batch_size, G)
-    if plan.w_speaker is not None:
-        if speaker is None:
-            raise ValueError("this model needs a speaker")
-        proj = (speaker.to(plan.w_speaker) @ plan.w_speaker).view(batch_size, L, G)  # (B, L, 2G2)
-        out = out + proj.transpose(0, 1)
-    return out.contiguous()
+def embed(plan: Plan, x: torch.Tensor) -> torch.Tensor:
+    """The model's input x (B,): class ids, or samples in [-1, 1] -> the first layer's (B, C)."""
+    if plan.input_kind == "classes":
+        return F.embedding(x, plan.embed)
+    return torch.addmm(plan.embed_bias, x.to(plan.embed.dtype)[:, None], plan.embed)
+
+
+def static_biases(plan: Plan, speaker: torch.Tensor | None) -> torch.Tensor:
+    """Each layer's conv bias plus its speaker projection of ``speaker`` (B, Cs):
+    (L, B, 2G), or (L, 1, 2G) without speakers."""
+    bias = plan.b_taps[:, None, :]  # (L, 1, 2G)
+    if plan.w_speaker is None:
+        return bias
+    if speaker is None:
+        raise ValueError("this model needs a speaker")
+    proj = speaker.detach().to(plan.w_speaker) @ plan.w_speaker  # (B, L * 2G)
+    return bias + proj.unflatten(-1, (plan.n_layers, -1)).transpose(0, 1)
 
 
 def local_biases(plan: Plan, cond: torch.Tensor) -> torch.Tensor:
-    """Upsampled conditioning (B, Cc, n) through every block's projection: (n, L, B, 2G2)."""
-    B, _, n = cond.shape
-    proj = cond.permute(2, 0, 1).to(plan.w_local) @ plan.w_local  # (n, B, L * 2G2)
-    return proj.view(n, B, plan.n_layers, -1).transpose(1, 2).contiguous()
+    """Upsampled conditioning (B, Cc, n) through every layer's projection: (n, L, B, 2G)."""
+    proj = cond.detach().permute(2, 0, 1).to(plan.w_local) @ plan.w_local  # (n, B, L * 2G)
+    return proj.unflatten(-1, (plan.n_layers, -1)).transpose(1, 2).contiguous()
+
+
+def step(plan: Plan, state: StepState, bias: torch.Tensor) -> torch.Tensor:
+    """One sample of every stream from ``state.next_input`` with per-layer biases ``bias``
+    (L, B or 1, 2G) (:func:`static_biases`, plus :func:`local_biases` where conditioned):
+    returns the logits (B, out), writes the ring and advances ``state.t``.
+
+    ``numba_kernels._group`` mirrors this function line by line; keep them together.
+    """
+    K1, G, t = plan.kernel_size - 1, plan.gate_half, state.t
+    x = state.next_input  # (B, C)
+    off, delay, span = plan.tap_rows.unbind(1)  # the older taps' rows, oldest first per layer
+    taps = state.ring.index_select(0, off + torch.remainder(delay + t, span)).unbind(0)  # (B, C)
+    # per-layer views taken once per step, not once per layer
+    biases, w_taps, w_res, b_res = (a.unbind(0) for a in (bias, plan.w_taps, plan.w_res,
+                                                           plan.b_res))
+    inputs, zs = [], []
+    for l in range(plan.n_layers):
+        inputs.append(x)
+        window = torch.cat([*taps[l * K1:(l + 1) * K1], x], 1) if K1 else x  # (B, k * C)
+        h = torch.addmm(biases[l], window, w_taps[l])  # (B, 2G): the dilated conv
+        h[:, :G].tanh_()
+        z = F.glu(h, 1)  # tanh(filter) * sigmoid(gate): (B, G)
+        zs.append(z)
+        if l < plan.n_layers - 1:
+            x = torch.addmm(x, z, w_res[l]).add_(b_res[l])  # the residual
+    if K1:  # each layer's input replaces its oldest tap
+        rows = plan.offsets + torch.remainder(t, plan.spans)
+        state.ring.index_copy_(0, rows, torch.stack(inputs))
+    state.t = t + 1
+    s = torch.addmm(plan.b_skip, torch.cat(zs, 1), plan.w_skip).relu_()  # (B, S)
+    s = torch.addmm(plan.b_out1, s, plan.w_out1).relu_()
+    return torch.addmm(plan.b_out2, s, plan.w_out2)  # (B, out)
+
+
+class Engine:
+    """What every engine holds for ``batch_size`` streams: the model's plan and head, the
+    state (:class:`StepState`) and the static biases. Subclasses run it:
+    ``sample(n, u, cond, temperature)`` draws n values per stream, (B, n); ``force(values,
+    cond)`` feeds given values (B, n) (teacher forcing) and returns the logits (n, B, out)."""
+
+    name = ""
+
+    def __init__(self, model: WaveNet, batch_size: int,
+                 speaker: torch.Tensor | None = None) -> None:
+        self.head = model.head
+        self.plan = make_plan(model)
+        self.batch_size = B = batch_size
+        C = self.plan.residual_channels
+        # silence before the first sample; the next input is zero until set_input
+        ring = self.plan.embed.new_zeros(self.plan.ring_rows, B, C)  # (R, B, C)
+        self.state = StepState(ring, 0, self.plan.embed.new_zeros(B, C))
+        self.static = static_biases(self.plan, speaker)  # (L, B or 1, 2G)
+
+    def state_numel(self) -> int:
+        """Values held in the cache: the sum over layers of (k - 1) * d * B * C."""
+        return self.state.ring.numel()
+
+    def set_input(self, values: torch.Tensor) -> None:
+        """Set the next input from head-space values (B,): class ids or samples."""
+        x = mulaw_decode(values, self.plan.classes) if self.plan.mulaw_input else values
+        self.state.next_input = embed(self.plan, x)
