@@ -64,8 +64,12 @@ def test_config_rejects_bad_values_naming_the_field(field, value):
 def test_config_from_dict():
     assert DataConfig.from_dict({"crop": 100}).crop == 100
     assert DataConfig.from_dict(DataConfig().to_dict()) == DataConfig()
-    with pytest.raises(ValueError, match=r"unknown keys \['hop'\]"):
+    with pytest.raises(ValueError, match=r"DataConfig.hop is unknown; allowed: .*hop_length"):
         DataConfig.from_dict({"hop": 3})
+    with pytest.raises(ValueError, match=r"DataConfig.hop_lenght is unknown \(did you mean 'hop_length'\?\)"):
+        DataConfig.from_dict({"hop_lenght": 3})
+    with pytest.raises(ValueError, match=r"DataConfig.crop must be of type int, got '8000'"):
+        DataConfig.from_dict({"crop": "8000"})
 
 
 # -- embedded corpus ---------------------------------------------------------------------------

@@ -165,7 +165,7 @@ def load_model(path_or_dict: str | Path | dict, device: str | torch.device = "cp
         sections = ckpt["recipe"]
         config = WaveNetConfig.from_dict(sections["model"])
         data = DataConfig.from_dict(sections.get("data") or {})
-        generate = GenerateConfig(**(sections.get("generate") or {}))
+        generate = GenerateConfig.from_dict(sections.get("generate") or {})
     except (AttributeError, KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{where}: its settings do not build a model "
                          f"({type(e).__name__}: {e})") from None

@@ -14,11 +14,12 @@ defaults of ``wavedil generate``, stored in every checkpoint.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 
 from .audio import mulaw_decode, mulaw_encode
+from .config import Config
 from .engines import make_engine
 from .engines.native import Kernel, Unavailable
 from .model import WaveNet
@@ -191,7 +192,7 @@ def generate(model: WaveNet, n_samples: int | None = None, batch_size: int = 1,
 
 
 @dataclass
-class GenerateConfig:
+class GenerateConfig(Config):
     """The ``generate:`` section: defaults of ``wavedil generate`` and of training samples."""
 
     seconds: float = 2.0
@@ -206,13 +207,7 @@ class GenerateConfig:
     """Seed of the random stream."""
 
     def __post_init__(self) -> None:
-        _need(self.seconds > 0, "generate.seconds", "> 0", self.seconds)
-        _need(self.temperature >= 0, "generate.temperature", ">= 0", self.temperature)
-        _need(self.engine in ("auto", "torch", "numba"), "generate.engine", "auto, torch or numba",
-              self.engine)
-        _need(self.batch_size >= 1, "generate.batch_size", ">= 1", self.batch_size)
-
-
-def _need(ok: bool, key: str, allowed: str, got: Any) -> None:
-    if not ok:
-        raise ValueError(f"{key} must be {allowed}, got {got!r}")
+        self.need(self.seconds > 0, "seconds", "> 0")
+        self.need(self.temperature >= 0, "temperature", ">= 0")
+        self.need(self.engine in ("auto", "torch", "numba"), "engine", "auto, torch or numba")
+        self.need(self.batch_size >= 1, "batch_size", ">= 1")

@@ -12,7 +12,7 @@ in ``generate``.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -20,6 +20,7 @@ from torch.nn import functional as F
 
 from .blocks import GatedResidualBlock
 from .conditioning import LocalConditioner
+from .config import Config
 from .heads import HEADS, CategoricalHead, GaussianHead, Head, LogisticMixtureHead
 from .layers import ConvState
 from .receptive import layered_dilations, receptive_field
@@ -40,7 +41,7 @@ def factor_hop(hop: int) -> list[int]:
 
 
 @dataclass
-class WaveNetConfig:
+class WaveNetConfig(Config):
     """Everything needed to rebuild a WaveNet; stored in every checkpoint."""
 
     layers: int = 20
@@ -90,40 +91,31 @@ class WaveNetConfig:
     """Weight normalisation on the convolutions."""
 
     def __post_init__(self) -> None:
-        def need(cond: bool, msg: str) -> None:
-            if not cond:
-                raise ValueError(f"WaveNetConfig: {msg}")
-
+        need = self.need
         if self.dilations is not None:
             self.dilations = [int(d) for d in self.dilations]
-            need(len(self.dilations) > 0, "dilations must not be empty")
-            need(all(d >= 1 for d in self.dilations), f"dilations must be >= 1, got {self.dilations}")
+            need(len(self.dilations) > 0 and all(d >= 1 for d in self.dilations), "dilations",
+                 "a non-empty list of integers >= 1")
             self.layers = len(self.dilations)
-        need(self.layers >= 1, f"layers must be >= 1, got {self.layers}")
-        need(self.cycle_length >= 1, f"cycle_length must be >= 1, got {self.cycle_length}")
-        need(self.kernel_size >= 1, f"kernel_size must be >= 1, got {self.kernel_size}")
-        for name in ("residual_channels", "skip_channels", "classes", "mixtures", "bins",
-                     "cond_channels", "cond_kernel", "speaker_channels", "hop_length"):
-            need(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
-        need(self.gate_channels >= 2 and self.gate_channels % 2 == 0,
-             f"gate_channels must be even and >= 2, got {self.gate_channels}")
-        need(self.head in HEADS, f"head must be one of {sorted(HEADS)}, got {self.head!r}")
-        need(self.input in ("auto", "classes", "scalar"),
-             f"input must be auto, classes or scalar, got {self.input!r}")
-        need(not (self.head != "categorical" and self.input == "classes"),
-             f"input=classes needs the categorical head, not {self.head!r}")
-        need(self.local_channels >= 0, f"local_channels must be >= 0, got {self.local_channels}")
-        need(self.speakers >= 0, f"speakers must be >= 0, got {self.speakers}")
-        need(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("layers", "cycle_length", "kernel_size", "residual_channels", "skip_channels",
+                     "classes", "mixtures", "bins", "cond_channels", "cond_kernel",
+                     "speaker_channels", "hop_length"):
+            need(getattr(self, name) >= 1, name, ">= 1")
+        need(self.gate_channels >= 2 and self.gate_channels % 2 == 0, "gate_channels", "even and >= 2")
+        need(self.head in HEADS, "head", f"one of {', '.join(sorted(HEADS))}")
+        need(self.input in ("auto", "classes", "scalar"), "input", "auto, classes or scalar")
+        need(not (self.head != "categorical" and self.input == "classes"), "input",
+             f"auto or scalar for the {self.head} head (classes needs the categorical head)")
+        need(self.local_channels >= 0, "local_channels", ">= 0")
+        need(self.speakers >= 0, "speakers", ">= 0")
+        need(0.0 <= self.dropout < 1.0, "dropout", "in [0, 1)")
         if self.upsample_scales is None:
             self.upsample_scales = factor_hop(self.hop_length)
         else:
             self.upsample_scales = [int(s) for s in self.upsample_scales]
-            need(all(s >= 1 for s in self.upsample_scales),
-                 f"upsample_scales must be >= 1, got {self.upsample_scales}")
-            need(math.prod(self.upsample_scales) == self.hop_length,
-                 f"upsample_scales {self.upsample_scales} multiply to "
-                 f"{math.prod(self.upsample_scales)}, not hop_length={self.hop_length}")
+            need(all(s >= 1 for s in self.upsample_scales)
+                 and math.prod(self.upsample_scales) == self.hop_length, "upsample_scales",
+                 f"factors >= 1 whose product is hop_length={self.hop_length}")
 
     @property
     def layer_dilations(self) -> list[int]:
@@ -145,17 +137,6 @@ class WaveNetConfig:
         if self.head == "logistic_mixture":
             return LogisticMixtureHead(self.mixtures, self.bins, self.log_scale_min)
         return GaussianHead(self.bins, self.log_scale_min)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "WaveNetConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"WaveNetConfig: unknown keys {unknown}")
-        return cls(**d)
 
 
 @dataclass

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 from ..audio import LogMel
+from ..config import Config
 from .corpus import TIMBRES, midi_to_hz
 
 
 @dataclass
-class DataConfig:
+class DataConfig(Config):
     """The ``data:`` section of a recipe; every setting of the data pipeline."""
 
     path: str = "embedded"
@@ -57,10 +58,7 @@ class DataConfig:
     """Embedded corpus: recordings per note and timbre, each with its own pluck noise."""
 
     def __post_init__(self) -> None:
-        def need(cond: bool, name: str, allowed: str) -> None:
-            if not cond:
-                raise ValueError(f"DataConfig.{name} must be {allowed}, got {getattr(self, name)!r}")
-
+        need = self.need
         need(isinstance(self.path, str) and self.path.strip() != "", "path",
              'a folder, a .txt/.csv manifest, an audio file or "embedded"')
         need(_is_int(self.sample_rate) and 1000 <= self.sample_rate <= 384000, "sample_rate",
@@ -106,18 +104,6 @@ class DataConfig:
     @property
     def embedded(self) -> bool:
         return self.path == "embedded"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "DataConfig":
-        """Build from a recipe's ``data:`` mapping; unknown keys fail with their names."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"DataConfig: unknown keys {unknown}; known keys are {sorted(known)}")
-        return cls(**d)
 
 
 def _is_int(x: object) -> bool:

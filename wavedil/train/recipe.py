@@ -12,22 +12,20 @@ section.key=value`` overrides any key; the value is parsed as YAML.
 
 from __future__ import annotations
 
-import difflib
-import types
-import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ..config import Config, ConfigError, check_keys, need
 from ..data.config import DataConfig
 from ..generate import GenerateConfig
 from ..model import WaveNetConfig
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Config):
     """The ``train:`` section: optimisation, checkpoints and reporting."""
 
     steps: int = 2000
@@ -79,27 +77,22 @@ class TrainConfig:
     """Folder of the run; empty: runs/<recipe name>."""
 
     def __post_init__(self) -> None:
-        _need(self.steps >= 1, "train.steps", ">= 1", self.steps)
-        _need(self.batch_size >= 1, "train.batch_size", ">= 1", self.batch_size)
-        _need(self.lr > 0, "train.lr", "> 0", self.lr)
-        _need(self.weight_decay >= 0, "train.weight_decay", ">= 0", self.weight_decay)
-        _need(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "train.betas",
-              "two numbers in [0, 1)", self.betas)
-        _need(self.warmup_steps >= 0, "train.warmup_steps", ">= 0", self.warmup_steps)
-        _need(self.schedule in ("cosine", "exponential", "constant"), "train.schedule",
-              "cosine, exponential or constant", self.schedule)
-        _need(0 < self.min_lr_ratio <= 1, "train.min_lr_ratio", "in (0, 1]", self.min_lr_ratio)
-        _need(self.grad_clip >= 0, "train.grad_clip", ">= 0", self.grad_clip)
-        _need(0 <= self.ema_decay < 1, "train.ema_decay", "in [0, 1)", self.ema_decay)
-        _need(self.precision in ("fp32", "bf16", "fp16"), "train.precision", "fp32, bf16 or fp16",
-              self.precision)
-        _need(self.device in ("auto", "cpu", "cuda"), "train.device", "auto, cpu or cuda", self.device)
-        _need(self.threads >= 0, "train.threads", ">= 0", self.threads)
-        for name in ("validate_every", "checkpoint_every", "keep_last", "log_every",
-                     "max_nonfinite", "validation_crops"):
-            _need(getattr(self, name) >= 1, f"train.{name}", ">= 1", getattr(self, name))
-        _need(self.sample_every >= 0, "train.sample_every", ">= 0", self.sample_every)
-        _need(self.sample_seconds > 0, "train.sample_seconds", "> 0", self.sample_seconds)
+        need = self.need
+        need(self.lr > 0, "lr", "> 0")
+        need(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas",
+             "two numbers in [0, 1)")
+        need(self.schedule in ("cosine", "exponential", "constant"), "schedule",
+             "cosine, exponential or constant")
+        need(0 < self.min_lr_ratio <= 1, "min_lr_ratio", "in (0, 1]")
+        need(0 <= self.ema_decay < 1, "ema_decay", "in [0, 1)")
+        need(self.precision in ("fp32", "bf16", "fp16"), "precision", "fp32, bf16 or fp16")
+        need(self.device in ("auto", "cpu", "cuda"), "device", "auto, cpu or cuda")
+        for name in ("steps", "batch_size", "validate_every", "checkpoint_every", "keep_last",
+                     "log_every", "max_nonfinite", "validation_crops"):
+            need(getattr(self, name) >= 1, name, ">= 1")
+        for name in ("weight_decay", "warmup_steps", "grad_clip", "threads", "sample_every"):
+            need(getattr(self, name) >= 0, name, ">= 0")
+        need(self.sample_seconds > 0, "sample_seconds", "> 0")
 
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "model": WaveNetConfig, "train": TrainConfig,
@@ -117,14 +110,13 @@ class Recipe:
     name: str = "recipe"
 
     def __post_init__(self) -> None:
-        if self.model.hop_length != self.data.hop_length:
-            raise ValueError(f"model.hop_length ({self.model.hop_length}) must equal "
-                             f"data.hop_length ({self.data.hop_length})")
-        if self.model.local_channels and self.model.local_channels != self.data.n_mels:
-            raise ValueError(f"model.local_channels ({self.model.local_channels}) must equal "
-                             f"data.n_mels ({self.data.n_mels}), or be 0 for no local conditioning")
-        if self.model.speakers and not self.data.speakers_from_folders:
-            raise ValueError("model.speakers > 0 needs data.speakers_from_folders: true")
+        model, data = self.model, self.data
+        need("model", model.hop_length == data.hop_length, "hop_length",
+             f"data.hop_length ({data.hop_length})", model.hop_length)
+        need("model", model.local_channels in (0, data.n_mels), "local_channels",
+             f"data.n_mels ({data.n_mels}), or 0 for no local conditioning", model.local_channels)
+        need("model", not model.speakers or data.speakers_from_folders, "speakers",
+             "0 without data.speakers_from_folders: true", model.speakers)
 
     def to_dict(self) -> dict:
         return {name: asdict(getattr(self, name)) for name in SECTIONS}
@@ -134,75 +126,15 @@ class Recipe:
         return Path(self.train.run_dir or f"runs/{self.name}")
 
 
-def _need(ok: bool, key: str, allowed: str, got: Any) -> None:
-    if not ok:
-        raise ValueError(f"{key} must be {allowed}, got {got!r}")
-
-
-def _suggest(key: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(key, options, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _type_ok(value: Any, annotation: Any) -> bool:
-    """Whether a YAML value fits a dataclass field annotation (int accepted for float)."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, a) for a in typing.get_args(annotation))
-    if annotation is type(None):
-        return value is None
-    if origin is list:
-        (inner,) = typing.get_args(annotation)
-        return isinstance(value, list) and all(_type_ok(v, inner) for v in value)
-    if annotation is bool:
-        return isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation is str:
-        return isinstance(value, str)
-    return True
-
-
-def _coerce(value: Any, annotation: Any) -> Any:
-    """YAML 1.1 reads '3e-4' as a string; take it as the number a float field means."""
-    if isinstance(value, str) and annotation is float:
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _type_name(annotation: Any) -> str:
-    return str(annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
-
-
-def build_section(name: str, values: dict, where: str = "") -> Any:
+def build_section(name: str, values: dict | None, where: str = "") -> Any:
     """Check ``values`` against section ``name``'s dataclass and build it."""
-    cls = SECTIONS[name]
-    prefix = f"{where}: " if where else ""
     if values is None:
         values = {}
-    if not isinstance(values, dict):
-        raise ValueError(f"{prefix}section '{name}' must be a mapping, got {type(values).__name__}")
-    known = typing.get_type_hints(cls)
-    values = {k: _coerce(v, known.get(k)) for k, v in values.items()}
-    for key, value in values.items():
-        if key not in known:
-            raise ValueError(f"{prefix}unknown key '{name}.{key}'{_suggest(str(key), list(known))}; "
-                             f"allowed: {', '.join(known)}")
-        if not _type_ok(value, known[key]):
-            raise ValueError(f"{prefix}{name}.{key} must be of type {_type_name(known[key])}, "
-                             f"got {value!r}")
+    need("recipe", isinstance(values, dict), name, "a mapping", values, where)
     try:
-        return cls(**values)
-    except ValueError as e:
-        msg = str(e)
-        for prefix_cls in ("WaveNetConfig: ", "DataConfig."):
-            msg = msg.replace(prefix_cls, f"{name}." if prefix_cls.endswith(".") else f"{name}: ")
-        raise ValueError(f"{prefix}{msg}") from None
+        return SECTIONS[name].from_dict(values)
+    except ConfigError as e:
+        raise e.within(name, where) from None
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:
@@ -211,9 +143,7 @@ def parse_override(text: str) -> tuple[str, str, Any]:
         raise ValueError(f"--set expects section.key=value, got {text!r}")
     key, raw = text.split("=", 1)
     section, name = key.strip().split(".", 1)
-    if section not in SECTIONS:
-        raise ValueError(f"--set {key}: unknown section '{section}'{_suggest(section, list(SECTIONS))}; "
-                         f"allowed: {', '.join(SECTIONS)}")
+    check_keys("recipe", [section], SECTIONS, f"--set {key}")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
@@ -221,31 +151,26 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     return section, name, value
 
 
-def recipe_from_dict(raw: dict, name: str = "recipe", where: str = "",
+def recipe_from_dict(raw: dict | None, name: str = "recipe", where: str = "",
                      overrides: list[str] | None = None) -> Recipe:
     """Build a :class:`Recipe` from a mapping (a parsed YAML file) and ``--set`` overrides."""
-    prefix = f"{where}: " if where else ""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ValueError(f"{prefix}a recipe must be a mapping of sections "
+        raise ValueError(f"{where + ': ' if where else ''}a recipe must be a mapping of sections "
                          f"({', '.join(SECTIONS)}), got {type(raw).__name__}")
-    for key in raw:
-        if key not in SECTIONS:
-            raise ValueError(f"{prefix}unknown section '{key}'{_suggest(str(key), list(SECTIONS))}; "
-                             f"allowed: {', '.join(SECTIONS)}")
+    check_keys("recipe", raw, SECTIONS, where)
     raw = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
     for text in overrides or []:
         section, key, value = parse_override(text)
-        if not isinstance(raw.get(section) or {}, dict):
-            raise ValueError(f"{prefix}section '{section}' must be a mapping")
-        raw.setdefault(section, {})
-        raw[section] = {**(raw[section] or {}), key: value}
+        need("recipe", isinstance(raw.get(section) or {}, dict), section, "a mapping",
+             raw.get(section), where)
+        raw[section] = {**(raw.get(section) or {}), key: value}
     sections = {s: build_section(s, raw.get(s), where) for s in SECTIONS}
     try:
         return Recipe(**sections, name=name)
-    except ValueError as e:
-        raise ValueError(f"{prefix}{e}") from None
+    except ConfigError as e:
+        raise e.within(where=where) from None
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
