@@ -21,12 +21,11 @@ import torch
 from torch import nn
 
 from ..layers import CausalConv1d
-from ..receptive import receptive_field
-from .checks import odd_when_centred, positive_int
-from .streaming import BlockState, StreamingBlock, apply
+from .prefiltered import FilterThenDilate
+from .streaming import BlockState, apply
 
 
-class CCCBlock(StreamingBlock):
+class CCCBlock(FilterThenDilate):
     """Depthwise local conv, PReLU, depthwise dilated conv, pointwise conv: (B, C_in, T) -> (B, C_out, T).
 
     Args:
@@ -37,6 +36,8 @@ class CCCBlock(StreamingBlock):
             docstring. Odd when non-causal.
     """
 
+    size_name = "local_size"
+
     def __init__(
         self,
         in_channels: int,
@@ -46,28 +47,12 @@ class CCCBlock(StreamingBlock):
         causal: bool = True,
         local_size: int | None = None,
     ) -> None:
-        super().__init__()
-        where = "CCCBlock"
-        positive_int(where, "in_channels", in_channels)
-        positive_int(where, "out_channels", out_channels)
-        positive_int(where, "kernel_size", kernel_size)
-        positive_int(where, "dilation", dilation)
-        if local_size is None:
-            local_size = dilation if causal else 2 * dilation - 1
-        positive_int(where, "local_size", local_size)
-        odd_when_centred(where, "local_size", local_size, causal)
+        super().__init__(in_channels, out_channels, kernel_size, dilation, causal, local_size)
         C = in_channels
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.dilation, self.local_size = kernel_size, dilation, local_size
-        self.causal = causal
-        self.concentrate = CausalConv1d(C, C, local_size, groups=C, causal=causal)
+        self.concentrate = CausalConv1d(C, C, self.local_size, groups=C, causal=causal)
         self.act = nn.PReLU(C)
         self.comprehend = CausalConv1d(C, C, kernel_size, dilation, groups=C, causal=causal)
         self.pointwise = nn.Conv1d(C, out_channels, 1)
-
-    @property
-    def receptive_field(self) -> int:
-        return receptive_field([self.local_size, self.kernel_size, 1], [1, self.dilation, 1])
 
     def _stateful(self) -> list[nn.Module]:
         return [self.concentrate, self.comprehend]

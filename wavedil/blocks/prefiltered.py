@@ -27,7 +27,49 @@ from .checks import odd_when_centred, positive_int
 from .streaming import BlockState, StreamingBlock, apply
 
 
-class PreFilteredDilatedConv1d(StreamingBlock):
+class FilterThenDilate(StreamingBlock):
+    """Base of the blocks that filter each channel over a short window, then run a dilated
+    conv on the result: pre-filtered (here), smoothed (``smoothed.py``) and CCC (``ccc.py``).
+
+    It checks the arguments, keeps the sizes and gives the receptive field; a subclass
+    builds its two stateful stages and lists them, filter first, in ``_stateful()``. The
+    default ``_run`` applies them in turn; a block with more stages overrides it.
+    """
+
+    size_name = "filter_size"
+    """The subclass's name of the filter size: the attribute that holds it, and in errors."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int,
+                 causal: bool, filter_size: int | None) -> None:
+        super().__init__()
+        where = type(self).__name__
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
+                            ("kernel_size", kernel_size), ("dilation", dilation)):
+            positive_int(where, name, value)
+        if filter_size is None:
+            filter_size = self._default_size(dilation, causal)
+        positive_int(where, self.size_name, filter_size)
+        odd_when_centred(where, self.size_name, filter_size, causal)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.dilation, self.causal = kernel_size, dilation, causal
+        setattr(self, self.size_name, filter_size)
+
+    @staticmethod
+    def _default_size(dilation: int, causal: bool) -> int:
+        """d taps into the past (the k windows tile the span k d), or 2d - 1 centred."""
+        return dilation if causal else 2 * dilation - 1
+
+    @property
+    def receptive_field(self) -> int:
+        return receptive_field([getattr(self, self.size_name), self.kernel_size], [1, self.dilation])
+
+    def _run(self, x: torch.Tensor, state: BlockState | None, step: bool) -> torch.Tensor:
+        prefilter, conv = self._stateful()
+        h = apply(prefilter, x, state, 0, step)  # (B, C_in, T), filtered
+        return apply(conv, h, state, 1, step)  # (B, C_out, T)
+
+
+class PreFilteredDilatedConv1d(FilterThenDilate):
     """Depthwise averaging pre-filter, then a dilated conv: (B, C_in, T) -> (B, C_out, T).
 
     Args:
@@ -39,6 +81,8 @@ class PreFilteredDilatedConv1d(StreamingBlock):
         bias: bias of the dilated conv.
     """
 
+    size_name = "prefilter_size"
+
     def __init__(
         self,
         in_channels: int,
@@ -49,33 +93,17 @@ class PreFilteredDilatedConv1d(StreamingBlock):
         prefilter_size: int | None = None,
         bias: bool = True,
     ) -> None:
-        super().__init__()
-        where = "PreFilteredDilatedConv1d"
-        positive_int(where, "in_channels", in_channels)
-        positive_int(where, "out_channels", out_channels)
-        positive_int(where, "kernel_size", kernel_size)
-        positive_int(where, "dilation", dilation)
-        if prefilter_size is None:
-            prefilter_size = dilation if causal else dilation | 1
-        positive_int(where, "prefilter_size", prefilter_size)
-        odd_when_centred(where, "prefilter_size", prefilter_size, causal)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.dilation, self.causal = kernel_size, dilation, causal
-        self.prefilter_size = prefilter_size
-        self.prefilter = CausalConv1d(in_channels, in_channels, prefilter_size,
+        super().__init__(in_channels, out_channels, kernel_size, dilation, causal, prefilter_size)
+        self.prefilter = CausalConv1d(in_channels, in_channels, self.prefilter_size,
                                       groups=in_channels, bias=False, causal=causal)
         with torch.no_grad():
-            self.prefilter.weight.fill_(1.0 / prefilter_size)  # the mean over the window
+            self.prefilter.weight.fill_(1.0 / self.prefilter_size)  # the mean over the window
         self.conv = CausalConv1d(in_channels, out_channels, kernel_size, dilation,
                                  causal=causal, bias=bias)
 
-    @property
-    def receptive_field(self) -> int:
-        return receptive_field([self.prefilter_size, self.kernel_size], [1, self.dilation])
+    @staticmethod
+    def _default_size(dilation: int, causal: bool) -> int:
+        return dilation if causal else dilation | 1
 
     def _stateful(self) -> list[nn.Module]:
         return [self.prefilter, self.conv]
-
-    def _run(self, x: torch.Tensor, state: BlockState | None, step: bool) -> torch.Tensor:
-        h = apply(self.prefilter, x, state, 0, step)  # (B, C_in, T), low-passed
-        return apply(self.conv, h, state, 1, step)  # (B, C_out, T)

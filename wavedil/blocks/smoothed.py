@@ -23,10 +23,8 @@ import torch
 from torch import nn
 
 from ..layers import CausalConv1d, ConvState
-from ..receptive import receptive_field
-from .checks import odd_when_centred, positive_int
 from .context import identity_tap
-from .streaming import BlockState, StreamingBlock, apply
+from .prefiltered import FilterThenDilate
 
 
 class SharedSmoothing(nn.Module):
@@ -62,7 +60,7 @@ class SharedSmoothing(nn.Module):
         return y.view_as(x), state
 
 
-class SmoothedDilatedConv1d(StreamingBlock):
+class SmoothedDilatedConv1d(FilterThenDilate):
     """Shared smoothing, then a dilated conv: (B, C_in, T) -> (B, C_out, T).
 
     Args:
@@ -74,6 +72,8 @@ class SmoothedDilatedConv1d(StreamingBlock):
         bias: bias of the dilated conv.
     """
 
+    size_name = "smoothing_size"
+
     def __init__(
         self,
         in_channels: int,
@@ -84,30 +84,10 @@ class SmoothedDilatedConv1d(StreamingBlock):
         smoothing_size: int | None = None,
         bias: bool = True,
     ) -> None:
-        super().__init__()
-        where = "SmoothedDilatedConv1d"
-        positive_int(where, "in_channels", in_channels)
-        positive_int(where, "out_channels", out_channels)
-        positive_int(where, "kernel_size", kernel_size)
-        positive_int(where, "dilation", dilation)
-        if smoothing_size is None:
-            smoothing_size = dilation if causal else 2 * dilation - 1
-        positive_int(where, "smoothing_size", smoothing_size)
-        odd_when_centred(where, "smoothing_size", smoothing_size, causal)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.dilation, self.causal = kernel_size, dilation, causal
-        self.smoothing_size = smoothing_size
-        self.smooth = SharedSmoothing(in_channels, smoothing_size, causal)
+        super().__init__(in_channels, out_channels, kernel_size, dilation, causal, smoothing_size)
+        self.smooth = SharedSmoothing(in_channels, self.smoothing_size, causal)
         self.conv = CausalConv1d(in_channels, out_channels, kernel_size, dilation,
                                  causal=causal, bias=bias)
 
-    @property
-    def receptive_field(self) -> int:
-        return receptive_field([self.smoothing_size, self.kernel_size], [1, self.dilation])
-
     def _stateful(self) -> list[nn.Module]:
         return [self.smooth, self.conv]
-
-    def _run(self, x: torch.Tensor, state: BlockState | None, step: bool) -> torch.Tensor:
-        h = apply(self.smooth, x, state, 0, step)  # (B, C_in, T)
-        return apply(self.conv, h, state, 1, step)  # (B, C_out, T)
