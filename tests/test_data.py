@@ -349,7 +349,7 @@ def test_embedded_corpus_prepares_with_note_labels(tmp_path):
         assert int(p.stem.split("_")[0]) == data.note[i]
         assert p.parent.name == data.speakers[data.speaker[i]]
         assert float(data.f0[i]) == pytest.approx(midi_to_hz(int(data.note[i])))
-    item = data.train_set()[0]
+    item = RandomCrops(data, data.train)[0]
     assert item["note"] == data.note[item["clip"]] and item["f0"] == data.f0[item["clip"]]
 
 
@@ -427,14 +427,14 @@ def test_random_crops_deterministic_and_uniform_over_positions(prepared):
     assert batch["classes"].dtype == torch.long and batch["speaker"].shape == (4,)
     with pytest.raises(IndexError):
         ds[2000]
-    assert len(d.train_set()) == (8000 + 3968 + 384) // 512  # about one pass
+    assert len(RandomCrops(d, d.train)) == (8000 + 3968 + 384) // 512  # about one pass
 
 
 def test_fixed_crops(prepared):
     d = prepared
     one = FixedCrops(d, [0, 1, 2])
     assert one.positions == [(c, d.start_range(c)[0]) for c in range(3)]
-    assert len(d.validation_set(per_clip=3)) == 0  # validation_fraction=0
+    assert len(FixedCrops(d, d.validation, per_clip=3)) == 0  # validation_fraction=0
     three = FixedCrops(d, [0, 2], per_clip=3)
     assert three.positions == [(0, -320), (0, -320 + 58 * 64), (0, 7168), (2, -448)]
     assert torch.equal(three[1]["audio"], FixedCrops(d, [0, 2], per_clip=3)[1]["audio"])

@@ -139,9 +139,9 @@ def test_temperature_zero_is_deterministic():
     assert torch.equal(a, b)
 
 
-def test_model_generate_method():
+def test_generate_with_a_speaker_per_stream():
     model = make(2, HEADS[0], CONDS[2])
-    y = model.generate(64, batch_size=3, speaker=torch.tensor([0, 1, 2]), engine="torch")
+    y = generate(model, 64, batch_size=3, speaker=torch.tensor([0, 1, 2]), engine="torch")
     assert y.shape == (3, 64) and y.abs().max() <= 1.0
 
 

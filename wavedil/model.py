@@ -312,13 +312,3 @@ class WaveNet(nn.Module):
         c = None if cond is None else cond[..., None]
         y, state = self.stream(x[:, None], state, c, speaker)
         return y[..., 0], state
-
-    @torch.no_grad()
-    def generate(self, n_samples: int, batch_size: int = 1, **kwargs) -> torch.Tensor:
-        """Sample ``n_samples`` waveform values per stream: (B, n_samples) floats in [-1, 1].
-
-        Keyword arguments are those of :func:`wavedil.generate.generate`.
-        """
-        from .generate import generate
-
-        return generate(self, n_samples, batch_size=batch_size, **kwargs)

@@ -1,7 +1,7 @@
 """Data: audio files or the embedded corpus -> cleaned clips, mel frames, mu-law classes -> crops.
 
-    DataConfig --prepare()--> PreparedData --train_set()------> RandomCrops (torch Dataset)
-                                           --validation_set()-> FixedCrops
+    DataConfig --prepare()--> PreparedData --RandomCrops(data, data.train)-----> torch Dataset
+                                           --FixedCrops(data, data.validation)-> torch Dataset
 """
 
 from .config import DataConfig

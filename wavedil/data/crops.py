@@ -18,28 +18,26 @@ has one start, ending the crop. See :meth:`PreparedData.crop`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-if TYPE_CHECKING:
-    from .dataset import PreparedData
+from .dataset import PreparedData
 
 
 class RandomCrops(Dataset):
     """``epoch_size`` crops drawn uniformly over every (clip, frame-aligned start) pair, so a
-    clip is drawn in proportion to its length.
+    clip is drawn in proportion to its length; ``seed`` defaults to the data config's.
 
     Item i of epoch e depends only on (seed, e, i): the same with any number of DataLoader
     workers, in any order. Call :meth:`set_epoch` to draw new crops.
     """
 
-    def __init__(self, data: "PreparedData", clips: list[int], epoch_size: int | None = None,
-                 seed: int = 0) -> None:
+    def __init__(self, data: PreparedData, clips: list[int], epoch_size: int | None = None,
+                 seed: int | None = None) -> None:
         if not clips:
             raise ValueError("RandomCrops: no clips to crop")
+        seed = data.config.seed if seed is None else seed
         self.data, self.clips, self.seed, self.epoch = data, list(clips), seed, 0
         hop = data.hop_length
         self.lows = np.array([data.start_range(c)[0] for c in self.clips], dtype=np.int64)
@@ -77,7 +75,7 @@ class FixedCrops(Dataset):
     """``per_clip`` crops of each clip at evenly spaced starts, the first at the clip's first
     start (its onset, after silence): identical on every run, for validation."""
 
-    def __init__(self, data: "PreparedData", clips: list[int], per_clip: int = 1) -> None:
+    def __init__(self, data: PreparedData, clips: list[int], per_clip: int = 1) -> None:
         if per_clip < 1:
             raise ValueError(f"FixedCrops: per_clip must be >= 1, got {per_clip}")
         self.data = data

@@ -30,7 +30,6 @@ from ..audio import mulaw_encode
 from . import files
 from .config import DataConfig
 from .corpus import make_corpus
-from .crops import FixedCrops, RandomCrops
 
 log = logging.getLogger(__name__)
 
@@ -151,14 +150,6 @@ class PreparedData:
                 "speaker": self.speaker[clip].clone(), "note": self.note[clip].clone(),
                 "f0": self.f0[clip].clone(), "clip": torch.tensor(clip), "start": torch.tensor(start),
                 "pad": torch.tensor(pad)}
-
-    def train_set(self, epoch_size: int | None = None, seed: int | None = None) -> RandomCrops:
-        """Random crops of the training clips (``seed`` defaults to the config's)."""
-        return RandomCrops(self, self.train, epoch_size, self.config.seed if seed is None else seed)
-
-    def validation_set(self, per_clip: int = 1) -> FixedCrops:
-        """Fixed crops of the validation clips: the same ones on every call and every run."""
-        return FixedCrops(self, self.validation, per_clip)
 
 
 def prepare(cfg: DataConfig, hop_length: int | None = None, classes: int = 256,

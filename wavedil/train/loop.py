@@ -27,7 +27,7 @@ import torch
 
 from ..audio import save_audio
 from ..checkpoint import checkpoint_dict, save_checkpoint
-from ..data import PreparedData, prepare
+from ..data import FixedCrops, PreparedData, RandomCrops, prepare
 from ..generate import generate
 from ..model import WaveNet, WaveNetConfig
 from . import checkpoint as ckpt_io
@@ -118,8 +118,8 @@ class Trainer:
         if mc.speakers and len(self.data.speakers) > mc.speakers:
             raise ValueError(f"model.speakers is {mc.speakers} but the data has "
                              f"{len(self.data.speakers)} speakers: {self.data.speakers[:8]}")
-        self.train_set = self.data.train_set()
-        self.val_set = (self.data.validation_set(t.validation_crops)
+        self.train_set = RandomCrops(self.data, self.data.train)
+        self.val_set = (FixedCrops(self.data, self.data.validation, t.validation_crops)
                         if self.data.validation else None)
 
         self.model = WaveNet(mc).to(self.device)
