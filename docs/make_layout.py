@@ -1,0 +1,201 @@
+"""Draw the package's layout, docs/img/layout.png, from its import graph.
+
+    python docs/make_layout.py [OUT.png]
+
+Every module under wavedil/ is read with ``ast`` (nothing is imported), its imports of the
+package's own modules (at module level and inside functions) become edges, modules are
+grouped into the parts that the README's "Layout" section names (``PARTS``), and the parts
+are drawn as labelled boxes listing their files, with an arrow from a part to each part it
+imports. tests/test_layout.py uses ``import_graph`` and ``find_cycle`` to keep the graph
+free of cycles and ``part_of`` to keep every file in a part.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "wavedil"
+
+PARTS: dict[str, tuple[str, ...]] = {
+    "interface": ("wavedil", "wavedil.__main__", "wavedil.cli"),
+    "training": ("wavedil.train",),
+    "synthesis and export": ("wavedil.synthesis", "wavedil.export"),
+    "data": ("wavedil.data",),
+    "generation": ("wavedil.generate", "wavedil.engines", "wavedil.pitch"),
+    "model": ("wavedil.model", "wavedil.checkpoint"),
+    "layers": ("wavedil.layers", "wavedil.blocks", "wavedil.heads", "wavedil.conditioning"),
+    "analysis": ("wavedil.receptive", "wavedil.plots", "wavedil.evaluate", "wavedil.metrics"),
+    "shared": ("wavedil.audio", "wavedil.config"),
+}
+"""Part -> the modules and subpackages in it (a subpackage brings all of its modules). Some
+named modules may not exist yet; every module that exists must be in exactly one part."""
+
+# Where each part's box stands: (column, row), row 0 at the top. Data flows down the left
+# (audio files -> data -> training -> a checkpoint of the model) and up the right
+# (checkpoint -> generation -> synthesis -> audio files).
+_PLACES = {"interface": (1, 0), "training": (0, 1), "synthesis and export": (2, 1),
+           "data": (0, 2), "generation": (2, 2), "model": (1, 3),
+           "shared": (0, 4), "layers": (1, 4), "analysis": (2, 4)}
+
+
+def modules(package: Path = PACKAGE) -> dict[str, Path]:
+    """Every module of the package by dotted name ('wavedil.data' for data/__init__.py)."""
+    found = {}
+    for path in sorted(package.rglob("*.py")):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports, anywhere in its file (module level,
+    functions, ``if TYPE_CHECKING``). ``from .x import name`` is an edge to ``x``, or to
+    ``x.name`` where that is a module itself."""
+    mods = modules(package)
+
+    def owner(name: str) -> str | None:  # the longest prefix that is a module of the package
+        while name and name not in mods:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {}
+    for name, path in mods.items():
+        here = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = []
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = here.split(".")[:len(here.split(".")) - node.level + 1]
+                    base = ".".join(up + ([node.module] if node.module else []))
+                targets += [f"{base}.{alias.name}" for alias in node.names]
+        graph[name] = {owner(t) for t in targets} - {None, name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` as [a, b, ..., a], or None when it has none."""
+    done: set[str] = set()
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        if node in path:
+            return path[path.index(node):] + [node]
+        if node in done:
+            return None
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            cycle = visit(nxt)
+            if cycle:
+                return cycle
+        path.pop()
+        done.add(node)
+        return None
+
+    for start in sorted(graph):
+        cycle = visit(start)
+        if cycle:
+            return cycle
+    return None
+
+
+def part_of(module: str) -> str | None:
+    """The part a module belongs to (through its subpackage), or None."""
+    for part, members in PARTS.items():
+        for m in members:
+            if module == m or (m != "wavedil" and module.startswith(m + ".")):
+                return part
+    return None
+
+
+def part_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Part -> the other parts its modules import."""
+    edges: dict[str, set[str]] = {part: set() for part in PARTS}
+    for module, targets in graph.items():
+        edges[part_of(module)] |= {part_of(t) for t in targets} - {part_of(module)}
+    return edges
+
+
+def reduce(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The edges of an acyclic graph that no longer path implies (its transitive reduction)."""
+    def reach(node: str, seen: set[str]) -> set[str]:
+        for nxt in graph[node] - seen:
+            seen.add(nxt)
+            reach(nxt, seen)
+        return seen
+
+    return {a: {b for b in bs if not any(b in reach(c, set()) for c in bs - {b})}
+            for a, bs in graph.items()}
+
+
+def _files(part: str, mods: dict[str, Path]) -> list[str]:
+    """The part's files as the README writes them: 'model.py', 'train/' for a subpackage."""
+    names = []
+    for member in PARTS[part]:
+        path = mods.get(member)
+        if path is None:
+            continue
+        name = path.relative_to(PACKAGE)
+        names.append(f"{name.parent}/" if path.name == "__init__.py" and member != "wavedil"
+                     else str(name))
+    return names
+
+
+def draw(out: Path) -> None:
+    """Write the picture of the parts and their imports to ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    mods, graph = modules(), import_graph()
+    missing = sorted(m for m in mods if part_of(m) is None)
+    if missing or set(_PLACES) != set(PARTS):
+        raise SystemExit(f"make_layout: modules in no part {missing}, or a part without a place")
+    parts = part_graph(graph)
+    edges = parts if find_cycle(parts) else reduce(parts)
+    step_x, step_y, box_w, box_h = 3.4, 1.5, 2.8, 0.95
+    fig, ax = plt.subplots(figsize=(10.5, 7.6))
+    boxes = {}
+    for part, (column, row) in _PLACES.items():
+        x, y = column * step_x, -row * step_y
+        boxes[part] = ax.add_patch(FancyBboxPatch(
+            (x - box_w / 2, y - box_h / 2), box_w, box_h, boxstyle="round,pad=0.02,rounding_size=0.08",
+            facecolor="#eef3fa", edgecolor="#36597f", lw=1.2, zorder=2))
+        files = _files(part, mods)
+        lines = [", ".join(files[i:i + 2]) for i in range(0, len(files), 2)]
+        ax.text(x, y + 0.24, part, ha="center", va="center", weight="bold", zorder=3)
+        ax.text(x, y - 0.12, "\n".join(lines), ha="center", va="center", fontsize=8,
+                family="monospace", zorder=3)
+    for source in PARTS:
+        for target in sorted(edges[source]):
+            (c0, r0), (c1, r1) = _PLACES[source], _PLACES[target]
+            between = [(c0 + (c1 - c0) * t / 20, r0 + (r1 - r0) * t / 20) for t in range(1, 20)]
+            blocked = any(abs(c - pc) < 0.5 and abs(r - pr) < 0.4 for c, r in between
+                          for p, (pc, pr) in _PLACES.items() if p not in (source, target))
+            ax.annotate("", xy=(c1 * step_x, -r1 * step_y), xytext=(c0 * step_x, -r0 * step_y),
+                        arrowprops=dict(arrowstyle="-|>", color="#555555", lw=1.1, shrinkA=2,
+                                        shrinkB=2, patchA=boxes[source], patchB=boxes[target],
+                                        connectionstyle=f"arc3,rad={0.3 if blocked else 0}"), zorder=1)
+    ax.set_xlim(-box_w / 2 - 0.3, 2 * step_x + box_w / 2 + 0.3)
+    ax.set_ylim(-4 * step_y - box_h / 2 - 0.3, box_h / 2 + 0.3)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title("wavedil's parts: an arrow points to a part that the part imports\n"
+                 "(an import that a longer path of arrows already implies is not drawn)", fontsize=10)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    cycle = find_cycle(import_graph())
+    if cycle:
+        raise SystemExit(f"make_layout: import cycle {' -> '.join(cycle)}")
+    draw(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "img" / "layout.png")
