@@ -22,23 +22,24 @@ PACKAGE = ROOT / "wavedil"
 PARTS: dict[str, tuple[str, ...]] = {
     "interface": ("wavedil", "wavedil.__main__", "wavedil.cli"),
     "training": ("wavedil.train",),
-    "synthesis and export": ("wavedil.synthesis", "wavedil.export"),
+    "synthesis": ("wavedil.synthesis", "wavedil.export", "wavedil.evaluate"),
     "data": ("wavedil.data",),
     "generation": ("wavedil.generate", "wavedil.engines", "wavedil.pitch"),
-    "model": ("wavedil.model", "wavedil.checkpoint"),
+    "checkpoint": ("wavedil.checkpoint",),
+    "model": ("wavedil.model",),
     "layers": ("wavedil.layers", "wavedil.blocks", "wavedil.heads", "wavedil.conditioning"),
-    "analysis": ("wavedil.receptive", "wavedil.plots", "wavedil.evaluate", "wavedil.metrics"),
-    "shared": ("wavedil.audio", "wavedil.config"),
+    "analysis": ("wavedil.receptive", "wavedil.plots", "wavedil.metrics"),
+    "foundations": ("wavedil.audio", "wavedil.f0", "wavedil.lpc", "wavedil.config"),
 }
 """Part -> the modules and subpackages in it (a subpackage brings all of its modules). Some
 named modules may not exist yet; every module that exists must be in exactly one part."""
 
-# Where each part's box stands: (column, row), row 0 at the top. Data flows down the left
-# (audio files -> data -> training -> a checkpoint of the model) and up the right
-# (checkpoint -> generation -> synthesis -> audio files).
-_PLACES = {"interface": (1, 0), "training": (0, 1), "synthesis and export": (2, 1),
-           "data": (0, 2), "generation": (2, 2), "model": (1, 3),
-           "shared": (0, 4), "layers": (1, 4), "analysis": (2, 4)}
+# Where each part's box stands: (column, row), row 0 at the top. Data flows from the left
+# (audio files -> data -> training) to the checkpoint in the middle, and from there to the
+# right (synthesis -> generation -> audio files).
+_PLACES = {"interface": (1, 0), "training": (0, 1), "synthesis": (2, 1),
+           "data": (0, 2), "checkpoint": (1, 2), "generation": (2, 2), "model": (1, 3),
+           "foundations": (0, 4), "layers": (1, 4), "analysis": (2, 4)}
 
 
 def modules(package: Path = PACKAGE) -> dict[str, Path]:
@@ -146,6 +147,21 @@ def _files(part: str, mods: dict[str, Path]) -> list[str]:
     return names
 
 
+def _bend(start: tuple[float, float], end: tuple[float, float],
+          others: list[tuple[float, float]], half_w: float, half_h: float) -> float:
+    """The first curvature (matplotlib's arc3 ``rad``) whose arrow passes no other box."""
+    (x0, y0), (x1, y1) = start, end
+    for rad in (0.0, 0.3, -0.3, 0.5, -0.5):
+        cx, cy = (x0 + x1) / 2 + rad * (y1 - y0), (y0 + y1) / 2 - rad * (x1 - x0)  # control point
+        curve = [((1 - t) ** 2 * x0 + 2 * t * (1 - t) * cx + t ** 2 * x1,
+                  (1 - t) ** 2 * y0 + 2 * t * (1 - t) * cy + t ** 2 * y1)
+                 for t in (i / 40 for i in range(1, 40))]
+        if not any(abs(x - ox) < half_w and abs(y - oy) < half_h
+                   for x, y in curve for ox, oy in others):
+            return rad
+    return 0.3
+
+
 def draw(out: Path) -> None:
     """Write the picture of the parts and their imports to ``out``."""
     import matplotlib
@@ -160,10 +176,11 @@ def draw(out: Path) -> None:
         raise SystemExit(f"make_layout: modules in no part {missing}, or a part without a place")
     parts = part_graph(graph)
     edges = parts if find_cycle(parts) else reduce(parts)
+    places = {p: _PLACES[p] for p in PARTS if _files(p, mods)}  # a part with no file yet: no box
     step_x, step_y, box_w, box_h = 3.4, 1.5, 2.8, 0.95
     fig, ax = plt.subplots(figsize=(10.5, 7.6))
     boxes = {}
-    for part, (column, row) in _PLACES.items():
+    for part, (column, row) in places.items():
         x, y = column * step_x, -row * step_y
         boxes[part] = ax.add_patch(FancyBboxPatch(
             (x - box_w / 2, y - box_h / 2), box_w, box_h, boxstyle="round,pad=0.02,rounding_size=0.08",
@@ -173,18 +190,17 @@ def draw(out: Path) -> None:
         ax.text(x, y + 0.24, part, ha="center", va="center", weight="bold", zorder=3)
         ax.text(x, y - 0.12, "\n".join(lines), ha="center", va="center", fontsize=8,
                 family="monospace", zorder=3)
+    centres = {p: (c * step_x, -r * step_y) for p, (c, r) in places.items()}
     for source in PARTS:
         for target in sorted(edges[source]):
-            (c0, r0), (c1, r1) = _PLACES[source], _PLACES[target]
-            between = [(c0 + (c1 - c0) * t / 20, r0 + (r1 - r0) * t / 20) for t in range(1, 20)]
-            blocked = any(abs(c - pc) < 0.5 and abs(r - pr) < 0.4 for c, r in between
-                          for p, (pc, pr) in _PLACES.items() if p not in (source, target))
-            ax.annotate("", xy=(c1 * step_x, -r1 * step_y), xytext=(c0 * step_x, -r0 * step_y),
+            others = [xy for p, xy in centres.items() if p not in (source, target)]
+            rad = _bend(centres[source], centres[target], others, box_w / 2 + 0.05, box_h / 2 + 0.05)
+            ax.annotate("", xy=centres[target], xytext=centres[source],
                         arrowprops=dict(arrowstyle="-|>", color="#555555", lw=1.1, shrinkA=2,
                                         shrinkB=2, patchA=boxes[source], patchB=boxes[target],
-                                        connectionstyle=f"arc3,rad={0.3 if blocked else 0}"), zorder=1)
+                                        connectionstyle=f"arc3,rad={rad}"), zorder=1)
     ax.set_xlim(-box_w / 2 - 0.3, 2 * step_x + box_w / 2 + 0.3)
-    ax.set_ylim(-4 * step_y - box_h / 2 - 0.3, box_h / 2 + 0.3)
+    ax.set_ylim(-4 * step_y - box_h / 2 - 0.8, box_h / 2 + 0.3)  # room for an arrow round the bottom
     ax.set_aspect("equal")
     ax.axis("off")
     ax.set_title("wavedil's parts: an arrow points to a part that the part imports\n"
