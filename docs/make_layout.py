@@ -6,8 +6,9 @@ Every module under wavedil/ is read with ``ast`` (nothing is imported), its impo
 package's own modules (at module level and inside functions) become edges, modules are
 grouped into the parts that the README's "Layout" section names (``PARTS``), and the parts
 are drawn as labelled boxes listing their files, with an arrow from a part to each part it
-imports. tests/test_layout.py uses ``import_graph`` and ``find_cycle`` to keep the graph
-free of cycles and ``part_of`` to keep every file in a part.
+imports; an import that a longer path of arrows implies is left out, and a part none of whose
+modules exists yet gets no box. tests/test_layout.py uses ``import_graph`` and ``find_cycle``
+to keep the graph free of cycles and ``part_of`` to keep every file in a part.
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ def part_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
 
 
 def reduce(graph: dict[str, set[str]]) -> dict[str, set[str]]:
-    """The edges of an acyclic graph that no longer path implies (its transitive reduction)."""
+    """An acyclic graph without the edges that a path of two or more edges implies (its
+    transitive reduction)."""
     def reach(node: str, seen: set[str]) -> set[str]:
         for nxt in graph[node] - seen:
             seen.add(nxt)
