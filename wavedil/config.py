@@ -19,9 +19,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, fields
 from typing import Any
 
-_FIELD = object()
-
-
 class ConfigError(ValueError):
     """A bad key or value, in one line: ``{where}: {config}.{key} {detail}``."""
 
@@ -59,11 +56,10 @@ class Config:
     """Base of the config dataclasses: :meth:`need` for checks in ``__post_init__``,
     :meth:`from_dict` and :meth:`to_dict`."""
 
-    def need(self, ok: bool, key: str, allowed: str, got: Any = _FIELD) -> None:
-        """Raise ``{Class}.{key} must be {allowed}, got {got!r}`` unless ``ok``; ``got``
-        defaults to the field's value."""
+    def need(self, ok: bool, key: str, allowed: str) -> None:
+        """Raise ``{Class}.{key} must be {allowed}, got {value of the field}`` unless ``ok``."""
         if not ok:
-            need(type(self).__name__, ok, key, allowed, getattr(self, key) if got is _FIELD else got)
+            need(type(self).__name__, ok, key, allowed, getattr(self, key))
 
     def to_dict(self) -> dict:
         """The fields as plain Python values (what a recipe or a checkpoint stores)."""
