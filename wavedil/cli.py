@@ -5,11 +5,12 @@ User errors (bad values, missing files) print one line on stderr and exit 2.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Iterator, Optional
 
 import typer
 
@@ -182,29 +183,12 @@ def generate(
 
     if device not in ("cpu", "cuda"):
         fail(f"--device must be cpu or cuda, got {device!r}")
-    show = not as_json and sys.stderr.isatty()
-    bar = None
-    with _user_errors():
-        if show:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-            bar = Progress(TextColumn("generate"), BarColumn(), TextColumn("{task.fields[info]}"),
-                           TimeRemainingColumn(), transient=True)
-            bar.start()
-            task = bar.add_task("generate", total=None, info="")
-
+    with _user_errors(), _progress("generate", not as_json, eta=True) as update:
         def progress(done: int, total: int, sps: float, rtf: float) -> None:
-            if bar is not None:
-                bar.update(task, total=total, completed=done,
-                           info=f"{sps:,.0f} samples/s, {rtf:.2f}x real time")
+            update(total=total, completed=done, info=f"{sps:,.0f} samples/s, {rtf:.2f}x real time")
 
-        try:
-            result = synthesize(checkpoint, out, seconds, samples, batch, speaker, mel, from_wav,
-                                temperature, seed, engine, device, plot, force, progress,
-                                kernel=kernel)
-        finally:
-            if bar is not None:
-                bar.stop()
+        result = synthesize(checkpoint, out, seconds, samples, batch, speaker, mel, from_wav,
+                            temperature, seed, engine, device, plot, force, progress, kernel=kernel)
     if as_json:
         print(json.dumps(result.__dict__))
         return
@@ -241,30 +225,15 @@ def evaluate(
 
     if device not in ("cpu", "cuda"):
         fail(f"--device must be cpu or cuda, got {device!r}")
-    show = not as_json and sys.stderr.isatty()
-    bar = None
-    with _user_errors():
-        if show:
-            from rich.progress import BarColumn, Progress, TextColumn
-
-            bar = Progress(TextColumn("evaluate"), BarColumn(), TextColumn("{task.fields[info]}"),
-                           transient=True)
-            bar.start()
-            task = bar.add_task("evaluate", total=None, info="")
-
+    with _user_errors(), _progress("evaluate", not as_json) as update:
         def progress(done: int, total: int, name: str) -> None:
-            if bar is not None:
-                bar.update(task, total=total, completed=done, info=Path(name).name)
+            update(total=total, completed=done, info=Path(name).name)
 
         def warn(message: str) -> None:
             typer.echo(f"warning: {message}", err=True)
 
-        try:
-            report = run_evaluate(checkpoint, test_dir, out, griffin_lim, engine, seed, temperature,
-                                  limit, speaker, device, force, warn, progress)
-        finally:
-            if bar is not None:
-                bar.stop()
+        report = run_evaluate(checkpoint, test_dir, out, griffin_lim, engine, seed, temperature,
+                              limit, speaker, device, force, warn, progress)
     if as_json:
         print(json.dumps(report.to_dict()))
         return
@@ -357,6 +326,25 @@ def export(
         return
     for f in files:
         typer.echo(f)
+
+
+@contextlib.contextmanager
+def _progress(label: str, wanted: bool, eta: bool = False) -> Iterator[Callable[..., None]]:
+    """A transient progress bar on a terminal's stderr (nothing otherwise); yields
+    ``update(total=, completed=, info=)``."""
+    if not (wanted and sys.stderr.isatty()):
+        yield lambda **fields: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn(label), BarColumn(), TextColumn("{task.fields[info]}"),
+                   *([TimeRemainingColumn()] if eta else []), transient=True)
+    bar.start()
+    task = bar.add_task(label, total=None, info="")
+    try:
+        yield lambda **fields: bar.update(task, **fields)
+    finally:
+        bar.stop()
 
 
 class _user_errors:
