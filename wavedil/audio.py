@@ -37,6 +37,15 @@ def save_audio(path: str | Path, wave: torch.Tensor | np.ndarray, sample_rate: i
     sf.write(str(path), np.clip(data.reshape(-1), -1.0, 1.0), sample_rate, subtype="PCM_16")
 
 
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0,
+                   f_max: float | None = None) -> np.ndarray:
+    """The filterbank of :class:`LogMel`, (n_mels, n_fft // 2 + 1) float64: torchaudio's
+    melscale_fbanks, htk mel scale, no normalisation."""
+    fb = AF.melscale_fbanks(n_fft // 2 + 1, f_min, f_max if f_max is not None else sample_rate / 2,
+                            n_mels, sample_rate, norm=None, mel_scale="htk")  # (freqs, n_mels)
+    return fb.numpy().T.astype(np.float64)
+
+
 class LogMel(torch.nn.Module):
     """Log-mel features with one frame per ``hop`` samples: (B, T) -> (B, n_mels, T // hop).
 
@@ -59,3 +68,9 @@ class LogMel(torch.nn.Module):
         frames = wave.shape[-1] // self.hop
         db = 20.0 * torch.log10(self.mel(wave)[..., :frames].clamp(min=1e-5))
         return (db - self.FLOOR_DB) / -self.FLOOR_DB
+
+    @classmethod
+    def magnitudes(cls, features: np.ndarray) -> np.ndarray:
+        """The inverse of the scaling: features in [0, 1] -> mel magnitudes (float64)."""
+        db = np.asarray(features, np.float64) * -cls.FLOOR_DB + cls.FLOOR_DB
+        return 10.0 ** (db / 20.0)

@@ -22,9 +22,8 @@ import math
 
 import numpy as np
 import torch
-import torchaudio.functional as AF
 
-from .audio import LogMel
+from .audio import LogMel, mel_filterbank
 
 
 def levinson(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,11 +72,11 @@ class MelLPC:
             raise ValueError(f"MelLPC: pre_emphasis must be in [0, 1), got {pre_emphasis}")
         self.order, self.pre_emphasis, self.n_mels = order, pre_emphasis, n_mels
         n_freq = n_fft // 2 + 1
-        fb = AF.melscale_fbanks(n_freq, f_min, f_max or sample_rate / 2, n_mels, sample_rate)  # (F, M)
-        self.band_sum = fb.sum(0).clamp(min=1e-8).double().numpy()  # (M,)
+        fb = mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max)  # (M, F)
+        self.band_sum = np.maximum(fb.sum(1), 1e-8)  # (M,)
         freqs = np.linspace(0.0, sample_rate / 2, n_freq)
         self.freqs = freqs
-        self.centres = (fb.double().numpy() * freqs[:, None]).sum(0) / self.band_sum  # (M,)
+        self.centres = fb @ freqs / self.band_sum  # (M,)
         w = 2 * math.pi * freqs / sample_rate
         self.emphasis = np.abs(1.0 - pre_emphasis * np.exp(-1j * w)) ** 2  # (F,)
         lags = np.arange(order + 1)
@@ -91,8 +90,7 @@ class MelLPC:
             raise ValueError(f"MelLPC: expected frames of shape ({self.n_mels}, N), got {mel.shape}")
         if not np.isfinite(mel).all():
             raise ValueError("MelLPC: frames hold NaN or infinite values")
-        db = mel * -LogMel.FLOOR_DB + LogMel.FLOOR_DB
-        amp = 10.0 ** (db / 20.0) / self.band_sum[:, None]  # mean magnitude per band (M, N)
+        amp = LogMel.magnitudes(mel) / self.band_sum[:, None]  # mean magnitude per band (M, N)
         log_power = np.log(np.maximum(amp, 1e-6) ** 2)
         # linear in log power between band centres, flat beyond the outer ones
         power = np.exp(np.stack([np.interp(self.freqs, self.centres, col) for col in log_power.T]))

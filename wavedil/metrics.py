@@ -246,17 +246,6 @@ def stoi(ref: np.ndarray, est: np.ndarray, rate: int) -> float | None:
     return value
 
 
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0,
-                   f_max: float | None = None) -> np.ndarray:
-    """The filterbank (n_mels, n_fft // 2 + 1) of wavedil's LogMel: torchaudio's
-    melscale_fbanks with the htk mel scale and no normalisation."""
-    import torchaudio.functional as AF
-
-    fb = AF.melscale_fbanks(n_fft // 2 + 1, f_min, f_max if f_max is not None else sample_rate / 2,
-                            n_mels, sample_rate, norm=None, mel_scale="htk")  # (freqs, n_mels)
-    return fb.numpy().T.astype(np.float64)
-
-
 def griffin_lim(features: np.ndarray, sample_rate: int, hop_length: int, n_fft: int,
                 f_min: float = 0.0, f_max: float | None = None,
                 n_iter: int = GRIFFIN_LIM_ITERATIONS, seed: int = 0) -> np.ndarray:
@@ -265,22 +254,21 @@ def griffin_lim(features: np.ndarray, sample_rate: int, hop_length: int, n_fft: 
 
     ``features`` (n_mels, frames) are wavedil LogMel outputs: 20 log10 |mel| scaled so -100 dB
     -> 0 and 0 dB -> 1. They are mapped back to mel magnitudes, then to linear STFT magnitudes
-    by non-negative least squares against the same filterbank (:func:`mel_filterbank`, as
+    by non-negative least squares against the same filterbank (:func:`wavedil.audio.mel_filterbank`, as
     librosa.feature.inverse.mel_to_stft does), and a phase is found by ``n_iter`` iterations
     from a random start drawn from ``seed`` (Hann window of n_fft, centred frames, so frame n
     sits on sample n * hop as in LogMel).
     """
     import librosa
 
-    from .audio import LogMel
+    from .audio import LogMel, mel_filterbank
 
     feats = np.asarray(features, dtype=np.float64)
     if feats.ndim != 2 or feats.shape[1] == 0:
         raise ValueError(f"features must be (n_mels, frames) with frames > 0, got {feats.shape}")
     if n_iter < 1:
         raise ValueError(f"n_iter must be >= 1, got {n_iter}")
-    db = feats * -LogMel.FLOOR_DB + LogMel.FLOOR_DB
-    mel = 10.0 ** (db / 20.0)  # (n_mels, frames) mel magnitudes
+    mel = LogMel.magnitudes(feats)  # (n_mels, frames)
     fb = mel_filterbank(sample_rate, n_fft, feats.shape[0], f_min, f_max)
     mag = librosa.util.nnls(fb, mel)  # (n_fft // 2 + 1, frames) linear magnitudes
     # LogMel drops the frame centred on sample frames * hop; repeating the last one gives
