@@ -89,6 +89,25 @@ class WaveNetConfig(Config):
     """Dropout on each block's input during training."""
     weight_norm: bool = False
     """Weight normalisation on the convolutions."""
+    f0_input: bool = False
+    """The last two local channels are log2(f0 / 150 Hz) and voicing, as ``data.f0: true``
+    appends them; pitch taps read their periods there."""
+    pitch_lags: list[int] | None = None
+    """Pitch taps (QPNet-like): the model's own past samples at period + lag, one input per
+    lag, where the frame is voiced; needs f0_input. None or []: none."""
+    lpc_order: int = 0
+    """Linear-prediction excitation (LPCNet): the next sample's prediction from the last
+    ``lpc_order`` samples, with a predictor derived from each frame's mel bands, is fed to every
+    layer and added to the head's mean(s), so the network models the residual. 0: none."""
+    pre_emphasis: float = 0.0
+    """The model works on y_t = x_t - pre_emphasis x_{t-1}; generation de-emphasises. 0.85 in
+    LPCNet; 0: none."""
+    sample_rate: int = 16000
+    """Samples per second (recipes set it from data.sample_rate): pitch taps turn f0 into
+    periods and the LP analysis reads the mel bands with it."""
+    n_fft: int | None = None
+    """FFT size of the mel bands the LP analysis reads (recipes set it from data); None: 4 *
+    hop_length."""
 
     def __post_init__(self) -> None:
         need = self.need
@@ -109,6 +128,26 @@ class WaveNetConfig(Config):
         need(self.local_channels >= 0, "local_channels", ">= 0")
         need(self.speakers >= 0, "speakers", ">= 0")
         need(0.0 <= self.dropout < 1.0, "dropout", "in [0, 1)")
+        self.pitch_lags = [int(v) for v in self.pitch_lags or []]
+        need(self.sample_rate >= 1000, "sample_rate", ">= 1000")
+        need(self.n_fft is None or self.n_fft >= 2, "n_fft", "null or >= 2")
+        need(0.0 <= self.pre_emphasis < 1.0, "pre_emphasis", "in [0, 1)")
+        need(0 <= self.lpc_order <= 64, "lpc_order", "in [0, 64]")
+        need(not self.f0_input or self.local_channels >= 3, "f0_input",
+             f"false with local_channels={self.local_channels} (the f0 pair comes after >= 1 mel band)")
+        need(not self.pitch_lags or self.f0_input, "pitch_lags",
+             "empty without f0_input: true (pitch taps read the period from the f0 channels)")
+        need(len(set(self.pitch_lags)) == len(self.pitch_lags)
+             and all(abs(v) <= 16 for v in self.pitch_lags), "pitch_lags",
+             "distinct integers in [-16, 16]")
+        if self.pitch_lags or self.lpc_order:
+            need(self.input_kind == "scalar" and self.head != "categorical",
+                 "pitch_lags" if self.pitch_lags else "lpc_order",
+                 "unset with the categorical head (sample features need a continuous head and "
+                 "scalar input)")
+        if self.lpc_order:
+            need(self.local_channels > 2 * self.f0_input, "lpc_order",
+                 "0 without mel conditioning (the predictor comes from the mel bands)")
         if self.upsample_scales is None:
             self.upsample_scales = factor_hop(self.hop_length)
         else:
@@ -130,6 +169,17 @@ class WaveNetConfig(Config):
     @property
     def receptive_field(self) -> int:
         return receptive_field(self.kernel_size, self.layer_dilations)
+
+    @property
+    def mel_channels(self) -> int:
+        """Local channels that hold mel bands (the f0 pair excluded)."""
+        return self.local_channels - 2 * self.f0_input
+
+    @property
+    def sample_feature_channels(self) -> int:
+        """Inputs computed per sample from the model's own past samples: one per pitch lag,
+        plus the LP prediction."""
+        return len(self.pitch_lags or []) + (self.lpc_order > 0)
 
     def make_head(self) -> Head:
         if self.head == "categorical":
