@@ -73,7 +73,7 @@ def test_every_frame_gives_a_stable_filter(frames):
 
 def test_mel_lpc_rejects_bad_frames():
     lpc = MelLPC(RATE, NFFT, MELS)
-    with pytest.raises(ValueError, match="expected frames of shape \\(80, N\\)"):
+    with pytest.raises(ValueError, match="expected frames of shape"):
         lpc(torch.zeros(40, 3))
     with pytest.raises(ValueError, match="NaN"):
         lpc(torch.full((MELS, 3), float("nan")))

@@ -26,33 +26,41 @@ import torch
 from .audio import LogMel, mel_filterbank
 
 
-def levinson(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Levinson-Durbin on autocorrelations r (N, p + 1) -> (a (N, p), reflection k (N, p)).
+def levinson(r: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Levinson-Durbin on autocorrelations r (..., p + 1) -> (a (..., p), reflection k (..., p)),
+    float64 tensors.
 
     Solves the normal equations of order p for every row; ``a`` are the coefficients of
-    A(z) = 1 + sum a_k z^-k. Rows must have r[:, 0] > 0.
+    A(z) = 1 + sum a_k z^-k. Rows must have r[..., 0] > 0.
     """
-    r = np.asarray(r, np.float64)
-    if r.ndim != 2 or r.shape[1] < 2:
-        raise ValueError(f"levinson: expected autocorrelations of shape (N, p + 1 >= 2), got {r.shape}")
-    if not (r[:, 0] > 0).all():
+    r = torch.as_tensor(r, dtype=torch.float64)
+    if r.dim() < 1 or r.shape[-1] < 2:
+        raise ValueError(f"levinson: expected autocorrelations of shape (..., p + 1 >= 2), got "
+                         f"{tuple(r.shape)}")
+    if not bool((r[..., 0] > 0).all()):
         raise ValueError("levinson: r[0] must be > 0 in every row (regularise silent frames)")
-    N, p = r.shape[0], r.shape[1] - 1
-    a = np.zeros((N, p))
-    ks = np.zeros((N, p))
-    err = r[:, 0].copy()
+    p = r.shape[-1] - 1
+    a = r.new_zeros(*r.shape[:-1], p)
+    ks = r.new_zeros(*r.shape[:-1], p)
+    err = r[..., 0].clone()
     for i in range(p):
-        acc = r[:, i + 1] + (a[:, :i] * r[:, i:0:-1]).sum(1)
+        acc = r[..., i + 1] + (a[..., :i] * r[..., 1:i + 1].flip(-1)).sum(-1)
         k = -acc / err
-        a[:, :i] = a[:, :i] + k[:, None] * a[:, i - 1::-1] if i else a[:, :i]
-        a[:, i] = k
-        ks[:, i] = k
+        if i:
+            a[..., :i] = a[..., :i] + k[..., None] * a[..., :i].flip(-1)
+        a[..., i] = k
+        ks[..., i] = k
         err = err * (1.0 - k * k)
     return a, ks
 
 
 class MelLPC:
     """LP coefficients per frame from wavedil's log-mel frames (see :class:`LogMel`).
+
+    Every step before Levinson-Durbin is linear or pointwise, so it is two fixed matrices: the
+    interpolation of log power from band centres to FFT bins (linear between centres, flat
+    beyond the outer ones) and the inverse real FFT's first p + 1 lags. The same code serves
+    data preparation, the model's forward and generation, on any device.
 
     Args:
         sample_rate, n_fft, n_mels, f_min, f_max: the mel settings the frames were made with.
@@ -73,32 +81,52 @@ class MelLPC:
         self.order, self.pre_emphasis, self.n_mels = order, pre_emphasis, n_mels
         n_freq = n_fft // 2 + 1
         fb = mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max)  # (M, F)
-        self.band_sum = np.maximum(fb.sum(1), 1e-8)  # (M,)
-        freqs = np.linspace(0.0, sample_rate / 2, n_freq)
-        self.freqs = freqs
-        self.centres = fb @ freqs / self.band_sum  # (M,)
+        band_sum = np.maximum(fb.sum(1), 1e-8)  # (M,)
+        freqs = np.linspace(0.0, sample_rate / 2, n_freq)  # (F,)
+        centres = fb @ freqs / band_sum  # (M,)
+        # np.interp is linear in the values: column m interpolates the m-th unit vector
+        interp = np.stack([np.interp(freqs, centres, e) for e in np.eye(n_mels)], 1)  # (F, M)
         w = 2 * math.pi * freqs / sample_rate
-        self.emphasis = np.abs(1.0 - pre_emphasis * np.exp(-1j * w)) ** 2  # (F,)
+        emphasis = np.abs(1.0 - pre_emphasis * np.exp(-1j * w)) ** 2  # (F,)
         lags = np.arange(order + 1)
-        self.window = np.exp(-0.5 * (2 * math.pi * bandwidth * lags / sample_rate) ** 2)
+        # irfft's first p + 1 lags: r_l = (P_0 + 2 sum_f P_f cos(2 pi f l / n) + P_{n/2} cos(pi l)) / n
+        weight = np.full(n_freq, 2.0)
+        weight[0] = 1.0
+        if n_fft % 2 == 0:
+            weight[-1] = 1.0
+        cosines = np.cos(2 * math.pi * np.arange(n_freq)[:, None] * lags[None] / n_fft)  # (F, p+1)
+        window = np.exp(-0.5 * (2 * math.pi * bandwidth * lags / sample_rate) ** 2)  # (p + 1,)
+        self.log_band_sum = torch.from_numpy(np.log(band_sum))  # (M,)
+        self.interp = torch.from_numpy(interp)  # (F, M)
+        self.to_lags = torch.from_numpy((emphasis * weight)[:, None] * cosines / n_fft * window)  # (F, p+1)
         self.noise_floor = noise_floor
+
+    def coefficients(self, mel: torch.Tensor) -> torch.Tensor:
+        """Scaled log-mel frames (..., n_mels, N) in [0, 1] -> LP coefficients (..., N, order),
+        float32 on the frames' device."""
+        if mel.dim() < 2 or mel.shape[-2] != self.n_mels:
+            raise ValueError(f"MelLPC: expected frames of shape (..., {self.n_mels}, N), got "
+                             f"{tuple(mel.shape)}")
+        x = mel.detach().to(torch.float64).transpose(-1, -2)  # (..., N, M)
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("MelLPC: frames hold NaN or infinite values")
+        dev = x.device
+        # log of the mean magnitude per band, squared: LogMel's dB scale undone in the log domain
+        log_amp = (x * -LogMel.FLOOR_DB + LogMel.FLOOR_DB) * (math.log(10.0) / 20.0)
+        log_power = 2.0 * torch.clamp(log_amp - self.log_band_sum.to(dev), min=math.log(1e-6))
+        power = torch.exp(log_power @ self.interp.to(dev).T)  # (..., N, F)
+        r = power @ self.to_lags.to(dev)  # (..., N, p + 1), lag-windowed
+        r[..., 0] = r[..., 0] * (1.0 + self.noise_floor) + 1e-12
+        a, _ = levinson(r)
+        return a.to(torch.float32)
 
     def __call__(self, mel: torch.Tensor | np.ndarray) -> np.ndarray:
         """Scaled log-mel frames (n_mels, N) in [0, 1] -> LP coefficients (N, order), float32."""
-        mel = np.asarray(mel.detach().cpu() if isinstance(mel, torch.Tensor) else mel, np.float64)
-        if mel.ndim != 2 or mel.shape[0] != self.n_mels:
-            raise ValueError(f"MelLPC: expected frames of shape ({self.n_mels}, N), got {mel.shape}")
-        if not np.isfinite(mel).all():
-            raise ValueError("MelLPC: frames hold NaN or infinite values")
-        amp = LogMel.magnitudes(mel) / self.band_sum[:, None]  # mean magnitude per band (M, N)
-        log_power = np.log(np.maximum(amp, 1e-6) ** 2)
-        # linear in log power between band centres, flat beyond the outer ones
-        power = np.exp(np.stack([np.interp(self.freqs, self.centres, col) for col in log_power.T]))
-        r = np.fft.irfft(power * self.emphasis, axis=1)[:, : self.order + 1]  # (N, p + 1)
-        r = r * self.window
-        r[:, 0] = r[:, 0] * (1.0 + self.noise_floor) + 1e-12
-        a, _ = levinson(r)
-        return a.astype(np.float32)
+        mel = torch.as_tensor(np.asarray(mel) if not isinstance(mel, torch.Tensor) else mel)
+        if mel.dim() != 2:
+            raise ValueError(f"MelLPC: expected frames of shape ({self.n_mels}, N), got "
+                             f"{tuple(mel.shape)}")
+        return self.coefficients(mel).cpu().numpy()
 
 
 def lp_predict(signal: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
