@@ -258,6 +258,10 @@ def export(checkpoint_or_model: str | Path | WaveNet, fmt: str, out: str | Path,
         source = str(checkpoint_or_model)
         loaded = load_model(checkpoint_or_model)
         model, sample_rate = loaded.model, loaded.sample_rate
+    if model.excitation is not None:
+        raise ValueError("export: models with sample features (model.pitch_lags or "
+                         "model.lpc_order) cannot be exported yet; their step reads a history "
+                         "of past samples that the exported step functions do not carry")
     model = _resolved(model)
     step = StepFunction(model).eval()
     functions = {"model": SequenceFunction(model).eval(), "step": step}

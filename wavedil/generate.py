@@ -22,6 +22,7 @@ from .audio import mulaw_decode, mulaw_encode
 from .config import Config
 from .engines import make_engine
 from .engines.native import Kernel, Unavailable
+from .lpc import de_emphasis, pre_emphasis
 from .model import WaveNet
 
 DEFAULT_CHUNK = 1600
@@ -60,15 +61,28 @@ def _frames(local, B: int) -> Iterator[torch.Tensor]:
 
 
 def _to_head_space(model: WaveNet, wave: torch.Tensor) -> torch.Tensor:
+    """A waveform (B, T) from its start -> the values the model reads and predicts."""
     if model.head.continuous:
-        return wave.clamp(-1.0, 1.0)
+        return pre_emphasis(wave, model.config.pre_emphasis).clamp(-1.0, 1.0)
     return mulaw_encode(wave, model.config.classes)
 
 
-def _to_wave(model: WaveNet, values: torch.Tensor) -> torch.Tensor:
-    if model.head.continuous:
-        return values.float()
-    return mulaw_decode(values, model.config.classes)
+class _ToWave:
+    """Head-space values -> waveform, chunk by chunk: mu-law decoding, or de-emphasis that
+    carries the last output across chunks."""
+
+    def __init__(self, model: WaveNet, batch: int, device) -> None:
+        self.model, self.last = model, torch.zeros(batch, device=device)
+
+    def __call__(self, values: torch.Tensor, wave: torch.Tensor | None = None) -> torch.Tensor:
+        """values (B, n); ``wave`` (B, n): the waveform itself where it is known (a prime)."""
+        c = self.model.config
+        if not self.model.head.continuous:
+            return mulaw_decode(values, c.classes)
+        out = wave if wave is not None else de_emphasis(values.float(), c.pre_emphasis, self.last)
+        if out.shape[-1]:
+            self.last = out[:, -1].float()  # unclipped: the filter's true state
+        return out.clamp(-1.0, 1.0)
 
 
 @torch.inference_mode()
@@ -134,24 +148,25 @@ def stream(
             raise ValueError(f"prime has {prime.shape[1]} samples, more than n_samples={n_samples}")
         prime_values = _to_head_space(model, prime.expand(B, -1))
 
-    def pieces() -> Iterator[tuple[int, torch.Tensor | None]]:
-        """(length, upsampled conditioning or None) for each chunk."""
+    def pieces() -> Iterator[tuple[int, torch.Tensor | None, object]]:
+        """(length, upsampled conditioning or None, sample context or None) for each chunk."""
         if local is None:
             left = n_samples
             while left > 0:
                 n = min(chunk_size, left)
-                yield n, None
+                yield n, None, None
                 left -= n
             return
         cstate = model.conditioner.init_state(B, device)
         produced = 0
         for frames in _frames(local, B):
-            cond, cstate = model.conditioner.stream(frames.to(device), cstate)
+            frames = frames.to(device)
+            cond, cstate = model.conditioner.stream(frames, cstate)
             if n_samples is not None:
                 cond = cond[..., : max(0, n_samples - produced)]
             if cond.shape[-1]:
                 produced += cond.shape[-1]
-                yield cond.shape[-1], cond
+                yield cond.shape[-1], cond, model.sample_context(frames, cond.shape[-1])
             if n_samples is not None and produced >= n_samples:
                 return
         if n_samples is not None and produced < n_samples:
@@ -160,17 +175,20 @@ def stream(
 
     P = 0 if prime_values is None else prime_values.shape[1]
     uniforms = _Uniforms(B, head.n_uniforms, generator, device)
-    for n, cond in pieces():
+    to_wave = _ToWave(model, B, device)
+    for n, cond, ctx in pieces():
         # the part of this chunk still covered by the prime is teacher-forced
         k = min(max(P - done, 0), n)
         if k:
             forced = prime_values[:, done:done + k]
-            eng.force(forced, cond=None if cond is None else cond[..., :k])
-            yield prime.expand(B, -1)[:, done:done + k].clone()
+            eng.force(forced, None if cond is None else cond[..., :k],
+                      None if ctx is None else ctx[:k])
+            yield to_wave(forced, prime.expand(B, -1)[:, done:done + k].clone())
         if n - k:
             u = uniforms.take(n - k)
-            values = eng.sample(n - k, u, None if cond is None else cond[..., k:], temperature)
-            yield _to_wave(model, values)
+            values = eng.sample(n - k, u, None if cond is None else cond[..., k:], temperature,
+                                None if ctx is None else ctx[k:])
+            yield to_wave(values)
         done += n
 
 

@@ -92,6 +92,11 @@ class LogisticMixtureHead:
     def out_channels(self) -> int:
         return 3 * self.mixtures
 
+    @property
+    def means(self) -> slice:
+        """The channels holding the components' means (an offset to the prediction moves them)."""
+        return slice(self.mixtures, 2 * self.mixtures)
+
     def _split(self, logits: torch.Tensor):
         K = self.mixtures
         return logits[:, :K], logits[:, K:2 * K], logits[:, 2 * K:].clamp(min=self.log_scale_min)
@@ -144,6 +149,11 @@ class GaussianHead:
     @property
     def out_channels(self) -> int:
         return 2
+
+    @property
+    def means(self) -> slice:
+        """The channel holding the mean."""
+        return slice(0, 1)
 
     def nll(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """logits (B, 2, T), target (B, T) in [-1, 1] -> (B, T) nats."""

@@ -21,6 +21,7 @@ from torch.nn import functional as F
 from .blocks import GatedResidualBlock
 from .conditioning import LocalConditioner
 from .config import Config
+from .excitation import SampleContext, SampleFeatures, history_length
 from .heads import HEADS, CategoricalHead, GaussianHead, Head, LogisticMixtureHead
 from .layers import ConvState
 from .receptive import layered_dilations, receptive_field
@@ -171,6 +172,21 @@ class WaveNetConfig(Config):
         return receptive_field(self.kernel_size, self.layer_dilations)
 
     @property
+    def context_length(self) -> int:
+        """Past samples one output depends on: the receptive field, or the sample features'
+        history when it reaches further. Training crops hold this much before their loss."""
+        return max(self.receptive_field,
+                   history_length(self.pitch_lags or [], self.lpc_order, self.sample_rate) + 1)
+
+    def sample_features(self) -> SampleFeatures | None:
+        """The sample features this config asks for (None without pitch taps or LP)."""
+        if not self.sample_feature_channels:
+            return None
+        return SampleFeatures(self.pitch_lags or [], self.lpc_order, self.sample_rate,
+                              self.hop_length, self.n_fft or 4 * self.hop_length,
+                              self.mel_channels, self.pre_emphasis)
+
+    @property
     def mel_channels(self) -> int:
         """Local channels that hold mel bands (the f0 pair excluded)."""
         return self.local_channels - 2 * self.f0_input
@@ -197,13 +213,17 @@ class WaveNetState:
     batch_size: int
     steps: int = 0
     """Samples consumed so far."""
+    history: torch.Tensor | None = None
+    """(B, H) the last inputs, oldest first, that the sample features read (None without them)."""
 
     def clone(self) -> "WaveNetState":
-        return WaveNetState([c.clone() for c in self.convs], self.batch_size, self.steps)
+        history = None if self.history is None else self.history.clone()
+        return WaveNetState([c.clone() for c in self.convs], self.batch_size, self.steps, history)
 
     def numel(self) -> int:
-        """Values held: the sum over layers of (k - 1) * d * C * B."""
-        return sum(c.buffer.numel() for c in self.convs)
+        """Values held: the sum over layers of (k - 1) * d * C * B, plus the sample history."""
+        extra = 0 if self.history is None else self.history.numel()
+        return sum(c.buffer.numel() for c in self.convs) + extra
 
 
 class WaveNet(nn.Module):
@@ -221,9 +241,12 @@ class WaveNet(nn.Module):
         self.conditioner = (LocalConditioner(c.local_channels, c.cond_channels, c.upsample_scales,
                                              c.cond_kernel) if c.local_channels else None)
         self.speaker_embed = nn.Embedding(c.speakers, c.speaker_channels) if c.speakers else None
+        self.excitation = c.sample_features()
+        # the sample features enter every layer beside the upsampled conditioning
         self.blocks = nn.ModuleList(
             GatedResidualBlock(C, c.gate_channels, c.skip_channels, c.kernel_size, d,
-                               local_channels=c.cond_channels if c.local_channels else 0,
+                               local_channels=(c.cond_channels + c.sample_feature_channels
+                                               if c.local_channels else 0),
                                global_channels=c.speaker_channels if c.speakers else 0,
                                dropout=c.dropout, weight_norm=c.weight_norm,
                                residual=i < c.layers - 1)
@@ -295,9 +318,39 @@ class WaveNet(nn.Module):
                              f"= {cond.shape[-1]} samples, fewer than the input's {T}")
         return cond[..., :T]
 
-    def _output(self, skips: torch.Tensor) -> torch.Tensor:
+    def _output(self, skips: torch.Tensor, lp: torch.Tensor | None = None) -> torch.Tensor:
         h = F.relu(skips * self.skip_scale)
-        return self.out2(F.relu(self.out1(h)))
+        out = self.out2(F.relu(self.out1(h)))
+        if lp is None:
+            return out
+        # the LP prediction moves the head's mean(s): the network predicts the residual
+        means = self.head.means
+        return torch.cat([out[:, :means.start], out[:, means] + lp[:, None],
+                          out[:, means.stop:]], 1)
+
+    def sample_context(self, local: torch.Tensor, n_samples: int | None = None) -> SampleContext | None:
+        """What the sample features need from frames (B, local_channels, N), per sample, for
+        the first ``n_samples`` outputs; None for a model without sample features."""
+        if self.excitation is None:
+            return None
+        return self.excitation.context(local, n_samples)
+
+    def _with_features(self, window: torch.Tensor, cond: torch.Tensor | None,
+                       ctx: SampleContext | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The sample features of the window's new inputs appended to the conditioning:
+        (conditioning (B, cond_channels + A, T), LP prediction (B, T) or None)."""
+        if self.excitation is None:
+            return cond, None
+        T = window.shape[1] - self.excitation.history
+        if ctx is None:
+            raise ValueError("WaveNet: this model computes sample features and needs their "
+                             "context (WaveNet.sample_context(frames))")
+        for got in (ctx.coeffs, ctx.periods):
+            if got is not None and (got.shape[0] != window.shape[0] or got.shape[1] != T):
+                raise ValueError(f"WaveNet: sample context for {tuple(got.shape[:2])} (B, T), "
+                                 f"the input has {(window.shape[0], T)}")
+        feats, lp = self.excitation.features(window, ctx)
+        return torch.cat([cond, feats.to(cond.dtype)], 1), lp
 
     # -- full sequence ---------------------------------------------------------------------
 
@@ -308,18 +361,27 @@ class WaveNet(nn.Module):
         h = self.embed_input(x)
         cond = self._local_for(local, x.shape[-1])
         g = self.speaker_vector(speaker, x.shape[0])
+        lp = None
+        if self.excitation is not None:
+            window = F.pad(x, (self.excitation.history, 0))  # silence before the first input
+            cond, lp = self._with_features(window, cond, self.sample_context(local, x.shape[-1]))
         skips = 0
         for block in self.blocks:
             h, s = block(h, cond, g)
             skips = skips + s
-        return self._output(skips)
+        return self._output(skips, lp)
 
     # -- incremental ---------------------------------------------------------------------
 
     def init_state(self, batch_size: int, device: torch.device | str | None = None,
                    dtype: torch.dtype | None = None) -> WaveNetState:
         """Empty history (silence before the first sample) for ``batch_size`` streams."""
-        return WaveNetState([b.init_state(batch_size, device, dtype) for b in self.blocks], batch_size)
+        history = None
+        if self.excitation is not None:
+            history = torch.zeros(batch_size, self.excitation.history, device=device,
+                                  dtype=dtype or torch.float32)
+        return WaveNetState([b.init_state(batch_size, device, dtype) for b in self.blocks],
+                            batch_size, history=history)
 
     def _check_state(self, state: WaveNetState, batch_size: int) -> None:
         if len(state.convs) != len(self.blocks):
@@ -328,13 +390,20 @@ class WaveNet(nn.Module):
             raise ValueError(f"WaveNet: state made for batch size {state.batch_size}, input has {batch_size}")
 
     def stream(self, x: torch.Tensor, state: WaveNetState, cond: torch.Tensor | None = None,
-               speaker: torch.Tensor | int | None = None) -> tuple[torch.Tensor, WaveNetState]:
-        """A chunk of any length: x (B, T), upsampled conditioning (B, cond_channels, T)
-        -> ((B, out, T), state). Chunks in sequence give the full forward's output."""
+               speaker: torch.Tensor | int | None = None, context: SampleContext | None = None
+               ) -> tuple[torch.Tensor, WaveNetState]:
+        """A chunk of any length: x (B, T), upsampled conditioning (B, cond_channels, T), and
+        for a model with sample features their context (:meth:`sample_context` of the chunk's
+        frames) -> ((B, out, T), state). Chunks in sequence give the full forward's output."""
         h = self.embed_input(x)
         self._check_state(state, x.shape[0])
         self._check_cond(cond, x.shape[0], x.shape[-1])
         g = self.speaker_vector(speaker, x.shape[0])
+        lp = None
+        if self.excitation is not None:
+            window = torch.cat([state.history, x.to(state.history.dtype)], 1)  # (B, H + T)
+            cond, lp = self._with_features(window, cond, context)
+            state.history = window[:, window.shape[1] - self.excitation.history:]
         skips = 0
         for i, block in enumerate(self.blocks):
             # one sample: each block's O(k) ring-buffer step rather than a conv over its history
@@ -342,7 +411,7 @@ class WaveNet(nn.Module):
             (h, s), state.convs[i] = run(h, state.convs[i], cond, g)
             skips = skips + s
         state.steps += x.shape[-1]
-        return self._output(skips), state
+        return self._output(skips, lp), state
 
     def _check_cond(self, cond: torch.Tensor | None, B: int, T: int) -> None:
         if self.conditioner is None:
@@ -355,10 +424,12 @@ class WaveNet(nn.Module):
             raise ValueError(f"WaveNet: expected upsampled conditioning of shape {shape}, got {got}")
 
     def step(self, x: torch.Tensor, state: WaveNetState, cond: torch.Tensor | None = None,
-             speaker: torch.Tensor | int | None = None) -> tuple[torch.Tensor, WaveNetState]:
-        """One sample per stream: x (B,), conditioning (B, cond_channels) -> ((B, out), state)."""
+             speaker: torch.Tensor | int | None = None, context: SampleContext | None = None
+             ) -> tuple[torch.Tensor, WaveNetState]:
+        """One sample per stream: x (B,), conditioning (B, cond_channels), the sample context
+        of one output -> ((B, out), state)."""
         if x.dim() != 1:
             raise ValueError(f"WaveNet.step: expected input of shape (B,), got {tuple(x.shape)}")
         c = None if cond is None else cond[..., None]
-        y, state = self.stream(x[:, None], state, c, speaker)
+        y, state = self.stream(x[:, None], state, c, speaker, context)
         return y[..., 0], state

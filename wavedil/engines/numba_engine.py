@@ -66,7 +66,7 @@ class NumbaEngine(Engine):
         self.state.t += n
 
     def sample(self, n: int, u: torch.Tensor, cond: torch.Tensor | None = None,
-               temperature: float = 1.0) -> torch.Tensor:
+               temperature: float = 1.0, context: None = None) -> torch.Tensor:
         """As :meth:`TorchEngine.sample <wavedil.engines.torch_engine.TorchEngine.sample>`."""
         B, O = self.batch_size, self.head.out_channels
         values = np.empty((B, n), np.float64)
@@ -75,7 +75,8 @@ class NumbaEngine(Engine):
         out = torch.from_numpy(values)
         return out.float() if self.head.continuous else out.long()
 
-    def force(self, values: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def force(self, values: torch.Tensor, cond: torch.Tensor | None = None,
+              context: None = None) -> torch.Tensor:
         """As :meth:`TorchEngine.force <wavedil.engines.torch_engine.TorchEngine.force>`."""
         B, n, O = self.batch_size, values.shape[1], self.head.out_channels
         logits = np.empty((n, B, O), np.float32)

@@ -19,6 +19,12 @@ the oldest:
 
 One residual rule: the ring holds each layer's true input, x_{l+1} = x_l + z_l W_res + b_res
 (the module's). One input embedding: :func:`embed`.
+
+Sample features (pitch taps, the LP prediction; :mod:`wavedil.excitation`) read the model's past
+inputs from a second ring, ``history`` (B, H + 1), input s in column s mod (H + 1); each step
+computes them with the model's own :meth:`SampleFeatures.features` over the window of the last
+H + 1 inputs, projects them into every layer like the conditioning, and adds the LP prediction
+to the head's mean(s).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import torch
 from torch.nn import functional as F
 
 from ..audio import mulaw_decode
+from ..excitation import SampleContext, SampleFeatures
 from ..model import WaveNet
 
 
@@ -58,6 +65,13 @@ class Plan:
     """(L, C)"""
     w_local: torch.Tensor | None
     """(Cc, L * 2G): every layer's local-conditioning projection side by side."""
+    w_sample: torch.Tensor | None
+    """(A, L * 2G): every layer's projection of the sample features side by side (None
+    without them)."""
+    features: SampleFeatures | None
+    """The model's sample features (None without them)."""
+    means: slice | None
+    """The head's mean channels, which the LP prediction moves (None without LP)."""
     w_speaker: torch.Tensor | None
     """(Cs, L * 2G): every layer's speaker projection side by side."""
     w_skip: torch.Tensor
@@ -106,6 +120,9 @@ class StepState:
     """Samples consumed so far."""
     next_input: torch.Tensor
     """(B, C): the embedded input of the next step (:func:`embed`)."""
+    history: torch.Tensor | None = None
+    """(B, H + 1): the last inputs in head space, input s in column s mod (H + 1), for the
+    sample features (None without them)."""
 
 
 def _w(conv) -> torch.Tensor:
@@ -127,7 +144,10 @@ def make_plan(model: WaveNet, dtype: torch.dtype = torch.float32) -> Plan:
     w_skip = torch.cat([_w(b.skip)[:, :, 0].t() for b in blocks], 0) * scale
     b_skip = sum(b.skip.bias.detach() for b in blocks) * scale
     w_local = (torch.cat([_w(b.local)[:, :, 0] for b in blocks], 0).t()
-               if model.conditioner is not None else None)
+               if model.conditioner is not None else None)  # (Cc + A, L * 2G)
+    w_sample = None
+    if model.excitation is not None:  # the sample features' rows follow the conditioning's
+        w_local, w_sample = w_local[:cfg.cond_channels], w_local[cfg.cond_channels:]
     w_speaker = (torch.cat([_w(b.glob) for b in blocks], 0).t()
                  if model.speaker_embed is not None else None)
     if cfg.input_kind == "classes":
@@ -144,7 +164,8 @@ def make_plan(model: WaveNet, dtype: torch.dtype = torch.float32) -> Plan:
         mulaw_input=cfg.input_kind == "scalar" and cfg.head == "categorical", classes=cfg.classes,
         kernel_size=k, dilations=dilations, embed=f(embed), embed_bias=f(embed_bias),
         w_taps=f(w_taps), b_taps=f(torch.stack([b.conv.bias for b in blocks])), w_res=f(w_res),
-        b_res=f(b_res), w_local=f(w_local), w_speaker=f(w_speaker), w_skip=f(w_skip),
+        b_res=f(b_res), w_local=f(w_local), w_sample=f(w_sample), features=model.excitation,
+        means=model.head.means if cfg.lpc_order else None, w_speaker=f(w_speaker), w_skip=f(w_skip),
         b_skip=f(b_skip), w_out1=f(_w(model.out1)[:, :, 0].t()), b_out1=f(model.out1.bias),
         w_out2=f(_w(model.out2)[:, :, 0].t()), b_out2=f(model.out2.bias), offsets=offsets,
         spans=spans, tap_rows=torch.tensor(taps, dtype=torch.long, device=dev).reshape(-1, 3),
@@ -176,15 +197,31 @@ def local_biases(plan: Plan, cond: torch.Tensor) -> torch.Tensor:
     return proj.unflatten(-1, (plan.n_layers, -1)).transpose(1, 2).contiguous()
 
 
-def step(plan: Plan, state: StepState, bias: torch.Tensor) -> torch.Tensor:
+def sample_features(plan: Plan, state: StepState, ctx: SampleContext
+                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The sample features of the next step from the history ring: ((B, A), LP (B,) or None)."""
+    H1 = state.history.shape[1]
+    cols = torch.remainder(state.t + 1 + torch.arange(H1, device=state.history.device), H1)
+    window = state.history.index_select(1, cols)  # (B, H + 1), oldest first
+    feats, lp = plan.features.features(window, ctx)
+    return feats[..., 0], None if lp is None else lp[:, 0]
+
+
+def step(plan: Plan, state: StepState, bias: torch.Tensor,
+         ctx: SampleContext | None = None) -> torch.Tensor:
     """One sample of every stream from ``state.next_input`` with per-layer biases ``bias``
-    (L, B or 1, 2G) (:func:`static_biases`, plus :func:`local_biases` where conditioned):
-    returns the logits (B, out), writes the ring and advances ``state.t``.
+    (L, B or 1, 2G) (:func:`static_biases`, plus :func:`local_biases` where conditioned), and
+    for a model with sample features the context of this one output: returns the logits
+    (B, out), writes the ring and advances ``state.t``.
 
     ``numba_kernels._group`` mirrors this function line by line; keep them together.
     """
     K1, G, t = plan.kernel_size - 1, plan.gate_half, state.t
     x = state.next_input  # (B, C)
+    lp = None
+    if plan.features is not None:
+        feats, lp = sample_features(plan, state, ctx)  # (B, A)
+        bias = bias + (feats @ plan.w_sample).unflatten(-1, (plan.n_layers, -1)).transpose(0, 1)
     off, delay, span = plan.tap_rows.unbind(1)  # the older taps' rows, oldest first per layer
     taps = state.ring.index_select(0, off + torch.remainder(delay + t, span)).unbind(0)  # (B, C)
     # per-layer views taken once per step, not once per layer
@@ -206,7 +243,10 @@ def step(plan: Plan, state: StepState, bias: torch.Tensor) -> torch.Tensor:
     state.t = t + 1
     s = torch.addmm(plan.b_skip, torch.cat(zs, 1), plan.w_skip).relu_()  # (B, S)
     s = torch.addmm(plan.b_out1, s, plan.w_out1).relu_()
-    return torch.addmm(plan.b_out2, s, plan.w_out2)  # (B, out)
+    out = torch.addmm(plan.b_out2, s, plan.w_out2)  # (B, out)
+    if lp is not None:
+        out[:, plan.means] += lp[:, None]
+    return out
 
 
 class Engine:
@@ -225,7 +265,10 @@ class Engine:
         C = self.plan.residual_channels
         # silence before the first sample; the next input is zero until set_input
         ring = self.plan.embed.new_zeros(self.plan.ring_rows, B, C)  # (R, B, C)
-        self.state = StepState(ring, 0, self.plan.embed.new_zeros(B, C))
+        history = None
+        if self.plan.features is not None:  # (B, H + 1): zeros are silence, as in the forward
+            history = self.plan.embed.new_zeros(B, self.plan.features.history + 1)
+        self.state = StepState(ring, 0, self.plan.embed.new_zeros(B, C), history)
         self.static = static_biases(self.plan, speaker)  # (L, B or 1, 2G)
 
     def state_numel(self) -> int:
@@ -236,3 +279,5 @@ class Engine:
         """Set the next input from head-space values (B,): class ids or samples."""
         x = mulaw_decode(values, self.plan.classes) if self.plan.mulaw_input else values
         self.state.next_input = embed(self.plan, x)
+        if self.state.history is not None:  # the input of step t, for the sample features
+            self.state.history[:, int(self.state.t) % self.state.history.shape[1]] = x

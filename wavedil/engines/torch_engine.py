@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from ..excitation import SampleContext
 from .plan import Engine, local_biases, step
 
 
@@ -18,30 +19,33 @@ class TorchEngine(Engine):
 
     name = "torch"
 
-    def _logits(self, n: int, cond: torch.Tensor | None):
+    def _logits(self, n: int, cond: torch.Tensor | None, context: SampleContext | None):
         """Logits (B, out) of n steps in turn; the caller sets each next input in between."""
         # (n, L, B, 2G): the conditioning's share of every step, summed once per chunk
         biases = (local_biases(self.plan, cond) + self.static) if cond is not None else None
         for i in range(n):
-            yield step(self.plan, self.state, self.static if biases is None else biases[i])
+            ctx = None if context is None else context[i:i + 1]
+            yield step(self.plan, self.state, self.static if biases is None else biases[i], ctx)
 
     @torch.inference_mode()
     def sample(self, n: int, u: torch.Tensor, cond: torch.Tensor | None = None,
-               temperature: float = 1.0) -> torch.Tensor:
-        """Draw ``n`` values per stream with uniforms u (n, B, k) and upsampled conditioning
-        (B, Cc, n): the head-space values (B, n), each fed back as the next input."""
+               temperature: float = 1.0, context: SampleContext | None = None) -> torch.Tensor:
+        """Draw ``n`` values per stream with uniforms u (n, B, k), upsampled conditioning
+        (B, Cc, n) and, for sample features, their context of the n outputs: the head-space
+        values (B, n), each fed back as the next input."""
         values = []
-        for i, logits in enumerate(self._logits(n, cond)):
+        for i, logits in enumerate(self._logits(n, cond, context)):
             values.append(self.head.sample(logits, u[i], temperature))
             self.set_input(values[-1])
         return torch.stack(values, 1) if values else torch.empty(self.batch_size, 0)
 
     @torch.inference_mode()
-    def force(self, values: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def force(self, values: torch.Tensor, cond: torch.Tensor | None = None,
+              context: SampleContext | None = None) -> torch.Tensor:
         """Teacher forcing: feed values (B, n) as the inputs after each step; the logits
         (n, B, out)."""
         logits = []
-        for i, out in enumerate(self._logits(values.shape[1], cond)):
+        for i, out in enumerate(self._logits(values.shape[1], cond, context)):
             logits.append(out)
             self.set_input(values[:, i])
         empty = torch.empty(0, self.batch_size, self.head.out_channels)

@@ -114,7 +114,7 @@ class Trainer:
 
         torch.manual_seed(t.seed)
         mc: WaveNetConfig = recipe.model
-        self.data: PreparedData = prepare(recipe.data, mc.hop_length, mc.classes, mc.receptive_field)
+        self.data: PreparedData = prepare(recipe.data, mc.hop_length, mc.classes, mc.context_length)
         if mc.speakers and len(self.data.speakers) > mc.speakers:
             raise ValueError(f"model.speakers is {mc.speakers} but the data has "
                              f"{len(self.data.speakers)} speakers: {self.data.speakers[:8]}")

@@ -1,0 +1,141 @@
+"""Sample features: inputs a WaveNet computes from its own past samples, one set per sample.
+
+A small network on a CPU budget does not find by itself which of its past samples lies one
+pitch period back, or how the spectral envelope shapes the next sample. Both are linear in
+the past samples, given the frame's f0 and mel bands, so they are computed rather than learnt
+and fed to every layer beside the upsampled conditioning:
+
+- pitch taps (QPNet, Wu et al. 2019): the samples at period + lag before the predicted one,
+  for each lag, where the frame is voiced (zero where not);
+- the linear prediction (LPCNet, Valin and Skoglund 2019; ExcitNet): p = -sum_k a_k s_{-k}
+  with the predictor a derived from the frame's mel bands (:class:`~wavedil.lpc.MelLPC`). The
+  model adds it to its head's mean(s), so the network models the excitation (residual).
+
+Output t of the model predicts sample t + 1 and reads inputs at times <= t, so every feature of
+output t reads the window of inputs ending at x_t. One function computes them for the full
+forward, for chunks (``WaveNet.stream``) and for single steps (the engines), from a window of
+``history`` past inputs followed by the new ones:
+
+    window   | x_{t0-H} ... x_{t0-1} | x_{t0} ... x_{t0+T-1} |
+              <------ history H ----> <----- T new inputs --->
+    output t0 + j: tap at lag l reads window[H + j + 1 - (P + l)]; LP reads window[H + j + 1 - k]
+
+Zeros before the first input are the silence that generation starts from. The frame of output
+t is frame t // hop, as for the upsampled conditioning.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .f0 import F0_REFERENCE
+from .lpc import MelLPC
+
+LOWEST_F0 = 40.0
+"""Hz: periods are clamped to sample_rate / LOWEST_F0 samples, which bounds the history."""
+
+
+@dataclass
+class SampleContext:
+    """What the sample features need from the frames, per sample."""
+
+    coeffs: torch.Tensor | None
+    """(B, T, p) float32: the LP predictor in force at each output (None without LP)."""
+    periods: torch.Tensor | None
+    """(B, T) long: the pitch period at each output in samples, 0 where unvoiced (None without
+    pitch taps)."""
+
+    def __getitem__(self, index: slice) -> "SampleContext":
+        """The context of outputs ``index`` (a slice over time)."""
+        return SampleContext(None if self.coeffs is None else self.coeffs[:, index],
+                             None if self.periods is None else self.periods[:, index])
+
+
+def period_range(lags: list[int], sample_rate: int) -> tuple[int, int]:
+    """The shortest and longest pitch period in samples ((0, 0) without lags): every tap must
+    lag the predicted sample by >= 1 (P + lag >= 1), and f0 >= LOWEST_F0."""
+    if not lags:
+        return 0, 0
+    low = max(2, 1 - min(lags))
+    return low, max(low, math.ceil(sample_rate / LOWEST_F0))
+
+
+def history_length(lags: list[int], order: int, sample_rate: int) -> int:
+    """Past inputs the features of one output read besides the newest one."""
+    reach = period_range(lags, sample_rate)[1] + max(max(lags), 0) - 1 if lags else 0
+    return max(reach, order)
+
+
+class SampleFeatures:
+    """The sample features of a model config (see the module docstring); no parameters.
+
+    Args:
+        lags: pitch-tap lags around the period ([] for none); the frames' last two channels
+            are log2(f0 / 150 Hz) and voicing.
+        order: LP order (0 for none); the frames' first ``mel_channels`` channels are mel bands.
+        sample_rate, hop, n_fft, mel_channels, pre_emphasis: the settings of the frames and
+            of the signal the model works on.
+    """
+
+    def __init__(self, lags: list[int], order: int, sample_rate: int, hop: int, n_fft: int,
+                 mel_channels: int, pre_emphasis: float = 0.0) -> None:
+        if not lags and not order:
+            raise ValueError("SampleFeatures: needs pitch lags or an LP order")
+        self.lags, self.order, self.sample_rate, self.hop = list(lags), order, sample_rate, hop
+        self.lpc = MelLPC(sample_rate, n_fft, mel_channels, order, pre_emphasis) if order else None
+        self.mel_channels = mel_channels
+        self.min_period, self.max_period = period_range(self.lags, sample_rate)
+        self.history = history_length(self.lags, order, sample_rate)
+        """Past inputs a window must hold before the new ones."""
+
+    @property
+    def channels(self) -> int:
+        """Feature channels: one per lag, then the LP prediction."""
+        return len(self.lags) + (self.order > 0)
+
+    def context(self, frames: torch.Tensor, n_samples: int | None = None) -> SampleContext:
+        """Frames (B, F, N) -> the context of their first ``n_samples`` outputs (default N * hop)."""
+        B, _, N = frames.shape
+        T = N * self.hop if n_samples is None else n_samples
+        if T > N * self.hop:
+            raise ValueError(f"SampleFeatures: {N} frames x hop {self.hop} cover fewer than "
+                             f"{T} samples")
+        frames = frames.detach()
+        coeffs = periods = None
+        if self.order:
+            per_frame = self.lpc.coefficients(frames[:, :self.mel_channels])  # (B, N, p)
+            coeffs = per_frame.repeat_interleave(self.hop, 1)[:, :T]  # (B, T, p)
+        if self.lags:
+            log_f0, voiced = frames[:, -2].float(), frames[:, -1] > 0.5  # (B, N) each
+            f0 = F0_REFERENCE * torch.exp2(log_f0.clamp(-8.0, 8.0))
+            per = torch.round(self.sample_rate / f0).clamp(self.min_period, self.max_period)
+            per = torch.where(voiced, per.long(), torch.zeros_like(per, dtype=torch.long))
+            periods = per.repeat_interleave(self.hop, 1)[:, :T]  # (B, T)
+        return SampleContext(coeffs, periods)
+
+    def features(self, window: torch.Tensor, ctx: SampleContext
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """window (B, history + T) of inputs, oldest first, and the context of its last T
+        outputs -> (features (B, channels, T), LP prediction (B, T) or None)."""
+        H = self.history
+        B, T = window.shape[0], window.shape[1] - H
+        if T < 0:
+            raise ValueError(f"SampleFeatures: the window holds {window.shape[1]} inputs, fewer "
+                             f"than the history of {H}")
+        out, lp = [], None
+        if self.lags:
+            P = ctx.periods  # (B, T)
+            pos = torch.arange(T, device=window.device)[None] + H + 1 - P  # (B, T)
+            voiced = (P > 0).to(window.dtype)
+            for lag in self.lags:
+                idx = (pos - lag).clamp(0, H + T - 1)  # unvoiced outputs read a dummy, zeroed
+                out.append(torch.gather(window, 1, idx) * voiced)
+        if self.order:
+            p = self.order
+            past = window.unfold(1, p, 1)[:, H + 1 - p:H + 1 - p + T]  # (B, T, p), oldest first
+            lp = -(past * ctx.coeffs.flip(-1).to(window.dtype)).sum(-1)  # (B, T)
+            out.append(lp)
+        return torch.stack(out, 1), lp
