@@ -1,0 +1,173 @@
+"""Sample features: pitch taps and LP excitation computed from the model's own past inputs."""
+
+import pytest
+import torch
+
+from wavedil.excitation import SampleFeatures
+from wavedil.f0 import f0_features
+from wavedil.generate import generate
+from wavedil.lpc import MelLPC, lp_predict, pre_emphasis
+from wavedil.model import WaveNet, WaveNetConfig
+
+HOP, RATE, MELS, NFFT = 16, 2000, 8, 64
+
+
+def config(**kw) -> WaveNetConfig:
+    base = dict(layers=4, cycle_length=2, kernel_size=3, residual_channels=8, gate_channels=8,
+                skip_channels=8, head="gaussian", local_channels=MELS + 2, f0_input=True,
+                pitch_lags=[-1, 0, 1], lpc_order=4, pre_emphasis=0.85, hop_length=HOP,
+                sample_rate=RATE, n_fft=NFFT, cond_channels=6, mixtures=2)
+    return WaveNetConfig(**{**base, **kw})
+
+
+def frames(B: int = 2, N: int = 12, seed: int = 0) -> torch.Tensor:
+    """Mel bands then the f0 pair: stream 0 voiced at 100 Hz then unvoiced, stream 1 at 150 Hz."""
+    g = torch.Generator().manual_seed(seed)
+    mel = torch.rand(B, MELS, N, generator=g)
+    f0 = torch.tensor([[100.0] * (N // 2) + [0.0] * (N - N // 2)] + [[150.0] * N] * (B - 1))
+    pair = torch.stack([f0_features(f0[b].numpy(), (f0[b] > 0).numpy()) for b in range(B)])
+    return torch.cat([mel, pair], 1)  # (B, MELS + 2, N)
+
+
+def small_model(**kw) -> WaveNet:
+    torch.manual_seed(0)
+    m = WaveNet(config(**kw)).eval()
+    with torch.no_grad():  # outputs well inside [-1, 1], so nothing is clipped
+        m.out2.weight.mul_(0.1)
+        m.out2.bias.zero_()
+    return m
+
+
+def test_features_are_the_taps_and_the_prediction_of_the_next_sample():
+    fr = frames()
+    B, T = 2, fr.shape[-1] * HOP
+    feats = SampleFeatures([-1, 0, 2], 4, RATE, HOP, NFFT, MELS, 0.85)
+    x = torch.randn(B, T)
+    ctx = feats.context(fr)
+    out, lp = feats.features(torch.nn.functional.pad(x, (feats.history, 0)), ctx)
+    assert out.shape == (B, 4, T)
+    # the LP prediction of output t is the prediction of sample t + 1 from samples <= t
+    coeffs = torch.from_numpy(MelLPC(RATE, NFFT, MELS, 4, 0.85)(fr[0, :MELS]))  # (N, p)
+    per_sample = coeffs.repeat_interleave(HOP, 0)  # (T, p)
+    # sample s = t + 1 predicted with the predictor of output t: coefficients shifted by one
+    signal = torch.cat([x[:1], torch.zeros(1, 1)], 1)  # (1, T + 1)
+    coeffs_of_s = torch.cat([torch.zeros(1, 4), per_sample])[None]  # (1, T + 1, p)
+    expected = lp_predict(signal, coeffs_of_s)[:, 1:]
+    torch.testing.assert_close(lp[:1], expected, atol=1e-5, rtol=1e-5)
+    # taps: x[t + 1 - (P + lag)] where voiced (period 20 at 100 Hz), zero where not
+    t = torch.arange(T)
+    for j, lag in enumerate([-1, 0, 2]):
+        idx = t + 1 - (20 + lag)
+        want = torch.where(idx >= 0, x[0, idx.clamp(min=0)], torch.zeros(()))
+        want[T // 2:] = 0.0  # the second half of stream 0 is unvoiced
+        torch.testing.assert_close(out[0, j], want)
+
+
+def test_a_model_with_sample_features_is_causal():
+    m, fr = small_model(), frames()
+    T = fr.shape[-1] * HOP
+    x = torch.randn(2, T) * 0.3
+    y = m(x, fr)
+    for t in (0, 37, 100, T - 2):
+        x2 = x.clone()
+        x2[:, t] += 1.0
+        y2 = m(x2, fr)
+        assert torch.equal(y2[..., :t], y[..., :t]), t
+        assert (y2[..., t:] - y[..., t:]).abs().max() > 0, t
+
+
+@pytest.mark.parametrize("head", ["gaussian", "logistic_mixture"])
+def test_streaming_in_chunks_equals_the_forward(head):
+    m, fr = small_model(head=head), frames()
+    T = fr.shape[-1] * HOP
+    x = torch.randn(2, T) * 0.3
+    y = m(x, fr)
+    state, cond, ctx = m.init_state(2), m.upsample(fr), m.sample_context(fr)
+    outs, t = [], 0
+    for n in (1, 5, 37, 1, 1, T - 45):
+        o, state = m.stream(x[:, t:t + n], state, cond[..., t:t + n], None, ctx[t:t + n])
+        outs.append(o)
+        t += n
+    torch.testing.assert_close(torch.cat(outs, -1), y, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(head="logistic_mixture"), dict(lpc_order=0),
+                                dict(pitch_lags=[]), dict(pre_emphasis=0.0)])
+def test_greedy_generation_reproduces_the_teacher_forced_forward(kw):
+    """Every feature the loop computes from generated samples is the one the forward computes
+    from the same signal: greedy samples are the forward's modes on them."""
+    m, fr = small_model(**kw), frames()
+    T = fr.shape[-1] * HOP
+    wave = generate(m, T, 2, local=fr, temperature=0.0, engine="torch")
+    assert wave.abs().max() < 1.0
+    y = pre_emphasis(wave, m.config.pre_emphasis)  # what the model reads and predicts
+    x = torch.cat([torch.zeros(2, 1), y[:, :-1]], 1)
+    logits = m(x, fr)
+    mode = m.head.sample(logits.transpose(1, 2).reshape(-1, logits.shape[1]),
+                         torch.zeros(2 * T, m.head.n_uniforms), 0.0).reshape(2, T)
+    torch.testing.assert_close(mode, y, atol=2e-5, rtol=0)
+
+
+def test_a_prime_is_continued_seamlessly():
+    m, fr = small_model(), frames()
+    T = fr.shape[-1] * HOP
+    whole = generate(m, T, 2, local=fr, temperature=0.0, engine="torch")
+    primed = generate(m, T, 2, local=fr, temperature=0.0, engine="torch", prime=whole[:, :50])
+    torch.testing.assert_close(primed[:, :50], whole[:, :50])
+    # greedy from the same history (rings, sample history, de-emphasis state): the same signal
+    torch.testing.assert_close(primed[:, 50:], whole[:, 50:], atol=1e-4, rtol=0)
+
+
+def test_the_lp_prediction_moves_the_mean():
+    m, fr = small_model(), frames()
+    T = fr.shape[-1] * HOP
+    x = torch.randn(2, T) * 0.3
+    with_lp = m(x, fr)
+    ctx = m.sample_context(fr)
+    _, lp = m.excitation.features(torch.nn.functional.pad(x, (m.excitation.history, 0)), ctx)
+    # the mean is the network's output plus the prediction; the log scale is untouched
+    window = torch.nn.functional.pad(x, (m.excitation.history, 0))
+    cond, _ = m._with_features(window, m.upsample(fr)[..., :T], ctx)
+    h, skips = m.embed_input(x), 0
+    for block in m.blocks:
+        h, s = block(h, cond, None)
+        skips = skips + s
+    plain = m._output(skips)
+    torch.testing.assert_close(with_lp[:, 0], plain[:, 0] + lp)
+    torch.testing.assert_close(with_lp[:, 1], plain[:, 1])
+
+
+def test_unvoiced_frames_give_zero_taps_and_periods_are_clamped():
+    feats = SampleFeatures([-2, 0], 0, RATE, HOP, NFFT, MELS)
+    fr = frames(B=1)
+    fr[0, -2, 0] = 10.0  # an absurd f0 (150 * 2^8 Hz): the period is clamped to >= 3
+    ctx = feats.context(fr)
+    assert int(ctx.periods[0, 0]) == feats.min_period == 3
+    assert (ctx.periods[0, fr.shape[-1] // 2 * HOP:] == 0).all()
+    out, lp = feats.features(torch.ones(1, feats.history + ctx.periods.shape[1]), ctx)
+    assert lp is None and (out[0, :, fr.shape[-1] // 2 * HOP:] == 0).all()
+
+
+@pytest.mark.parametrize("kw, key", [
+    (dict(f0_input=False), "pitch_lags"),
+    (dict(head="categorical", input="auto"), "pitch_lags"),
+    (dict(pitch_lags=[0, 0]), "pitch_lags"),
+    (dict(local_channels=2, pitch_lags=[]), "f0_input"),
+    (dict(pre_emphasis=1.0), "pre_emphasis"),
+])
+def test_bad_sample_feature_settings_name_the_key(kw, key):
+    with pytest.raises(ValueError, match=key):
+        config(**kw)
+
+
+def test_context_length_covers_the_longest_period():
+    c = config(sample_rate=16000, hop_length=256, n_fft=1024, local_channels=82)
+    assert c.context_length == 16000 // 40 + 1 - 1 + 1  # longest period + lag 1 - 1, then + 1
+    assert config(pitch_lags=[], lpc_order=4).context_length == config(
+        pitch_lags=[], lpc_order=4).receptive_field
+
+
+def test_the_numba_engine_refuses_sample_features_until_it_computes_them():
+    m, fr = small_model(), frames()
+    with pytest.raises(ValueError, match="numba engine does not compute sample features"):
+        generate(m, 16, 2, local=fr, engine="numba")
