@@ -1,0 +1,118 @@
+"""Vocoder quality on speech: train a recipe within its budget, copy-synthesise held-out files,
+score them beside Griffin-Lim from the same mel frames.
+
+Needs the speech corpus (``python benchmarks/speech_corpus.py /work/speech``: espeak-ng and
+Festival voices, train and test sentences disjoint) and the ``eval`` extra for PESQ and STOI.
+
+    python benchmarks/vocoder.py /work/speech                       # recipes/speech_vocoder.yaml
+    python benchmarks/vocoder.py /work/speech --ablation --steps 600 # every variant, shorter
+    python benchmarks/vocoder.py /work/speech --evaluate-only        # score runs already trained
+
+Each variant trains with ``wavedil.train`` in its own run folder under ``--out`` (the recipe's
+data path replaced by CORPUS/train) and is scored by ``wavedil.evaluate`` on CORPUS/test. The
+ablation adds the speech structure one piece at a time, every variant with the same steps:
+
+    plain   mel only, raw waveform
+    +pre    the model works on the pre-emphasised signal (0.85), de-emphasised after
+    +f0     log-f0 and voicing per frame appended to the mel
+    +taps   pitch taps: the model's own signal at period - 2 .. period + 2
+    +LP     the mel-derived LP prediction as input and as the mean's offset (the recipe)
+
+Prints one table (mean over the test files; log-mel distance, MCD and f0 RMSE lower is better,
+PESQ and STOI higher) with the training time and the generation speed of each variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from wavedil.evaluate import evaluate
+from wavedil.train import load_recipe, train
+
+RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "speech_vocoder.yaml"
+ABLATION = {
+    "plain": ["data.f0=false", "model.local_channels=80", "model.f0_input=false",
+              "model.pitch_lags=[]", "model.lpc_order=0", "model.pre_emphasis=0.0"],
+    "+pre": ["data.f0=false", "model.local_channels=80", "model.f0_input=false",
+             "model.pitch_lags=[]", "model.lpc_order=0"],
+    "+f0": ["model.pitch_lags=[]", "model.lpc_order=0"],
+    "+taps": ["model.lpc_order=0"],
+    "+LP": [],
+}
+METRICS = [("log_mel_db", "log-mel dB", "{:.2f}"), ("mcd_db", "MCD dB", "{:.2f}"),
+           ("f0_rmse_cents", "f0 RMSE c", "{:.1f}"), ("vde", "VDE", "{:.3f}"),
+           ("pesq_wb", "PESQ-wb", "{:.2f}"), ("stoi", "STOI", "{:.3f}")]
+
+
+def run_variant(name: str, overrides: list[str], args) -> dict:
+    """Train (unless asked not to) and evaluate one variant: its means and timings."""
+    run_dir = Path(args.out) / name.replace("+", "plus-")
+    sets = [f"data.path={Path(args.corpus) / 'train'}", f"train.run_dir={run_dir}", *overrides,
+            *(["train.steps=" + str(args.steps)] if args.steps else []), *args.set]
+    recipe = load_recipe(args.recipe, sets)
+    seconds = None
+    if not args.evaluate_only:
+        start = time.perf_counter()
+        result = train(recipe, force=True, echo=lambda line: print(f"  [{name}] {line}", flush=True))
+        seconds = time.perf_counter() - start
+        print(f"  [{name}] trained {result.step} steps in {seconds / 60:.1f} min", flush=True)
+    ckpt = run_dir / "checkpoints" / "best.pt"
+    if not ckpt.is_file():
+        ckpt = run_dir / "checkpoints" / "last.pt"
+    report = evaluate(ckpt, Path(args.corpus) / "test", out=run_dir / "evaluation",
+                      griffin_lim=True, engine=args.engine, temperature=args.temperature,
+                      limit=args.limit, force=True)
+    return {"name": name, "train_seconds": seconds, "steps": recipe.train.steps,
+            "rtf": report.real_time_factor, "means": report.means, "files": report.files}
+
+
+def table(results: list[dict]) -> str:
+    head = "| system | " + " | ".join(label for _, label, _ in METRICS) + " | train min | gen x real time |"
+    lines = [head, "|---|" + "---:|" * (len(METRICS) + 2)]
+
+    def row(label: str, means: dict, minutes: str, rtf: str) -> str:
+        cells = [fmt.format(means[key]) if means.get(key) is not None else "n/a"
+                 for key, _, fmt in METRICS]
+        return f"| {label} | " + " | ".join(cells) + f" | {minutes} | {rtf} |"
+
+    gl = results[0]["means"].get("griffin-lim")
+    if gl:
+        lines.append(row("Griffin-Lim (32 iterations)", gl, "-", "-"))
+    for r in results:
+        minutes = f"{r['train_seconds'] / 60:.1f}" if r["train_seconds"] else "-"
+        rtf = f"{r['rtf']:.2f}" if r["rtf"] else "-"
+        lines.append(row(f"wavedil {r['name']} ({r['steps']} steps)", r["means"]["wavedil"],
+                         minutes, rtf))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("corpus", help="folder with train/ and test/ (benchmarks/speech_corpus.py)")
+    ap.add_argument("--recipe", default=str(RECIPE))
+    ap.add_argument("--out", default="runs/vocoder-benchmark")
+    ap.add_argument("--ablation", action="store_true", help="train every ablation variant")
+    ap.add_argument("--only", nargs="*", default=None, help="ablation variants to run")
+    ap.add_argument("--steps", type=int, default=0, help="training steps (default: the recipe's)")
+    ap.add_argument("--engine", default=None, help="generation engine (default: the recipe's)")
+    ap.add_argument("--temperature", type=float, default=None)
+    ap.add_argument("--limit", type=int, default=None, help="evaluate the first N test files")
+    ap.add_argument("--evaluate-only", action="store_true", help="score runs trained before")
+    ap.add_argument("--set", nargs="*", default=[], help="more recipe overrides")
+    args = ap.parse_args()
+    names = args.only or (list(ABLATION) if args.ablation else ["+LP"])
+    results = []
+    for name in names:
+        print(f"{name}: {' '.join(ABLATION[name]) or 'the recipe as it is'}", flush=True)
+        results.append(run_variant(name, ABLATION[name], args))
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "results.json").write_text(json.dumps(results, indent=1))
+    print()
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
