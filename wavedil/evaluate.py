@@ -251,7 +251,8 @@ def evaluate(
         generation_time += time.perf_counter() - start
         generated_seconds += n / rate
         if griffin_lim:
-            waves["griffin-lim"] = M.griffin_lim(mel.numpy(), rate, hop, loaded.data.fft_size, seed=seed)
+            bands = mel[:model.config.mel_channels].numpy()  # (n_mels, frames): no f0 pair
+            waves["griffin-lim"] = M.griffin_lim(bands, rate, hop, loaded.data.fft_size, seed=seed)
         ref_f0 = M.estimate_f0(ref, rate)
         for system in systems:
             rows.append(Row(str(path), system, n / rate, score(ref, waves[system], rate, ref_f0)))
