@@ -119,13 +119,12 @@ class Recipe:
         need("model", model.local_channels in (0, data.feature_channels), "local_channels",
              f"{features}, or 0 for no local conditioning", model.local_channels)
         need("model", not model.local_channels or model.f0_input == data.f0, "f0_input",
-             f"data.f0 ({str(data.f0).lower()}) with local conditioning: the frames hold the "
-             f"f0 pair exactly when data.f0 is true", model.f0_input)
+             f"data.f0 ({str(data.f0).lower()}) when local_channels > 0", model.f0_input)
         need("model", model.sample_rate == data.sample_rate, "sample_rate",
-             f"data.sample_rate ({data.sample_rate}); leave it out to take the data's",
+             f"data.sample_rate ({data.sample_rate}), or left out to take the data's",
              model.sample_rate)
         need("model", model.n_fft in (None, data.fft_size), "n_fft",
-             f"null or data.n_fft ({data.fft_size}, the mel FFT size); leave it out to take the "
+             f"null or data.n_fft ({data.fft_size}, the mel FFT size), or left out to take the "
              f"data's", model.n_fft)
         need("model", not model.speakers or data.speakers_from_folders, "speakers",
              "0 without data.speakers_from_folders: true", model.speakers)
