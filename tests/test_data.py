@@ -376,7 +376,6 @@ def test_frame_features_of_silence_and_noise_are_unvoiced_and_finite():
     noise = cfg.frame_features(torch.from_numpy(np.random.default_rng(1).uniform(-1, 1, SR // 4)).float())
     assert torch.isfinite(noise).all() and noise[17].mean() < 0.2
     assert (noise[16][noise[17] == 0] == 0).all()
-    assert cfg.frame_features(torch.zeros(63)).shape == (18, 0)  # shorter than a frame
 
 
 def test_speakers_from_folders_and_split(tmp_path):
