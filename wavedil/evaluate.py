@@ -251,7 +251,7 @@ def evaluate(
         generation_time += time.perf_counter() - start
         generated_seconds += n / rate
         if griffin_lim:
-            bands = mel[:model.config.mel_channels].numpy()  # (n_mels, frames): no f0 pair
+            bands = mel[:model.config.mel_channels].numpy()  # the f0 pair, if any, is not a band
             waves["griffin-lim"] = M.griffin_lim(bands, rate, hop, loaded.data.fft_size, seed=seed)
         ref_f0 = M.estimate_f0(ref, rate)
         for system in systems:
