@@ -65,6 +65,8 @@ def load_mel(path: str | Path, loaded: LoadedModel, f0: str | Path | None = None
     path = Path(path)
     arr = _read_npy(path)
     c = loaded.config
+    if f0 is not None and not c.f0_input:
+        raise ValueError("--f0 applies to a model with f0 input (model.f0_input); this one has none")
     n, m = c.local_channels, c.mel_channels
     rows = (n, m) if c.f0_input else (n,)
     if arr.ndim != 2 or not set(rows) & set(arr.shape):
@@ -76,8 +78,6 @@ def load_mel(path: str | Path, loaded: LoadedModel, f0: str | Path | None = None
         channels = next(k for k in rows if arr.shape[1] == k)
         arr = arr.T
     mel = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))  # (channels, frames)
-    if f0 is not None and not c.f0_input:
-        raise ValueError("--f0 applies to a model with f0 input (model.f0_input); this one has none")
     if channels == n:
         if f0 is not None:
             raise ValueError(f"{path}: already holds the f0 pair ({n} rows = {m} mel bands + 2); "

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 
 from ..audio import LogMel
-from ..f0 import estimate_f0, f0_features
 from ..config import Config
+from ..f0 import estimate_f0, f0_features
 from .corpus import TIMBRES, midi_to_hz
 
 
