@@ -51,6 +51,30 @@ def test_a_model_saved_outside_a_run_loads_with_its_settings(tmp_path):
     assert not torch.allclose(mel, DATA.log_mel()(wave))
 
 
+def test_features_of_an_f0_model_carry_log_f0_and_voicing(tmp_path):
+    """LoadedModel.features is data.frame_features of the normalised wave: the mel bands as
+    before, then log2(f0 / 150 Hz) and voicing, which the model takes as local channels."""
+    data = DataConfig(sample_rate=8000, hop_length=16, n_mels=8, peak=0.5, f0=True, f0_min=100.0,
+                      f0_max=400.0)
+    torch.manual_seed(0)
+    model = WaveNet(WaveNetConfig(layers=4, cycle_length=2, kernel_size=3, residual_channels=8,
+                                  gate_channels=16, skip_channels=16, classes=64, local_channels=10,
+                                  f0_input=True, cond_channels=8, hop_length=16, sample_rate=8000))
+    loaded = load_model(save_checkpoint(tmp_path / "f0.pt", model, data=data))
+    assert loaded.data.f0 and loaded.config.mel_channels == 8
+    wave = 0.1 * torch.sin(2 * torch.pi * 250.0 * torch.arange(2400) / 8000)  # (2400,), 250 Hz
+    feats = loaded.features(wave)
+    assert feats.shape == (10, 150) == (data.feature_channels, 2400 // 16)
+    normalised = wave * (0.5 / float(wave.abs().max()))
+    assert torch.allclose(feats[:8], DATA.log_mel()(normalised))
+    assert torch.equal(feats, data.frame_features(normalised))
+    inner = feats[:, 10:-10]
+    assert (inner[9] == 1).all()  # voiced, at 250 Hz
+    assert torch.allclose(150.0 * 2.0 ** inner[8], torch.tensor(250.0), rtol=0.02)
+    x = torch.randint(0, 64, (1, 160))
+    assert loaded.model(x, feats[None, :, :10]).shape == (1, 64, 160)
+
+
 def test_an_older_trainer_checkpoint_still_loads(tmp_path):
     """The trainer's dict before the format had a version, written by plain torch.save."""
     model, ema = mel_model(0), mel_model(1)

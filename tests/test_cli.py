@@ -80,3 +80,96 @@ def test_generate_kernel_option(tmp_path):
                        (["--kernel", "fortran"], "kernel must be one of auto, c, numba")):
         r = runner.invoke(app, base + args)
         assert r.exit_code == 2 and r.stderr.strip().count("\n") == 0 and text in r.stderr, r.output
+
+
+def f0_checkpoint(path, f0_input=True):
+    """A tiny untrained vocoder on 8 mel bands (hop 16, 8 kHz), plus log-f0 and voicing."""
+    import torch
+
+    from wavedil import WaveNet, WaveNetConfig, save_checkpoint
+    from wavedil.data import DataConfig
+    from wavedil.generate import GenerateConfig
+
+    torch.manual_seed(0)
+    model = WaveNet(WaveNetConfig(layers=3, kernel_size=2, residual_channels=4, gate_channels=4,
+                                  skip_channels=4, classes=16, local_channels=8 + 2 * f0_input,
+                                  f0_input=f0_input, cond_channels=4, hop_length=16,
+                                  sample_rate=8000))
+    data = DataConfig(sample_rate=8000, hop_length=16, n_mels=8, f0=f0_input, f0_min=100.0,
+                      f0_max=400.0)
+    return save_checkpoint(path, model, data=data, generate=GenerateConfig(engine="torch"))
+
+
+def test_generate_mel_takes_f0_from_a_flag_or_a_file_beside_it(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from wavedil.f0 import f0_features
+
+    ckpt = f0_checkpoint(tmp_path / "f0.pt")
+    rng = np.random.default_rng(0)
+    bands = rng.uniform(0, 1, (8, 6)).astype(np.float32)  # (n_mels, frames)
+    hz = np.array([0, 0, 200, 220, 0, 180], np.float32)  # (frames,), 0 = unvoiced
+    np.save(tmp_path / "mel.npy", bands)
+    np.save(tmp_path / "hz.npy", hz)
+    np.save(tmp_path / "full.npy", np.concatenate([bands, f0_features(hz, hz > 0).numpy()]))
+
+    def generate(*args):
+        out = tmp_path / f"{len(list(tmp_path.glob('*.wav')))}.wav"
+        r = runner.invoke(app, ["generate", str(ckpt), "-o", str(out), "--seed", "3", "--json",
+                                *args])
+        return r, (sf.read(out, dtype="float32")[0] if r.exit_code == 0 else None)
+
+    def fails(args, *texts):
+        r, _ = generate(*args)
+        assert r.exit_code == 2 and r.stderr.strip().count("\n") == 0, r.output
+        for text in texts:
+            assert text in r.stderr, r.stderr
+
+    fails(["--mel", str(tmp_path / "mel.npy")], "8 mel bands without f0", "--f0 F0.npy", "mel.f0.npy")
+    r, flag = generate("--mel", str(tmp_path / "mel.npy"), "--f0", str(tmp_path / "hz.npy"))
+    assert r.exit_code == 0, r.output
+    assert flag.shape == (6 * 16,) and json.loads(r.stdout)["samples"] == 96
+    # the same frames, given whole, or with f0 beside the mel, or frames-first: the same audio
+    r, full = generate("--mel", str(tmp_path / "full.npy"))
+    assert r.exit_code == 0, r.output
+    np.save(tmp_path / "mel.f0.npy", hz)
+    r, beside = generate("--mel", str(tmp_path / "mel.npy"))
+    assert r.exit_code == 0, r.output
+    np.save(tmp_path / "t.npy", bands.T)
+    r, transposed = generate("--mel", str(tmp_path / "t.npy"), "--f0", str(tmp_path / "hz.npy"))
+    assert r.exit_code == 0, r.output
+    np.testing.assert_array_equal(flag, full)
+    np.testing.assert_array_equal(flag, beside)
+    np.testing.assert_array_equal(flag, transposed)
+    # what the model is given: the bands, then log2(f0 / 150 Hz) and voicing
+    from wavedil.checkpoint import load_model
+    from wavedil.synthesis import load_mel
+
+    local = load_mel(tmp_path / "mel.npy", load_model(ckpt), tmp_path / "hz.npy")  # (10, 6)
+    np.testing.assert_allclose(local.numpy()[8:], [[0, 0, np.log2(200 / 150), np.log2(220 / 150),
+                                                     0, np.log2(180 / 150)], [0, 0, 1, 1, 0, 1]],
+                               rtol=1e-6)
+    assert np.array_equal(local.numpy()[:8], bands)
+
+    np.save(tmp_path / "short.npy", hz[:5])
+    fails(["--mel", str(tmp_path / "mel.npy"), "--f0", str(tmp_path / "short.npy")],
+          "5 frames of f0", "has 6 frames")
+    np.save(tmp_path / "neg.npy", -hz)
+    fails(["--mel", str(tmp_path / "mel.npy"), "--f0", str(tmp_path / "neg.npy")], ">= 0 Hz")
+    fails(["--mel", str(tmp_path / "mel.npy"), "--f0", str(tmp_path / "nope.npy")], "no such file")
+    fails(["--mel", str(tmp_path / "full.npy"), "--f0", str(tmp_path / "hz.npy")],
+          "already holds the f0 pair")
+    np.save(tmp_path / "odd.npy", bands[:5])
+    fails(["--mel", str(tmp_path / "odd.npy")], "(n_mels=8 or 10 with f0, frames)", "(5, 6)")
+    # --from-wav estimates f0 from the audio itself
+    wav = tmp_path / "in.flac"
+    sf.write(wav, 0.5 * np.sin(2 * np.pi * 200 * np.arange(1600) / 8000), 8000)
+    fails(["--from-wav", str(wav), "--f0", str(tmp_path / "hz.npy")], "--f0 goes with --mel")
+    r, copy = generate("--from-wav", str(wav))
+    assert r.exit_code == 0 and copy.shape == (1600,), r.output
+    # a model without f0 input takes no --f0
+    plain = f0_checkpoint(tmp_path / "plain.pt", f0_input=False)
+    r = runner.invoke(app, ["generate", str(plain), "-o", str(tmp_path / "p.wav"), "--mel",
+                            str(tmp_path / "mel.npy"), "--f0", str(tmp_path / "hz.npy")])
+    assert r.exit_code == 2 and "--f0 applies to a model with f0 input" in r.stderr, r.output

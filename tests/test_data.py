@@ -55,7 +55,8 @@ def digest(folder):
     ("sample_rate", 0), ("trim_db", -1.0), ("peak", 1.5), ("n_mels", 0), ("n_mels", 10_000),
     ("hop_length", 0), ("n_fft", 16), ("crop", 0), ("validation_fraction", 1.0), ("seed", -1),
     ("normalise", "yes"), ("path", ""), ("corpus_timbres", 5), ("corpus_high", 40),
-    ("corpus_high", 127), ("corpus_takes", 0), ("min_seconds", -1)])
+    ("corpus_high", 127), ("corpus_takes", 0), ("min_seconds", -1), ("f0", "yes"), ("f0", 1),
+    ("f0_min", 0.0), ("f0_min", SR / 2), ("f0_max", SR / 2), ("f0_max", 40.0), ("f0_max", math.nan)])
 def test_config_rejects_bad_values_naming_the_field(field, value):
     with pytest.raises(ValueError, match=f"DataConfig.{field} must be"):
         DataConfig(**{field: value})
@@ -70,6 +71,12 @@ def test_config_from_dict():
         DataConfig.from_dict({"hop_lenght": 3})
     with pytest.raises(ValueError, match=r"DataConfig.crop must be of type int, got '8000'"):
         DataConfig.from_dict({"crop": "8000"})
+
+
+def test_feature_channels_count_the_f0_pair():
+    assert DataConfig(n_mels=40).feature_channels == 40
+    assert DataConfig(n_mels=40, f0=True).feature_channels == 42
+    assert DataConfig(sample_rate=8000, f0=True, f0_min=60, f0_max=3999).f0_max == 3999
 
 
 # -- embedded corpus ---------------------------------------------------------------------------
@@ -308,6 +315,67 @@ def test_corrupt_cache_is_rebuilt(tmp_path):
         again = prepare(cfg)
     assert not again.from_cache and torch.equal(again.audio, first.audio)
     assert prepare(cfg).from_cache
+
+
+def test_prepare_with_f0_appends_log_f0_and_voicing(tmp_path, monkeypatch):
+    """Sines are voiced at their pitch, silence and noise unvoiced, never NaN; the mel bands are
+    those of a run without f0; the frames are what DataConfig.frame_features makes; cached."""
+    root = tmp_path / "audio"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    sf.write(root / "a.wav", np.concatenate([tone(0.3, 220.0), np.zeros(int(0.2 * SR))]), SR)
+    sf.write(root / "b.wav", tone(0.4, 160.0), SR)
+    sf.write(root / "c.wav", 0.3 * rng.standard_normal(int(0.4 * SR)), SR)
+    cfg = DataConfig(**{**TINY, "validation_fraction": 0.0}, path=str(root), trim_db=0,
+                     cache_dir=str(tmp_path / "cache"), f0=True, f0_min=100.0, f0_max=400.0)
+    data = prepare(cfg, receptive_field=100)
+    plain = prepare(DataConfig(**{**cfg.to_dict(), "f0": False}), receptive_field=100)
+    assert cfg.feature_channels == 18 and data.mel.shape == (18, plain.mel.shape[1])
+    assert torch.equal(data.mel[:16], plain.mel) and torch.isfinite(data.mel).all()
+    assert data.silence_mel.shape == (18,) and torch.equal(data.silence_mel[:16], plain.silence_mel)
+    assert (data.silence_mel[16:] == 0).all()  # the frame of silence is unvoiced
+
+    def pair(name):
+        i = [Path(p).name for p in data.paths].index(name)
+        a, b = (data.bounds[i] // 64).tolist()
+        return data.mel[16, a:b], data.mel[17, a:b]  # log2(f0 / 150), voicing
+
+    for name, hz, sine in (("a.wav", 220.0, slice(4, int(0.3 * SR) // 64 - 4)), ("b.wav", 160.0, slice(4, -4))):
+        log_f0, voiced = pair(name)
+        assert set(voiced.unique().tolist()) <= {0.0, 1.0}
+        assert voiced[sine].mean() > 0.9, (name, voiced)
+        f0 = 150.0 * 2.0 ** log_f0[sine][voiced[sine] == 1]
+        assert ((f0 / hz - 1).abs() < 0.03).all(), (name, f0)
+        assert (log_f0[voiced == 0] == 0).all()
+    log_f0, voiced = pair("a.wav")
+    assert (voiced[int(0.3 * SR) // 64 + 4:] == 0).all()  # the silence after the tone
+    log_f0, voiced = pair("c.wav")
+    assert voiced.mean() < 0.2 and (log_f0[voiced == 0] == 0).all()
+    # one extractor: the stored frames of a clip are frame_features of its samples
+    a, b = data.bounds[1].tolist()
+    assert torch.equal(cfg.frame_features(data.audio[a:b]), data.mel[:, a // 64:b // 64])
+    item = data.crop(1, data.start_range(1)[0])
+    pad = int(item["pad"]) // 64
+    assert item["mel"].shape == (18, data.frames) and pad > 0 and (item["mel"][16:, :pad] == 0).all()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("audio read although the cache is valid")
+
+    monkeypatch.setattr(files_module, "load_clip", refuse)
+    again = prepare(cfg, receptive_field=100)
+    assert again.from_cache and torch.equal(again.mel, data.mel)
+    for change in ({"f0_min": 80.0}, {"f0_max": 300.0}):
+        with pytest.raises(AssertionError, match="audio read"):
+            prepare(DataConfig(**{**cfg.to_dict(), **change}), receptive_field=100)
+
+
+def test_frame_features_of_silence_and_noise_are_unvoiced_and_finite():
+    cfg = DataConfig(**TINY, f0=True, f0_min=100.0, f0_max=400.0)
+    silent = cfg.frame_features(torch.zeros(SR // 4))
+    assert silent.shape == (18, SR // 4 // 64) and (silent[16:] == 0).all()
+    noise = cfg.frame_features(torch.from_numpy(np.random.default_rng(1).uniform(-1, 1, SR // 4)).float())
+    assert torch.isfinite(noise).all() and noise[17].mean() < 0.2
+    assert (noise[16][noise[17] == 0] == 0).all()
 
 
 def test_speakers_from_folders_and_split(tmp_path):

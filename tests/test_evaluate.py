@@ -18,18 +18,21 @@ RATE = 16000
 runner = CliRunner()
 
 
-def write_checkpoint(path, local_channels=16):
-    """A tiny untrained checkpoint, mel-conditioned (16 bands, hop 64) unless local_channels=0."""
+def write_checkpoint(path, local_channels=16, f0=False):
+    """A tiny untrained checkpoint, mel-conditioned (16 bands, hop 64) unless local_channels=0;
+    with ``f0``, log-f0 and voicing follow the bands."""
     from wavedil.checkpoint import save_checkpoint
     from wavedil.data.config import DataConfig
     from wavedil.generate import GenerateConfig
     from wavedil.model import WaveNet, WaveNetConfig
 
     config = WaveNetConfig(layers=4, cycle_length=4, kernel_size=2, residual_channels=8,
-                           gate_channels=16, skip_channels=16, local_channels=local_channels,
+                           gate_channels=16, skip_channels=16,
+                           local_channels=local_channels + 2 * f0, f0_input=f0,
                            cond_channels=8, hop_length=64)
     torch.manual_seed(0)
-    return save_checkpoint(path, WaveNet(config), data=DataConfig(hop_length=64, n_mels=16),
+    data = DataConfig(hop_length=64, n_mels=16, f0=f0, f0_min=100.0, f0_max=400.0)
+    return save_checkpoint(path, WaveNet(config), data=data,
                            generate=GenerateConfig(engine="torch"), name="tiny")
 
 
@@ -96,6 +99,23 @@ def test_evaluate_end_to_end_with_outputs(setup):
     again = evaluate(ckpt, data, griffin_lim=False, seed=1, limit=1)
     assert again.systems == ["wavedil"] and again.files == 1
     assert again.rows[0].scores == report.rows[0].scores
+
+
+def test_an_f0_model_is_given_f0_and_griffin_lim_the_mel_bands_alone(setup, tmp_path):
+    from wavedil import metrics as M
+    from wavedil.audio import save_audio
+
+    _, _, data = setup
+    ckpt = write_checkpoint(tmp_path / "f0.pt", f0=True)
+    loaded = load_model(ckpt)
+    mel = mel_from_wav(data / "a.wav", loaded)
+    assert mel.shape == (18, 4800 // 64) and mel[17, 4:-4].eq(1).all()  # voiced at 180 Hz
+    report = evaluate(ckpt, data, out=tmp_path / "out", seed=1, limit=1)
+    assert report.files == 1 and report.systems == ["wavedil", "griffin-lim"]
+    expected = M.griffin_lim(mel[:16].numpy(), RATE, 64, 256, seed=1)
+    save_audio(tmp_path / "expected.wav", expected, RATE)
+    np.testing.assert_array_equal(sf.read(tmp_path / "out" / "a.griffin-lim.wav")[0],
+                                  sf.read(tmp_path / "expected.wav")[0])
 
 
 def test_cli_json_and_table(setup, tmp_path):

@@ -21,6 +21,9 @@ def test_every_recipe_loads_against_the_code(path):
     recipe = load_recipe(path)
     assert recipe.name == path.stem
     assert recipe.model.hop_length == recipe.data.hop_length
+    # the model's sample rate and FFT size are the data's, filled in where the recipe omits them
+    assert (recipe.model.sample_rate, recipe.model.n_fft) == (recipe.data.sample_rate,
+                                                              recipe.data.fft_size)
     text = path.read_text()
     assert "Hardware and time:" in text, "each recipe states the hardware and time it needs"
 
@@ -47,11 +50,38 @@ def test_every_field_is_documented(cls):
     ({"model": {"dilations": "1,2"}}, r"model.dilations must be of type"),
     ({"model": {"speakers": 4}}, r"speakers_from_folders"),
     ({"model": {"local_channels": 20}, "data": {"n_mels": 80}}, r"model.local_channels must be data.n_mels \(80\).*got 20"),
+    ({"model": {"local_channels": 80}, "data": {"n_mels": 80, "f0": True}},
+     r"model.local_channels must be data.n_mels \+ 2 for data.f0 \(82\), or 0 .*got 80"),
+    ({"model": {"local_channels": 10}, "data": {"n_mels": 8, "f0": True}},
+     r"model.f0_input must be data.f0 \(true\).*got False"),
+    ({"model": {"local_channels": 10, "f0_input": True}, "data": {"n_mels": 10}},
+     r"model.f0_input must be data.f0 \(false\).*got True"),
+    ({"model": {"sample_rate": 16000}, "data": {"sample_rate": 22050}},
+     r"model.sample_rate must be data.sample_rate \(22050\).*got 16000"),
+    ({"model": {"n_fft": 512}, "data": {"n_fft": 2048}},
+     r"model.n_fft must be null or data.n_fft \(2048, .*got 512"),
+    ({"model": {"n_fft": 512}}, r"model.n_fft must be null or data.n_fft \(1024, .*got 512"),
 ])
 def test_bad_recipes_fail_with_one_line_naming_the_key(raw, match):
     with pytest.raises(ValueError, match=match) as e:
         recipe_from_dict(raw)
     assert "\n" not in str(e.value)
+
+
+def test_the_model_takes_sample_rate_and_n_fft_from_the_data():
+    raw = {"data": {"sample_rate": 22050, "hop_length": 128, "n_mels": 8, "f0": True},
+           "model": {"hop_length": 128, "local_channels": 10, "f0_input": True}}
+    r = recipe_from_dict(raw)
+    assert (r.model.sample_rate, r.model.n_fft, r.model.mel_channels) == (22050, 512, 8)
+    assert raw["model"] == {"hop_length": 128, "local_channels": 10, "f0_input": True}  # untouched
+    assert recipe_from_dict(r.to_dict()) == r  # what a checkpoint stores builds the same recipe
+    # explicit values that agree are fine, and so is n_fft: null
+    same = recipe_from_dict({**raw, "model": {**raw["model"], "sample_rate": 22050, "n_fft": None}})
+    assert (same.model.sample_rate, same.model.n_fft) == (22050, None)
+    # a --set on the data moves the model with it
+    r = recipe_from_dict(raw, overrides=["data.sample_rate=8000", "data.n_fft=256"])
+    assert (r.model.sample_rate, r.model.n_fft) == (8000, 256)
+    assert recipe_from_dict({"model": None}).model.sample_rate == 16000
 
 
 def test_overrides(tmp_path):

@@ -61,6 +61,28 @@ def test_training_learns_and_writes_a_run(tmp_path):
         "data", "model", "train", "generate"}
 
 
+def test_a_run_with_f0_conditions_on_it_from_data_to_generation(tmp_path):
+    from wavedil.checkpoint import load_model
+    from wavedil.synthesis import synthesize
+
+    raw = tiny(tmp_path, steps=2, validate_every=2, checkpoint_every=2).to_dict()
+    raw["data"].update(f0=True, f0_min=100.0, f0_max=600.0)
+    raw["model"].update(local_channels=18, f0_input=True)
+    result = train(recipe_from_dict(raw, "tiny-f0"), echo=quiet)
+    assert result.final_val_bits > 0
+    loaded = load_model(tmp_path / "run" / "best.pt")
+    assert loaded.data.f0 and loaded.config.f0_input and loaded.config.local_channels == 18
+    wav = tmp_path / "note.wav"
+    import numpy as np
+    import soundfile as sf
+
+    sf.write(wav, 0.5 * np.sin(2 * np.pi * 262 * np.arange(4000) / 16000), 16000)
+    feats = loaded.features(torch.from_numpy(sf.read(wav, dtype="float32")[0]))
+    assert feats.shape == (18, 4000 // 64) and feats[17, 4:-4].eq(1).all()
+    out = synthesize(tmp_path / "run" / "best.pt", tmp_path / "out.wav", from_wav=wav)
+    assert out.samples == 4000 // 64 * 64
+
+
 def test_resume_matches_an_uninterrupted_run(tmp_path):
     a = tmp_path / "a"
     b = tmp_path / "b"

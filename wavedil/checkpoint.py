@@ -120,7 +120,7 @@ class LoadedModel:
     model: WaveNet
     """The network in eval mode: the moving-average weights when asked for and present."""
     data: DataConfig
-    """The data settings it was trained with: sample rate, normalisation, mel features."""
+    """The data settings it was trained with: sample rate, normalisation, frame features."""
     generate: GenerateConfig
     """Defaults of ``wavedil generate``."""
     # training metadata, None outside a run: validation NLLs in bits per sample, speaker names
@@ -142,12 +142,13 @@ class LoadedModel:
         return self.data.sample_rate
 
     def features(self, wave: torch.Tensor) -> torch.Tensor:
-        """Log-mel frames of a mono waveform at ``sample_rate``, normalised as in training:
-        (T,) -> (n_mels, T // hop); ``data.log_mel()`` is the extractor itself."""
+        """The frame features of a mono waveform at ``sample_rate``, normalised as in training:
+        (T,) -> (data.feature_channels, T // hop): log-mel bands, then log-f0 and voicing when
+        ``data.f0`` (``data.frame_features``, the one extractor training used too)."""
         peak = float(wave.abs().max()) if wave.numel() else 0.0
         if self.data.normalise and peak > 0:
             wave = wave * (self.data.peak / peak)
-        return self.data.log_mel()(wave)
+        return self.data.frame_features(wave)
 
 
 def load_model(path_or_dict: str | Path | dict, device: str | torch.device = "cpu",

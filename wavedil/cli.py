@@ -164,6 +164,9 @@ def generate(
     batch: Optional[int] = typer.Option(None, "--batch", help="streams generated at once"),
     speaker: Optional[int] = typer.Option(None, "--speaker", help="speaker id (multi-speaker models)"),
     mel: Optional[Path] = typer.Option(None, "--mel", help="log-mel frames (.npy) to vocode"),
+    f0: Optional[Path] = typer.Option(None, "--f0", metavar="F0.npy",
+                                      help="with --mel, for a model with f0 input: f0 in Hz per "
+                                      "frame, 0 = unvoiced (default: FILE.f0.npy beside the mel)"),
     from_wav: Optional[Path] = typer.Option(None, "--from-wav", help="copy synthesis: vocode the mel of this file"),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="sampling temperature"),
     seed: Optional[int] = typer.Option(None, "--seed", help="random seed"),
@@ -188,7 +191,8 @@ def generate(
             update(total=total, completed=done, info=f"{sps:,.0f} samples/s, {rtf:.2f}x real time")
 
         result = synthesize(checkpoint, out, seconds, samples, batch, speaker, mel, from_wav,
-                            temperature, seed, engine, device, plot, force, progress, kernel=kernel)
+                            temperature, seed, engine, device, plot, force, progress, kernel=kernel,
+                            f0=f0)
     if as_json:
         print(json.dumps(result.__dict__))
         return

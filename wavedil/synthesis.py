@@ -14,6 +14,7 @@ import torch
 from .audio import load_audio
 from .checkpoint import LoadedModel, load_model
 from .engines import resolve_engine, resolve_kernel
+from .f0 import f0_features
 from .generate import stream
 from .plots import plot_spectrogram
 
@@ -54,20 +55,59 @@ def mel_from_wav(path: str | Path, loaded: LoadedModel) -> torch.Tensor:
     return mel
 
 
-def load_mel(path: str | Path, loaded: LoadedModel) -> torch.Tensor:
-    """Frames from a .npy file, (n_mels, frames) or (frames, n_mels)."""
+def load_mel(path: str | Path, loaded: LoadedModel, f0: str | Path | None = None) -> torch.Tensor:
+    """Frames from a .npy file, (C, frames) or (frames, C), C = the model's local_channels.
+
+    For a model with f0 input (``f0_input``) the file may hold the mel bands alone
+    (``mel_channels`` rows): f0 then comes from ``f0`` ((frames,) Hz per frame, 0 = unvoiced) or,
+    without it, from ``FILE.f0.npy`` beside the file, and becomes the log-f0 and voicing rows.
+    """
     path = Path(path)
+    arr = _read_npy(path)
+    c = loaded.config
+    if f0 is not None and not c.f0_input:
+        raise ValueError("--f0 applies to a model with f0 input (model.f0_input); this one has none")
+    n, m = c.local_channels, c.mel_channels
+    rows = (n, m) if c.f0_input else (n,)
+    if arr.ndim != 2 or not set(rows) & set(arr.shape):
+        want = f"(n_mels={m} or {n} with f0, frames)" if c.f0_input else f"(n_mels={n}, frames)"
+        raise ValueError(f"{path}: expected a {want} array, got shape {arr.shape}")
+    # channels first is the documented layout: a row count that fits wins over a column count
+    channels = next((k for k in rows if arr.shape[0] == k), None)
+    if channels is None:
+        channels = next(k for k in rows if arr.shape[1] == k)
+        arr = arr.T
+    mel = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))  # (channels, frames)
+    if channels == n:
+        if f0 is not None:
+            raise ValueError(f"{path}: already holds the f0 pair ({n} rows = {m} mel bands + 2); "
+                             f"--f0 does not apply")
+        return mel
+    beside = path.with_suffix(".f0.npy")
+    source = Path(f0) if f0 is not None else beside
+    if f0 is None and not beside.is_file():
+        raise ValueError(f"{path}: holds {m} mel bands without f0, and this model takes f0 "
+                         f"(model.f0_input): give --f0 F0.npy or put {beside.name} beside it")
+    hz = _read_npy(source)
+    if hz.ndim != 1:
+        raise ValueError(f"{source}: expected f0 in Hz per frame, shape (frames,), got shape "
+                         f"{hz.shape}")
+    if hz.shape[0] != mel.shape[1]:
+        raise ValueError(f"{source}: {hz.shape[0]} frames of f0, but {path} has {mel.shape[1]} "
+                         f"frames")
+    hz = hz.astype(np.float32)
+    if not np.isfinite(hz).all() or (hz < 0).any():
+        raise ValueError(f"{source}: f0 must be finite and >= 0 Hz (0 = unvoiced)")
+    return torch.cat([mel, f0_features(hz, hz > 0)])  # (mel_channels + 2, frames)
+
+
+def _read_npy(path: Path) -> np.ndarray:
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     try:
-        arr = np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False)
     except Exception as e:
         raise ValueError(f"{path}: not a .npy array ({str(e).splitlines()[0][:120]})") from None
-    n = loaded.config.local_channels
-    if arr.ndim != 2 or n not in arr.shape:
-        raise ValueError(f"{path}: expected a (n_mels={n}, frames) array, got shape {arr.shape}")
-    mel = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
-    return mel if mel.shape[0] == n else mel.t().contiguous()
 
 
 def synthesize(
@@ -87,6 +127,7 @@ def synthesize(
     force: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
     kernel: str = "auto",
+    f0: str | Path | None = None,
 ) -> Synthesis:
     """Generate audio from a checkpoint and write one wav per stream.
 
@@ -94,7 +135,8 @@ def synthesize(
     follows the frames (``mel`` or ``from_wav``) unless ``seconds``/``samples`` ask for less.
     ``progress(done, total, samples_per_second, real_time_factor)`` is called after each chunk. Ctrl-C stops
     early and still writes what was generated. ``kernel`` is the numba engine's matrix kernel:
-    auto, c or numba.
+    auto, c or numba. ``f0`` (with ``mel``, for a model with f0 input): f0 in Hz per frame (.npy)
+    when the mel file holds the mel bands alone (see :func:`load_mel`).
     """
     loaded = load_model(checkpoint, device)
     model, g, rate = loaded.model, loaded.generate, loaded.sample_rate
@@ -118,12 +160,14 @@ def synthesize(
         if (mel is None) == (from_wav is None):
             raise ValueError("this model is mel-conditioned: give exactly one of --mel FILE.npy "
                              "or --from-wav IN.wav")
-        local = load_mel(mel, loaded) if mel is not None else mel_from_wav(from_wav, loaded)
+        if f0 is not None and mel is None:
+            raise ValueError("--f0 goes with --mel (--from-wav estimates f0 from the audio)")
+        local = load_mel(mel, loaded, f0) if mel is not None else mel_from_wav(from_wav, loaded)
         available = local.shape[-1] * loaded.data.hop_length
         n = available if seconds is None and samples is None else min(n, available)
         local = local[None].to(device)
-    elif mel is not None or from_wav is not None:
-        raise ValueError("this model has no local conditioning: --mel/--from-wav do not apply")
+    elif mel is not None or from_wav is not None or f0 is not None:
+        raise ValueError("this model has no local conditioning: --mel/--from-wav/--f0 do not apply")
     if model.config.speakers:
         if speaker is None:
             raise ValueError(f"this model needs --speaker in [0, {model.config.speakers})")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from ..audio import LogMel
 from ..config import Config
+from ..f0 import estimate_f0, f0_features
 from .corpus import TIMBRES, midi_to_hz
 
 
@@ -27,11 +30,19 @@ class DataConfig(Config):
     peak: float = 0.95
     """Peak level of normalised clips, in (0, 1]."""
     n_mels: int = 80
-    """Mel bands of the conditioning features (the model's local_channels)."""
+    """Mel bands of the conditioning features (the model's local_channels, plus 2 with f0)."""
     hop_length: int = 256
     """Samples per mel frame; must equal the model's hop_length."""
     n_fft: int | None = None
     """FFT size (and window) of the mel features; None: 4 * hop_length."""
+    f0: bool = False
+    """Append log2(f0 / 150 Hz) and voicing to each frame's mel bands (the model's f0_input),
+    estimated with pYIN when the data is prepared (slow, about a quarter of the audio's
+    duration; cached with the rest)."""
+    f0_min: float = 50.0
+    """Lowest f0 pYIN searches for (Hz)."""
+    f0_max: float = 500.0
+    """Highest f0 pYIN searches for (Hz), below sample_rate / 2."""
     crop: int = 8000
     """Samples per training crop that carry loss; each crop also holds the receptive field
     before them, rounded up to whole frames."""
@@ -71,6 +82,11 @@ class DataConfig(Config):
              "n_fft", f"null or an integer >= hop_length ({self.hop_length})")
         need(_is_int(self.n_mels) and 1 <= self.n_mels <= self.fft_size // 2 + 1, "n_mels",
              f"an integer in [1, n_fft // 2 + 1 = {self.fft_size // 2 + 1}]")
+        need(isinstance(self.f0, bool), "f0", "true or false")
+        need(_is_num(self.f0_min) and 0 < self.f0_min < self.sample_rate / 2, "f0_min",
+             f"a number in (0, sample_rate / 2 = {self.sample_rate / 2:g}) Hz")
+        need(_is_num(self.f0_max) and self.f0_min < self.f0_max < self.sample_rate / 2, "f0_max",
+             f"a number in (f0_min = {self.f0_min:g}, sample_rate / 2 = {self.sample_rate / 2:g}) Hz")
         need(_is_int(self.crop) and self.crop >= 1, "crop", "an integer >= 1")
         need(_is_num(self.min_seconds) and self.min_seconds >= 0, "min_seconds", "a number >= 0")
         need(_is_num(self.validation_fraction) and 0 <= self.validation_fraction < 1,
@@ -100,6 +116,22 @@ class DataConfig(Config):
         """The feature extractor of this data: use it on audio to be vocoded, so the model sees
         the features it was trained on."""
         return LogMel(self.sample_rate, self.hop_length, self.n_mels, self.n_fft)
+
+    @property
+    def feature_channels(self) -> int:
+        """Channels of each frame: the mel bands, plus log-f0 and voicing with ``f0``."""
+        return self.n_mels + 2 * self.f0
+
+    def frame_features(self, wave: torch.Tensor) -> torch.Tensor:
+        """The conditioning frames of a normalised mono waveform, as training sees them:
+        (T,) -> (feature_channels, T // hop) float32, the mel bands first, then (with ``f0``)
+        log2(f0 / 150 Hz) and voicing, both 0 where pYIN finds no pitch."""
+        with torch.no_grad():
+            mel = self.log_mel()(wave)  # (n_mels, T // hop)
+        if not self.f0:
+            return mel
+        f0, voiced = estimate_f0(wave, self.sample_rate, self.hop_length, self.f0_min, self.f0_max)
+        return torch.cat([mel, f0_features(f0, voiced)])  # (n_mels + 2, T // hop)
 
     @property
     def embedded(self) -> bool:

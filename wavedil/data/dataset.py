@@ -4,11 +4,13 @@ All clips are held end to end in three tensors, each clip cut to a whole number 
 
     audio      (N,)             float32 samples in [-1, 1]
     quantised  (N,)             mu-law classes
-    mel        (n_mels, N/hop)  log-mel frames; frame f covers samples [f*hop, (f+1)*hop)
+    mel        (C, N/hop)       frame features: mel bands, then log-f0 and voicing when
+                                data.f0 (C = data.feature_channels); frame f covers samples
+                                [f*hop, (f+1)*hop)
 
 so clip i is ``audio[a:b]`` with frames ``mel[:, a/hop : b/hop]``, where (a, b) = bounds[i].
-The expensive part (reading, resampling, trimming, features) is cached in one file keyed by
-the settings and the file list (paths, sizes, mtimes); what depends on the model (the
+The expensive part (reading, resampling, trimming, features, pYIN's f0) is cached in one file
+keyed by the settings and the file list (paths, sizes, mtimes); what depends on the model (the
 receptive field) or on the split seed is recomputed on every run, which is instant.
 """
 
@@ -33,7 +35,7 @@ from .corpus import make_corpus
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 """Bump when what prepare() computes changes, so old caches are ignored."""
 
 
@@ -53,7 +55,8 @@ class PreparedData:
     quantised: torch.Tensor
     """(N,) mu-law classes of ``audio`` (int16, or int32 above 32768 classes)."""
     mel: torch.Tensor
-    """(n_mels, N // hop) float32 log-mel frames of ``audio``."""
+    """(feature_channels, N // hop) float32 frame features of ``audio``: mel bands, then log-f0
+    and voicing when data.f0 (see DataConfig.frame_features)."""
     bounds: torch.Tensor
     """(n, 2) long: clip i is audio[bounds[i, 0]:bounds[i, 1]]; both are multiples of hop."""
     speaker: torch.Tensor
@@ -72,7 +75,8 @@ class PreparedData:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     """(file, reason) for every file left out."""
     silence_mel: torch.Tensor | None = None
-    """(n_mels,) the frame of silence, used under the left padding of crops."""
+    """(feature_channels,) the frame of silence (unvoiced, with data.f0), used under the left
+    padding of crops."""
     cache_path: Path | None = None
     from_cache: bool = False
     """Whether the clips came from the cache rather than from the audio files."""
@@ -127,10 +131,10 @@ class PreparedData:
     def crop(self, clip: int, start: int) -> dict[str, torch.Tensor]:
         """The crop of ``clip`` beginning at sample ``start`` (a multiple of hop in start_range):
 
-        audio (length,) float32, classes (length,) long, mel (n_mels, frames) float32 where
-        frame j covers samples [j*hop, (j+1)*hop) of the crop, speaker, note, clip, start, pad
+        audio (length,) float32, classes (length,) long, mel (feature_channels, frames) float32
+        where frame j covers samples [j*hop, (j+1)*hop) of the crop, speaker, note, clip, start, pad
         (long scalars) and f0 (float32 scalar). The first ``pad`` samples come before the clip
-        and are silence: 0.0, the mu-law class of 0, and the mel frame of silence; a training
+        and are silence: 0.0, the mu-law class of 0, and the (unvoiced) frame of silence; a training
         loop may leave targets there out of the loss.
         """
         hop, L = self.hop_length, self.length
@@ -144,8 +148,8 @@ class PreparedData:
         audio = torch.cat([self.audio.new_zeros(pad), self.audio[s0:s1]])  # (L,)
         classes = torch.cat([torch.full((pad,), self.silence_class, dtype=torch.long),
                              self.quantised[s0:s1].long()])  # (L,)
-        silence = self.silence_mel[:, None].expand(-1, pad // hop)  # (n_mels, pad / hop)
-        mel = torch.cat([silence, self.mel[:, s0 // hop:s1 // hop]], dim=1)  # (n_mels, L / hop)
+        silence = self.silence_mel[:, None].expand(-1, pad // hop)  # (C, pad / hop)
+        mel = torch.cat([silence, self.mel[:, s0 // hop:s1 // hop]], dim=1)  # (C, L / hop)
         return {"audio": audio, "classes": classes, "mel": mel,
                 "speaker": self.speaker[clip].clone(), "note": self.note[clip].clone(),
                 "f0": self.f0[clip].clone(), "clip": torch.tensor(clip), "start": torch.tensor(start),
@@ -223,7 +227,7 @@ def prepare(cfg: DataConfig, hop_length: int | None = None, classes: int = 256,
     f0 = torch.tensor([labels.get(p, (-1, 0.0))[1] for p in clip_paths], dtype=torch.float32)
     names_for_split = [_relative(Path(p), root) for p in clip_paths]
     train, validation = split(names_for_split, cfg.validation_fraction, cfg.seed)
-    silence = cfg.log_mel()(torch.zeros(cfg.fft_size))[:, 0]  # (n_mels,)
+    silence = cfg.frame_features(torch.zeros(cfg.fft_size))[:, 0]  # (feature_channels,)
     return PreparedData(cfg, receptive_field, classes, clip_paths, stored["audio"],
                         stored["quantised"], stored["mel"], torch.tensor(bounds, dtype=torch.long),
                         speaker, speakers, note, f0, train, validation, skipped, silence,
@@ -269,13 +273,13 @@ def cache_key(cfg: DataConfig, classes: int, paths: list[Path]) -> str:
     settings = {"version": CACHE_VERSION, "classes": classes, "sample_rate": cfg.sample_rate,
                 "trim_db": cfg.trim_db, "normalise": cfg.normalise, "peak": cfg.peak,
                 "n_mels": cfg.n_mels, "hop_length": cfg.hop_length, "n_fft": cfg.fft_size,
+                "f0": cfg.f0, "f0_min": cfg.f0_min, "f0_max": cfg.f0_max,
                 "min_seconds": cfg.min_seconds, "files": listing}
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
 def _build(cfg: DataConfig, classes: int, paths: list[Path]) -> dict:
     """Read every file: the cache's contents (plain tensors, lists and strings only)."""
-    mel_fn = cfg.log_mel()
     hop = cfg.hop_length
     kept, waves, mels, skipped = [], [], [], []
     for path in paths:
@@ -284,8 +288,7 @@ def _build(cfg: DataConfig, classes: int, paths: list[Path]) -> dict:
             skipped.append([str(path), reason])
             continue
         wave = torch.from_numpy(wave[: len(wave) // hop * hop])  # (T,), whole frames
-        with torch.no_grad():
-            mels.append(mel_fn(wave))  # (n_mels, T / hop)
+        mels.append(cfg.frame_features(wave))  # (feature_channels, T / hop)
         waves.append(wave)
         kept.append(str(path))
     audio = torch.cat(waves) if waves else torch.zeros(0)
@@ -293,7 +296,7 @@ def _build(cfg: DataConfig, classes: int, paths: list[Path]) -> dict:
     dtype = torch.int16 if classes <= 2 ** 15 else torch.int32
     return {"paths": kept, "skipped": skipped, "audio": audio,
             "quantised": mulaw_encode(audio, classes).to(dtype),
-            "mel": torch.cat(mels, dim=1) if mels else torch.zeros(cfg.n_mels, 0),
+            "mel": torch.cat(mels, dim=1) if mels else torch.zeros(cfg.feature_channels, 0),
             "offsets": torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])}
 
 

@@ -7,7 +7,8 @@
 
 Unknown keys, wrong types and out-of-range values fail before any work, with one line that
 names the key, the allowed values and, for a typo, the nearest valid key. ``--set
-section.key=value`` overrides any key; the value is parsed as YAML.
+section.key=value`` overrides any key; the value is parsed as YAML. The model section's
+``sample_rate`` and ``n_fft`` are the data's: left out, they are filled from the data section.
 """
 
 from __future__ import annotations
@@ -113,8 +114,18 @@ class Recipe:
         model, data = self.model, self.data
         need("model", model.hop_length == data.hop_length, "hop_length",
              f"data.hop_length ({data.hop_length})", model.hop_length)
-        need("model", model.local_channels in (0, data.n_mels), "local_channels",
-             f"data.n_mels ({data.n_mels}), or 0 for no local conditioning", model.local_channels)
+        features = (f"data.n_mels + 2 for data.f0 ({data.feature_channels})" if data.f0
+                    else f"data.n_mels ({data.n_mels})")
+        need("model", model.local_channels in (0, data.feature_channels), "local_channels",
+             f"{features}, or 0 for no local conditioning", model.local_channels)
+        need("model", not model.local_channels or model.f0_input == data.f0, "f0_input",
+             f"data.f0 ({str(data.f0).lower()}) when local_channels > 0", model.f0_input)
+        need("model", model.sample_rate == data.sample_rate, "sample_rate",
+             f"data.sample_rate ({data.sample_rate}), or left out to take the data's",
+             model.sample_rate)
+        need("model", model.n_fft in (None, data.fft_size), "n_fft",
+             f"null or data.n_fft ({data.fft_size}, the mel FFT size), or left out to take the "
+             f"data's", model.n_fft)
         need("model", not model.speakers or data.speakers_from_folders, "speakers",
              "0 without data.speakers_from_folders: true", model.speakers)
 
@@ -166,7 +177,12 @@ def recipe_from_dict(raw: dict | None, name: str = "recipe", where: str = "",
         need("recipe", isinstance(raw.get(section) or {}, dict), section, "a mapping",
              raw.get(section), where)
         raw[section] = {**(raw.get(section) or {}), key: value}
-    sections = {s: build_section(s, raw.get(s), where) for s in SECTIONS}
+    sections = {"data": build_section("data", raw.get("data"), where)}
+    if isinstance(raw.get("model") or {}, dict):  # else build_section names the bad section
+        data = sections["data"]
+        raw["model"] = {"sample_rate": data.sample_rate, "n_fft": data.fft_size,
+                        **(raw.get("model") or {})}
+    sections.update({s: build_section(s, raw.get(s), where) for s in SECTIONS if s != "data"})
     try:
         return Recipe(**sections, name=name)
     except ConfigError as e:
