@@ -28,7 +28,8 @@ PARTS: dict[str, tuple[str, ...]] = {
     "generation": ("wavedil.generate", "wavedil.engines", "wavedil.pitch"),
     "checkpoint": ("wavedil.checkpoint",),
     "model": ("wavedil.model",),
-    "layers": ("wavedil.layers", "wavedil.blocks", "wavedil.heads", "wavedil.conditioning"),
+    "layers": ("wavedil.layers", "wavedil.blocks", "wavedil.heads", "wavedil.conditioning",
+               "wavedil.excitation"),
     "analysis": ("wavedil.receptive", "wavedil.plots", "wavedil.metrics"),
     "foundations": ("wavedil.audio", "wavedil.f0", "wavedil.lpc", "wavedil.config"),
 }
