@@ -4,8 +4,10 @@ import pytest
 import torch
 
 from wavedil import WaveNet, WaveNetConfig, mulaw_decode, mulaw_encode
-from wavedil.engines import make_engine
+from wavedil.engines import make_engine, native
+from wavedil.f0 import f0_features
 from wavedil.generate import generate, stream
+from wavedil.lpc import pre_emphasis
 
 ENGINES = ["torch", "numba"]
 HEADS = [dict(head="categorical", classes=32), dict(head="logistic_mixture", mixtures=3),
@@ -143,6 +145,123 @@ def test_generate_with_a_speaker_per_stream():
     model = make(2, HEADS[0], CONDS[2])
     y = generate(model, 64, batch_size=3, speaker=torch.tensor([0, 1, 2]), engine="torch")
     assert y.shape == (3, 64) and y.abs().max() <= 1.0
+
+
+# -- sample features (pitch taps, LP excitation) computed inside the generation loop ----------
+
+SPEECH_HEADS = [dict(head="gaussian"), dict(head="logistic_mixture", mixtures=3)]
+NEEDS_C = pytest.mark.skipif(not native.load().available, reason=native.load().status)
+F0S = [[100.0] * 6 + [0.0] * 6, [150.0] * 12, [0.0] * 3 + [220.0] * 9]  # Hz per frame, 0: unvoiced
+
+
+def make_speech(head, scale=1.0, seed=0):
+    """A tiny model with pitch taps and LP excitation, its out2 scaled by ``scale``."""
+    torch.manual_seed(seed)
+    cfg = WaveNetConfig(layers=4, cycle_length=2, kernel_size=3, residual_channels=8,
+                        gate_channels=8, skip_channels=8, local_channels=10, cond_channels=6,
+                        f0_input=True, pitch_lags=[-1, 0, 1], lpc_order=4, pre_emphasis=0.85,
+                        hop_length=16, sample_rate=2000, n_fft=64, **head)
+    model = WaveNet(cfg).eval()
+    with torch.no_grad():
+        model.out2.weight.mul_(scale)
+        model.out2.bias.mul_(scale)
+    return model
+
+
+def speech_frames(B, seed=0):
+    """(B, 8 mel + 2 f0, 12) frames, voiced and unvoiced (periods of 20, 13 and 9 samples)."""
+    mel = torch.rand(B, 8, 12, generator=torch.Generator().manual_seed(seed))
+    f0 = torch.tensor(F0S[:B] if B > 1 else F0S[2:])  # (B, 12)
+    return torch.cat([mel, torch.stack([f0_features(f, f > 0) for f in f0])], 1)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("head", SPEECH_HEADS)
+def test_engine_with_sample_features_teacher_forced_equals_forward(engine, head):
+    model = make_speech(head)
+    B, T = 3, 192
+    frames = speech_frames(B)
+    v = head_values(model, B, T)
+    with torch.no_grad():
+        full = model(v, frames)  # (B, out, T)
+        eng = make_engine(engine, model, B)
+        assert eng.name == engine
+        eng.set_input(v[:, 0])
+        cond, ctx = model.upsample(frames)[..., :T], model.sample_context(frames, T)
+        forced = torch.cat([v[:, 1:], v[:, :1]], 1)
+        logits = torch.cat([eng.force(forced[:, :70], cond[..., :70], ctx[:70]),
+                            eng.force(forced[:, 70:], cond[..., 70:], ctx[70:])])
+    assert (logits.permute(1, 2, 0) - full).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("kernel", [pytest.param("c", marks=NEEDS_C), "numba"])
+@pytest.mark.parametrize("head", SPEECH_HEADS)
+@pytest.mark.parametrize("B", [1, 3])
+def test_numba_engine_computes_sample_features_like_torch(kernel, head, B):
+    """The same samples from both engines, with and without a prime, whole or with frames
+    streamed a few at a time."""
+    model = make_speech(head, scale=0.1)
+    frames = speech_frames(B)
+    T = frames.shape[-1] * 16
+    prime = torch.linspace(-0.3, 0.3, 50)
+    for kwargs in (dict(), dict(prime=prime)):
+        out = {engine: generate(model, T, B, local=frames, generator=torch.Generator().manual_seed(5),
+                                engine=engine, temperature=0.9, kernel=kernel if engine == "numba"
+                                else "auto", **kwargs)
+               for engine in ENGINES}
+        assert out["torch"].shape == (B, T) and out["torch"].abs().max() <= 1.0
+        assert (out["torch"] - out["numba"]).abs().max() <= 1e-4
+        assert out["torch"][:, 1:].std() > 0.01  # a real signal, not silence
+        pieces = (frames[..., i:i + 5] for i in range(0, frames.shape[-1], 5))
+        streamed = torch.cat(list(stream(model, None, B, local=pieces, engine="numba",
+                                         kernel=kernel, temperature=0.9,
+                                         generator=torch.Generator().manual_seed(5), **kwargs)), -1)
+        assert (streamed - out["numba"]).abs().max() <= 1e-6
+
+
+def test_engines_share_the_sample_feature_history():
+    """Half a run in the numba engine, the rest in a torch engine handed its state: the samples
+    of a run in the torch engine alone (the history ring is one array for both)."""
+    model = make_speech(SPEECH_HEADS[0], scale=0.1)
+    B, T = 3, 192
+    frames = speech_frames(B)
+    cond, ctx = model.upsample(frames)[..., :T], model.sample_context(frames, T)
+    u = torch.rand(T, B, 1, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        ref = make_engine("torch", model, B)
+        ref.set_input(torch.zeros(B))
+        want = ref.sample(T, u, cond, 1.0, ctx)
+        eng = make_engine("numba", model, B)
+        eng.set_input(torch.zeros(B))
+        first = eng.sample(100, u[:100], cond[..., :100], 1.0, ctx[:100])
+        tor = make_engine("torch", model, B)
+        tor.state = eng.state
+        rest = tor.sample(T - 100, u[100:], cond[..., 100:], 1.0, ctx[100:])
+    assert (torch.cat([first, rest], 1) - want).abs().max() <= 1e-4
+    assert (eng.state.history - ref.state.history).abs().max() <= 1e-4
+    with pytest.raises(ValueError, match="sample_context"):
+        eng.sample(4, u[:4], cond[..., :4])
+
+
+@pytest.mark.parametrize("head", SPEECH_HEADS)
+@pytest.mark.parametrize("B", [1, 3])
+def test_greedy_numba_generation_with_sample_features_is_the_forward(head, B):
+    """Temperature 0: every generated head-space value (the pre-emphasised waveform) is the
+    mode that the teacher-forced forward gives on the generated signal."""
+    model = make_speech(head, scale=0.1)
+    frames = speech_frames(B)
+    T = frames.shape[-1] * 16
+    wave = generate(model, T, B, local=frames, temperature=0.0, engine="numba")
+    assert wave.abs().max() < 0.99 and wave[:, 1:].std() > 0.01  # nothing clipped, not silence
+    y = pre_emphasis(wave, 0.85)  # (B, T) head space
+    with torch.no_grad():
+        out = model(torch.cat([torch.zeros(B, 1), y[:, :-1]], 1), frames)  # (B, out, T)
+    if head["head"] == "gaussian":
+        mode = out[:, 0]
+    else:
+        K = model.head.mixtures
+        mode = out[:, K:2 * K].gather(1, out[:, :K].argmax(1, keepdim=True))[:, 0]
+    assert (mode - y).abs().max() <= 1e-5
 
 
 def test_bad_requests():

@@ -58,11 +58,7 @@ def make_engine(name: str, model, batch_size: int, speaker: torch.Tensor | None 
     """Build engine ``name`` for ``model`` and ``batch_size`` streams, the numba engine with
     ``kernel`` (see :func:`resolve_kernel`)."""
     device = next(model.parameters()).device
-    features = getattr(model, "excitation", None) is not None
-    if features and name == "numba":
-        raise ValueError("the numba engine does not compute sample features (pitch_lags, "
-                         "lpc_order) yet; use engine='torch' or 'auto'")
-    name = "torch" if features else resolve_engine(name, device)
+    name = resolve_engine(name, device)
     chosen = resolve_kernel(kernel, name)
     if name == "numba":
         if device.type != "cpu":

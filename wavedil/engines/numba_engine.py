@@ -3,6 +3,10 @@
 Same interface and results as :class:`~wavedil.engines.torch_engine.TorchEngine`. The
 first call compiles the kernels (``warm_up`` times it); compiled code is cached on disk by
 numba (``cache=True``), so later processes load it in about a second.
+
+A model with sample features (pitch taps, LP excitation) has them computed inside the compiled
+loop from the engine's history ring, the same array as ``state.history`` that
+``Engine.set_input`` and the torch engine write, so the engines can take turns on one state.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import numba
 import numpy as np
 import torch
 
+from ..excitation import SampleContext
 from ..model import WaveNet
 from . import native
 from . import numba_kernels as K
@@ -44,43 +49,76 @@ class NumbaEngine(Engine):
             gemm = kernel.gemm_packed
             for i in (0, 1, 3, 5, 7):  # taps, res, skip, out1, out2
                 arrays[i] = native.pack(arrays[i])
+        L2G = p.n_layers * p.w_taps.shape[2]
+        features = p.features
+        lags = features.lags if features is not None else []
+        arrays += [p.w_sample.numpy() if p.w_sample is not None else np.zeros((0, L2G), np.float32),
+                   np.array(lags, np.int64)]
         self.weights = K.Weights(*arrays)
         self.layout = (p.offsets.numpy() * B * C, p.spans.numpy(), np.array(p.dilations, np.int64))
         self.static_np = np.ascontiguousarray(self.static.expand(-1, B, -1).numpy())  # (L, B, 2G)
         self.options = dict(gemm=gemm, head_kind=_HEAD_KIND[self.head.kind],
                             log_scale_min=float(getattr(self.head, "log_scale_min", 0.0)),
                             input_classes=p.input_kind == "classes", mulaw_input=p.mulaw_input,
-                            classes=float(p.classes))
+                            classes=float(p.classes),
+                            means_lo=p.means.start if p.means is not None else 0,
+                            means_hi=p.means.stop if p.means is not None else 0)
 
-    def _run(self, n: int, cond: torch.Tensor | None, uniforms: np.ndarray, values: np.ndarray,
-             logits: np.ndarray, forcing: bool, temperature: float) -> None:
+    def _context(self, n: int, context: SampleContext | None) -> tuple[np.ndarray, np.ndarray]:
+        """The chunk's sample context as the kernel reads it: periods (n, B) int64 and LP
+        coefficients (n, B, p) float32, empty where the model lacks them."""
+        B, features = self.batch_size, self.plan.features
+        periods, coeffs = np.zeros((0, B), np.int64), np.zeros((n, B, 0), np.float32)
+        if features is None:
+            return periods, coeffs
+        if context is None:
+            raise ValueError("this model computes sample features (pitch_lags, lpc_order) and "
+                             "needs their context: WaveNet.sample_context(frames)")
+        for name, got in (("periods", context.periods), ("coeffs", context.coeffs)):
+            if got is not None and tuple(got.shape[:2]) != (B, n):
+                raise ValueError(f"sample context {name} of shape {tuple(got.shape)}, expected "
+                                 f"(B={B}, n={n}, ...)")
+        if features.lags:
+            periods = np.ascontiguousarray(context.periods.cpu().numpy().T, np.int64)  # (n, B)
+        if features.order:
+            coeffs = np.ascontiguousarray(  # (n, B, p)
+                context.coeffs.cpu().numpy().transpose(1, 0, 2), np.float32)
+        return periods, coeffs
+
+    def _run(self, n: int, cond: torch.Tensor | None, context: SampleContext | None,
+             uniforms: np.ndarray, values: np.ndarray, logits: np.ndarray, forcing: bool,
+             temperature: float) -> None:
         B, L, G = self.batch_size, self.plan.n_layers, self.plan.w_taps.shape[2]
         local = (local_biases(self.plan, cond).numpy() if cond is not None
                  else np.zeros((0, L, B, G), np.float32))
+        periods, coeffs = self._context(n, context)
+        # the torch state's own arrays, so that set_input and the torch engine see every write
+        history = (self.state.history.numpy() if self.state.history is not None
+                   else np.zeros((B, 0), np.float32))
         state = K.State(self.state.ring.numpy().reshape(-1), self.state.next_input.numpy(),
-                        *self.layout)
+                        history, *self.layout)
         K.run_chunk(n, self.state.t, self.weights, state,
-                    K.Chunk(self.static_np, local, uniforms, values, logits),
+                    K.Chunk(self.static_np, local, periods, coeffs, uniforms, values, logits),
                     K.Options(forcing=forcing, temperature=float(temperature), **self.options),
                     min(B, numba.get_num_threads()))
         self.state.t += n
 
     def sample(self, n: int, u: torch.Tensor, cond: torch.Tensor | None = None,
-               temperature: float = 1.0, context: None = None) -> torch.Tensor:
+               temperature: float = 1.0, context: SampleContext | None = None) -> torch.Tensor:
         """As :meth:`TorchEngine.sample <wavedil.engines.torch_engine.TorchEngine.sample>`."""
         B, O = self.batch_size, self.head.out_channels
         values = np.empty((B, n), np.float64)
-        self._run(n, cond, np.ascontiguousarray(u.cpu().numpy(), np.float64), values,
+        self._run(n, cond, context, np.ascontiguousarray(u.cpu().numpy(), np.float64), values,
                   np.zeros((0, B, O), np.float32), False, temperature)
         out = torch.from_numpy(values)
         return out.float() if self.head.continuous else out.long()
 
     def force(self, values: torch.Tensor, cond: torch.Tensor | None = None,
-              context: None = None) -> torch.Tensor:
+              context: SampleContext | None = None) -> torch.Tensor:
         """As :meth:`TorchEngine.force <wavedil.engines.torch_engine.TorchEngine.force>`."""
         B, n, O = self.batch_size, values.shape[1], self.head.out_channels
         logits = np.empty((n, B, O), np.float32)
-        self._run(n, cond, np.zeros((0, B, self.head.n_uniforms)),
+        self._run(n, cond, context, np.zeros((0, B, self.head.n_uniforms)),
                   np.array(values.cpu().numpy(), np.float64, order="C"), logits, True, 1.0)
         return torch.from_numpy(logits)
 

@@ -11,6 +11,10 @@ The arrays are the plan's (``plan.Plan``, grouped below), float32 unless noted. 
 flat: layer l, slot s, stream b, channel c at off[l] + (s * B + b) * C + c, so a group's rows
 for one time step are contiguous; activations inside a group are flat (stream, channel). The
 sampler mirrors ``wavedil.heads`` on the same uniforms, in float64 where it does.
+
+Sample features (``wavedil.excitation``: pitch taps, the LP prediction) are computed in the
+same loop from the history ring of past inputs, where the model has them; without them their
+arrays are empty and the loop skips that work.
 """
 
 from __future__ import annotations
@@ -26,21 +30,28 @@ from numba.extending import intrinsic
 CATEGORICAL, LOGISTIC, GAUSSIAN = 0, 1, 2
 
 Weights = namedtuple("Weights", "taps res res_bias skip skip_bias out1 out1_bias out2 out2_bias "
-                                "embed embed_bias")
+                                "embed embed_bias sample lags")
 """The plan's arrays (``plan.Plan``: w_taps, w_res, b_res, ...), float32; the five matrices
-laid out by ``native.pack`` when the C kernel's packed form multiplies them."""
-State = namedtuple("State", "ring next_input offsets spans dilations")
-"""The engine's ``plan.StepState``: ring (R * B * C,) flat, next_input (B, C); the ring's
-layout: offsets (L,) in floats (the plan's row offsets times B * C), spans, dilations (L,)."""
-Chunk = namedtuple("Chunk", "static local uniforms values logits")
+laid out by ``native.pack`` when the C kernel's packed form multiplies them. sample (A, L * 2G):
+the sample features' projection (``plan.w_sample``; 0 rows without them); lags (nl,) int64: the
+pitch-tap lags (0 without pitch taps)."""
+State = namedtuple("State", "ring next_input history offsets spans dilations")
+"""The engine's ``plan.StepState``: ring (R * B * C,) flat, next_input (B, C), history (B, H + 1)
+(past inputs in head space, input s in column s mod (H + 1); (B, 0) without sample features);
+the ring's layout: offsets (L,) in floats (the plan's row offsets times B * C), spans,
+dilations (L,)."""
+Chunk = namedtuple("Chunk", "static local periods coeffs uniforms values logits")
 """One call's inputs and outputs: static (L, B, 2G) and local (n, L, B, 2G, none: 0 rows)
-biases; uniforms (n, B, k) float64 when sampling; values (B, n) float64, drawn, or given when
+biases; the sample features' context: periods (n, B) int64, each output's pitch period (0:
+unvoiced; 0 rows without pitch taps), coeffs (n, B, p) float32, its LP predictor (p = 0 without
+LP); uniforms (n, B, k) float64 when sampling; values (B, n) float64, drawn, or given when
 teacher forcing; logits (n, B, O), written when teacher forcing."""
 Options = namedtuple("Options", "gemm forcing head_kind temperature log_scale_min input_classes "
-                                "mulaw_input classes")
+                                "mulaw_input classes means_lo means_hi")
 """gemm: the C kernel's address (0: numba's loops); forcing: feed ``values`` and write logits;
 the head's kind (CATEGORICAL, ...), temperature and log-scale floor; the input embedding's kind;
-classes (float)."""
+classes (float); the head's mean channels means_lo .. means_hi - 1, which the LP prediction
+moves."""
 
 
 @njit(cache=True, fastmath=False)
@@ -242,13 +253,19 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
 
     Mirrors ``wavedil.engines.plan.step`` line by line (the comments name its lines), except
     that the ring is read and written layer by layer, and the sampler and the next input's
-    embedding (``heads``, ``plan.embed``) follow in the same loop."""
-    wk, wr, br, ws, bs, w1, b1_, w2, b2, embed, embed_bias = weights
-    buf, inp, off, span, dil = state
-    static, local, uni, values, logits_out = chunk
+    embedding (``heads``, ``plan.embed``, ``Engine.set_input``'s history write) follow in the
+    same loop."""
+    wk, wr, br, ws, bs, w1, b1_, w2, b2, embed, embed_bias, wsmp, lags = weights
+    buf, inp, hist, off, span, dil = state
+    static, local, periods, coeffs, uni, values, logits_out = chunk
     (gemm, forcing, head_kind, temperature, log_scale_min, input_classes, mulaw_input,
-     classes) = options
+     classes, means_lo, means_hi) = options
     has_local = local.shape[0] > 0
+    has_features = hist.shape[1] > 0
+    H1 = hist.shape[1]
+    NL = lags.shape[0]
+    p = coeffs.shape[2]
+    A = wsmp.shape[0]
     L, KC, G = wk.shape
     C = inp.shape[1]
     G2 = G // 2
@@ -268,10 +285,29 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
     s1 = np.empty(nb * S, np.float32)
     lg = np.empty(nb * O, np.float32)
     work = np.empty(2 * O)  # the sampler's scratch
+    feats = np.empty(nb * A, np.float32)  # (nb, A): this step's sample features
+    fbias = np.empty(nb * L * G, np.float32)  # (nb, L * 2G): their share of every layer's bias
+    lp = np.zeros(nb, np.float32)  # the LP prediction
+    wsm = wsmp.reshape(-1)
     half = np.float32(0.5)
     zero = np.float32(0.0)
     for i in range(n):
         t = t0 + i
+        if has_features:  # step's sample_features: the window ends at input t, column t mod H1
+            for q in range(nb):
+                b = b0 + q
+                P = periods[i, b] if NL > 0 else 0
+                for j in range(NL):  # the tap at lag l reads input t + 1 - (P + l), if voiced
+                    feats[q * A + j] = hist[b, (t + 1 - P - lags[j]) % H1] if P > 0 else zero
+                if p > 0:  # LP: -sum_k a_k x_{t + 1 - k}
+                    acc = zero
+                    for k in range(p):
+                        acc += coeffs[i, b, k] * hist[b, (t - k) % H1]
+                    lp[q] = -acc
+                    feats[q * A + NL] = -acc
+            # step's bias + feats @ w_sample: A is a handful, numba's loops do it
+            fbias[:] = zero
+            _gemm(0, nb, L * G, A, feats, 0, A, wsm, 0, L * G, fbias, 0, L * G)
         for l in range(L):
             sp = span[l]
             d = dil[l]
@@ -284,6 +320,10 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
                         hq[o] = st[o] + lc[o]
                 else:
                     hq[:] = st
+                if has_features:
+                    fq = fbias[(q * L + l) * G:(q * L + l + 1) * G]
+                    for o in range(G):
+                        hq[o] += fq[o]
                 aq = a[q * KC:(q + 1) * KC]  # step's window = cat(taps, x)
                 for j in range(Km1):
                     row = off[l] + (((t + j * d) % sp) * B + b0 + q) * C
@@ -321,6 +361,8 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
         for q in range(nb):
             b = b0 + q
             lq = lg[q * O:(q + 1) * O]
+            for o in range(means_lo, means_hi):  # step's out[:, means] += lp
+                lq[o] += lp[q]
             if forcing:
                 for o in range(O):
                     logits_out[i, b, o] = lq[o]
@@ -331,6 +373,8 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
                 values[b, i] = value
             _embed(value, x[q * C:(q + 1) * C], input_classes, mulaw_input, embed, embed_bias,
                    classes)
+            if has_features:  # set_input's history write: input t + 1, in head space
+                hist[b, (t + 1) % H1] = np.float32(value)
     for q in range(nb):
         for c in range(C):
             inp[b0 + q, c] = x[q * C + c]
