@@ -165,9 +165,3 @@ def test_context_length_covers_the_longest_period():
     assert c.context_length == 16000 // 40 + 1 - 1 + 1  # longest period + lag 1 - 1, then + 1
     assert config(pitch_lags=[], lpc_order=4).context_length == config(
         pitch_lags=[], lpc_order=4).receptive_field
-
-
-def test_the_numba_engine_refuses_sample_features_until_it_computes_them():
-    m, fr = small_model(), frames()
-    with pytest.raises(ValueError, match="numba engine does not compute sample features"):
-        generate(m, 16, 2, local=fr, engine="numba")
