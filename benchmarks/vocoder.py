@@ -59,9 +59,7 @@ def run_variant(name: str, overrides: list[str], args) -> dict:
         result = train(recipe, force=True, echo=lambda line: print(f"  [{name}] {line}", flush=True))
         seconds = time.perf_counter() - start
         print(f"  [{name}] trained {result.step} steps in {seconds / 60:.1f} min", flush=True)
-    ckpt = run_dir / "checkpoints" / "best.pt"
-    if not ckpt.is_file():
-        ckpt = run_dir / "checkpoints" / "last.pt"
+    ckpt = run_dir / "best.pt"  # the weights with the best validation NLL
     report = evaluate(ckpt, Path(args.corpus) / "test", out=run_dir / "evaluation",
                       griffin_lim=True, engine=args.engine, temperature=args.temperature,
                       limit=args.limit, force=True)

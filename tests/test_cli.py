@@ -173,3 +173,10 @@ def test_generate_mel_takes_f0_from_a_flag_or_a_file_beside_it(tmp_path):
     r = runner.invoke(app, ["generate", str(plain), "-o", str(tmp_path / "p.wav"), "--mel",
                             str(tmp_path / "mel.npy"), "--f0", str(tmp_path / "hz.npy")])
     assert r.exit_code == 2 and "--f0 applies to a model with f0 input" in r.stderr, r.output
+
+
+def test_version_prints_the_installed_version():
+    from importlib.metadata import version
+
+    r = CliRunner().invoke(app, ["--version"])
+    assert r.exit_code == 0 and r.output.strip() == f"wavedil {version('wavedil')}"

@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import socket
 import sys
 from pathlib import Path
 
@@ -171,8 +172,11 @@ def test_ddp_two_processes_equal_one(tmp_path):
     kw = dict(steps=6, checkpoint_every=6, validate_every=6, ema_decay=0.0, threads=1)
     r1 = _run_cli([sys.executable, "-m", "wavedil", "train", str(_recipe_file(one, **kw))])
     assert r1.returncode == 0, r1.stderr[-2000:]
+    with socket.socket() as probe:  # a free port, so parallel test runs do not collide
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     r2 = _run_cli([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                   "--master-port", "29533", "-m", "wavedil", "train", str(_recipe_file(two, **kw))])
+                   "--master-port", str(port), "-m", "wavedil", "train", str(_recipe_file(two, **kw))])
     assert r2.returncode == 0, r2.stderr[-2000:]
     w1 = load_checkpoint(one / "run" / "checkpoints" / "step-00000006.pt")["model"]
     w2 = load_checkpoint(two / "run" / "checkpoints" / "step-00000006.pt")["model"]

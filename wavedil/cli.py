@@ -23,8 +23,21 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 DEBUG = {"on": False}
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"wavedil {version('wavedil')}")
+        except PackageNotFoundError:  # run from a source tree that is not installed
+            typer.echo("wavedil (not installed)")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="show tracebacks of errors")) -> None:
+def _root(debug: bool = typer.Option(False, "--debug", help="show tracebacks of errors"),
+          version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="print the version and exit")) -> None:
     """WaveNet-style audio models on dilated causal convolutions."""
     DEBUG["on"] = debug
 
