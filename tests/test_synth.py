@@ -1,0 +1,82 @@
+"""wavedil.synth: interpolation between frame centres, oscillators at the right frequencies
+without aliasing, phase that continues across chunks, shaped noise, f0 filling."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from wavedil.synth import (fill_unvoiced, filtered_noise, harmonic_bank, harmonic_phase,
+                           upsample_frames)
+
+
+def test_upsample_frames_interpolates_between_frame_centres_and_holds_the_last():
+    x = torch.tensor([[[0.0, 4.0, 8.0]]])  # (1, 1, 3)
+    y = upsample_frames(x, 4)[0, 0]
+    assert y.tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 8, 8]
+    with pytest.raises(ValueError, match="hop must be >= 1"):
+        upsample_frames(x, 0)
+
+
+def _peaks(wave: np.ndarray, rate: int, count: int) -> list[float]:
+    spec = np.abs(np.fft.rfft(wave * np.hanning(wave.size)))
+    freqs = np.fft.rfftfreq(wave.size, 1 / rate)
+    order = np.argsort(spec)[::-1]
+    found: list[float] = []
+    for i in order:
+        if all(abs(freqs[i] - f) > 20 for f in found):
+            found.append(float(freqs[i]))
+        if len(found) == count:
+            break
+    return sorted(found)
+
+
+def test_harmonic_bank_puts_harmonics_at_k_f0_and_none_above_nyquist():
+    rate, hop, frames = 8000, 80, 50
+    f0 = torch.full((1, frames), 1500.0)
+    phase, _ = harmonic_phase(f0, rate, hop)
+    f0_t = upsample_frames(f0[:, None], hop)[:, 0]
+    amps = torch.ones(1, 5, frames * hop)  # harmonics 1..5: 1500 .. 7500 Hz, only 1 and 2 < 4000
+    wave = harmonic_bank(phase, f0_t, amps, rate)[0].numpy()
+    assert _peaks(wave, rate, 2) == pytest.approx([1500, 3000], abs=3)
+    spec = np.abs(np.fft.rfft(wave * np.hanning(wave.size)))
+    freqs = np.fft.rfftfreq(wave.size, 1 / rate)
+    assert spec[np.abs(freqs - 500) < 40].max() < 1e-3 * spec.max()  # 4500 Hz aliased would sit at 3500; 6000 at 2000
+    assert spec[np.abs(freqs - 2000) < 40].max() < 1e-3 * spec.max()
+
+
+def test_harmonic_phase_continues_across_chunks_exactly():
+    rate, hop = 16000, 64
+    f0 = torch.linspace(100, 300, 40)[None].repeat(2, 1)  # (2, 40) a glide
+    whole, end = harmonic_phase(f0, rate, hop)
+    # the same phase, computed in two chunks: the second starts where the first ended; the
+    # interpolation of the first chunk's last frame toward the next frame needs that frame
+    first, mid = harmonic_phase(f0[:, :20], rate, hop)
+    assert torch.allclose(first[:, :19 * hop], whole[:, :19 * hop], atol=1e-6)
+    second, end2 = harmonic_phase(f0[:, 19:], rate, hop,
+                                  start=whole[:, 19 * hop])
+    assert torch.allclose(second, whole[:, 19 * hop:], atol=1e-5)
+    assert torch.allclose(end2, end, atol=1e-5)
+
+
+def test_filtered_noise_follows_its_band_gains():
+    torch.manual_seed(0)
+    hop, frames = 128, 200
+    gains = torch.zeros(1, 8, frames)
+    gains[:, :4] = 1.0  # the lower half of the spectrum only
+    out = filtered_noise(torch.randn(1, frames * hop), gains, hop)[0].numpy()
+    assert out.shape == (frames * hop,)
+    spec = np.abs(np.fft.rfft(out)) ** 2
+    low, high = spec[: spec.size * 3 // 8].sum(), spec[spec.size * 5 // 8:].sum()
+    assert high < 1e-3 * low
+    silent = filtered_noise(torch.randn(1, frames * hop), torch.zeros(1, 8, frames), hop)
+    assert float(silent.abs().max()) == 0.0
+
+
+def test_fill_unvoiced_holds_the_last_voiced_value():
+    f0 = torch.tensor([[0.0, 0.0, 120.0, 0.0, 0.0, 200.0, 0.0], [0.0] * 7])
+    voiced = f0 > 0
+    out = fill_unvoiced(f0, voiced, 150.0)
+    assert out[0].tolist() == [120, 120, 120, 120, 120, 200, 200]
+    assert out[1].tolist() == [150] * 7

@@ -1,0 +1,97 @@
+"""Differentiable signal generators driven by frame-rate controls: a bank of harmonic
+oscillators and spectrally shaped noise (the harmonic-plus-noise model of Serra 1989, written
+as DDSP does, Engel et al. 2020). Pure functions on (B, C, T) tensors.
+
+    f0 (B, N) Hz ------------------ upsample --> phase = 2 pi cumsum(f0 / rate)
+    harmonic amplitudes (B, K, N) - upsample --> sum_k a_k(t) sin(k phase(t))   (k f0 < rate / 2)
+    noise gains (B, M, N) --------- per frame, M linear bands from 0 to rate / 2, applied to
+                                    white noise in the STFT domain (Hann, hop = frame hop)
+
+Frame n describes samples [n * hop, (n + 1) * hop) and is centred on sample n * hop, as
+:class:`wavedil.audio.LogMel`'s frames are; controls are interpolated linearly between frame
+centres, so sample t reads frames floor(t / hop) and floor(t / hop) + 1 (the last frame is held).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+
+def upsample_frames(x: torch.Tensor, hop: int) -> torch.Tensor:
+    """Linear interpolation between frame centres: (B, C, N) -> (B, C, N * hop).
+
+    Sample t = n * hop + j gets (1 - j / hop) x[n] + (j / hop) x[n + 1]; the last frame is held.
+    """
+    if x.dim() != 3:
+        raise ValueError(f"upsample_frames: expected (B, C, N), got {tuple(x.shape)}")
+    if hop < 1:
+        raise ValueError(f"upsample_frames: hop must be >= 1, got {hop}")
+    nxt = torch.cat([x[..., 1:], x[..., -1:]], dim=-1)  # (B, C, N)
+    w = torch.arange(hop, device=x.device, dtype=x.dtype) / hop  # (hop,)
+    y = x[..., None] * (1 - w) + nxt[..., None] * w  # (B, C, N, hop)
+    return y.flatten(-2)
+
+
+def harmonic_phase(f0: torch.Tensor, sample_rate: int, hop: int,
+                   start: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fundamental's phase in cycles, wrapped to [0, 1), for every sample, and the phase
+    after the last sample (to continue in the next chunk): (B, N) Hz -> (B, N * hop), (B,).
+
+    The running sum is kept in float64 so that long signals keep their pitch exact.
+    """
+    f = upsample_frames(f0[:, None].double(), hop)[:, 0] / sample_rate  # (B, T) cycles/sample
+    cycles = torch.cumsum(f, dim=-1)
+    if start is not None:
+        cycles = cycles + start.double()[:, None]
+    # phase of sample t is the sum of the increments before it: sample 0 starts at ``start``
+    phase = torch.cat([cycles.new_zeros(cycles.shape[0], 1) if start is None
+                       else start.double()[:, None], cycles[:, :-1]], dim=-1)
+    return torch.remainder(phase, 1.0).to(f0.dtype), torch.remainder(cycles[:, -1], 1.0).to(f0.dtype)
+
+
+def harmonic_bank(phase: torch.Tensor, f0_samples: torch.Tensor, amplitudes: torch.Tensor,
+                  sample_rate: int) -> torch.Tensor:
+    """Sum of harmonics: phase (B, T) cycles, f0 (B, T) Hz, amplitudes (B, K, T) -> (B, T).
+
+    Harmonic k (1-based) is silenced where k f0 >= rate / 2, so nothing aliases.
+    """
+    K = amplitudes.shape[1]
+    k = torch.arange(1, K + 1, device=phase.device, dtype=phase.dtype)[None, :, None]  # (1, K, 1)
+    below = (k * f0_samples[:, None] < sample_rate / 2).to(amplitudes.dtype)  # (B, K, T)
+    # remainder keeps the argument small, so float32 sin stays accurate for high harmonics
+    waves = torch.sin(2 * math.pi * torch.remainder(k * phase[:, None], 1.0))  # (B, K, T)
+    return (waves * amplitudes * below).sum(dim=1)
+
+
+def filtered_noise(noise: torch.Tensor, gains: torch.Tensor, hop: int) -> torch.Tensor:
+    """White ``noise`` (B, N * hop) shaped by per-frame band gains (B, M, N): the gains are
+    interpolated linearly over the bins of a 2 * hop point STFT (Hann, hop ``hop``, centred
+    frames, so STFT frame n sits on sample n * hop like the controls), multiplied in, and the
+    result resynthesised by overlap-add -> (B, N * hop)."""
+    B, M, N = gains.shape
+    T = noise.shape[-1]
+    n_fft = 2 * hop
+    window = torch.hann_window(n_fft, device=noise.device, dtype=noise.dtype)
+    spec = torch.stft(noise, n_fft, hop, window=window, center=True, return_complex=True)
+    # spec: (B, hop + 1, N + 1); frame N (past the end) reuses the last gains
+    g = F.interpolate(gains.transpose(1, 2), size=hop + 1, mode="linear",
+                      align_corners=True).transpose(1, 2)  # (B, hop + 1, N)
+    g = torch.cat([g, g[..., -1:]], dim=-1)[..., :spec.shape[-1]]
+    return torch.istft(spec * g, n_fft, hop, window=window, center=True, length=T)
+
+
+def fill_unvoiced(f0: torch.Tensor, voiced: torch.Tensor, default: float) -> torch.Tensor:
+    """f0 (B, N) Hz with unvoiced frames holding the last voiced frame's value (the first
+    voiced value before any, ``default`` in a fully unvoiced row), so the oscillators glide
+    instead of jumping at voicing changes."""
+    B, N = f0.shape
+    idx = torch.arange(N, device=f0.device).expand(B, N)
+    last = torch.where(voiced, idx, torch.full_like(idx, -1)).cummax(dim=-1).values  # (B, N)
+    first = torch.where(voiced, idx, torch.full_like(idx, N)).min(dim=-1).values  # (B,)
+    any_voiced = first < N
+    pick = torch.where(last >= 0, last, first[:, None].clamp(max=N - 1))
+    out = torch.gather(f0, 1, pick)
+    return torch.where(any_voiced[:, None], out, torch.full_like(out, default))
