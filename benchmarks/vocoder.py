@@ -1,22 +1,26 @@
 """Vocoder quality on speech: train a recipe within its budget, copy-synthesise held-out files,
 score them beside Griffin-Lim from the same mel frames.
 
-Needs the speech corpus (``python benchmarks/speech_corpus.py /work/speech``: espeak-ng and
+Needs the speech corpus (``python benchmarks/speech_corpus.py data/speech``: espeak-ng and
 Festival voices, train and test sentences disjoint) and the ``eval`` extra for PESQ and STOI.
 
-    python benchmarks/vocoder.py /work/speech                       # recipes/speech_vocoder.yaml
-    python benchmarks/vocoder.py /work/speech --ablation --steps 600 # every variant, shorter
-    python benchmarks/vocoder.py /work/speech --evaluate-only        # score runs already trained
+    python benchmarks/vocoder.py data/speech                        # recipes/speech_vocoder.yaml
+    python benchmarks/vocoder.py data/speech --ablation --steps 600  # every variant, shorter
+    python benchmarks/vocoder.py data/speech --evaluate-only         # score runs already trained
 
 Each variant trains with ``wavedil.train`` in its own run folder under ``--out`` (the recipe's
 data path replaced by CORPUS/train) and is scored by ``wavedil.evaluate`` on CORPUS/test. The
-ablation adds the speech structure one piece at a time, every variant with the same steps:
+variants:
 
-    plain   mel only, raw waveform
-    +pre    the model works on the pre-emphasised signal (0.85), de-emphasised after
-    +f0     log-f0 and voicing per frame appended to the mel
-    +taps   pitch taps: the model's own signal at period - 2 .. period + 2
-    +LP     the mel-derived LP prediction as input and as the mean's offset (the recipe)
+    harmonic-noise   recipes/speech_vocoder.yaml: oscillators at the frames' f0 and shaped
+                     noise, their gains set per frame by a dilated conv stack over the frames
+    and the autoregressive WaveNet of recipes/speech_wavenet.yaml, adding the speech structure
+    one piece at a time (``--ablation``), every variant with the same steps:
+    plain            mel only, raw waveform
+    +pre             the model works on the pre-emphasised signal (0.85), de-emphasised after
+    +f0              log-f0 and voicing per frame appended to the mel
+    +taps            pitch taps: the model's own signal at period - 2 .. period + 2
+    +LP              the mel-derived LP prediction as input and as the mean's offset
 
 Prints one table (mean over the test files; log-mel distance, MCD and f0 RMSE lower is better,
 PESQ and STOI higher) with the training time and the generation speed of each variant.
@@ -32,8 +36,11 @@ from pathlib import Path
 from wavedil.evaluate import evaluate
 from wavedil.train import load_recipe, train
 
-RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "speech_vocoder.yaml"
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+RECIPE = RECIPES / "speech_vocoder.yaml"
+WAVENET = RECIPES / "speech_wavenet.yaml"
 ABLATION = {
+    "harmonic-noise": [],
     "plain": ["data.f0=false", "model.local_channels=80", "model.f0_input=false",
               "model.pitch_lags=[]", "model.lpc_order=0", "model.pre_emphasis=0.0"],
     "+pre": ["data.f0=false", "model.local_channels=80", "model.f0_input=false",
@@ -52,7 +59,7 @@ def run_variant(name: str, overrides: list[str], args) -> dict:
     run_dir = Path(args.out) / name.replace("+", "plus-")
     sets = [f"data.path={Path(args.corpus) / 'train'}", f"train.run_dir={run_dir}", *overrides,
             *(["train.steps=" + str(args.steps)] if args.steps else []), *args.set]
-    recipe = load_recipe(args.recipe, sets)
+    recipe = load_recipe(args.recipe if name == "harmonic-noise" else WAVENET, sets)
     seconds = None
     if not args.evaluate_only:
         start = time.perf_counter()
@@ -90,7 +97,7 @@ def table(results: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("corpus", help="folder with train/ and test/ (benchmarks/speech_corpus.py)")
-    ap.add_argument("--recipe", default=str(RECIPE))
+    ap.add_argument("--recipe", default=str(RECIPE), help="the harmonic-noise variant's recipe")
     ap.add_argument("--out", default="runs/vocoder-benchmark")
     ap.add_argument("--ablation", action="store_true", help="train every ablation variant")
     ap.add_argument("--only", nargs="*", default=None, help="ablation variants to run")
@@ -101,7 +108,7 @@ def main() -> None:
     ap.add_argument("--evaluate-only", action="store_true", help="score runs trained before")
     ap.add_argument("--set", nargs="*", default=[], help="more recipe overrides")
     args = ap.parse_args()
-    names = args.only or (list(ABLATION) if args.ablation else ["+LP"])
+    names = args.only or (list(ABLATION) if args.ablation else ["harmonic-noise"])
     results = []
     for name in names:
         print(f"{name}: {' '.join(ABLATION[name]) or 'the recipe as it is'}", flush=True)

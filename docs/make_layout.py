@@ -27,9 +27,9 @@ PARTS: dict[str, tuple[str, ...]] = {
     "data": ("wavedil.data",),
     "generation": ("wavedil.generate", "wavedil.engines", "wavedil.pitch"),
     "checkpoint": ("wavedil.checkpoint",),
-    "model": ("wavedil.model",),
+    "model": ("wavedil.model", "wavedil.hnnet", "wavedil.kinds"),
     "layers": ("wavedil.layers", "wavedil.blocks", "wavedil.heads", "wavedil.conditioning",
-               "wavedil.excitation"),
+               "wavedil.excitation", "wavedil.synth"),
     "analysis": ("wavedil.receptive", "wavedil.plots", "wavedil.metrics"),
     "foundations": ("wavedil.audio", "wavedil.f0", "wavedil.lpc", "wavedil.config"),
 }

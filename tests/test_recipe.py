@@ -4,6 +4,7 @@ import pytest
 
 from wavedil.data import DataConfig
 from wavedil.generate import GenerateConfig
+from wavedil.hnnet import HarmonicNoiseConfig
 from wavedil.model import WaveNetConfig
 from wavedil.train.recipe import (SECTIONS, TrainConfig, field_docs, load_recipe,
                                   recipe_from_dict)
@@ -28,7 +29,8 @@ def test_every_recipe_loads_against_the_code(path):
     assert "Hardware and time:" in text, "each recipe states the hardware and time it needs"
 
 
-@pytest.mark.parametrize("cls", [DataConfig, WaveNetConfig, TrainConfig, GenerateConfig])
+@pytest.mark.parametrize("cls", [DataConfig, WaveNetConfig, HarmonicNoiseConfig, TrainConfig,
+                                 GenerateConfig])
 def test_every_field_is_documented(cls):
     from dataclasses import fields
 
@@ -61,6 +63,14 @@ def test_every_field_is_documented(cls):
     ({"model": {"n_fft": 512}, "data": {"n_fft": 2048}},
      r"model.n_fft must be null or data.n_fft \(2048, .*got 512"),
     ({"model": {"n_fft": 512}}, r"model.n_fft must be null or data.n_fft \(1024, .*got 512"),
+    ({"model": {"kind": "gan"}}, r"model.kind must be one of wavenet, harmonic_noise, got 'gan'"),
+    ({"model": {"kind": "harmonic_noise", "layers": 3}, "data": {"f0": True}},
+     r"model.layers is unknown"),
+    ({"model": {"kind": "harmonic_noise"}}, r"data.f0 must be true for model.kind harmonic_noise"),
+    ({"model": {"kind": "harmonic_noise", "local_channels": 80}, "data": {"f0": True}},
+     r"model.local_channels must be data.n_mels \+ 2 \(82: .*got 80"),
+    ({"model": {"kind": "harmonic_noise"}, "data": {"f0": True}, "train": {"input_noise": 0.1}},
+     r"train.input_noise must be 0 for model.kind harmonic_noise"),
 ])
 def test_bad_recipes_fail_with_one_line_naming_the_key(raw, match):
     with pytest.raises(ValueError, match=match) as e:

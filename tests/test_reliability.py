@@ -93,9 +93,9 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
 
 
 def test_non_finite_losses_are_skipped_then_stop(tmp_path, monkeypatch):
-    import wavedil.train.loop as loop
+    import wavedil.train.objective as objective
 
-    real = loop.batch_nll
+    real = objective.batch_nll
     calls = {"n": 0}
 
     def flaky(*a, **k):
@@ -103,7 +103,7 @@ def test_non_finite_losses_are_skipped_then_stop(tmp_path, monkeypatch):
         loss = real(*a, **k)
         return loss * float("nan") if calls["n"] in (3, 4) or calls["n"] > 8 else loss
 
-    monkeypatch.setattr(loop, "batch_nll", flaky)
+    monkeypatch.setattr(objective, "batch_nll", flaky)
     with pytest.warns(UserWarning, match="non-finite loss, step skipped"):
         with pytest.raises(RuntimeError, match="3 non-finite losses in a row"):
             train(tiny(tmp_path, steps=50, max_nonfinite=3, validate_every=1000,

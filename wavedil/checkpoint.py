@@ -3,7 +3,8 @@
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts:
 
     format, version  "wavedil", 1
-    recipe           settings by recipe section: model (WaveNetConfig), data (DataConfig: the
+    recipe           settings by recipe section: model (WaveNetConfig, or the config of the
+                     kind its ``kind`` names: ``wavedil.kinds``), data (DataConfig: the
                      sample rate and features), generate (GenerateConfig), train (trainer only)
     name             the recipe's (or the model's) name
     model, ema       state dicts; ema is None without a moving average
@@ -35,14 +36,17 @@ import torch
 
 from .data.config import DataConfig
 from .generate import GenerateConfig
+from .hnnet import HarmonicNoiseConfig, HarmonicNoiseNet
+from .kinds import build_model, model_config
 from .model import WaveNet, WaveNetConfig
 
 FORMAT = "wavedil"
 VERSION = 1
 
 
-def checkpoint_dict(model: WaveNet, data: DataConfig, generate: GenerateConfig | None = None,
-                    ema: WaveNet | None = None, name: str = "model", train: dict | None = None,
+def checkpoint_dict(model: WaveNet | HarmonicNoiseNet, data: DataConfig,
+                    generate: GenerateConfig | None = None,
+                    ema: WaveNet | HarmonicNoiseNet | None = None, name: str = "model", train: dict | None = None,
                     **extra: Any) -> dict:
     """A model, its settings and ``extra`` entries (metadata, the trainer's state) in the
     checkpoint format; ``train`` is the recipe's train section as a dict."""
@@ -115,9 +119,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 @dataclass
 class LoadedModel:
-    """A WaveNet read from a checkpoint, with what it takes to feed and run it."""
+    """A model read from a checkpoint (a WaveNet, or a vocoder of another kind), with what it
+    takes to feed and run it."""
 
-    model: WaveNet
+    model: WaveNet | HarmonicNoiseNet
     """The network in eval mode: the moving-average weights when asked for and present."""
     data: DataConfig
     """The data settings it was trained with: sample rate, normalisation, frame features."""
@@ -132,7 +137,7 @@ class LoadedModel:
     speakers: list[str] = field(default_factory=list)
 
     @property
-    def config(self) -> WaveNetConfig:
+    def config(self) -> WaveNetConfig | HarmonicNoiseConfig:
         """The model's config."""
         return self.model.config
 
@@ -164,13 +169,13 @@ def load_model(path_or_dict: str | Path | dict, device: str | torch.device = "cp
         raise ValueError("--device cuda: CUDA is not available")
     try:
         sections = ckpt["recipe"]
-        config = WaveNetConfig.from_dict(sections["model"])
+        config = model_config(sections["model"])
         data = DataConfig.from_dict(sections.get("data") or {})
         generate = GenerateConfig.from_dict(sections.get("generate") or {})
     except (AttributeError, KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{where}: its settings do not build a model "
                          f"({type(e).__name__}: {e})") from None
-    model = WaveNet(config)
+    model = build_model(config)
     weights = ckpt["ema"] if ema and ckpt.get("ema") is not None else ckpt["model"]
     model.load_state_dict(weights)
     return LoadedModel(model.eval().to(device), data, generate, ckpt.get("name"),

@@ -33,6 +33,7 @@ from .checkpoint import LoadedModel, load_model
 from .data.files import discover
 from .engines import resolve_engine
 from .generate import stream
+from .kinds import is_autoregressive
 from .model import WaveNet
 from .plots import plot_comparison
 from .synthesis import mel_from_wav
@@ -207,7 +208,7 @@ def evaluate(
         raise ValueError(f"--temperature must be >= 0, got {temperature}")
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be >= 1, got {limit}")
-    used_engine = resolve_engine(engine, device)
+    used_engine = resolve_engine(engine, device) if is_autoregressive(model.config) else "one-pass"
     test_dir = Path(test_dir)
     if not test_dir.exists():
         raise ValueError(f"{test_dir}: no such folder")

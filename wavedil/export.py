@@ -258,6 +258,9 @@ def export(checkpoint_or_model: str | Path | WaveNet, fmt: str, out: str | Path,
         source = str(checkpoint_or_model)
         loaded = load_model(checkpoint_or_model)
         model, sample_rate = loaded.model, loaded.sample_rate
+    if not isinstance(model, WaveNet):
+        raise ValueError(f"export: {source or 'this model'} is a {model.config.kind} vocoder; "
+                         "export writes WaveNets (model.kind wavenet) only")
     if model.excitation is not None:
         raise ValueError("export: models with sample features (model.pitch_lags or "
                          "model.lpc_order) cannot be exported yet; their step reads a history "

@@ -1,4 +1,6 @@
-"""The generation driver: batched, streaming sampling from a WaveNet through an engine.
+"""The generation driver: batched, streaming sampling from a WaveNet through an engine (and
+the one-pass synthesis of a frames-to-waveform vocoder, ``model.kind: harmonic_noise``,
+behind the same functions).
 
 The driver owns the loop's inputs (conditioning, random numbers, the prime) and the
 engine owns the per-layer cache, so each new sample costs O(layers) (Paine et al. 2016,
@@ -116,6 +118,9 @@ def stream(
         kernel: the numba engine's matrix kernel: "auto", "c" (ValueError with the reason
             where it cannot build) or "numba" (see ``wavedil.engines.native``).
     """
+    if not isinstance(model, WaveNet):
+        yield from _vocode(model, n_samples, batch_size, local, prime, generator, chunk_size)
+        return
     if n_samples is None and local is None:
         raise ValueError("n_samples is required without local conditioning")
     if n_samples is not None and n_samples < 0:
@@ -190,6 +195,32 @@ def stream(
                                 None if ctx is None else ctx[k:])
             yield to_wave(values)
         done += n
+
+
+def _vocode(model: torch.nn.Module, n_samples: int | None, batch_size: int, local,
+            prime: torch.Tensor | None, generator: torch.Generator | None,
+            chunk_size: int) -> Iterator[torch.Tensor]:
+    """A frames-to-waveform vocoder (not autoregressive): it reads every frame (its blocks may
+    look ahead), synthesises the waveform in one pass and yields it in chunks."""
+    if local is None:
+        raise ValueError("this vocoder needs local conditioning (mel and f0 frames)")
+    if prime is not None:
+        raise ValueError("prime applies to autoregressive models; this vocoder reads frames only")
+    if n_samples is not None and n_samples < 0:
+        raise ValueError(f"n_samples must be >= 0, got {n_samples}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    device = next(model.parameters()).device
+    frames = torch.cat([f.to(device) for f in _frames(local, batch_size)], dim=-1)
+    wave = model(frames, generator=generator).clamp(-1.0, 1.0)  # (B, frames * hop)
+    if n_samples is not None:
+        if n_samples > wave.shape[-1]:
+            raise ValueError(f"local conditioning ran out: {wave.shape[-1]} samples of "
+                             f"conditioning for n_samples={n_samples}")
+        wave = wave[:, :n_samples]
+    step = max(chunk_size, 16000)
+    for lo in range(0, wave.shape[-1], step):
+        yield wave[:, lo:lo + step]
 
 
 def generate(model: WaveNet, n_samples: int | None = None, batch_size: int = 1,

@@ -45,6 +45,8 @@ def factor_hop(hop: int) -> list[int]:
 class WaveNetConfig(Config):
     """Everything needed to rebuild a WaveNet; stored in every checkpoint."""
 
+    kind: str = "wavenet"
+    """The model family (``wavedil.kinds``): wavenet, the autoregressive sample-by-sample model."""
     layers: int = 20
     """Number of gated residual blocks."""
     cycle_length: int = 10
@@ -112,6 +114,7 @@ class WaveNetConfig(Config):
 
     def __post_init__(self) -> None:
         need = self.need
+        need(self.kind == "wavenet", "kind", "wavenet for WaveNetConfig")
         if self.dilations is not None:
             self.dilations = [int(d) for d in self.dilations]
             need(len(self.dilations) > 0 and all(d >= 1 for d in self.dilations), "dilations",

@@ -214,18 +214,19 @@ def plot_receptive_field(
     return path
 
 
-def plot_losses(records: list[dict], path: Path) -> None:
-    """Training and validation loss (bits per sample) against step, as a PNG."""
+def plot_losses(records: list[dict], path: Path, key: str = "bits") -> None:
+    """Training and validation loss against step, as a PNG: records' ``train_<key>`` and
+    ``val_<key>`` (bits: NLL in bits per sample; stft: the multi-resolution STFT loss)."""
     plt = _pyplot()
-    train = [(r["step"], r["train_bits"]) for r in records if "train_bits" in r]
-    val = [(r["step"], r["val_bits"]) for r in records if "val_bits" in r]
+    train = [(r["step"], r[f"train_{key}"]) for r in records if f"train_{key}" in r]
+    val = [(r["step"], r[f"val_{key}"]) for r in records if f"val_{key}" in r]
     fig, ax = plt.subplots(figsize=(7, 4))
     if train:
         ax.plot(*zip(*train), label="train", lw=1)
     if val:
         ax.plot(*zip(*val), "o-", label="validation", lw=1.5)
     ax.set_xlabel("step")
-    ax.set_ylabel("NLL (bits per sample)")
+    ax.set_ylabel("NLL (bits per sample)" if key == "bits" else "multi-resolution STFT loss")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

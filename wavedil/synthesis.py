@@ -16,6 +16,7 @@ from .checkpoint import LoadedModel, load_model
 from .engines import resolve_engine, resolve_kernel
 from .f0 import f0_features
 from .generate import stream
+from .kinds import is_autoregressive
 from .plots import plot_spectrogram
 
 
@@ -144,8 +145,11 @@ def synthesize(
     temperature = g.temperature if temperature is None else temperature
     seed = g.seed if seed is None else seed
     engine = engine or g.engine
-    used = resolve_engine(engine, device)
-    chosen = resolve_kernel(kernel, used)
+    if is_autoregressive(model.config):
+        used = resolve_engine(engine, device)
+        chosen = resolve_kernel(kernel, used)
+    else:  # a vocoder of frames: one pass, no sampling engine
+        used, chosen = "one-pass", None
     if batch < 1:
         raise ValueError(f"--batch must be >= 1, got {batch}")
     if seconds is not None and samples is not None:

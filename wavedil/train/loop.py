@@ -29,10 +29,10 @@ from ..audio import save_audio
 from ..checkpoint import checkpoint_dict, save_checkpoint
 from ..data import FixedCrops, PreparedData, RandomCrops, prepare
 from ..generate import generate
-from ..model import WaveNet, WaveNetConfig
+from ..kinds import build_model, is_autoregressive
 from . import checkpoint as ckpt_io
 from .distributed import Dist
-from .objective import batch_nll, collate, to_bits
+from .objective import Objective, collate
 from ..plots import plot_losses, plot_spectrogram
 from .recipe import Recipe
 from .report import Metrics
@@ -44,6 +44,7 @@ class TrainResult:
 
     run_dir: Path
     step: int
+    # validation figures: NLL in bits per sample for a WaveNet, the STFT loss for a vocoder
     untrained_val_bits: float | None
     final_val_bits: float | None
     best_val_bits: float | None
@@ -113,16 +114,20 @@ class Trainer:
         self._claim_run_dir(resume, force)
 
         torch.manual_seed(t.seed)
-        mc: WaveNetConfig = recipe.model
-        self.data: PreparedData = prepare(recipe.data, mc.hop_length, mc.classes, mc.context_length)
-        if mc.speakers and len(self.data.speakers) > mc.speakers:
+        mc = recipe.model
+        self.autoregressive = is_autoregressive(mc)
+        self.data: PreparedData = (
+            prepare(recipe.data, mc.hop_length, mc.classes, mc.context_length)
+            if self.autoregressive else prepare(recipe.data, mc.hop_length))
+        self.objective = Objective.for_config(mc, self.data.config.crop)
+        if getattr(mc, "speakers", 0) and len(self.data.speakers) > mc.speakers:
             raise ValueError(f"model.speakers is {mc.speakers} but the data has "
                              f"{len(self.data.speakers)} speakers: {self.data.speakers[:8]}")
         self.train_set = RandomCrops(self.data, self.data.train)
         self.val_set = (FixedCrops(self.data, self.data.validation, t.validation_crops)
                         if self.data.validation else None)
 
-        self.model = WaveNet(mc).to(self.device)
+        self.model = build_model(mc).to(self.device)
         self.ema = copy.deepcopy(self.model).eval() if t.ema_decay > 0 else None
         if self.ema is not None:
             self.ema.requires_grad_(False)
@@ -213,11 +218,12 @@ class Trainer:
         torch._foreach_add_(e, m, alpha=1 - d)
 
     def train_step(self) -> float | None:
-        """One optimisation step; the loss in bits, or None when it was skipped."""
+        """One optimisation step; the loss as reported (bits for a WaveNet), or None when it
+        was skipped."""
         self.model.train()
         batch = self.batch(self.step)
         with self._autocast():
-            loss = batch_nll(self.net, batch, self.data.config.crop, self.recipe.model)
+            loss = self.objective.loss(self.net, batch, self.recipe.model, self.tc.input_noise)
         if not self.dist.all_finite(loss):
             self.opt.zero_grad(set_to_none=True)
             return None
@@ -230,23 +236,26 @@ class Trainer:
         self.scaler.update()
         self.sched.step()
         self._ema_update()
-        return to_bits(self.dist.mean(loss.detach()))
+        return self.objective.report(self.dist.mean(loss.detach()))
 
     @torch.no_grad()
-    def validate(self, model: WaveNet | None = None) -> float | None:
-        """Validation NLL in bits per sample (EMA weights unless ``model`` is given)."""
+    def validate(self, model: torch.nn.Module | None = None) -> float | None:
+        """The validation loss as reported: NLL in bits per sample for a WaveNet (EMA weights
+        unless ``model`` is given); the noise of a vocoder's source is seeded, so the figure
+        depends on the weights alone."""
         if self.val_set is None:
             return None
         model = model or self.ema or self.model
         model.eval()
         total, count = 0.0, 0
         B = max(1, self.tc.batch_size)
+        gen = torch.Generator(device=self.device).manual_seed(self.tc.seed)
         for lo in range(0, len(self.val_set), B):
             items = [self.val_set[i] for i in range(lo, min(lo + B, len(self.val_set)))]
             batch = {k: v.to(self.device) for k, v in collate(items).items()}
-            total += float(batch_nll(model, batch, self.data.config.crop)) * len(items)
+            total += float(self.objective.loss(model, batch, generator=gen)) * len(items)
             count += len(items)
-        return to_bits(total / count)
+        return self.objective.report(total / count)
 
     def checkpoint(self) -> Path | None:
         if not self.dist.is_main:
@@ -284,7 +293,7 @@ class Trainer:
             frames = self.data.mel[:, a // self.data.hop_length:b // self.data.hop_length]
             n = min(n, frames.shape[-1] * self.data.hop_length)
             local = frames[None].to(self.device)
-        if model.config.speakers:
+        if getattr(model.config, "speakers", 0):
             speaker = int(self.data.speaker[clip])
         wave = generate(model, n, 1, local=local, speaker=speaker, temperature=g.temperature,
                         generator=torch.Generator(device=self.device).manual_seed(g.seed),
@@ -306,13 +315,15 @@ class Trainer:
         if self.untrained_val is None:
             self.untrained_val = self.validate(self.model)
             if self.untrained_val is not None:
-                self.echo(f"untrained validation NLL: {self.untrained_val:.3f} bits/sample")
-                self.metrics.log(0, val_bits=self.untrained_val)
+                o = self.objective
+                self.echo(f"untrained validation {o.name}: {self.untrained_val:.3f}{o.unit}")
+                self.metrics.log(0, **{f"val_{o.key}": self.untrained_val})
         bad_in_a_row, interrupted = 0, False
         crop_samples = self.data.config.crop * t.batch_size
         window_t, window_steps, window_loss = time.perf_counter(), 0, []
         last_ckpt = None
-        with _Stop() as stop, _progress(t.steps, start, self.dist.is_main) as bar:
+        with _Stop() as stop, _progress(t.steps, start, self.dist.is_main,
+                                        self.objective.unit or " (STFT loss)") as bar:
             while self.step < t.steps:
                 bits = self.train_step()
                 if bits is None:
@@ -332,17 +343,18 @@ class Trainer:
                     dt = time.perf_counter() - window_t
                     sps = window_steps * crop_samples / max(dt, 1e-9)
                     mean = sum(window_loss) / len(window_loss)
-                    self.metrics.log(self.step, train_bits=mean, lr=self.sched.get_last_lr()[0],
-                                     samples_per_second=sps)
+                    self.metrics.log(self.step, **{f"train_{self.objective.key}": mean},
+                                     lr=self.sched.get_last_lr()[0], samples_per_second=sps)
                     bar.update(self.step, mean, sps)
                     window_t, window_steps, window_loss = time.perf_counter(), 0, []
                 if self.step % t.validate_every == 0 or self.step == t.steps:
                     self.last_val = self.validate()
                     if self.last_val is not None:
-                        self.metrics.log(self.step, val_bits=self.last_val)
+                        self.metrics.log(self.step, **{f"val_{self.objective.key}": self.last_val})
                         if self.best_val is None or self.last_val < self.best_val:
                             self.best_val, self.best_step = self.last_val, self.step
-                        bar.note(f"step {self.step}: validation NLL {self.last_val:.3f} bits/sample")
+                        bar.note(f"step {self.step}: validation {self.objective.name} "
+                                 f"{self.last_val:.3f}{self.objective.unit}")
                 if t.sample_every and self.step % t.sample_every == 0:
                     self.sample()
                 stop_now = self.dist.any(stop.requested) or (
@@ -355,7 +367,7 @@ class Trainer:
                     break
         if self.dist.is_main and not interrupted:
             self.sample()
-            plot_losses(self.metrics.read(), self.run_dir / "loss.png")
+            plot_losses(self.metrics.read(), self.run_dir / "loss.png", self.objective.key)
         self.metrics.close()
         result = TrainResult(self.run_dir, self.step, self.untrained_val, self.last_val,
                              self.best_val, last_ckpt, interrupted, time.perf_counter() - t0)
@@ -366,8 +378,8 @@ class Trainer:
 class _progress:
     """A rich progress bar on a terminal; plain lines otherwise."""
 
-    def __init__(self, total: int, start: int, enabled: bool) -> None:
-        self.total, self.start, self.enabled = total, start, enabled
+    def __init__(self, total: int, start: int, enabled: bool, unit: str = " bits/sample") -> None:
+        self.total, self.start, self.enabled, self.unit = total, start, enabled, unit
         self.tty = enabled and sys.stderr.isatty()
         self.t0 = time.perf_counter()
 
@@ -388,12 +400,12 @@ class _progress:
             return
         if self.tty:
             self.bar.update(self.task, completed=step,
-                            info=f"loss {bits:.3f} bits  {sps:,.0f} samples/s")
+                            info=f"loss {bits:.3f}{self.unit}  {sps:,.0f} samples/s")
             return
         done = step - self.start
         rate = done / max(time.perf_counter() - self.t0, 1e-9)
         left = (self.total - step) / rate if rate > 0 else 0.0
-        print(f"step {step}/{self.total}  loss {bits:.3f} bits/sample  {sps:,.0f} samples/s  "
+        print(f"step {step}/{self.total}  loss {bits:.3f}{self.unit}  {sps:,.0f} samples/s  "
               f"{left:.0f} s left", flush=True)
 
     def note(self, text: str) -> None:
@@ -420,8 +432,9 @@ def train(recipe: Recipe, resume: bool = False, force: bool = False,
                  "(continue with --resume)")
         else:
             u, f = result.untrained_val_bits, result.final_val_bits
+            o = trainer.objective
             if u is not None and f is not None:
-                echo(f"validation NLL: untrained {u:.3f} -> final {f:.3f} bits/sample "
+                echo(f"validation {o.name}: untrained {u:.3f} -> final {f:.3f}{o.unit} "
                      f"({f / u:.2f} of untrained) after {result.step} steps, "
                      f"{result.seconds:.0f} s")
             echo(f"run folder: {result.run_dir}")

@@ -1,19 +1,20 @@
 """Recipes: YAML files mapped one-to-one onto config dataclasses.
 
     data:      DataConfig       (wavedil.data.config)
-    model:     WaveNetConfig    (wavedil.model)
+    model:     WaveNetConfig    (wavedil.model), or the config of the kind that ``kind`` names
+                                (``wavedil.kinds``: harmonic_noise -> HarmonicNoiseConfig)
     train:     TrainConfig      (below)
     generate:  GenerateConfig   (wavedil.generate)
 
 Unknown keys, wrong types and out-of-range values fail before any work, with one line that
 names the key, the allowed values and, for a typo, the nearest valid key. ``--set
 section.key=value`` overrides any key; the value is parsed as YAML. The model section's
-``sample_rate`` and ``n_fft`` are the data's: left out, they are filled from the data section.
+``sample_rate`` and ``n_fft`` (where its kind has them) are the data's: left out, they are filled from the data section.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ import yaml
 from ..config import Config, ConfigError, check_keys, need
 from ..data.config import DataConfig
 from ..generate import GenerateConfig
+from ..hnnet import HarmonicNoiseConfig
+from ..kinds import config_class
 from ..model import WaveNetConfig
 
 
@@ -74,6 +77,11 @@ class TrainConfig(Config):
     """Steps between metric lines."""
     max_nonfinite: int = 10
     """Non-finite losses in a row (each step skipped with a warning) before the run stops."""
+    input_noise: float = 0.0
+    """Standard deviation of Gaussian noise added to the samples the model reads (not to the
+    targets) in training steps, in [-1, 1] units: a model that reads its own past samples (LP
+    excitation, pitch taps) learns to correct the errors it makes when it generates (LPCNet's
+    noise injection). 0: none; needs scalar input."""
     run_dir: str = ""
     """Folder of the run; empty: runs/<recipe name>."""
 
@@ -94,6 +102,7 @@ class TrainConfig(Config):
         for name in ("weight_decay", "warmup_steps", "grad_clip", "threads", "sample_every"):
             need(getattr(self, name) >= 0, name, ">= 0")
         need(self.sample_seconds > 0, "sample_seconds", "> 0")
+        need(0.0 <= self.input_noise <= 0.5, "input_noise", "in [0, 0.5]")
 
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "model": WaveNetConfig, "train": TrainConfig,
@@ -105,7 +114,7 @@ class Recipe:
     """A whole recipe: one config per section, plus the name it was loaded under."""
 
     data: DataConfig = field(default_factory=DataConfig)
-    model: WaveNetConfig = field(default_factory=WaveNetConfig)
+    model: WaveNetConfig | HarmonicNoiseConfig = field(default_factory=WaveNetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     name: str = "recipe"
@@ -114,20 +123,35 @@ class Recipe:
         model, data = self.model, self.data
         need("model", model.hop_length == data.hop_length, "hop_length",
              f"data.hop_length ({data.hop_length})", model.hop_length)
+        need("model", model.sample_rate == data.sample_rate, "sample_rate",
+             f"data.sample_rate ({data.sample_rate}), or left out to take the data's",
+             model.sample_rate)
+        if isinstance(model, HarmonicNoiseConfig):
+            need("data", data.f0, "f0", "true for model.kind harmonic_noise (its oscillators "
+                 "run at the frames' f0)", data.f0)
+            need("model", model.local_channels == data.feature_channels, "local_channels",
+                 f"data.n_mels + 2 ({data.feature_channels}: the mel bands and the f0 pair)",
+                 model.local_channels)
+            need("model", model.n_fft in (None, data.fft_size), "n_fft",
+                 f"null or data.n_fft ({data.fft_size}, the mel FFT size), or left out to take "
+                 f"the data's", model.n_fft)
+            need("train", not self.train.input_noise, "input_noise",
+                 "0 for model.kind harmonic_noise (it reads no past samples)",
+                 self.train.input_noise)
+            return
         features = (f"data.n_mels + 2 for data.f0 ({data.feature_channels})" if data.f0
                     else f"data.n_mels ({data.n_mels})")
         need("model", model.local_channels in (0, data.feature_channels), "local_channels",
              f"{features}, or 0 for no local conditioning", model.local_channels)
         need("model", not model.local_channels or model.f0_input == data.f0, "f0_input",
              f"data.f0 ({str(data.f0).lower()}) when local_channels > 0", model.f0_input)
-        need("model", model.sample_rate == data.sample_rate, "sample_rate",
-             f"data.sample_rate ({data.sample_rate}), or left out to take the data's",
-             model.sample_rate)
         need("model", model.n_fft in (None, data.fft_size), "n_fft",
              f"null or data.n_fft ({data.fft_size}, the mel FFT size), or left out to take the "
              f"data's", model.n_fft)
         need("model", not model.speakers or data.speakers_from_folders, "speakers",
              "0 without data.speakers_from_folders: true", model.speakers)
+        need("train", not self.train.input_noise or model.input_kind == "scalar", "input_noise",
+             "0 for a model with class input (model.input must be scalar)", self.train.input_noise)
 
     def to_dict(self) -> dict:
         return {name: asdict(getattr(self, name)) for name in SECTIONS}
@@ -143,7 +167,8 @@ def build_section(name: str, values: dict | None, where: str = "") -> Any:
         values = {}
     need("recipe", isinstance(values, dict), name, "a mapping", values, where)
     try:
-        return SECTIONS[name].from_dict(values)
+        cls = config_class(values) if name == "model" else SECTIONS[name]
+        return cls.from_dict(values)
     except ConfigError as e:
         raise e.within(name, where) from None
 
@@ -179,9 +204,13 @@ def recipe_from_dict(raw: dict | None, name: str = "recipe", where: str = "",
         raw[section] = {**(raw.get(section) or {}), key: value}
     sections = {"data": build_section("data", raw.get("data"), where)}
     if isinstance(raw.get("model") or {}, dict):  # else build_section names the bad section
-        data = sections["data"]
-        raw["model"] = {"sample_rate": data.sample_rate, "n_fft": data.fft_size,
-                        **(raw.get("model") or {})}
+        data, model = sections["data"], raw.get("model") or {}
+        try:
+            names = {f.name for f in fields(config_class(model))}
+        except ConfigError as e:
+            raise e.within("model", where) from None
+        filled = {"sample_rate": data.sample_rate, "n_fft": data.fft_size}
+        raw["model"] = {**{k: v for k, v in filled.items() if k in names}, **model}
     sections.update({s: build_section(s, raw.get(s), where) for s in SECTIONS if s != "data"})
     try:
         return Recipe(**sections, name=name)
