@@ -1,4 +1,4 @@
-"""Quality: does a pitch-conditioned WaveNet play the pitch it is asked for, and how clean?
+"""Quality: does a pitch-conditioned model play the pitch it is asked for, and how clean?
 
 Trains ``recipes/pitch.yaml`` with ``wavedil.train`` (the embedded plucked-string corpus; frames
 are one loudness band and the f0 pair; pitch taps at lags period-2 .. period+2), then asks for
@@ -25,6 +25,8 @@ against the corpus's 28.2 dB); session 4 made them a recipe driven by f0 frames.
 
     python benchmarks/quality.py                 # the recipe's steps (about 10 minutes)
     python benchmarks/quality.py --steps 300     # a quick look
+    python benchmarks/quality.py --recipe recipes/pitch_harmonic.yaml --out runs/quality-harmonic
+                                                 # the harmonic-plus-noise model, same frames
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ def main() -> None:
         result = train(recipe, force=True)
         trained = time.perf_counter() - start
         print(f"trained {result.step} steps in {trained / 60:.1f} min")
-    loaded = load_model(args.out / "best.pt")  # the weights with the best validation NLL
+    loaded = load_model(args.out / "best.pt")  # the weights with the best validation loss
     data, rate = loaded.data, loaded.sample_rate
 
     # one take per note (the first timbre's first take): its loudness band and voicing
@@ -144,7 +146,8 @@ def main() -> None:
     hnr = float(np.nanmedian([r["hnr_db"] for r in rows]))
     corpus_hnr = float(np.nanmedian([r["corpus_hnr_db"] for r in rows]))
     summary = {"steps": loaded.step, "train_seconds": None if trained is None else round(trained, 1),
-               "best_val_bits": loaded.best_val, "notes": len(rows), "within_a_semitone": hits,
+               "best_val": loaded.best_val,  # bits/sample (a WaveNet) or the STFT loss
+               "notes": len(rows), "within_a_semitone": hits,
                "fraction": hits / len(rows), "median_hnr_db": round(hnr, 1),
                "median_corpus_hnr_db": round(corpus_hnr, 1), "temperature": args.temperature,
                "generation_seconds": round(gen_time, 2), "rows": rows}

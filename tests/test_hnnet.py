@@ -93,3 +93,33 @@ def test_the_vocoder_learns_a_harmonic_signal_spectrum():
     spec = torch.fft.rfft(out * torch.hann_window(out.numel()))
     freqs = torch.fft.rfftfreq(out.numel(), 1 / rate)
     assert abs(float(freqs[spec.abs().argmax()]) - 250.0) < 10.0
+
+
+def test_one_band_frames_give_a_flat_envelope():
+    """A loudness contour (one mel band, recipes/pitch_harmonic.yaml) is a flat envelope: every
+    harmonic starts at the same level, scaled by the band."""
+    torch.manual_seed(0)
+    model = HarmonicNoiseNet(HarmonicNoiseConfig(local_channels=3, hop_length=64, n_fft=256,
+                                                 dilations=[1], harmonics=8, noise_bands=4))
+    frames = _frames(1, 6)[:, 3:]  # (1, 1 + 2, 6): one band from _frames' first
+    frames = torch.cat([torch.full((1, 1, 6), 0.5), frames[:, 1:]], dim=1)
+    level = model.log_envelope(frames, torch.tensor([[[100.0] * 6, [3000.0] * 6]]))
+    assert level.shape == (1, 2, 6) and torch.equal(level[:, 0], level[:, 1])
+    louder = frames.clone()
+    louder[:, 0] = 0.6  # +10 dB
+    gain = model.log_envelope(louder, torch.full((1, 1, 6), 500.0)) - level[:, :1]
+    assert torch.allclose(gain, torch.full_like(gain, math.log(10 ** 0.5)), atol=1e-5)
+    assert model(frames).shape == (1, 6 * 64)
+
+
+def test_frames_at_the_log_mel_floor_are_silent():
+    """Digital silence in (every band at LogMel's -100 dB floor) is digital silence out, away
+    from the ramp into the first sounding frame."""
+    torch.manual_seed(0)
+    model = _tiny().eval()
+    frames = _frames(1, 12)
+    frames[:, :4, :6] = 0.0  # frames 0..5 silent
+    with torch.no_grad():
+        out = model(frames, generator=torch.Generator().manual_seed(0))
+    assert float(out[:, :5 * 32].abs().max()) == 0.0
+    assert float(out[:, 7 * 32:].abs().max()) > 0.0

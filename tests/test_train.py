@@ -253,7 +253,9 @@ def test_a_harmonic_noise_vocoder_learns_and_goes_through_generate_info_and_eval
     assert (run / "loss.png").exists() and list((run / "samples").glob("*.wav"))
     loaded = load_model(run / "best.pt")
     assert isinstance(loaded.model, HarmonicNoiseNet) and loaded.config.n_fft == 256
-    assert describe(run / "best.pt")["model"]["kind"] == "harmonic_noise"
+    info = describe(run / "best.pt")
+    assert info["model"]["kind"] == "harmonic_noise" and "best_val_bits" not in info
+    assert info["best_val_stft"] == pytest.approx(result.best_val_bits)
 
     wav = tmp_path / "test" / "note.wav"
     wav.parent.mkdir()

@@ -46,8 +46,8 @@ VERSION = 1
 
 def checkpoint_dict(model: WaveNet | HarmonicNoiseNet, data: DataConfig,
                     generate: GenerateConfig | None = None,
-                    ema: WaveNet | HarmonicNoiseNet | None = None, name: str = "model", train: dict | None = None,
-                    **extra: Any) -> dict:
+                    ema: WaveNet | HarmonicNoiseNet | None = None, name: str = "model",
+                    train: dict | None = None, **extra: Any) -> dict:
     """A model, its settings and ``extra`` entries (metadata, the trainer's state) in the
     checkpoint format; ``train`` is the recipe's train section as a dict."""
     recipe = {"data": asdict(data), "model": model.config.to_dict(),

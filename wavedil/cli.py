@@ -308,8 +308,9 @@ def info(
     for key in ("checkpoint", "name", "step", "parameters", "receptive_field"):
         typer.echo(f"{key}: {d[key]}")
     typer.echo(f"receptive_field_ms: {d['receptive_field_ms']:.2f} at {d['sample_rate']} Hz")
-    for key in ("untrained_val_bits", "best_val_bits", "last_val_bits"):
-        if d[key] is not None:
+    for key in ("untrained_val_bits", "best_val_bits", "last_val_bits",
+                "untrained_val_stft", "best_val_stft", "last_val_stft"):
+        if d.get(key) is not None:
             typer.echo(f"{key}: {d[key]:.3f}")
     typer.echo("model: " + ", ".join(f"{k}={v}" for k, v in d["model"].items()))
 

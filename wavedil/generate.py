@@ -218,9 +218,8 @@ def _vocode(model: torch.nn.Module, n_samples: int | None, batch_size: int, loca
             raise ValueError(f"local conditioning ran out: {wave.shape[-1]} samples of "
                              f"conditioning for n_samples={n_samples}")
         wave = wave[:, :n_samples]
-    step = max(chunk_size, 16000)
-    for lo in range(0, wave.shape[-1], step):
-        yield wave[:, lo:lo + step]
+    for lo in range(0, wave.shape[-1], chunk_size):
+        yield wave[:, lo:lo + chunk_size]
 
 
 def generate(model: WaveNet, n_samples: int | None = None, batch_size: int = 1,

@@ -11,7 +11,8 @@ that drives a bank of harmonic oscillators and a shaped noise source (``wavedil.
 The envelope terms are what a harmonic signal and white noise of those amplitudes would show
 in the mel analysis (a Hann window of n_fft), so the untrained model is already a plain
 harmonic-plus-noise vocoder of its mel frames; the network learns the corrections: how
-voiced each band is, what the mel's resolution smears, where the frames' f0 is wrong.
+voiced each band is, what the mel's resolution smears, where the frames' f0 is wrong. A frame
+whose bands all sit at the log-mel floor is digital silence, and the model makes none there.
 
 Speech is a periodic source through a slowly changing filter. A sample-by-sample network
 must discover the periodicity before it can reproduce it; here it is given: the oscillators
@@ -194,6 +195,8 @@ class HarmonicNoiseNet(nn.Module):
         db = frames[:, :self.config.mel_channels] * -LogMel.FLOOR_DB + LogMel.FLOOR_DB
         level = db * (math.log(10.0) / 20.0) - self.log_widths[:, None]  # (B, n_mels, N) ln E
         c = self.centres
+        if c.numel() == 1:  # one band (a loudness contour): a flat envelope
+            return level.expand(-1, freqs.shape[1], -1)
         hi = torch.searchsorted(c, freqs.contiguous()).clamp(1, c.numel() - 1)  # (B, F, N)
         lo = hi - 1
         w = ((freqs - c[lo]) / (c[hi] - c[lo]).clamp(min=1e-6)).clamp(0.0, 1.0)
@@ -206,7 +209,6 @@ class HarmonicNoiseNet(nn.Module):
         if frames.dim() != 3 or frames.shape[1] != c.local_channels:
             raise ValueError(f"HarmonicNoiseNet: expected frames of shape (B, {c.local_channels}, "
                              f"N), got {tuple(frames.shape)}")
-        f0, _ = self.f0_hz(frames)
         h = self.inp(frames)  # (B, R, N)
         skips = 0
         for block in self.blocks:
@@ -214,14 +216,17 @@ class HarmonicNoiseNet(nn.Module):
             skips = skips + s
         y = self.out(F.relu(self.post(F.relu(skips))))  # (B, K + M, N)
         B, _, N = frames.shape
+        f0, _ = self.f0_hz(frames)
         k = torch.arange(1, c.harmonics + 1, device=frames.device, dtype=frames.dtype)
         freqs = k[None, :, None] * f0[:, None]  # (B, K, N)
         below = (freqs < c.sample_rate / 2).to(frames.dtype)
         harm = self.log_envelope(frames, freqs) + torch.log(2 * f0[:, None] / c.sample_rate)
         noise_f = self.noise_freqs[None, :, None].expand(B, -1, N)
         noise = self.log_envelope(frames, noise_f) - 0.5 * math.log(3 * c.fft_size / 8)
-        return {"amplitudes": torch.exp(harm) * _exp_sigmoid(y[:, :c.harmonics]) * below,
-                "noise": torch.exp(noise) * _exp_sigmoid(y[:, c.harmonics:]), "f0": f0}
+        # a frame whose every band is at LogMel's floor (-100 dB) is digital silence: no output
+        sound = (frames[:, :c.mel_channels] > 0).any(dim=1, keepdim=True).to(frames.dtype)
+        return {"amplitudes": torch.exp(harm) * _exp_sigmoid(y[:, :c.harmonics]) * below * sound,
+                "noise": torch.exp(noise) * _exp_sigmoid(y[:, c.harmonics:]) * sound, "f0": f0}
 
     def forward(self, frames: torch.Tensor, noise: torch.Tensor | None = None,
                 generator: torch.Generator | None = None) -> torch.Tensor:

@@ -234,9 +234,10 @@ def describe(checkpoint: str | Path) -> dict:
         "receptive_field": m.model.receptive_field,
         "receptive_field_ms": 1000.0 * m.model.receptive_field / m.sample_rate,
         "sample_rate": m.sample_rate,
-        "best_val_bits": m.best_val,
-        "last_val_bits": m.last_val,
-        "untrained_val_bits": m.untrained_val,
+        # validation figures: NLL in bits per sample (a WaveNet), or the STFT loss (a vocoder)
+        **{f"{name}_val_{'bits' if is_autoregressive(m.config) else 'stft'}": value
+           for name, value in (("best", m.best_val), ("last", m.last_val),
+                               ("untrained", m.untrained_val))},
         "speakers": m.speakers,
         "model": m.config.to_dict(),
     }

@@ -120,7 +120,7 @@ class Trainer:
             prepare(recipe.data, mc.hop_length, mc.classes, mc.context_length)
             if self.autoregressive else prepare(recipe.data, mc.hop_length))
         self.objective = Objective.for_config(mc, self.data.config.crop)
-        if getattr(mc, "speakers", 0) and len(self.data.speakers) > mc.speakers:
+        if mc.speakers and len(self.data.speakers) > mc.speakers:
             raise ValueError(f"model.speakers is {mc.speakers} but the data has "
                              f"{len(self.data.speakers)} speakers: {self.data.speakers[:8]}")
         self.train_set = RandomCrops(self.data, self.data.train)
@@ -293,7 +293,7 @@ class Trainer:
             frames = self.data.mel[:, a // self.data.hop_length:b // self.data.hop_length]
             n = min(n, frames.shape[-1] * self.data.hop_length)
             local = frames[None].to(self.device)
-        if getattr(model.config, "speakers", 0):
+        if model.config.speakers:
             speaker = int(self.data.speaker[clip])
         wave = generate(model, n, 1, local=local, speaker=speaker, temperature=g.temperature,
                         generator=torch.Generator(device=self.device).manual_seed(g.seed),
