@@ -117,7 +117,10 @@ def main() -> None:
                              torch.zeros_like(fr[-2]))  # the request, where the take is voiced
         frames.append(fr)
         references.append(wave.numpy())
-    local = torch.stack(frames)  # (notes, 3, frames)
+    shortest = min(f.shape[-1] for f in frames)  # a take may be shorter than --seconds
+    n = min(n, shortest * data.hop_length)
+    local = torch.stack([f[:, :shortest] for f in frames])  # (notes, 3, frames)
+    references = [r[:n] for r in references]
     t0 = time.perf_counter()
     waves = generate(loaded.model, n, len(notes), local=local, temperature=args.temperature,
                      generator=torch.Generator().manual_seed(0)).numpy()
