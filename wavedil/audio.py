@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +72,12 @@ class LogMel(torch.nn.Module):
         return (db - self.FLOOR_DB) / -self.FLOOR_DB
 
     @classmethod
+    def log_magnitudes(cls, features: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+        """The inverse of the scaling in natural-log units: features in [0, 1] -> ln |mel|,
+        for numpy arrays and (differentiably) for tensors alike."""
+        return (features * -cls.FLOOR_DB + cls.FLOOR_DB) * (math.log(10.0) / 20.0)
+
+    @classmethod
     def magnitudes(cls, features: np.ndarray) -> np.ndarray:
         """The inverse of the scaling: features in [0, 1] -> mel magnitudes (float64)."""
-        db = np.asarray(features, np.float64) * -cls.FLOOR_DB + cls.FLOOR_DB
-        return 10.0 ** (db / 20.0)
+        return np.exp(cls.log_magnitudes(np.asarray(features, np.float64)))

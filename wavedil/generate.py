@@ -24,6 +24,7 @@ from .audio import mulaw_decode, mulaw_encode
 from .config import Config
 from .engines import make_engine
 from .engines.native import Kernel, Unavailable
+from .kinds import is_autoregressive
 from .lpc import de_emphasis, pre_emphasis
 from .model import WaveNet
 
@@ -118,7 +119,7 @@ def stream(
         kernel: the numba engine's matrix kernel: "auto", "c" (ValueError with the reason
             where it cannot build) or "numba" (see ``wavedil.engines.native``).
     """
-    if not isinstance(model, WaveNet):
+    if not is_autoregressive(model.config):
         yield from _vocode(model, n_samples, batch_size, local, prime, generator, chunk_size)
         return
     if n_samples is None and local is None:

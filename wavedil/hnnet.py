@@ -192,8 +192,8 @@ class HarmonicNoiseNet(nn.Module):
         """ln E(f) of each frame's spectral envelope at ``freqs`` (B, F, N) Hz -> (B, F, N):
         the mel bands' magnitudes per unit of filter weight, interpolated linearly in log
         magnitude between band centres (held beyond the first and last)."""
-        db = frames[:, :self.config.mel_channels] * -LogMel.FLOOR_DB + LogMel.FLOOR_DB
-        level = db * (math.log(10.0) / 20.0) - self.log_widths[:, None]  # (B, n_mels, N) ln E
+        mel = LogMel.log_magnitudes(frames[:, :self.config.mel_channels])  # (B, n_mels, N)
+        level = mel - self.log_widths[:, None]  # ln E at the band centres
         c = self.centres
         if c.numel() == 1:  # one band (a loudness contour): a flat envelope
             return level.expand(-1, freqs.shape[1], -1)
