@@ -1,15 +1,19 @@
 """Property-based fuzzing of the recipe parser: any mapping either builds a valid recipe or
 fails with one ValueError line; nothing else escapes."""
 
-from hypothesis import given, settings
+from typing import get_type_hints
+
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from wavedil.kinds import KINDS
 from wavedil.train.recipe import SECTIONS, recipe_from_dict
 
-KEYS = {name: list(__import__("typing").get_type_hints(cls)) for name, cls in SECTIONS.items()}
+KEYS = {name: list(get_type_hints(cls)) for name, cls in SECTIONS.items()}
+KEYS["model"] = sorted({key for config_cls, _ in KINDS.values() for key in get_type_hints(config_cls)})
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
                     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
-                    st.lists(st.integers(-4, 600), max_size=5))
+                    st.lists(st.integers(-4, 600), max_size=5), st.sampled_from(list(KINDS)))
 
 
 @st.composite
@@ -24,6 +28,7 @@ def recipes(draw):
 
 @settings(max_examples=300, deadline=None)
 @given(recipes())
+@example({"model": {"kind": []}})
 def test_recipe_parser_never_escapes(raw):
     try:
         recipe = recipe_from_dict(raw)

@@ -30,7 +30,7 @@ KINDS: dict[str, tuple[type, type]] = {
 def config_class(values: Mapping[str, Any]) -> type:
     """The config class a model section names with ``kind`` (WaveNetConfig without one)."""
     kind = values.get("kind", "wavenet")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ConfigError("model", "kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
     return KINDS[kind][0]
 
