@@ -43,6 +43,9 @@ class DataConfig(Config):
     """Lowest f0 pYIN searches for (Hz)."""
     f0_max: float = 500.0
     """Highest f0 pYIN searches for (Hz), below sample_rate / 2."""
+    f0_refine: bool = True
+    """Sharpen pYIN's f0 per frame on a three-period window (wavedil.f0.refine_f0): pYIN's
+    64 ms frames blur fast pitch movement, which puts a vocoder's harmonics off the original's."""
     crop: int = 8000
     """Samples per training crop that carry loss; each crop also holds the receptive field
     before them, rounded up to whole frames."""
@@ -83,6 +86,7 @@ class DataConfig(Config):
         need(_is_int(self.n_mels) and 1 <= self.n_mels <= self.fft_size // 2 + 1, "n_mels",
              f"an integer in [1, n_fft // 2 + 1 = {self.fft_size // 2 + 1}]")
         need(isinstance(self.f0, bool), "f0", "true or false")
+        need(isinstance(self.f0_refine, bool), "f0_refine", "true or false")
         need(_is_num(self.f0_min) and 0 < self.f0_min < self.sample_rate / 2, "f0_min",
              f"a number in (0, sample_rate / 2 = {self.sample_rate / 2:g}) Hz")
         need(_is_num(self.f0_max) and self.f0_min < self.f0_max < self.sample_rate / 2, "f0_max",
@@ -130,7 +134,8 @@ class DataConfig(Config):
             mel = self.log_mel()(wave)  # (n_mels, T // hop)
         if not self.f0:
             return mel
-        f0, voiced = estimate_f0(wave, self.sample_rate, self.hop_length, self.f0_min, self.f0_max)
+        f0, voiced = estimate_f0(wave, self.sample_rate, self.hop_length, self.f0_min, self.f0_max,
+                                  refine=self.f0_refine)
         return torch.cat([mel, f0_features(f0, voiced)])  # (n_mels + 2, T // hop)
 
     @property

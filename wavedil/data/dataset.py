@@ -274,6 +274,7 @@ def cache_key(cfg: DataConfig, classes: int, paths: list[Path]) -> str:
                 "trim_db": cfg.trim_db, "normalise": cfg.normalise, "peak": cfg.peak,
                 "n_mels": cfg.n_mels, "hop_length": cfg.hop_length, "n_fft": cfg.fft_size,
                 "f0": cfg.f0, "f0_min": cfg.f0_min, "f0_max": cfg.f0_max,
+                "f0_refine": cfg.f0_refine,
                 "min_seconds": cfg.min_seconds, "files": listing}
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
