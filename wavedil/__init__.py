@@ -10,6 +10,9 @@ from .layers import CausalConv1d, ConvState
 from .model import WaveNet, WaveNetConfig, WaveNetState
 from .generate import GenerateConfig, generate, stream
 from .checkpoint import LoadedModel, load_checkpoint, load_model, save_checkpoint
+from .effect import EffectConfig, EffectNet, EffectState
+from .nam import load_nam, save_nam
+from .process import process
 from .receptive import (
     GriddingReport,
     effective_kernel,
@@ -30,7 +33,8 @@ __all__ = [
     "ASPP1d", "CCCBlock", "ContextModule", "DegriddingStack", "ESPBlock1d", "HDCStack",
     "KroneckerConv1d", "NonCausalWaveNet", "PreFilteredDilatedConv1d", "SmoothedDilatedConv1d",
     "generate", "stream", "repeating_group", "GenerateConfig", "LoadedModel", "load_checkpoint",
-    "load_model", "save_checkpoint",
+    "load_model", "save_checkpoint", "EffectConfig", "EffectNet", "EffectState", "load_nam",
+    "save_nam", "process",
     "CategoricalHead", "CausalConv1d", "ConvState", "GatedResidualBlock", "GaussianHead",
     "GriddingReport", "LocalConditioner", "LogMel", "LogisticMixtureHead", "WaveNet",
     "WaveNetConfig", "WaveNetState", "bits", "effective_kernel", "gridding", "hdc_condition",

@@ -37,14 +37,15 @@ import torch
 from .data.config import DataConfig
 from .generate import GenerateConfig
 from .hnnet import HarmonicNoiseConfig, HarmonicNoiseNet
-from .kinds import build_model, model_config
+from .data.paired import PairedDataConfig
+from .kinds import build_model, data_config_class, model_config
 from .model import WaveNet, WaveNetConfig
 
 FORMAT = "wavedil"
 VERSION = 1
 
 
-def checkpoint_dict(model: WaveNet | HarmonicNoiseNet, data: DataConfig,
+def checkpoint_dict(model: WaveNet | HarmonicNoiseNet, data: DataConfig | PairedDataConfig,
                     generate: GenerateConfig | None = None,
                     ema: WaveNet | HarmonicNoiseNet | None = None, name: str = "model",
                     train: dict | None = None, **extra: Any) -> dict:
@@ -124,8 +125,9 @@ class LoadedModel:
 
     model: WaveNet | HarmonicNoiseNet
     """The network in eval mode: the moving-average weights when asked for and present."""
-    data: DataConfig
-    """The data settings it was trained with: sample rate, normalisation, frame features."""
+    data: DataConfig | PairedDataConfig
+    """The data settings it was trained with: sample rate, normalisation, frame features
+    (PairedDataConfig for an effect: its sample rate and pairs)."""
     generate: GenerateConfig
     """Defaults of ``wavedil generate``."""
     # training metadata, None outside a run: validation NLLs in bits per sample, speaker names
@@ -160,7 +162,14 @@ def load_model(path_or_dict: str | Path | dict, device: str | torch.device = "cp
                ema: bool = True) -> LoadedModel:
     """The model of a checkpoint file (or of a dict read by :func:`load_checkpoint`) on
     ``device``, with its settings and training metadata; the EMA weights unless ``ema`` is
-    False or the checkpoint has none."""
+    False or the checkpoint has none. A ``.nam`` file (Neural Amp Modeler) loads as an
+    effect model (wavedil.nam)."""
+    if not isinstance(path_or_dict, dict) and Path(path_or_dict).suffix.lower() == ".nam":
+        from .nam import load_nam  # a Neural Amp Modeler file: an effect with no training state
+
+        model = load_nam(path_or_dict)
+        return LoadedModel(model.to(device), PairedDataConfig(sample_rate=model.config.sample_rate),
+                           GenerateConfig(), Path(path_or_dict).stem)
     if isinstance(path_or_dict, dict):
         ckpt, where = path_or_dict, "checkpoint"
     else:
@@ -170,7 +179,7 @@ def load_model(path_or_dict: str | Path | dict, device: str | torch.device = "cp
     try:
         sections = ckpt["recipe"]
         config = model_config(sections["model"])
-        data = DataConfig.from_dict(sections.get("data") or {})
+        data = data_config_class(config).from_dict(sections.get("data") or {})
         generate = GenerateConfig.from_dict(sections.get("generate") or {})
     except (AttributeError, KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{where}: its settings do not build a model "

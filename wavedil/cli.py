@@ -309,7 +309,8 @@ def info(
         typer.echo(f"{key}: {d[key]}")
     typer.echo(f"receptive_field_ms: {d['receptive_field_ms']:.2f} at {d['sample_rate']} Hz")
     for key in ("untrained_val_bits", "best_val_bits", "last_val_bits",
-                "untrained_val_stft", "best_val_stft", "last_val_stft"):
+                "untrained_val_stft", "best_val_stft", "last_val_stft",
+                "untrained_val_esr", "best_val_esr", "last_val_esr"):
         if d.get(key) is not None:
             typer.echo(f"{key}: {d[key]:.3f}")
     typer.echo("model: " + ", ".join(f"{k}={v}" for k, v in d["model"].items()))
@@ -318,10 +319,11 @@ def info(
 @app.command()
 def export(
     checkpoint: Path = typer.Argument(..., help="a checkpoint (.pt) written by wavedil train"),
-    fmt: str = typer.Option(..., "--format", "-f", help="torchscript or onnx"),
+    fmt: str = typer.Option(..., "--format", "-f", help="torchscript, onnx, or nam (effects)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o",
                                        help="output folder (default: the checkpoint's path "
-                                            "without .pt, plus -torchscript or -onnx)"),
+                                            "without .pt, plus -torchscript or -onnx); for "
+                                            "nam a file (default: the checkpoint's, .nam)"),
     force: bool = typer.Option(False, "--force", help="overwrite existing exported files"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
@@ -329,6 +331,8 @@ def export(
     function with explicit ring-buffer state, the mel upsampler, and export.json.
 
     Example: wavedil export runs/quickstart/best.pt --format onnx -o quickstart-onnx
+
+    Example: wavedil export runs/effect_quickstart/best.pt --format nam -o pedal.nam
     """
     from .export import FORMATS, export as run_export
 
@@ -336,7 +340,9 @@ def export(
         fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if not checkpoint.is_file():
         fail(f"{checkpoint}: no such checkpoint")
-    out = out if out is not None else checkpoint.with_name(f"{checkpoint.stem}-{fmt}")
+    if out is None:
+        out = (checkpoint.with_suffix(".nam") if fmt == "nam"
+               else checkpoint.with_name(f"{checkpoint.stem}-{fmt}"))
     with _user_errors():
         files = run_export(checkpoint, fmt, out, force=force)
     if as_json:
@@ -344,6 +350,68 @@ def export(
         return
     for f in files:
         typer.echo(f)
+
+
+@app.command()
+def process(
+    model: Path = typer.Argument(..., help="an effect checkpoint (.pt) or a Neural Amp Modeler "
+                                 "file (.nam)"),
+    inp: Path = typer.Argument(..., metavar="IN", help="audio to process (mixed to mono)"),
+    out: Path = typer.Option(..., "--out", "-o", help="output: 32-bit float WAV at IN's rate"),
+    block: int = typer.Option(64, "--block", help="samples per streamed block, as a plugin "
+                              "buffer (the output does not depend on it)"),
+    control: list[float] = typer.Option([], "--control", help="a control value (knob), once "
+                                        "per model control, in order"),
+    threads: int = typer.Option(1, "--threads", help="CPU threads (0: torch's default)"),
+    force: bool = typer.Option(False, "--force", help="overwrite OUT"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Run an effect model over an audio file, streamed block by block.
+
+    Example: wavedil process runs/effect_quickstart/best.pt dry.wav -o wet.wav --block 64
+    """
+    from .process import load_effect, process_file
+
+    with _user_errors():
+        net = load_effect(model)
+        result = process_file(net, inp, out, block, list(control), force, threads)
+    figures = {"out": str(result.out), "samples": result.samples,
+               "sample_rate": result.sample_rate, "block": result.block,
+               "seconds": round(result.seconds, 4),
+               "real_time_factor": round(result.real_time_factor, 2)}
+    if as_json:
+        print(json.dumps(figures))
+        return
+    typer.echo(f"{result.out}: {result.samples} samples at {result.sample_rate} Hz, blocks of "
+               f"{result.block}, {result.real_time_factor:.1f}x real time")
+
+
+@app.command(name="import-nam")
+def import_nam(
+    nam_file: Path = typer.Argument(..., help="a Neural Amp Modeler WaveNet (.nam)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                       help="wavedil checkpoint to write (default: FILE.pt)"),
+    force: bool = typer.Option(False, "--force", help="overwrite OUT"),
+) -> None:
+    """Convert a .nam WaveNet into a wavedil checkpoint (wavedil process, info and export
+    read .nam files directly too).
+
+    Example: wavedil import-nam amp.nam -o amp.pt
+    """
+    from .checkpoint import checkpoint_dict, save_checkpoint
+    from .data.paired import PairedDataConfig
+    from .nam import load_nam
+
+    out = out if out is not None else nam_file.with_suffix(".pt")
+    with _user_errors():
+        if out.exists() and not force:
+            raise ValueError(f"{out} exists (use --force to overwrite)")
+        net = load_nam(nam_file)
+        save_checkpoint(out, checkpoint_dict(net, PairedDataConfig(
+            sample_rate=net.config.sample_rate), name=nam_file.stem))
+    c = net.config
+    typer.echo(f"{out}: {c.parameters} weights, {len(c.arrays)} layer arrays, receptive field "
+               f"{c.receptive_field} samples at {c.sample_rate} Hz")
 
 
 @contextlib.contextmanager

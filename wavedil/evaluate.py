@@ -192,6 +192,9 @@ def evaluate(
     """
     loaded = load_model(checkpoint, device)
     model = loaded.model
+    if not hasattr(model.config, "local_channels"):
+        raise ValueError(f"{checkpoint}: an {model.config.kind} model, not a mel vocoder; "
+                         "evaluate needs a mel vocoder (run an effect with wavedil process)")
     if not model.config.local_channels:
         raise ValueError(f"{checkpoint}: this model has no mel conditioning (model.local_channels "
                          f"= 0); evaluate needs a mel vocoder")

@@ -38,7 +38,7 @@ from torch.nn.utils import parametrize
 from .engines.plan import StepState, embed, local_biases, make_plan, static_biases, step
 from .model import WaveNet, WaveNetConfig
 
-FORMATS = {"torchscript": ".pt", "onnx": ".onnx"}
+FORMATS = {"torchscript": ".pt", "onnx": ".onnx", "nam": ".nam"}
 ONNX_OPSET = 18
 
 
@@ -233,17 +233,43 @@ def _write_torchscript(module: nn.Module, args: tuple, path: Path) -> None:
         torch.jit.save(traced, str(path))
 
 
+def _export_nam(checkpoint_or_model, out: Path, force: bool) -> Path:
+    """An effect model as one Neural Amp Modeler file ``out`` (wavedil.nam)."""
+    from .effect import EffectNet
+    from .nam import save_nam
+
+    if isinstance(checkpoint_or_model, torch.nn.Module):
+        model, name = checkpoint_or_model, "model"
+    else:
+        from .checkpoint import load_model
+
+        loaded = load_model(checkpoint_or_model)
+        model, name = loaded.model, loaded.name or Path(checkpoint_or_model).stem
+    if not isinstance(model, EffectNet):
+        raise ValueError(f"export --format nam: a {model.config.kind} model; .nam files hold "
+                         "effect models (model.kind effect)")
+    if out.suffix.lower() != ".nam":
+        raise ValueError(f"{out}: a .nam export is one file ending in .nam")
+    if out.exists() and not force:
+        raise ValueError(f"{out} exists (use --force to overwrite)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return save_nam(model, out, {"name": name, "modeled_by": "wavedil"})
+
+
 def export(checkpoint_or_model: str | Path | WaveNet, fmt: str, out: str | Path,
            force: bool = False) -> list[Path]:
     """Write the full-sequence model, the step function (and, for mel-conditioned models, the
     upsampler) of a checkpoint or a WaveNet in ``fmt`` (torchscript or onnx) into the folder
-    ``out``, with ``export.json`` describing them; return the files written.
+    ``out``, with ``export.json`` describing them; return the files written. ``fmt`` "nam":
+    an effect model as the single Neural Amp Modeler file ``out``.
 
     Raises ValueError for an unknown format, a missing or unreadable checkpoint, missing ONNX
     packages, or files that exist already (unless ``force``).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if fmt == "nam":
+        return [_export_nam(checkpoint_or_model, Path(out), force)]
     if fmt == "onnx":
         _check_onnx()
     out = Path(out)

@@ -4,6 +4,8 @@ built from its config.
     wavenet          WaveNetConfig -> WaveNet: autoregressive, one sample at a time (default)
     harmonic_noise   HarmonicNoiseConfig -> HarmonicNoiseNet: a mel + f0 vocoder that drives
                      harmonic oscillators and shaped noise, not autoregressive
+    effect           EffectConfig -> EffectNet: an input-to-output audio effect (Neural Amp
+                     Modeler's WaveNet layout); its data section is a PairedDataConfig
 
 A model section without ``kind`` is a WaveNet, so every recipe and checkpoint written before
 the key existed reads as before.
@@ -17,12 +19,16 @@ from typing import Any
 from torch import nn
 
 from .config import Config, ConfigError
+from .data.config import DataConfig
+from .data.paired import PairedDataConfig
+from .effect import EffectConfig, EffectNet
 from .hnnet import HarmonicNoiseConfig, HarmonicNoiseNet
 from .model import WaveNet, WaveNetConfig
 
 KINDS: dict[str, tuple[type, type]] = {
     "wavenet": (WaveNetConfig, WaveNet),
     "harmonic_noise": (HarmonicNoiseConfig, HarmonicNoiseNet),
+    "effect": (EffectConfig, EffectNet),
 }
 """kind -> (config class, model class)."""
 
@@ -33,6 +39,18 @@ def config_class(values: Mapping[str, Any]) -> type:
     if not isinstance(kind, str) or kind not in KINDS:
         raise ConfigError("model", "kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
     return KINDS[kind][0]
+
+
+def data_config_class(model: Mapping[str, Any] | Config) -> type:
+    """The data section's config class for a model section (or config): PairedDataConfig for
+    an effect, DataConfig (audio files and their frame features) otherwise."""
+    kind = model.get("kind", "wavenet") if isinstance(model, Mapping) else model.kind
+    return PairedDataConfig if kind == "effect" else DataConfig
+
+
+def is_effect(config: Config) -> bool:
+    """Whether the model maps an input signal to an output signal (model.kind effect)."""
+    return isinstance(config, EffectConfig)
 
 
 def model_config(values: Mapping[str, Any]) -> Config:

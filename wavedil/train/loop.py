@@ -28,8 +28,9 @@ import torch
 from ..audio import save_audio
 from ..checkpoint import checkpoint_dict, save_checkpoint
 from ..data import FixedCrops, PreparedData, RandomCrops, prepare
+from ..data.paired import PairedData, prepare_pairs
 from ..generate import generate
-from ..kinds import build_model, is_autoregressive
+from ..kinds import build_model, is_autoregressive, is_effect
 from . import checkpoint as ckpt_io
 from .distributed import Dist
 from .objective import Objective, collate
@@ -116,10 +117,13 @@ class Trainer:
         torch.manual_seed(t.seed)
         mc = recipe.model
         self.autoregressive = is_autoregressive(mc)
-        self.data: PreparedData = (
-            prepare(recipe.data, mc.hop_length, mc.classes, mc.context_length)
+        self.data: PreparedData | PairedData = (
+            prepare_pairs(recipe.data, mc.receptive_field, mc.controls) if is_effect(mc)
+            else prepare(recipe.data, mc.hop_length, mc.classes, mc.context_length)
             if self.autoregressive else prepare(recipe.data, mc.hop_length))
-        self.objective = Objective.for_config(mc, self.data.config.crop)
+        for name, lag in getattr(self.data, "latencies", {}).items():
+            self.echo(f"{name}: {lag} samples of target latency removed")
+        self.objective = Objective.for_config(mc, self.data.config.crop, t)
         if mc.speakers and len(self.data.speakers) > mc.speakers:
             raise ValueError(f"model.speakers is {mc.speakers} but the data has "
                              f"{len(self.data.speakers)} speakers: {self.data.speakers[:8]}")
@@ -253,7 +257,7 @@ class Trainer:
         for lo in range(0, len(self.val_set), B):
             items = [self.val_set[i] for i in range(lo, min(lo + B, len(self.val_set)))]
             batch = {k: v.to(self.device) for k, v in collate(items).items()}
-            total += float(self.objective.loss(model, batch, generator=gen)) * len(items)
+            total += float(self.objective.validation_loss(model, batch, generator=gen)) * len(items)
             count += len(items)
         return self.objective.report(total / count)
 
@@ -287,6 +291,19 @@ class Trainer:
         g, rate = self.recipe.generate, self.data.sample_rate
         n = int(self.tc.sample_seconds * rate)
         clip = (self.data.validation or self.data.train)[0]
+        out = self.run_dir / "samples"
+        if is_effect(model.config):  # the first validation segment through the effect
+            a, b = self.data.bounds[clip].tolist()
+            dry = self.data.inputs[a:min(b, a + n)][None].to(self.device)
+            controls = self.data.controls[clip][None].to(self.device)
+            with torch.no_grad():
+                wave = model(dry, controls if model.config.controls else None)[0]
+            out.mkdir(parents=True, exist_ok=True)
+            path = out / f"step-{self.step:08d}.wav"
+            save_audio(path, wave.clamp(-1, 1), rate)
+            plot_spectrogram(wave.cpu(), rate, path.with_suffix(".png"),
+                             f"{self.recipe.name}, step {self.step}")
+            return path
         local = speaker = None
         if model.config.local_channels:
             a, b = self.data.bounds[clip].tolist()
@@ -298,7 +315,6 @@ class Trainer:
         wave = generate(model, n, 1, local=local, speaker=speaker, temperature=g.temperature,
                         generator=torch.Generator(device=self.device).manual_seed(g.seed),
                         engine=g.engine if self.device.type == "cpu" else "torch")[0]
-        out = self.run_dir / "samples"
         out.mkdir(parents=True, exist_ok=True)
         path = out / f"step-{self.step:08d}.wav"
         save_audio(path, wave, rate)
@@ -323,7 +339,7 @@ class Trainer:
         window_t, window_steps, window_loss = time.perf_counter(), 0, []
         last_ckpt = None
         with _Stop() as stop, _progress(t.steps, start, self.dist.is_main,
-                                        self.objective.unit or " (STFT loss)") as bar:
+                                        self.objective.unit or f" ({self.objective.name})") as bar:
             while self.step < t.steps:
                 bits = self.train_step()
                 if bits is None:

@@ -1,6 +1,7 @@
 """The training objectives: teacher-forced negative log-likelihood of a batch of crops for a
 WaveNet, the multi-resolution STFT loss of the whole crops for a harmonic-plus-noise vocoder,
-and :class:`Objective`, which picks one for a model config and says how to report it."""
+the error-to-signal ratio (with pre-emphasis) plus an STFT term for an effect model, and
+:class:`Objective`, which picks one for a model config and says how to report it."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from dataclasses import dataclass
 import torch
 
 from ..heads import LN2
+from ..effect import EffectConfig
 from ..kinds import is_autoregressive
 from ..lpc import pre_emphasis
 from ..model import WaveNet
-from .spectral import multi_resolution_stft_loss
+from .spectral import FFT_SIZES, multi_resolution_stft_loss
 
 
 def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -59,6 +61,36 @@ def batch_spectral_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor],
     return multi_resolution_stft_loss(est, batch["audio"])
 
 
+def esr(est: torch.Tensor, target: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
+    """Error-to-signal ratio of a batch of (B, T) signals: sum (target - est)^2 over sum
+    target^2, both over the whole batch (0 is exact, 1 is as bad as silence), so a quiet crop
+    cannot blow the ratio up."""
+    return (target - est).pow(2).sum() / (target.pow(2).sum() + eps)
+
+
+def batch_effect_output(model: torch.nn.Module, batch: dict[str, torch.Tensor]
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """An effect model's output for the last ``crop`` samples of each crop (those with their
+    whole receptive field in the crop) and the matching targets: two (B, crop) tensors."""
+    net = model.module if hasattr(model, "module") else model
+    controls = batch["controls"] if net.config.controls else None
+    est = model(batch["input"], controls, valid=True)  # (B, crop)
+    return est, batch["target"][:, -est.shape[-1]:]
+
+
+def batch_effect_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor],
+                      pre_emphasis_coeff: float, stft_weight: float) -> torch.Tensor:
+    """ESR of the pre-emphasised output (Wright and Valimaki 2019: the first-order high-pass
+    1 - c z^-1 weights the error towards the frequencies one hears) plus ``stft_weight``
+    times the multi-resolution STFT loss."""
+    est, target = batch_effect_output(model, batch)
+    loss = esr(pre_emphasis(est, pre_emphasis_coeff), pre_emphasis(target, pre_emphasis_coeff))
+    sizes = tuple(n for n in FFT_SIZES if n <= est.shape[-1])  # a short crop drops the longest
+    if stft_weight and sizes:
+        loss = loss + stft_weight * multi_resolution_stft_loss(est, target, sizes)
+    return loss
+
+
 @dataclass
 class Objective:
     """What a run minimises and how it is reported: ``name`` and ``unit`` for messages, ``key``
@@ -67,14 +99,23 @@ class Objective:
     autoregressive: bool
     crop: int
     """Samples of each crop that carry the loss (the autoregressive objective)."""
+    effect: bool = False
+    """An input-to-output effect model: trained on ESR + STFT, validated on plain ESR."""
+    pre_emphasis: float = 0.85
+    """The effect loss' pre-emphasis coefficient."""
+    stft_weight: float = 2e-4
+    """The effect loss' weight of the multi-resolution STFT term."""
 
     @classmethod
-    def for_config(cls, config, crop: int) -> "Objective":
+    def for_config(cls, config, crop: int, train=None) -> "Objective":
+        if isinstance(config, EffectConfig):
+            return cls(False, crop, True, train.esr_pre_emphasis if train else 0.85,
+                       train.stft_weight if train else 2e-4)
         return cls(is_autoregressive(config), crop)
 
     @property
     def name(self) -> str:
-        return "NLL" if self.autoregressive else "STFT loss"
+        return "NLL" if self.autoregressive else "ESR" if self.effect else "STFT loss"
 
     @property
     def unit(self) -> str:
@@ -82,14 +123,24 @@ class Objective:
 
     @property
     def key(self) -> str:
-        return "bits" if self.autoregressive else "stft"
+        return "bits" if self.autoregressive else "esr" if self.effect else "stft"
 
     def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], config=None,
              input_noise: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
         """The loss to minimise (nats per sample for a WaveNet)."""
         if self.autoregressive:
             return batch_nll(model, batch, self.crop, config, input_noise)
+        if self.effect:
+            return batch_effect_loss(model, batch, self.pre_emphasis, self.stft_weight)
         return batch_spectral_loss(model, batch, generator)
+
+    def validation_loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor],
+                        generator: torch.Generator | None = None) -> torch.Tensor:
+        """What validation reports: the training loss, but plain ESR for an effect (the figure
+        NAM users compare)."""
+        if self.effect:
+            return esr(*batch_effect_output(model, batch))
+        return self.loss(model, batch, generator=generator)
 
     def report(self, value: float) -> float:
         """A loss as reported: bits per sample for a WaveNet, the loss itself otherwise."""

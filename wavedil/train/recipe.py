@@ -1,8 +1,10 @@
 """Recipes: YAML files mapped one-to-one onto config dataclasses.
 
-    data:      DataConfig       (wavedil.data.config)
+    data:      DataConfig       (wavedil.data.config); PairedDataConfig (wavedil.data.paired)
+                                for model.kind effect
     model:     WaveNetConfig    (wavedil.model), or the config of the kind that ``kind`` names
-                                (``wavedil.kinds``: harmonic_noise -> HarmonicNoiseConfig)
+                                (``wavedil.kinds``: harmonic_noise -> HarmonicNoiseConfig,
+                                effect -> EffectConfig)
     train:     TrainConfig      (below)
     generate:  GenerateConfig   (wavedil.generate)
 
@@ -22,9 +24,11 @@ import yaml
 
 from ..config import Config, ConfigError, check_keys, need
 from ..data.config import DataConfig
+from ..data.paired import PairedDataConfig
+from ..effect import EffectConfig
 from ..generate import GenerateConfig
 from ..hnnet import HarmonicNoiseConfig
-from ..kinds import config_class
+from ..kinds import config_class, data_config_class
 from ..model import WaveNetConfig
 
 
@@ -82,6 +86,11 @@ class TrainConfig(Config):
     targets) in training steps, in [-1, 1] units: a model that reads its own past samples (LP
     excitation, pitch taps) learns to correct the errors it makes when it generates (LPCNet's
     noise injection). 0: none; needs scalar input."""
+    esr_pre_emphasis: float = 0.85
+    """Effect models: coefficient c of the pre-emphasis 1 - c z^-1 applied to output and
+    target before the error-to-signal ratio (0: plain ESR)."""
+    stft_weight: float = 2e-4
+    """Effect models: weight of the multi-resolution STFT loss added to the ESR."""
     run_dir: str = ""
     """Folder of the run; empty: runs/<recipe name>."""
 
@@ -103,6 +112,8 @@ class TrainConfig(Config):
             need(getattr(self, name) >= 0, name, ">= 0")
         need(self.sample_seconds > 0, "sample_seconds", "> 0")
         need(0.0 <= self.input_noise <= 0.5, "input_noise", "in [0, 0.5]")
+        need(0.0 <= self.esr_pre_emphasis < 1.0, "esr_pre_emphasis", "in [0, 1)")
+        need(self.stft_weight >= 0, "stft_weight", ">= 0")
 
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "model": WaveNetConfig, "train": TrainConfig,
@@ -113,14 +124,29 @@ SECTIONS: dict[str, type] = {"data": DataConfig, "model": WaveNetConfig, "train"
 class Recipe:
     """A whole recipe: one config per section, plus the name it was loaded under."""
 
-    data: DataConfig = field(default_factory=DataConfig)
-    model: WaveNetConfig | HarmonicNoiseConfig = field(default_factory=WaveNetConfig)
+    data: DataConfig | PairedDataConfig = field(default_factory=DataConfig)
+    model: WaveNetConfig | HarmonicNoiseConfig | EffectConfig = field(default_factory=WaveNetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     name: str = "recipe"
 
     def __post_init__(self) -> None:
         model, data = self.model, self.data
+        if isinstance(model, EffectConfig):
+            need("model", model.sample_rate == data.sample_rate, "sample_rate",
+                 f"data.sample_rate ({data.sample_rate}), or left out to take the data's",
+                 model.sample_rate)
+            need("train", not self.train.input_noise, "input_noise",
+                 "0 for model.kind effect (it reads no past outputs)", self.train.input_noise)
+            if data.pairs is not None:
+                counts = {len(p.get("controls", [])) for p in data.pairs}
+                need("data", counts == {model.controls}, "pairs",
+                     f"pairs with model.controls ({model.controls}) control values each",
+                     sorted(counts))
+            else:
+                need("model", model.controls == 0, "controls",
+                     "0 unless data.pairs gives each pair its control values", model.controls)
+            return
         need("model", model.hop_length == data.hop_length, "hop_length",
              f"data.hop_length ({data.hop_length})", model.hop_length)
         need("model", model.sample_rate == data.sample_rate, "sample_rate",
@@ -161,13 +187,17 @@ class Recipe:
         return Path(self.train.run_dir or f"runs/{self.name}")
 
 
-def build_section(name: str, values: dict | None, where: str = "") -> Any:
-    """Check ``values`` against section ``name``'s dataclass and build it."""
+def build_section(name: str, values: dict | None, where: str = "",
+                  model: dict | None = None) -> Any:
+    """Check ``values`` against section ``name``'s dataclass and build it (the data section's
+    class depends on the ``model`` section's kind)."""
     if values is None:
         values = {}
     need("recipe", isinstance(values, dict), name, "a mapping", values, where)
     try:
-        cls = config_class(values) if name == "model" else SECTIONS[name]
+        cls = (config_class(values) if name == "model"
+               else data_config_class(model if isinstance(model, dict) else {}) if name == "data"
+               else SECTIONS[name])
         return cls.from_dict(values)
     except ConfigError as e:
         raise e.within(name, where) from None
@@ -202,14 +232,18 @@ def recipe_from_dict(raw: dict | None, name: str = "recipe", where: str = "",
         need("recipe", isinstance(raw.get(section) or {}, dict), section, "a mapping",
              raw.get(section), where)
         raw[section] = {**(raw.get(section) or {}), key: value}
-    sections = {"data": build_section("data", raw.get("data"), where)}
-    if isinstance(raw.get("model") or {}, dict):  # else build_section names the bad section
-        data, model = sections["data"], raw.get("model") or {}
+    model = raw.get("model") or {}
+    if isinstance(model, dict):
         try:
-            names = {f.name for f in fields(config_class(model))}
+            config_class(model)  # a bad kind is named before the data section is read
         except ConfigError as e:
             raise e.within("model", where) from None
-        filled = {"sample_rate": data.sample_rate, "n_fft": data.fft_size}
+    sections = {"data": build_section("data", raw.get("data"), where, model)}
+    if isinstance(model, dict):  # else build_section names the bad section
+        data = sections["data"]
+        names = {f.name for f in fields(config_class(model))}
+        filled = {"sample_rate": data.sample_rate,
+                  "n_fft": getattr(data, "fft_size", None)}
         raw["model"] = {**{k: v for k, v in filled.items() if k in names}, **model}
     sections.update({s: build_section(s, raw.get(s), where) for s in SECTIONS if s != "data"})
     try:

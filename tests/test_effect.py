@@ -1,0 +1,107 @@
+"""The effect model: NAM's sizes, causality, exact receptive field, streaming in any block
+size equal to the forward, controls, config errors."""
+
+import pytest
+import torch
+
+from wavedil.config import ConfigError
+from wavedil.effect import PRESETS, EffectConfig, EffectNet
+
+SMALL = [{"channels": 4, "head_size": 2, "kernel_size": 3, "dilations": [1, 2, 4],
+          "activation": "tanh", "gated": True, "head_bias": False},
+         {"channels": 2, "head_size": 1, "kernel_size": 2, "dilations": [8, 1],
+          "activation": "relu", "gated": False, "head_bias": True}]
+
+
+def _model(**kw) -> EffectNet:
+    torch.manual_seed(0)
+    m = EffectNet(EffectConfig(preset=None, arrays=SMALL, **kw)).double().eval()
+    for p in m.parameters():  # weights large enough that every layer matters
+        p.data.normal_(0.0, 0.5)
+    return m
+
+
+def test_presets_have_nams_sizes():
+    # Neural Amp Modeler's standard WaveNet has 13,802 weights (head_scale included)
+    sizes = {name: EffectConfig(preset=name).parameters for name in PRESETS}
+    assert sizes == {"standard": 13802, "lite": 6554, "feather": 3026, "nano": 842}
+    for name in PRESETS:
+        m = EffectNet(EffectConfig(preset=name))
+        assert sum(p.numel() for p in m.parameters()) + 1 == sizes[name]
+        assert m.receptive_field == 4093
+
+
+def test_receptive_field_is_exact_and_causal():
+    m = _model()
+    rf = m.receptive_field
+    assert rf == 1 + 2 * (1 + 2 + 4) + 1 * (8 + 1)
+    x = torch.randn(1, 80, dtype=torch.float64)
+    y = m(x)
+    t = 60
+    for moved, changes in ((t + 1, False), (t, True), (t - rf + 1, True), (t - rf, False)):
+        x2 = x.clone()
+        x2[0, moved] += 1.0
+        assert bool((m(x2)[0, t] - y[0, t]).abs() > 1e-12) is changes, moved
+
+
+@pytest.mark.parametrize("blocks", [[1] * 40, [1, 63, 64, 2, 500], [7, 13, 600], [1000]])
+def test_stream_equals_forward(blocks):
+    m = _model()
+    x = torch.randn(2, sum(blocks), dtype=torch.float64)
+    full = m(x)
+    state = m.init_state(2, dtype=torch.float64)
+    outs, i = [], 0
+    for b in blocks:
+        y, state = m.stream(x[:, i:i + b], state)
+        outs.append(y)
+        i += b
+    torch.testing.assert_close(torch.cat(outs, -1), full, atol=1e-12, rtol=0)
+    assert state.samples == x.shape[1]
+
+
+def test_forward_hears_silence_before_the_input():
+    """The forward of x equals the valid part of the forward of [silence; x]: the state a
+    plugin is in after silence, not zero activations in every layer."""
+    m = _model()
+    x = torch.randn(1, 50, dtype=torch.float64)
+    padded = torch.cat([x.new_zeros(1, 3 * m.receptive_field), x], dim=1)
+    torch.testing.assert_close(m(x), m(padded)[:, -50:], atol=1e-12, rtol=0)
+    valid = m(padded, valid=True)
+    assert valid.shape[-1] == padded.shape[-1] - m.receptive_field + 1
+    torch.testing.assert_close(valid[:, -50:], m(x), atol=1e-12, rtol=0)
+
+
+def test_controls_condition_the_output():
+    m = _model(controls=2)
+    x = torch.randn(1, 300, dtype=torch.float64)
+    a = m(x, torch.tensor([[0.0, 1.0]], dtype=torch.float64))
+    b = m(x, torch.tensor([[1.0, 0.0]], dtype=torch.float64))
+    assert (a - b).abs().max() > 1e-3
+    state = m.init_state(1, dtype=torch.float64, controls=torch.tensor([[0.0, 1.0]]))
+    y, _ = m.stream(x, state, torch.tensor([[0.0, 1.0]], dtype=torch.float64))
+    torch.testing.assert_close(y, a, atol=1e-12, rtol=0)
+    with pytest.raises(ValueError, match="needs 2 control values"):
+        m(x)
+    with pytest.raises(ValueError, match="takes no controls"):
+        _model()(x, torch.tensor([[0.5]]))
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"preset": "huge"}, "preset must be one of"),
+    ({"preset": None}, "given when preset is null"),
+    ({"arrays": [dict(SMALL[0], head_size=3), SMALL[1]]}, "must chain"),
+    ({"arrays": [SMALL[0]]}, "head_size 1"),
+    ({"arrays": [dict(SMALL[0], activation="swish"), SMALL[1]]}, "activation must be one of"),
+    ({"arrays": [dict(SMALL[0], dilations=[]), SMALL[1]]}, "dilations must be"),
+    ({"arrays": [dict(SMALL[0], channelz=3), SMALL[1]]}, "unknown: channelz"),
+    ({"controls": -1}, "controls must be >= 0"),
+])
+def test_bad_configs_name_the_key(change, match):
+    with pytest.raises(ConfigError, match=match) as e:
+        EffectConfig.from_dict(change)
+    assert "\n" not in str(e.value)
+
+
+def test_a_preset_names_its_arrays():
+    assert EffectConfig(arrays=PRESETS["lite"]).preset == "lite"
+    assert EffectConfig(preset="nano", arrays=SMALL).preset is None

@@ -1,0 +1,156 @@
+"""Neural Amp Modeler files: export, import, and the output checked against a forward pass of
+the .nam format written here from its description (and against NAM's own package when the
+``nam`` extra is installed), within 1e-5; bad files fail in one line."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from wavedil.effect import EffectConfig, EffectNet
+from wavedil.nam import NamFormatError, from_nam, load_nam, save_nam, to_nam
+
+ARRAYS = [{"channels": 6, "head_size": 3, "kernel_size": 3, "dilations": [1, 2, 4, 8],
+           "activation": "tanh", "gated": True, "head_bias": False},
+          {"channels": 3, "head_size": 1, "kernel_size": 2, "dilations": [16, 1, 32],
+           "activation": "hardtanh", "gated": False, "head_bias": True}]
+ACT = {"Tanh": np.tanh, "Hardtanh": lambda z: np.clip(z, -1.0, 1.0),
+       "ReLU": lambda z: np.maximum(z, 0.0), "Sigmoid": lambda z: 1 / (1 + np.exp(-z))}
+
+
+def _random(preset=None, arrays=ARRAYS, seed=0) -> EffectNet:
+    torch.manual_seed(seed)
+    m = EffectNet(EffectConfig(preset=preset, arrays=None if preset else arrays)).eval()
+    for p in m.parameters():
+        p.data.normal_(0.0, 0.4)
+    return m
+
+
+def reference_forward(nam: dict, x: np.ndarray) -> np.ndarray:
+    """The .nam WaveNet forward from the format alone: valid convolutions over the input
+    preceded by receptive_field - 1 zeros, weights read in file order."""
+    w = np.asarray(nam["weights"], np.float64)
+    pos = 0
+
+    def take(*shape):
+        nonlocal pos
+        n = int(np.prod(shape))
+        out = w[pos:pos + n].reshape(shape)
+        pos += n
+        return out
+
+    layers = nam["config"]["layers"]
+    rf = 1 + sum((k - 1) * d for lc in layers for k, d in zip(lc["kernel_sizes"], lc["dilations"]))
+    signal = np.concatenate([np.zeros(rf - 1), x])[None]  # (1, L)
+    cond, y, head = signal, signal, None
+    for lc in layers:
+        c = lc["channels"]
+        h = take(c, lc["input_size"], 1)[:, :, 0] @ y  # rechannel (no bias)
+        for k, d, act, gate in zip(lc["kernel_sizes"], lc["dilations"], lc["activation"],
+                                   lc["gating_mode"]):
+            mid = 2 * c if gate == "gated" else c
+            wk, bias = take(mid, c, k), take(mid)
+            mix = take(mid, 1, 1)[:, :, 0]
+            w1, b1 = take(c, c, 1)[:, :, 0], take(c)
+            n = h.shape[1] - (k - 1) * d  # a valid dilated convolution shortens the signal
+            z = sum(wk[:, :, j] @ h[:, j * d:j * d + n] for j in range(k)) + bias[:, None]
+            z = z + mix @ cond[:, -n:]
+            a = ACT[act["type"]](z[:c]) * (ACT["Sigmoid"](z[c:]) if gate == "gated" else 1.0)
+            h = h[:, -n:] + w1 @ a + b1[:, None]
+            head = a if head is None else head[:, -n:] + a
+        hw = take(lc["head"]["out_channels"], c, 1)[:, :, 0]
+        head = hw @ head + (take(lc["head"]["out_channels"])[:, None] if lc["head"]["bias"] else 0)
+        y = h
+    scale = take(1)[0]
+    assert pos == w.size and scale == nam["config"]["head_scale"]
+    return scale * head[0]
+
+
+@pytest.mark.parametrize("preset", [None, "nano", "standard"])
+def test_export_matches_the_format_forward(preset):
+    m = _random(preset)
+    nam = json.loads(json.dumps(to_nam(m)))
+    x = np.random.default_rng(0).standard_normal(700) * 0.5
+    with torch.no_grad():
+        ours = m(torch.tensor(x, dtype=torch.float32)[None])[0].double().numpy()
+    ref = reference_forward(nam, x)
+    assert ref.shape == ours.shape
+    np.testing.assert_allclose(ours, ref, atol=1e-5, rtol=0)
+    assert nam["architecture"] == "WaveNet" and nam["version"] == "0.7.0"
+    assert len(nam["weights"]) == m.config.parameters
+
+
+def test_round_trip_keeps_every_weight(tmp_path):
+    m = _random()
+    path = save_nam(m, tmp_path / "pedal.nam")
+    back = load_nam(path)
+    assert back.config.arrays == m.config.arrays
+    for a, b in zip(m.parameters(), back.parameters()):
+        assert torch.equal(a, b)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_the_older_layout_reads():
+    m = _random()
+    nam = to_nam(m)
+    for lc, spec in zip(nam["config"]["layers"], ARRAYS):
+        for key in ("head", "kernel_sizes", "gating_mode", "secondary_activation"):
+            del lc[key]
+        lc.update(head_size=spec["head_size"], head_bias=spec["head_bias"],
+                  kernel_size=spec["kernel_size"], gated=spec["gated"],
+                  activation={"tanh": "Tanh", "hardtanh": "Hardtanh"}[spec["activation"]])
+    back = from_nam(nam)
+    x = torch.randn(1, 300)
+    with torch.no_grad():
+        torch.testing.assert_close(back(x), m(x))
+
+
+def _broken(edit):
+    nam = json.loads(json.dumps(to_nam(_random())))
+    edit(nam)
+    return nam
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda d: d.update(architecture="LSTM"), "architecture 'LSTM' is not supported"),
+    (lambda d: d["weights"].pop(), "holds 1282 weights, but its config needs 1283"),
+    (lambda d: d.pop("weights"), "no 'weights'"),
+    (lambda d: d["config"]["layers"][0]["conv_pre_film"].update(active=True), "FiLM"),
+    (lambda d: d["config"]["layers"][0].update(groups_input=2), "grouped"),
+    (lambda d: d["config"]["layers"][1]["activation"].__setitem__(0, {"type": "Softplus"}),
+     "Softplus"),
+    (lambda d: d["config"].update(head={"channels": 4}), "post-head network"),
+    (lambda d: d["config"]["layers"][0].update(condition_size=2), "condition_size"),
+])
+def test_unsupported_or_broken_files_fail_in_one_line(edit, match):
+    with pytest.raises(NamFormatError, match=match) as e:
+        from_nam(_broken(edit))
+    assert "\n" not in str(e.value)
+
+
+def test_malformed_json_and_controls(tmp_path):
+    bad = tmp_path / "bad.nam"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_nam(bad)
+    knobs = EffectNet(EffectConfig(preset="nano", controls=1))
+    with pytest.raises(ValueError, match="1 controls"):
+        to_nam(knobs)
+
+
+def test_nams_own_implementation_agrees(tmp_path):
+    nam_models = pytest.importorskip("nam.models", reason="the nam extra (neural-amp-modeler)")
+    for preset in (None, "standard"):
+        m = _random(preset, seed=3)
+        theirs = nam_models.init_from_nam(json.loads(json.dumps(to_nam(m)))).eval()
+        x = torch.randn(1, 5000) * 0.5
+        with torch.no_grad():
+            torch.testing.assert_close(m(x), theirs(x, pad_start=True), atol=1e-5, rtol=0)
+        # and a file NAM itself writes reads back into the same model
+        folder = tmp_path / str(preset)
+        folder.mkdir()
+        theirs.export(folder)
+        back = load_nam(folder / "model.nam")
+        with torch.no_grad():
+            torch.testing.assert_close(back(x), theirs(x, pad_start=True), atol=1e-5, rtol=0)

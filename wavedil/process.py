@@ -1,0 +1,146 @@
+"""Running an effect model on audio: the library side of ``wavedil process``.
+
+The input is streamed through :meth:`EffectNet.stream` in blocks of ``block`` samples, as a
+plugin's audio callback would, with the state held here; the joined blocks equal the full
+forward (tested for every block size). A file at another rate is resampled to the model's and
+the output back to the file's. The output is written as 32-bit float WAV (an effect's output
+may exceed full scale, and clipping it would change what the model made), to a temporary file
+renamed over the target, so a failure leaves nothing half-written.
+
+A model comes from a wavedil checkpoint (model.kind effect) or a Neural Amp Modeler ``.nam``
+file (:func:`load_effect`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from .effect import EffectNet
+
+
+def load_effect(path: str | Path) -> EffectNet:
+    """The effect model of a checkpoint (.pt) or a .nam file, in eval mode."""
+    path = Path(path)
+    if path.suffix.lower() == ".nam":
+        from .nam import load_nam
+
+        return load_nam(path)
+    from .checkpoint import load_model
+
+    model = load_model(path).model
+    if not isinstance(model, EffectNet):
+        raise ValueError(f"{path}: a {model.config.kind} model, not an effect (model.kind "
+                         "effect); use wavedil generate for it")
+    return model
+
+
+@dataclass
+class ProcessResult:
+    """What :func:`process_file` did."""
+
+    out: Path
+    samples: int
+    """Input samples processed (at the file's rate)."""
+    sample_rate: int
+    """The file's rate (and the output's)."""
+    block: int
+    seconds: float
+    """Wall-clock seconds of the model's processing (reading and writing excluded)."""
+
+    @property
+    def real_time_factor(self) -> float:
+        """Seconds of audio per second of processing."""
+        return self.samples / self.sample_rate / max(self.seconds, 1e-9)
+
+
+@torch.no_grad()
+def process(model: EffectNet, wave: torch.Tensor, block: int = 64,
+            controls: list[float] | None = None, threads: int = 1) -> torch.Tensor:
+    """(T,) input at the model's rate -> (T,) output, streamed in blocks of ``block`` on
+    ``threads`` CPU threads (0: torch's default). One thread is the default because an
+    effect's layers are narrow (2 to 16 channels): splitting such small operations over
+    threads costs more than it gains, and a plugin has one audio thread."""
+    if block < 1:
+        raise ValueError(f"--block must be >= 1, got {block}")
+    if threads < 0:
+        raise ValueError(f"--threads must be >= 0, got {threads}")
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _stream(model, wave, block, controls)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _stream(model: EffectNet, wave: torch.Tensor, block: int,
+            controls: list[float] | None) -> torch.Tensor:
+    c = model.config
+    knobs = None
+    if c.controls or controls:
+        knobs = torch.tensor([list(controls or [])], dtype=torch.float32)
+        if knobs.shape[1] != c.controls:
+            raise ValueError(f"the model takes {c.controls} control values, got "
+                             f"{knobs.shape[1]} (--control)")
+    x = wave.reshape(1, -1).float()
+    state = model.init_state(1, controls=knobs)
+    out = [model.stream(x[:, i:i + block], state, knobs)[0] for i in range(0, x.shape[1], block)]
+    return torch.cat(out, dim=1)[0] if out else x.new_zeros(0)
+
+
+def process_file(model: EffectNet, inp: str | Path, out: str | Path, block: int = 64,
+                 controls: list[float] | None = None, force: bool = False,
+                 threads: int = 1) -> ProcessResult:
+    """Process an audio file (mixed to mono) into ``out`` (32-bit float WAV at its rate)."""
+    inp, out = Path(inp), Path(out)
+    if block < 1:
+        raise ValueError(f"--block must be >= 1, got {block}")
+    if not inp.is_file():
+        raise ValueError(f"{inp}: no such file")
+    if out.exists() and not force:
+        raise ValueError(f"{out} exists (use --force to overwrite)")
+    if out.resolve() == inp.resolve():
+        raise ValueError(f"{out}: the output would overwrite the input")
+    try:
+        data, rate = sf.read(str(inp), dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile's errors for unreadable files
+        raise ValueError(f"{inp}: not readable audio ({str(e).splitlines()[0][:120]})") from None
+    wave = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))
+    if wave.numel() == 0:
+        raise ValueError(f"{inp}: holds no samples")
+    if not torch.isfinite(wave).all():
+        raise ValueError(f"{inp}: holds NaN or infinite samples")
+    model_rate = model.config.sample_rate
+    if rate != model_rate:
+        import torchaudio.functional as AF
+
+        wave = AF.resample(wave, rate, model_rate)
+    t0 = time.perf_counter()
+    y = process(model, wave, block, controls, threads)
+    seconds = time.perf_counter() - t0
+    if rate != model_rate:
+        import torchaudio.functional as AF
+
+        y = AF.resample(y, model_rate, rate)[:data.shape[0]]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp.wav")
+    os.close(fd)
+    try:
+        sf.write(tmp, y.numpy(), rate, subtype="FLOAT", format="WAV")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return ProcessResult(out, data.shape[0], rate, block, seconds)
+
+
+__all__ = ["ProcessResult", "load_effect", "process", "process_file"]
