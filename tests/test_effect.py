@@ -105,3 +105,19 @@ def test_bad_configs_name_the_key(change, match):
 def test_a_preset_names_its_arrays():
     assert EffectConfig(arrays=PRESETS["lite"]).preset == "lite"
     assert EffectConfig(preset="nano", arrays=SMALL).preset is None
+
+
+def test_rf_reads_an_effect_recipe():
+    import json
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from wavedil.cli import app
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "effect_quickstart.yaml"
+    r = CliRunner().invoke(app, ["rf", str(recipe), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["receptive_field"] == EffectConfig(preset="standard").receptive_field == 4093
+    assert d["dilations"] == PRESETS["standard"][0]["dilations"] * 2

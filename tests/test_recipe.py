@@ -3,6 +3,8 @@ from pathlib import Path
 import pytest
 
 from wavedil.data import DataConfig
+from wavedil.data.paired import PairedDataConfig
+from wavedil.effect import EffectConfig
 from wavedil.generate import GenerateConfig
 from wavedil.hnnet import HarmonicNoiseConfig
 from wavedil.model import WaveNetConfig
@@ -21,16 +23,17 @@ def test_there_are_recipes():
 def test_every_recipe_loads_against_the_code(path):
     recipe = load_recipe(path)
     assert recipe.name == path.stem
-    assert recipe.model.hop_length == recipe.data.hop_length
-    # the model's sample rate and FFT size are the data's, filled in where the recipe omits them
-    assert (recipe.model.sample_rate, recipe.model.n_fft) == (recipe.data.sample_rate,
-                                                              recipe.data.fft_size)
+    # the model's sample rate (and FFT size) are the data's, filled in where the recipe omits them
+    assert recipe.model.sample_rate == recipe.data.sample_rate
+    if recipe.model.kind != "effect":
+        assert recipe.model.hop_length == recipe.data.hop_length
+        assert recipe.model.n_fft == recipe.data.fft_size
     text = path.read_text()
     assert "Hardware and time:" in text, "each recipe states the hardware and time it needs"
 
 
 @pytest.mark.parametrize("cls", [DataConfig, WaveNetConfig, HarmonicNoiseConfig, TrainConfig,
-                                 GenerateConfig])
+                                 GenerateConfig, EffectConfig, PairedDataConfig])
 def test_every_field_is_documented(cls):
     from dataclasses import fields
 

@@ -59,10 +59,10 @@ def _ints(text: str, name: str) -> list[int]:
 
 
 def _model_config_from_file(path: Path):
-    """(WaveNetConfig, sample rate) of a recipe (.yaml) or a checkpoint (.pt)."""
+    """(model config, sample rate) of a recipe (.yaml), a checkpoint (.pt) or a .nam file."""
     if not path.exists():
         fail(f"{path}: no such file")
-    if path.suffix == ".pt":
+    if path.suffix.lower() in (".pt", ".nam"):
         from .checkpoint import load_model
 
         loaded = load_model(path)
@@ -71,6 +71,20 @@ def _model_config_from_file(path: Path):
 
     recipe = load_recipe(path)
     return recipe.model, recipe.data.sample_rate
+
+
+def _stack(config, rate: int) -> tuple[int, list[int], float]:
+    """(kernel size, dilations in order, their rate in steps per second) of a model's stack:
+    a WaveNet's layers, an effect's arrays one after the other, or a vocoder's frame blocks."""
+    if hasattr(config, "arrays"):  # an effect
+        kernels = {a["kernel_size"] for a in config.arrays}
+        if len(kernels) != 1:
+            raise ValueError(f"rf analyses stacks of one kernel size; this model's arrays have "
+                             f"{sorted(kernels)}")
+        return kernels.pop(), [d for a in config.arrays for d in a["dilations"]], rate
+    if hasattr(config, "layer_dilations"):
+        return config.kernel_size, config.layer_dilations, rate
+    return config.kernel_size, list(config.dilations), rate / config.hop_length  # over frames
 
 
 @app.command()
@@ -96,7 +110,7 @@ def rf(
         if recipe is not None:
             with _user_errors():
                 config, rate = _model_config_from_file(recipe)
-            kernel, layers = config.kernel_size, config.layer_dilations
+            kernel, layers, rate = _stack(config, rate)
             sample_rate = sample_rate or rate
         else:
             layers = _ints(dilations, "dilations")
