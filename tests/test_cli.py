@@ -77,7 +77,9 @@ def test_generate_kernel_option(tmp_path):
     assert d["engine"] == "numba" and d["kernel"] == "numba loops (kernel='numba')"
     assert json.loads(runner.invoke(app, base + ["--engine", "torch"]).stdout)["kernel"] == "none"
     for args, text in ((["--engine", "torch", "--kernel", "c"], "torch engine"),
-                       (["--kernel", "fortran"], "kernel must be one of auto, c, numba")):
+                       (["--kernel", "fortran"], "kernel must be one of auto, c, numba"),
+                       (["--batch", "0"], "--batch must be >= 1"),
+                       (["--engine", "fast"], "engine")):
         r = runner.invoke(app, base + args)
         assert r.exit_code == 2 and r.stderr.strip().count("\n") == 0 and text in r.stderr, r.output
 

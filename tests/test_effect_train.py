@@ -106,3 +106,13 @@ def test_bad_input_exits_2_and_writes_nothing(run, tmp_path):
         assert r.exit_code == 2, (args, r.output)
         assert match in r.output and r.output.count("\n") == 1, r.output
     assert not list(tmp_path.glob("*.wav")) and not (tmp_path / "x.pt").exists()
+
+
+def test_cli_mistakes_seen_by_a_new_user(run, tmp_path):
+    """A folder given as a recipe and a wav given as a checkpoint: one plain line each."""
+    root, _ = run
+    cases = [(["train", str(root)], "a folder, not a recipe file"),
+             (["info", str(root / "dry.wav")], "a wav file, not a checkpoint")]
+    for args, match in cases:
+        r = runner.invoke(app, args)
+        assert r.exit_code == 2 and match in r.output and r.output.count("\n") == 1, r.output

@@ -107,6 +107,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                              f"than plain data ({what}); nothing from it was run") from None
         raise ValueError(f"{path}: not a readable checkpoint (corrupt or not a torch file)") from None
     except Exception as e:  # truncated, not a zip/pickle, wrong format
+        if path.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3", ".npy", ".yaml", ".yml"):
+            raise ValueError(f"{path}: a {path.suffix.lower()[1:]} file, not a checkpoint (a .pt "
+                             "file written by wavedil train)") from None
         raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: "
                          f"{str(e).splitlines()[0][:200] if str(e) else 'no detail'})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "recipe" not in ckpt:

@@ -144,7 +144,7 @@ def synthesize(
     if is_effect(model.config):
         raise ValueError(f"{checkpoint}: an effect model (it processes an input signal); "
                          "use wavedil process CHECKPOINT IN.wav -o OUT.wav")
-    batch = batch or g.batch_size
+    batch = g.batch_size if batch is None else batch  # 0 is a mistake, not the default
     temperature = g.temperature if temperature is None else temperature
     seed = g.seed if seed is None else seed
     engine = engine or g.engine

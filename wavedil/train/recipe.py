@@ -255,6 +255,10 @@ def recipe_from_dict(raw: dict | None, name: str = "recipe", where: str = "",
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     """Read a recipe YAML file (safe loader only) and apply ``--set`` overrides."""
     path = Path(path)
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.yaml"))[:3]
+        raise ValueError(f"{path}: a folder, not a recipe file (give one YAML file"
+                         + (f", e.g. {path / found[0]}" if found else "") + ")")
     if not path.is_file():
         raise ValueError(f"{path}: no such recipe file")
     try:
