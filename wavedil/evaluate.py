@@ -33,7 +33,7 @@ from .checkpoint import LoadedModel, load_model
 from .data.files import discover
 from .engines import resolve_engine
 from .generate import stream
-from .kinds import is_autoregressive
+from .kinds import is_autoregressive, is_effect
 from .model import WaveNet
 from .plots import plot_comparison
 from .synthesis import mel_from_wav
@@ -192,8 +192,8 @@ def evaluate(
     """
     loaded = load_model(checkpoint, device)
     model = loaded.model
-    if not hasattr(model.config, "local_channels"):
-        raise ValueError(f"{checkpoint}: an {model.config.kind} model, not a mel vocoder; "
+    if is_effect(model.config):
+        raise ValueError(f"{checkpoint}: an effect model, not a mel vocoder; "
                          "evaluate needs a mel vocoder (run an effect with wavedil process)")
     if not model.config.local_channels:
         raise ValueError(f"{checkpoint}: this model has no mel conditioning (model.local_channels "

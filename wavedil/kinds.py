@@ -53,6 +53,13 @@ def is_effect(config: Config) -> bool:
     return isinstance(config, EffectConfig)
 
 
+def validation_key(config: Config) -> str:
+    """The unit of a model's validation figures, as metric records and ``info`` name them:
+    bits (a WaveNet's NLL per sample), esr (an effect's error-to-signal ratio) or stft (a
+    vocoder's multi-resolution STFT loss)."""
+    return "bits" if is_autoregressive(config) else "esr" if is_effect(config) else "stft"
+
+
 def model_config(values: Mapping[str, Any]) -> Config:
     """A model section (a recipe's, a checkpoint's) as the config of its kind."""
     return config_class(values).from_dict(values)

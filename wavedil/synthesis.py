@@ -16,7 +16,7 @@ from .checkpoint import LoadedModel, load_model
 from .engines import resolve_engine, resolve_kernel
 from .f0 import f0_features
 from .generate import stream
-from .kinds import is_autoregressive, is_effect
+from .kinds import is_autoregressive, is_effect, validation_key
 from .plots import plot_spectrogram
 
 
@@ -226,11 +226,6 @@ def synthesize(
                      interrupted, plots, chosen.status if chosen is not None else "none")
 
 
-def _val_key(config) -> str:
-    """The unit of a model's validation figures: bits (a WaveNet), esr (an effect) or stft."""
-    return "bits" if is_autoregressive(config) else "esr" if is_effect(config) else "stft"
-
-
 def describe(checkpoint: str | Path) -> dict:
     """What ``wavedil info`` prints: config, size, receptive field, training state."""
     m = load_model(checkpoint)
@@ -242,8 +237,7 @@ def describe(checkpoint: str | Path) -> dict:
         "receptive_field": m.model.receptive_field,
         "receptive_field_ms": 1000.0 * m.model.receptive_field / m.sample_rate,
         "sample_rate": m.sample_rate,
-        # validation figures: NLL in bits per sample (a WaveNet), or the STFT loss (a vocoder)
-        **{f"{name}_val_{_val_key(m.config)}": value
+        **{f"{name}_val_{validation_key(m.config)}": value
            for name, value in (("best", m.best_val), ("last", m.last_val),
                                ("untrained", m.untrained_val))},
         "speakers": m.speakers,

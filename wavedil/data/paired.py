@@ -114,11 +114,6 @@ class PairedDataConfig(Config):
     def embedded(self) -> bool:
         return self.input == EMBEDDED and self.pairs is None
 
-    @property
-    def hop_length(self) -> int:
-        """Crops start on any sample."""
-        return 1
-
 
 @dataclass
 class PairedData:
@@ -152,6 +147,7 @@ class PairedData:
 
     @property
     def hop_length(self) -> int:
+        """Crops start on any sample."""
         return 1
 
     @property

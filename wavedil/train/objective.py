@@ -10,8 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from ..heads import LN2
-from ..effect import EffectConfig
-from ..kinds import is_autoregressive
+from ..kinds import is_autoregressive, validation_key
 from ..lpc import pre_emphasis
 from ..model import WaveNet
 from .spectral import FFT_SIZES, multi_resolution_stft_loss
@@ -99,19 +98,23 @@ class Objective:
     autoregressive: bool
     crop: int
     """Samples of each crop that carry the loss (the autoregressive objective)."""
-    effect: bool = False
-    """An input-to-output effect model: trained on ESR + STFT, validated on plain ESR."""
-    pre_emphasis: float = 0.85
-    """The effect loss' pre-emphasis coefficient."""
-    stft_weight: float = 2e-4
-    """The effect loss' weight of the multi-resolution STFT term."""
+    key: str
+    """Metric records' name of the figure (kinds.validation_key): bits, esr or stft."""
+    pre_emphasis: float = 0.0
+    """The effect loss' pre-emphasis coefficient (train.esr_pre_emphasis)."""
+    stft_weight: float = 0.0
+    """The effect loss' weight of the multi-resolution STFT term (train.stft_weight)."""
 
     @classmethod
-    def for_config(cls, config, crop: int, train=None) -> "Objective":
-        if isinstance(config, EffectConfig):
-            return cls(False, crop, True, train.esr_pre_emphasis if train else 0.85,
-                       train.stft_weight if train else 2e-4)
-        return cls(is_autoregressive(config), crop)
+    def for_config(cls, config, crop: int, train) -> "Objective":
+        """The objective of a model config under a recipe's train section."""
+        return cls(is_autoregressive(config), crop, validation_key(config),
+                   train.esr_pre_emphasis, train.stft_weight)
+
+    @property
+    def effect(self) -> bool:
+        """An input-to-output effect model: trained on ESR + STFT, validated on plain ESR."""
+        return self.key == "esr"
 
     @property
     def name(self) -> str:
@@ -120,10 +123,6 @@ class Objective:
     @property
     def unit(self) -> str:
         return " bits/sample" if self.autoregressive else ""
-
-    @property
-    def key(self) -> str:
-        return "bits" if self.autoregressive else "esr" if self.effect else "stft"
 
     def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], config=None,
              input_noise: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:

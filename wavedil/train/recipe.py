@@ -233,15 +233,16 @@ def recipe_from_dict(raw: dict | None, name: str = "recipe", where: str = "",
              raw.get(section), where)
         raw[section] = {**(raw.get(section) or {}), key: value}
     model = raw.get("model") or {}
-    if isinstance(model, dict):
+    model_cls = None
+    if isinstance(model, dict):  # else build_section names the bad section
         try:
-            config_class(model)  # a bad kind is named before the data section is read
+            model_cls = config_class(model)  # a bad kind is named before the data is read
         except ConfigError as e:
             raise e.within("model", where) from None
     sections = {"data": build_section("data", raw.get("data"), where, model)}
-    if isinstance(model, dict):  # else build_section names the bad section
+    if model_cls is not None:
         data = sections["data"]
-        names = {f.name for f in fields(config_class(model))}
+        names = {f.name for f in fields(model_cls)}
         filled = {"sample_rate": data.sample_rate,
                   "n_fft": getattr(data, "fft_size", None)}
         raw["model"] = {**{k: v for k, v in filled.items() if k in names}, **model}
