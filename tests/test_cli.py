@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from wavedil.cli import app
@@ -182,3 +183,49 @@ def test_version_prints_the_installed_version():
 
     r = CliRunner().invoke(app, ["--version"])
     assert r.exit_code == 0 and r.output.strip() == f"wavedil {version('wavedil')}"
+
+
+def test_help_and_version_import_no_torch():
+    """`wavedil --help`, every `wavedil COMMAND --help` and `--version` start without torch
+    (or numba): commands import what they use, and the package loads its names on first use."""
+    import subprocess
+    import sys
+
+    code = "\n".join([
+        "import sys",
+        "from typer.testing import CliRunner",
+        "from wavedil.cli import app",
+        "names = [c.name or c.callback.__name__.replace('_', '-') for c in app.registered_commands]",
+        "for args in [['--help'], ['--version']] + [[name, '--help'] for name in names]:",
+        "    r = CliRunner().invoke(app, args)",
+        "    assert r.exit_code == 0 and r.output, (args, r.output)",
+        "print(len(names), sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'numba'}))",
+    ])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    count, heavy = done.stdout.split(" ", 1)
+    assert int(count) >= 8 and heavy.strip() == "[]"
+
+
+def test_the_package_names_load_on_first_use_as_plain_imports_did():
+    import ast
+    import sys
+
+    import wavedil
+
+    # the names type checkers see (imports under TYPE_CHECKING) are the names the package gives
+    tree = ast.parse(open(wavedil.__file__).read())
+    guarded = next(n for n in tree.body if isinstance(n, ast.If)
+                   and getattr(n.test, "id", None) == "TYPE_CHECKING")
+    seen = {(node.module, a.name) for node in guarded.body for a in node.names}
+    assert seen == {(module, name) for module, names in wavedil._EXPORTS.items() for name in names}
+    for module, name in seen:
+        assert getattr(wavedil, name) is getattr(sys.modules[f"wavedil.{module}"], name)
+    # a function named as its submodule stays the function once the submodule is imported
+    import wavedil.generate  # noqa: F401  (binds the submodule's name on the package)
+    import wavedil.process  # noqa: F401
+    assert wavedil.generate is sys.modules["wavedil.generate"].generate
+    assert wavedil.process is sys.modules["wavedil.process"].process
+    assert wavedil.data is sys.modules["wavedil.data"] and set(wavedil.__all__) <= set(dir(wavedil))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        wavedil.nope
