@@ -229,3 +229,28 @@ def test_the_package_names_load_on_first_use_as_plain_imports_did():
     assert wavedil.data is sys.modules["wavedil.data"] and set(wavedil.__all__) <= set(dir(wavedil))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         wavedil.nope
+
+
+def test_engine_device_and_format_are_choices_in_the_help_and_bad_ones_one_line():
+    from wavedil import cli
+    from wavedil.engines import ENGINES
+    from wavedil.export import FORMATS
+
+    assert cli.ENGINES == ENGINES and cli.FORMATS == tuple(FORMATS)
+    for command, shown in (("generate", ("auto|torch|numba", "cpu|cuda")),
+                           ("evaluate", ("auto|torch|numba", "cpu|cuda")),
+                           ("export", ("torchscript|onnx|nam",))):
+        r = runner.invoke(app, [command, "--help"])
+        assert r.exit_code == 0 and all(s in r.stdout for s in shown), r.stdout
+    for args, text in ((["generate", "x.pt", "--device", "tpu"],
+                        "'tpu' is not one of 'cpu', 'cuda'"),
+                       (["evaluate", "x.pt", "wavs", "--engine", "fast"],
+                        "'fast' is not one of 'auto', 'torch', 'numba'"),
+                       (["export", "x.pt", "--format", "tflite"], "'--format'"),
+                       (["generate", "x.pt", "--engin", "torch"], "No such option: --engin"),
+                       (["generate"], "Missing argument")):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 2 and r.stdout == "", r.output
+        assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and text in r.stderr, \
+            r.stderr
+        assert f" {args[0]} --help')" in r.stderr  # (see 'wavedil generate --help')

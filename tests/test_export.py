@@ -198,7 +198,7 @@ def test_cli_export_and_its_errors(tmp_path, checkpoint):
     assert r.exit_code == 0 and (tmp_path / "ts" / "step.pt").exists()
     assert runner.invoke(app, again + ["--force"]).exit_code == 0
     one_line_exit_2(runner.invoke(app, ["export", str(checkpoint), "--format", "tflite"]),
-                    "--format must be one of torchscript, onnx")
+                    "'tflite' is not one of 'torchscript', 'onnx', 'nam'")
     one_line_exit_2(runner.invoke(app, ["export", str(tmp_path / "none.pt"), "-f", "onnx"]),
                     "no such checkpoint")
     junk = tmp_path / "junk.pt"

@@ -9,14 +9,60 @@ import contextlib
 import json
 import math
 import sys
+from enum import Enum
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from . import receptive
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+# Choices shown in the help. The library's lists import torch, which --help must not, so they
+# are repeated here; tests/test_cli.py checks that they agree.
+ENGINES = ("auto", "torch", "numba")
+"""wavedil.engines.ENGINES: generation engines."""
+DEVICES = ("cpu", "cuda")
+"""Devices of generate and evaluate."""
+FORMATS = ("torchscript", "onnx", "nam")
+"""wavedil.export.FORMATS: export formats."""
+
+Engine = Enum("Engine", {name: name for name in ENGINES}, type=str)
+Device = Enum("Device", {name: name for name in DEVICES}, type=str)
+Format = Enum("Format", {name: name for name in FORMATS}, type=str)
+
+_UsageError, _ClickException = (next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
+                                for name in ("UsageError", "ClickException"))
+"""click's exceptions, from whichever click typer runs on (recent typer bundles its own)."""
+
+
+class _Commands(TyperGroup):
+    """The command group. A usage error (an unknown option, a value not among the choices, a
+    missing argument) is one line on stderr and exit 2, as every other mistake is."""
+
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _UsageError as e:
+            if type(e).__name__ != "NoArgsIsHelpError":  # the help printed is the answer
+                message = " ".join(e.format_message().replace("Value error, ", "").split())
+                ctx = getattr(e, "ctx", None)
+                hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+                typer.echo(f"error: {message}{hint}", err=True)
+            sys.exit(e.exit_code)
+        except _ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True,
                   help="WaveNet-style audio models on dilated causal convolutions.")
 
 
@@ -197,10 +243,11 @@ def generate(
     from_wav: Optional[Path] = typer.Option(None, "--from-wav", help="copy synthesis: vocode the mel of this file"),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="sampling temperature"),
     seed: Optional[int] = typer.Option(None, "--seed", help="random seed"),
-    engine: str = typer.Option("auto", "--engine", help="auto, torch or numba"),
+    engine: Engine = typer.Option("auto", "--engine", help="generation engine (auto: numba on "
+                                  "the CPU where it imports, torch otherwise)"),
     kernel: str = typer.Option("auto", "--kernel", help="the numba engine's matrix kernel: "
                                "auto, c or numba (see wavedil info --system)"),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
+    device: Device = typer.Option("cpu", "--device", help="where the model runs"),
     plot: bool = typer.Option(False, "--plot", help="write a spectrogram PNG beside each wav"),
     force: bool = typer.Option(False, "--force", help="overwrite existing outputs"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
@@ -211,14 +258,13 @@ def generate(
     """
     from .synthesis import synthesize
 
-    if device not in ("cpu", "cuda"):
-        fail(f"--device must be cpu or cuda, got {device!r}")
     with _user_errors(), _progress("generate", not as_json, eta=True) as update:
         def progress(done: int, total: int, sps: float, rtf: float) -> None:
             update(total=total, completed=done, info=f"{sps:,.0f} samples/s, {rtf:.2f}x real time")
 
         result = synthesize(checkpoint, out, seconds, samples, batch, speaker, mel, from_wav,
-                            temperature, seed, engine, device, plot, force, progress, kernel=kernel,
+                            temperature, seed, engine.value, device.value, plot, force, progress,
+                            kernel=kernel,
                             f0=f0)
     if as_json:
         print(json.dumps(result.__dict__))
@@ -239,12 +285,13 @@ def evaluate(
                                        "spectrogram pictures and report.json in this folder"),
     griffin_lim: bool = typer.Option(True, "--griffin-lim/--no-griffin-lim",
                                      help="score Griffin-Lim from the same features beside wavedil"),
-    engine: Optional[str] = typer.Option(None, "--engine", help="auto, torch or numba (default: the recipe's)"),
+    engine: Optional[Engine] = typer.Option(None, "--engine", help="generation engine "
+                                            "(default: the recipe's)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="random seed of every file's stream"),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="sampling temperature"),
     limit: Optional[int] = typer.Option(None, "--limit", help="evaluate the first N usable files"),
     speaker: Optional[int] = typer.Option(None, "--speaker", help="speaker id (multi-speaker models)"),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
+    device: Device = typer.Option("cpu", "--device", help="where the model runs"),
     force: bool = typer.Option(False, "--force", help="overwrite a report in --out"),
 ) -> None:
     """Copy-synthesis quality against the originals, with Griffin-Lim from the same features:
@@ -254,8 +301,6 @@ def evaluate(
     """
     from .evaluate import METRICS, evaluate as run_evaluate
 
-    if device not in ("cpu", "cuda"):
-        fail(f"--device must be cpu or cuda, got {device!r}")
     with _user_errors(), _progress("evaluate", not as_json) as update:
         def progress(done: int, total: int, name: str) -> None:
             update(total=total, completed=done, info=Path(name).name)
@@ -263,8 +308,9 @@ def evaluate(
         def warn(message: str) -> None:
             typer.echo(f"warning: {message}", err=True)
 
-        report = run_evaluate(checkpoint, test_dir, out, griffin_lim, engine, seed, temperature,
-                              limit, speaker, device, force, warn, progress)
+        report = run_evaluate(checkpoint, test_dir, out, griffin_lim,
+                              engine.value if engine is not None else None, seed, temperature,
+                              limit, speaker, device.value, force, warn, progress)
     if as_json:
         print(json.dumps(report.to_dict()))
         return
@@ -333,7 +379,7 @@ def info(
 @app.command()
 def export(
     checkpoint: Path = typer.Argument(..., help="a checkpoint (.pt) written by wavedil train"),
-    fmt: str = typer.Option(..., "--format", "-f", help="torchscript, onnx, or nam (effects)"),
+    fmt: Format = typer.Option(..., "--format", "-f", help="what to write (nam: effect models)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o",
                                        help="output folder (default: the checkpoint's path "
                                             "without .pt, plus -torchscript or -onnx); for "
@@ -348,10 +394,9 @@ def export(
 
     Example: wavedil export runs/effect_quickstart/best.pt --format nam -o pedal.nam
     """
-    from .export import FORMATS, export as run_export
+    from .export import export as run_export
 
-    if fmt not in FORMATS:
-        fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    fmt = fmt.value
     if not checkpoint.is_file():
         fail(f"{checkpoint}: no such checkpoint")
     if out is None:
