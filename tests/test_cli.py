@@ -254,3 +254,41 @@ def test_engine_device_and_format_are_choices_in_the_help_and_bad_ones_one_line(
         assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and text in r.stderr, \
             r.stderr
         assert f" {args[0]} --help')" in r.stderr  # (see 'wavedil generate --help')
+
+
+def test_arguments_found_bad_leave_no_file_behind(tmp_path):
+    """A mistake in generate, evaluate --out, export or process writes nothing (no empty wav,
+    no output folder), so the corrected command runs without --force."""
+    import numpy as np
+    import soundfile as sf
+
+    from wavedil import EffectConfig, EffectNet, save_checkpoint
+    from wavedil.checkpoint import checkpoint_dict
+    from wavedil.data.paired import PairedDataConfig
+
+    vocoder = f0_checkpoint(tmp_path / "voc.pt", f0_input=False)  # 8 mel bands, hop 16, 8 kHz
+    np.save(tmp_path / "mel.npy", np.full((8, 4), 0.5, np.float32))
+    wavs = tmp_path / "wavs"
+    wavs.mkdir()
+    sf.write(wavs / "a.wav", 0.5 * np.sin(np.arange(1600) / 5), 8000)
+    effect = tmp_path / "fx.pt"
+    net = EffectNet(EffectConfig(preset="nano", sample_rate=8000))
+    save_checkpoint(effect, checkpoint_dict(net, PairedDataConfig(sample_rate=8000)))
+    new = tmp_path / "new"  # every output goes below this folder, which must not appear
+    cases = [
+        (["generate", vocoder, "--mel", tmp_path / "mel.npy", "-o", new / "a.wav"],
+         [["--temperature", "-1"], ["--seconds", "0"], ["--batch", "0"], ["--engine", "fast"]]),
+        (["evaluate", vocoder, wavs, "--out", new / "eval", "--no-griffin-lim"],
+         [["--temperature", "-1"], ["--limit", "0"], ["--speaker", "1"]]),
+        (["export", vocoder, "-o", new / "x.nam"], [["--format", "nam"]]),
+        (["process", effect, wavs / "a.wav", "-o", new / "wet.wav"],
+         [["--block", "0"], ["--control", "0.5"]]),
+    ]
+    for base, mistakes in cases:
+        base = [str(a) for a in base]
+        for mistake in mistakes:
+            r = runner.invoke(app, base + mistake)
+            assert r.exit_code == 2 and r.stderr.count("\n") == 1, (mistake, r.output)
+            assert not new.exists(), (base[0], mistake, sorted(new.rglob("*")))
+    r = runner.invoke(app, [str(a) for a in cases[0][0]] + ["--temperature", "0"])
+    assert r.exit_code == 0 and sf.info(str(new / "a.wav")).frames == 4 * 16, r.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,18 +188,25 @@ def synthesize(
     for p in paths:
         if p.exists() and not force:
             raise ValueError(f"{p} exists; pass --force to overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
 
     gen = torch.Generator(device=device).manual_seed(seed)
     done, interrupted = 0, False
     start = time.perf_counter()
+    chunks = stream(model, n, batch, local=local, speaker=speaker, temperature=temperature,
+                    generator=gen, engine=engine, kernel=chosen)
+    try:  # stream checks its arguments when asked for the first chunk: no file before they pass
+        first = [next(chunks)]
+    except StopIteration:
+        first = []
+    except KeyboardInterrupt:
+        first, interrupted = [], True
     # chunks go straight to the files: memory stays flat however long the audio, and an
     # interruption leaves valid files holding everything generated so far
+    out.parent.mkdir(parents=True, exist_ok=True)
     writers = [sf.SoundFile(str(p), "w", samplerate=rate, channels=1, subtype="PCM_16") for p in paths]
     kept = [[] for _ in paths] if plot else None
     try:
-        for chunk in stream(model, n, batch, local=local, speaker=speaker, temperature=temperature,
-                            generator=gen, engine=engine, kernel=chosen):
+        for chunk in itertools.chain(first, chunks if not interrupted else []):
             chunk = chunk.detach().cpu().float().clamp(-1.0, 1.0).numpy()
             for i, w in enumerate(writers):
                 w.write(chunk[i])
