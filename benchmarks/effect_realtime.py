@@ -1,14 +1,18 @@
 """Effect speed: samples/s and real-time factor at 48 kHz of Neural Amp Modeler's four WaveNet
-sizes, streamed in blocks of 1, 64 and 512 samples on one CPU thread, beside NAM's own Python
-model (the ``nam`` extra) run the only way it streams: a forward over the block plus the
-receptive field's history, every block. Both in this process, on the same random weights.
+sizes, streamed in blocks of 1, 64 and 512 samples on one CPU thread, by the compiled effect
+engine (``wavedil process``'s default) and by the torch eager path (``EffectNet.stream``),
+beside NAM's own Python model (the ``nam`` extra) run the only way it streams: a forward over
+the block plus the receptive field's history, every block. All in this process, on the same
+random weights; the compiled engine's output is checked against the eager one's.
 
     pip install -e '.[nam]'            # optional: the NAM peer column
     python benchmarks/effect_realtime.py [--seconds 2] [--threads 1] [--json out.json]
 
-The issue's target is the standard size above 10x real time at block 64 on one core; the
-line "compute bound" prints what the weights' multiply-adds per second would allow at the
-machine's measured single-thread matrix speed, so the distance to the limit is visible.
+The issue's target is the standard size above 10x real time at block 64 on one core. The
+column "GMAC/s" is the compiled engine's multiply-adds per second and "bound x" the real-time
+factor the machine's measured single-thread matrix speed (a 256 x 256 product) would allow,
+so the distance to the limit is visible. The first call compiles the kernels (timed and
+printed; numba caches them on disk).
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ import json
 import platform
 import time
 
+import numpy as np
 import torch
 
 from wavedil.effect import PRESETS, EffectConfig, EffectNet
+from wavedil.engines.effect_engine import EffectEngine
 from wavedil.nam import to_nam
 
 RATE = 48000
@@ -48,6 +54,16 @@ def wavedil_rate(model: EffectNet, x: torch.Tensor, block: int) -> float:
         for i in range(0, x.shape[1], block):
             model.stream(x[:, i:i + block], state)
     return x.shape[1] / (time.perf_counter() - start)
+
+
+def compiled_rate(engine: EffectEngine, x: np.ndarray, block: int) -> float:
+    """Samples/s of the compiled engine over ``x`` in blocks of ``block`` (one call; the
+    kernel runs the blocks one after another, as a plugin's callbacks would)."""
+    state = engine.init_state(1)
+    engine.stream(x[:block], state)  # warm-up
+    start = time.perf_counter()
+    engine.stream(x, state, block=block)
+    return x.shape[0] / (time.perf_counter() - start)
 
 
 def nam_rate(nam_model, x: torch.Tensor, block: int, rf: int) -> float:
@@ -78,7 +94,7 @@ def matmul_limit() -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=2.0, help="audio per measurement")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of the eager path")
     ap.add_argument("--json", default=None, help="also write the figures here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -87,33 +103,51 @@ def main() -> None:
         from nam.models import init_from_nam
     except ImportError:
         init_from_nam = None
+    start = time.perf_counter()
+    warm = EffectEngine(EffectNet(EffectConfig(preset="nano")))
+    warm.forward(np.zeros(64, np.float32), block=64)
+    first_call = time.perf_counter() - start
     limit = matmul_limit()
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{args.threads} thread(s); matrix product {limit / 1e9:.1f} GMAC/s")
+          f"{args.threads} thread(s); matrix product {limit / 1e9:.1f} GMAC/s; "
+          f"{warm.status}; first call {first_call:.1f} s (kernel compile or cache load)")
     rows = []
-    header = (f"{'size':9} {'weights':>7} {'block':>5} {'wavedil samples/s':>18} "
-              f"{'x real time':>11} {'NAM samples/s':>14} {'ratio':>6} {'compute bound x':>15}")
+    header = (f"{'size':9} {'weights':>7} {'block':>5} {'compiled/s':>11} {'x RT':>6} "
+              f"{'eager/s':>9} {'x RT':>5} {'NAM/s':>8} {'vs NAM':>6} {'GMAC/s':>6} "
+              f"{'bound x':>7} {'max err':>8}")
     print(header)
     for name in PRESETS:
         model = EffectNet(EffectConfig(preset=name)).eval()
+        engine = EffectEngine(model)
         peer = init_from_nam(json.loads(json.dumps(to_nam(model)))).eval() if init_from_nam else None
-        bound = limit / macs_per_sample(model.config) / RATE
+        macs = macs_per_sample(model.config)
+        bound = limit / macs / RATE
         for block in BLOCKS:
-            n = int(args.seconds * RATE) if block > 1 else min(int(args.seconds * RATE), 4000)
+            n = int(args.seconds * RATE)
             x = torch.randn(1, n) * 0.3
-            ours = wavedil_rate(model, x, block)
-            theirs = nam_rate(peer, x[:, :max(block * 20, min(n, 8000))], block,
+            xn = x[0].numpy()
+            ours = compiled_rate(engine, xn, block)
+            short = x[:, :n if block > 1 else min(n, 4000)]
+            eager = wavedil_rate(model, short, block)
+            with torch.no_grad():
+                err = float(np.abs(engine.forward(xn[:8000], block=block)
+                                   - model(x[:, :8000])[0].numpy()).max())
+            peer_n = max(block * 20, min(n, 8000)) if block > 1 else 1000  # NAM: ~100/s at 1
+            theirs = nam_rate(peer, x[:, :peer_n], block,
                               model.receptive_field) if peer is not None else None
             rows.append({"size": name, "weights": model.config.parameters, "block": block,
-                         "samples_per_s": ours, "real_time": ours / RATE, "nam_samples_per_s": theirs,
-                         "compute_bound_real_time": bound})
-            print(f"{name:9} {model.config.parameters:>7} {block:>5} {ours:>18,.0f} "
-                  f"{ours / RATE:>11.2f} {theirs or 0:>14,.0f} "
-                  f"{(ours / theirs if theirs else float('nan')):>6.1f} {bound:>15.0f}", flush=True)
+                         "samples_per_s": ours, "real_time": ours / RATE,
+                         "eager_samples_per_s": eager, "eager_real_time": eager / RATE,
+                         "nam_samples_per_s": theirs, "gmac_per_s": ours * macs / 1e9,
+                         "compute_bound_real_time": bound, "max_abs_error": err})
+            print(f"{name:9} {model.config.parameters:>7} {block:>5} {ours:>11,.0f} "
+                  f"{ours / RATE:>6.2f} {eager:>9,.0f} {eager / RATE:>5.2f} {theirs or 0:>8,.0f} "
+                  f"{(ours / theirs if theirs else float('nan')):>6.1f} {ours * macs / 1e9:>6.2f} "
+                  f"{bound:>7.0f} {err:>8.1e}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"threads": args.threads, "matmul_macs_per_s": limit, "rows": rows}, f,
-                      indent=1)
+            json.dump({"threads": args.threads, "matmul_macs_per_s": limit,
+                       "first_call_s": first_call, "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

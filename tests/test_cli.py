@@ -236,8 +236,12 @@ def test_engine_device_and_format_are_choices_in_the_help_and_bad_ones_one_line(
     from wavedil.engines import ENGINES
     from wavedil.export import FORMATS
 
+    from wavedil.process import ENGINES as EFFECT_ENGINES
+
     assert cli.ENGINES == ENGINES and cli.FORMATS == tuple(FORMATS)
+    assert cli.EFFECT_ENGINES == EFFECT_ENGINES
     for command, shown in (("generate", ("auto|torch|numba", "cpu|cuda")),
+                           ("process", ("auto|compiled|torch",)),
                            ("evaluate", ("auto|torch|numba", "cpu|cuda")),
                            ("export", ("torchscript|onnx|nam",))):
         r = runner.invoke(app, [command, "--help"])
@@ -282,7 +286,7 @@ def test_arguments_found_bad_leave_no_file_behind(tmp_path):
          [["--temperature", "-1"], ["--limit", "0"], ["--speaker", "1"]]),
         (["export", vocoder, "-o", new / "x.nam"], [["--format", "nam"]]),
         (["process", effect, wavs / "a.wav", "-o", new / "wet.wav"],
-         [["--block", "0"], ["--control", "0.5"]]),
+         [["--block", "0"], ["--control", "0.5"], ["--engine", "fast"]]),
     ]
     for base, mistakes in cases:
         base = [str(a) for a in base]

@@ -26,10 +26,13 @@ DEVICES = ("cpu", "cuda")
 """Devices of generate and evaluate."""
 FORMATS = ("torchscript", "onnx", "nam")
 """wavedil.export.FORMATS: export formats."""
+EFFECT_ENGINES = ("auto", "compiled", "torch")
+"""wavedil.process.ENGINES: engines of effect models."""
 
 Engine = Enum("Engine", {name: name for name in ENGINES}, type=str)
 Device = Enum("Device", {name: name for name in DEVICES}, type=str)
 Format = Enum("Format", {name: name for name in FORMATS}, type=str)
+EffectEngine = Enum("EffectEngine", {name: name for name in EFFECT_ENGINES}, type=str)
 
 _UsageError, _ClickException = (next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
                                 for name in ("UsageError", "ClickException"))
@@ -421,7 +424,11 @@ def process(
                               "buffer (the output does not depend on it)"),
     control: list[float] = typer.Option([], "--control", help="a control value (knob), once "
                                         "per model control, in order"),
-    threads: int = typer.Option(1, "--threads", help="CPU threads (0: torch's default)"),
+    threads: int = typer.Option(1, "--threads", help="CPU threads of the torch engine (0: "
+                                "torch's default); the compiled engine runs on one"),
+    engine: EffectEngine = typer.Option("auto", "--engine", help="compiled: numba and the C "
+                                        "matrix kernel, one thread; auto: compiled where numba "
+                                        "runs, else torch"),
     force: bool = typer.Option(False, "--force", help="overwrite OUT"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
@@ -433,7 +440,8 @@ def process(
 
     with _user_errors():
         net = load_effect(model)
-        result = process_file(net, inp, out, block, list(control), force, threads)
+        result = process_file(net, inp, out, block, list(control), force, threads,
+                              engine.value)
     figures = {"out": str(result.out), "samples": result.samples,
                "sample_rate": result.sample_rate, "block": result.block,
                "seconds": round(result.seconds, 4),

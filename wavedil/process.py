@@ -1,7 +1,8 @@
 """Running an effect model on audio: the library side of ``wavedil process``.
 
-The input is streamed through :meth:`EffectNet.stream` in blocks of ``block`` samples, as a
-plugin's audio callback would, with the state held here; the joined blocks equal the full
+The input is streamed in blocks of ``block`` samples, as a plugin's audio callback would, by
+the compiled effect engine (:mod:`wavedil.engines.effect_engine`) or by
+:meth:`EffectNet.stream`, with the state held here; the joined blocks equal the full
 forward (tested for every block size). A file at another rate is resampled to the model's and
 the output back to the file's. The output is written as 32-bit float WAV (an effect's output
 may exceed full scale, and clipping it would change what the model made), to a temporary file
@@ -61,35 +62,73 @@ class ProcessResult:
         return self.samples / self.sample_rate / max(self.seconds, 1e-9)
 
 
+ENGINES = ("auto", "compiled", "torch")
+"""``process``'s engines: compiled (:class:`~wavedil.engines.effect_engine.EffectEngine`,
+numba and the C matrix kernel), torch (:meth:`EffectNet.stream`), auto (compiled where numba
+imports, else torch)."""
+
+
+def resolve_engine(engine: str) -> str:
+    """compiled or torch for ``engine`` (auto, compiled or torch)."""
+    if engine not in ENGINES:
+        raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "torch":
+        return "torch"
+    from .engines.effect_engine import available
+
+    why = available()
+    if why is None:
+        return "compiled"
+    if engine == "compiled":
+        raise ValueError(f"--engine compiled is not available here: {why}")
+    return "torch"
+
+
 @torch.no_grad()
 def process(model: EffectNet, wave: torch.Tensor, block: int = 64,
-            controls: list[float] | None = None, threads: int = 1) -> torch.Tensor:
-    """(T,) input at the model's rate -> (T,) output, streamed in blocks of ``block`` on
-    ``threads`` CPU threads (0: torch's default). One thread is the default because an
-    effect's layers are narrow (2 to 16 channels): splitting such small operations over
-    threads costs more than it gains, and a plugin has one audio thread."""
+            controls: list[float] | None = None, threads: int = 1,
+            engine: str = "auto") -> torch.Tensor:
+    """(T,) input at the model's rate -> (T,) output, streamed in blocks of ``block``.
+
+    The compiled engine runs on one thread, as a plugin's audio thread does; the torch engine
+    on ``threads`` CPU threads (0: torch's default; one is the default because an effect's
+    layers are narrow, 2 to 16 channels, and splitting such small operations over threads
+    costs more than it gains). Both give the model's forward to float precision."""
     if block < 1:
         raise ValueError(f"--block must be >= 1, got {block}")
     if threads < 0:
         raise ValueError(f"--threads must be >= 0, got {threads}")
+    knobs = _controls(model, controls)
+    if resolve_engine(engine) == "compiled":
+        from .engines.effect_engine import EffectEngine
+
+        run = EffectEngine(model)
+        x = wave.reshape(-1).float().numpy()
+        state = run.init_state(1, knobs)
+        return torch.from_numpy(run.stream(x, state, block=block))
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
-        return _stream(model, wave, block, controls)
+        return _stream(model, wave, block, knobs)
     finally:
         torch.set_num_threads(before)
 
 
-def _stream(model: EffectNet, wave: torch.Tensor, block: int,
-            controls: list[float] | None) -> torch.Tensor:
+def _controls(model: EffectNet, controls: list[float] | None) -> torch.Tensor | None:
+    """--control values as (1, P), checked against the model's count."""
     c = model.config
-    knobs = None
-    if c.controls or controls:
-        knobs = torch.tensor([list(controls or [])], dtype=torch.float32)
-        if knobs.shape[1] != c.controls:
-            raise ValueError(f"the model takes {c.controls} control values, got "
-                             f"{knobs.shape[1]} (--control)")
+    if not (c.controls or controls):
+        return None
+    knobs = torch.tensor([list(controls or [])], dtype=torch.float32)
+    if knobs.shape[1] != c.controls:
+        raise ValueError(f"the model takes {c.controls} control values, got "
+                         f"{knobs.shape[1]} (--control)")
+    return knobs
+
+
+def _stream(model: EffectNet, wave: torch.Tensor, block: int,
+            knobs: torch.Tensor | None) -> torch.Tensor:
     x = wave.reshape(1, -1).float()
     state = model.init_state(1, controls=knobs)
     out = [model.stream(x[:, i:i + block], state, knobs)[0] for i in range(0, x.shape[1], block)]
@@ -98,11 +137,12 @@ def _stream(model: EffectNet, wave: torch.Tensor, block: int,
 
 def process_file(model: EffectNet, inp: str | Path, out: str | Path, block: int = 64,
                  controls: list[float] | None = None, force: bool = False,
-                 threads: int = 1) -> ProcessResult:
+                 threads: int = 1, engine: str = "auto") -> ProcessResult:
     """Process an audio file (mixed to mono) into ``out`` (32-bit float WAV at its rate)."""
     inp, out = Path(inp), Path(out)
     if block < 1:
         raise ValueError(f"--block must be >= 1, got {block}")
+    resolve_engine(engine)
     if not inp.is_file():
         raise ValueError(f"{inp}: no such file")
     if out.exists() and not force:
@@ -124,7 +164,7 @@ def process_file(model: EffectNet, inp: str | Path, out: str | Path, block: int 
 
         wave = AF.resample(wave, rate, model_rate)
     t0 = time.perf_counter()
-    y = process(model, wave, block, controls, threads)
+    y = process(model, wave, block, controls, threads, engine)
     seconds = time.perf_counter() - t0
     if rate != model_rate:
         import torchaudio.functional as AF
@@ -143,4 +183,4 @@ def process_file(model: EffectNet, inp: str | Path, out: str | Path, block: int 
     return ProcessResult(out, data.shape[0], rate, block, seconds)
 
 
-__all__ = ["ProcessResult", "load_effect", "process", "process_file"]
+__all__ = ["ENGINES", "ProcessResult", "resolve_engine", "load_effect", "process", "process_file"]

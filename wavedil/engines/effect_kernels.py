@@ -1,0 +1,209 @@
+"""Compiled kernels of the effect engine (:mod:`wavedil.engines.effect_engine`): a whole
+:class:`~wavedil.effect.EffectNet` over blocks of samples, in numba, its matrix products by
+the C kernel of ``gemm.c`` (or numba's loops without it), its tanh the rational one of the
+generation engine.
+
+Layout: activations are channel-major, (channels, block) with the block's samples
+contiguous, so every product is (out x in) weights @ (in x block) signal and every
+element-wise loop runs along time, which vectorises for any width (a nano layer has 2
+channels). Each dilated layer keeps its input's past in a linear history of
+``R + F`` columns per channel (R = (kernel - 1) * dilation, F the free columns):
+
+    columns  0 .. cursor-1 | cursor .. cursor+R-1 | cursor+R .. cursor+R+n-1 | ... R+F-1
+             (stale)       |  the past R samples  |  this block's input        | (free)
+
+so a tap ``k`` reads the contiguous columns starting at ``cursor + k * dilation``. When a
+block would run past the end, every layer moves its past R columns to the front and the
+shared cursor returns to 0: one copy of R columns per F samples, where a ring buffer would
+split every tap's read in two.
+
+The tables (see :class:`~wavedil.engines.effect_engine.EffectEngine` for how they are made):
+
+    layers (L, N_LAYER) int64: C, mid, kernel, dilation, conv weight, conv bias, mixer weight,
+        1x1 weight, 1x1 bias offsets into ``w``; history offset in a stream's state; R;
+        activation code; gated
+    arrays (A, N_ARRAY) int64: input channels, channels, head size, rechannel weight, head
+        weight, head bias (-1: none) offsets; first layer; layers
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .numba_kernels import _gemm, _tanh
+
+# layer table columns
+L_C, L_MID, L_K, L_D, L_WCONV, L_BCONV, L_WMIX, L_W1, L_B1, L_HIST, L_R, L_ACT, L_GATED = range(13)
+N_LAYER = 13
+# array table columns
+A_IN, A_C, A_HEAD, A_WRE, A_WHEAD, A_BHEAD, A_FIRST, A_N = range(8)
+N_ARRAY = 8
+
+ACTIVATION_CODES = {"tanh": 0, "relu": 1, "sigmoid": 2, "hardtanh": 3, "softsign": 4,
+                    "silu": 5, "leaky_relu": 6}
+"""The codes of :data:`wavedil.effect.ACTIVATIONS` in the layer table."""
+
+
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
+def _sigmoid(x):
+    return np.float32(0.5) + np.float32(0.5) * _tanh(np.float32(0.5) * x)
+
+
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
+def _act(code, x):
+    if code == 0:
+        return _tanh(x)
+    if code == 1:
+        return x if x > 0 else np.float32(0.0)
+    if code == 2:
+        return _sigmoid(x)
+    if code == 3:
+        return min(max(x, np.float32(-1.0)), np.float32(1.0))
+    if code == 4:
+        return x / (np.float32(1.0) + abs(x))
+    if code == 5:
+        return x * _sigmoid(x)
+    return x if x > 0 else np.float32(0.01) * x
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _activate(code, gated, z, a, C, n):
+    """a[c, t] = act(z[c, t]), or act(z[c, t]) * sigmoid(z[C + c, t]) when gated."""
+    for c in range(C):
+        zr = z[c * n:(c + 1) * n]
+        ar = a[c * n:(c + 1) * n]
+        if gated:
+            gr = z[(C + c) * n:(C + c + 1) * n]
+            for t in range(n):
+                ar[t] = _act(code, zr[t]) * _sigmoid(gr[t])
+        elif code == 0:  # the common case as its own loop, so that it vectorises
+            for t in range(n):
+                ar[t] = _tanh(zr[t])
+        else:
+            for t in range(n):
+                ar[t] = _act(code, zr[t])
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _rewind(layers, hist, base, cursor, F):
+    """Move every layer's past R columns to the front of its history."""
+    for i in range(layers.shape[0]):
+        C, R = layers[i, L_C], layers[i, L_R]
+        stride = R + F
+        for c in range(C):
+            row = base + layers[i, L_HIST] + c * stride
+            hist[row:row + R] = hist[row + cursor:row + cursor + R].copy()
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _block(gemm, x, x0, n, y, w, layers, arrays, controls, hist, base, cursor, F, head_scale,
+           z, a, s, hout, head):
+    """One block of one stream: x[x0:x0+n] -> y[x0:x0+n]; the history columns of this
+    block are written at cursor + R (the caller has made room)."""
+    P = controls.shape[0]
+    n_arrays = arrays.shape[0]
+    for ai in range(n_arrays):
+        C, H, first, count = arrays[ai, A_C], arrays[ai, A_HEAD], arrays[ai, A_FIRST], arrays[ai, A_N]
+        # the array's input -> the first layer's history columns of this block
+        l0 = first
+        stride0 = layers[l0, L_R] + F
+        dst = base + layers[l0, L_HIST] + cursor + layers[l0, L_R]
+        wre = arrays[ai, A_WRE]
+        if ai == 0:  # rechannel of the input signal (1 -> C)
+            for c in range(C):
+                wc = w[wre + c]
+                row = hist[dst + c * stride0:dst + c * stride0 + n]
+                for t in range(n):
+                    row[t] = wc * x[x0 + t]
+        else:  # rechannel of the previous array's output (C_in -> C)
+            cin = arrays[ai, A_IN]
+            for c in range(C):
+                row = hist[dst + c * stride0:dst + c * stride0 + n]
+                row[:] = 0.0
+            _gemm(gemm, C, n, cin, w, wre, cin, hout, 0, n, hist, dst, stride0)
+            # the head sum starts at the previous array's head (already in s)
+        for li in range(first, first + count):
+            mid, K, d = layers[li, L_MID], layers[li, L_K], layers[li, L_D]
+            R = layers[li, L_R]
+            stride = R + F
+            hrow0 = base + layers[li, L_HIST]
+            # z = conv bias + mixer(controls) + mixer[:, 0] * x
+            wmix, bconv = layers[li, L_WMIX], layers[li, L_BCONV]
+            for m in range(mid):
+                bias = w[bconv + m]
+                for p in range(P):
+                    bias += w[wmix + m * (1 + P) + 1 + p] * controls[p]
+                wx = w[wmix + m * (1 + P)]
+                zr = z[m * n:(m + 1) * n]
+                for t in range(n):
+                    zr[t] = bias + wx * x[x0 + t]
+            # the dilated taps: tap k reads the columns from cursor + k * d
+            wconv = layers[li, L_WCONV]
+            for k in range(K):
+                _gemm(gemm, mid, n, C, w, wconv + k * mid * C, C, hist,
+                      hrow0 + cursor + k * d, stride, z, 0, n)
+            _activate(layers[li, L_ACT], layers[li, L_GATED] != 0, z, a, C, n)
+            # head sum
+            if ai == 0 and li == first:
+                s[:C * n] = a[:C * n]
+            else:
+                for i in range(C * n):
+                    s[i] += a[i]
+            # residual: the next layer's input (or the array's output) = h + 1x1(a) + bias
+            last = li == first + count - 1
+            if last and ai == n_arrays - 1:
+                continue  # the last array's output signal is not used
+            w1, b1 = layers[li, L_W1], layers[li, L_B1]
+            src = hrow0 + cursor + R
+            if last:
+                out, out0, ostride = hout, 0, n
+            else:
+                out, out0, ostride = hist, base + layers[li + 1, L_HIST] + cursor + layers[li + 1, L_R], layers[li + 1, L_R] + F
+            for c in range(C):
+                orow = out[out0 + c * ostride:out0 + c * ostride + n]
+                hrow = hist[src + c * stride:src + c * stride + n]
+                bc = w[b1 + c]
+                for t in range(n):
+                    orow[t] = hrow[t] + bc
+            _gemm(gemm, C, n, C, w, w1, C, a, 0, n, out, out0, ostride)
+        # head: head_rechannel(sum) (+ bias) -> the next array's head sum, or the output
+        whead, bhead = arrays[ai, A_WHEAD], arrays[ai, A_BHEAD]
+        for h in range(H):
+            hr = head[h * n:(h + 1) * n]
+            b = w[bhead + h] if bhead >= 0 else np.float32(0.0)
+            for t in range(n):
+                hr[t] = b
+        _gemm(gemm, H, n, C, w, whead, C, s, 0, n, head, 0, n)
+        s[:H * n] = head[:H * n]
+    for t in range(n):
+        y[x0 + t] = head_scale * head[t]
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def run(gemm, x, y, block, w, layers, arrays, controls, hist, cursor, F, head_scale, work):
+    """Stream x (B, T) through the model in blocks of ``block`` samples (<= F) into y (B, T),
+    each stream with its own history hist[b]; returns the new cursor."""
+    B, T = x.shape
+    mid_max, c_max = work
+    n_max = min(block, T) if T > 0 else 1
+    z = np.empty(mid_max * n_max, np.float32)
+    a = np.empty(c_max * n_max, np.float32)
+    s = np.empty(c_max * n_max, np.float32)
+    hout = np.empty(c_max * n_max, np.float32)
+    head = np.empty(c_max * n_max, np.float32)
+    flat = hist.reshape(-1)
+    S = hist.shape[1]
+    t0 = 0
+    while t0 < T:
+        n = min(block, T - t0)
+        if cursor + n > F:
+            for b in range(B):
+                _rewind(layers, flat, b * S, cursor, F)
+            cursor = 0
+        for b in range(B):
+            _block(gemm, x[b], t0, n, y[b], w, layers, arrays, controls[b], flat, b * S, cursor,
+                   F, head_scale, z, a, s, hout, head)
+        cursor += n
+        t0 += n
+    return cursor
