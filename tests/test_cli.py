@@ -296,3 +296,30 @@ def test_arguments_found_bad_leave_no_file_behind(tmp_path):
             assert not new.exists(), (base[0], mistake, sorted(new.rglob("*")))
     r = runner.invoke(app, [str(a) for a in cases[0][0]] + ["--temperature", "0"])
     assert r.exit_code == 0 and sf.info(str(new / "a.wav")).frames == 4 * 16, r.output
+
+
+def test_a_bad_mel_file_gets_a_plain_one_line_reason(tmp_path):
+    import numpy as np
+
+    ckpt = f0_checkpoint(tmp_path / "voc.pt", f0_input=False)  # 8 mel bands
+    good = tmp_path / "good.npy"
+    np.save(good, np.zeros((8, 4), np.float32))
+    files = {"text.npy": b"0.1 0.2 0.3\n", "empty.npy": b"", "cut.npy": good.read_bytes()[:100],
+             "short.npy": good.read_bytes()[:-8]}
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "words.npy", np.array([["a", "b"]] * 8))
+    np.save(tmp_path / "nan.npy", np.full((8, 4), np.nan, np.float32))
+    reasons = {"text.npy": "not a NumPy .npy file (write frames with numpy.save)",
+               "empty.npy": "empty file (0 bytes)",
+               "cut.npy": "a damaged .npy file (its header cannot be read)",
+               "short.npy": "a truncated or damaged .npy file",
+               "objects.npy": "holds Python objects, not an array of numbers",
+               "words.npy": "holds text, not an array of real numbers",
+               "nan.npy": "holds NaN or infinite values"}
+    for name, reason in reasons.items():
+        r = runner.invoke(app, ["generate", str(ckpt), "--mel", str(tmp_path / name), "-o",
+                                str(tmp_path / "out.wav")])
+        assert r.exit_code == 2 and r.stderr == f"error: {tmp_path / name}: {reason}\n", r.output
+    assert not (tmp_path / "out.wav").exists()

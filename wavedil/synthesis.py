@@ -104,12 +104,42 @@ def load_mel(path: str | Path, loaded: LoadedModel, f0: str | Path | None = None
 
 
 def _read_npy(path: Path) -> np.ndarray:
+    """A .npy file of finite real numbers, or a ValueError with the plain reason it is not."""
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     try:
-        return np.load(path, allow_pickle=False)
-    except Exception as e:
-        raise ValueError(f"{path}: not a .npy array ({str(e).splitlines()[0][:120]})") from None
+        arr = np.load(path, allow_pickle=False)
+    except Exception:  # numpy's messages are about its internals (allow_pickle, header bytes)
+        raise ValueError(f"{path}: {_npy_problem(path)}") from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
+        kind = ("several arrays (.npz)" if not isinstance(arr, np.ndarray) else
+                {"U": "text", "S": "bytes", "c": "complex numbers"}.get(arr.dtype.kind,
+                                                                      f"{arr.dtype} values"))
+        raise ValueError(f"{path}: holds {kind}, not an array of real numbers")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{path}: holds NaN or infinite values")
+    return arr
+
+
+def _npy_problem(path: Path) -> str:
+    """Why numpy cannot load a .npy file, in words."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+        if not head:
+            return "empty file (0 bytes)"
+        if head != b"\x93NUMPY":
+            return "not a NumPy .npy file (write frames with numpy.save)"
+        f.seek(0)
+        try:
+            version = np.lib.format.read_magic(f)
+            reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                      else np.lib.format.read_array_header_2_0)
+            _, _, dtype = reader(f)
+        except Exception:
+            return "a damaged .npy file (its header cannot be read)"
+    if dtype.hasobject:
+        return "holds Python objects, not an array of numbers"
+    return "a truncated or damaged .npy file"
 
 
 def synthesize(
