@@ -124,3 +124,25 @@ def test_file_errors(tmp_path):
 
 def test_sections_cover_the_configs():
     assert set(SECTIONS) == {"data", "model", "train", "generate"}
+
+
+def test_errors_from_set_values_name_the_override_not_the_file(tmp_path):
+    p = tmp_path / "r.yaml"
+    p.write_text("train:\n  lr: 0\nmodel:\n  layers: 3\n")
+    cases = {"train.lr=abc": "--set train.lr=abc: train.lr must be of type float, got 'abc'",
+             "train.lr=-1": "--set train.lr=-1: train.lr must be > 0, got -1",
+             "train.lrr=1": "--set train.lrr=1: train.lrr is unknown (did you mean 'lr'?)",
+             "model.kind=gan": "--set model.kind=gan: model.kind must be one of wavenet,",
+             "model.hop_length=7": "--set model.hop_length=7: model.hop_length must be "
+                                   "data.hop_length (256), got 7",
+             "data.pairs=[1]": "--set data.pairs=[1]: data.pairs is unknown"}
+    for text, message in cases.items():
+        with pytest.raises(ValueError) as e:
+            load_recipe(p, ["train.lr=0.001", text])
+        assert str(e.value).startswith(message), str(e.value)
+    # a bad value in the file is still the file's, with an override of another key beside it
+    with pytest.raises(ValueError, match=f"^{p}: train.lr must be > 0, got 0$"):
+        load_recipe(p, ["train.steps=5"])
+    # the last override of a key is the one named
+    with pytest.raises(ValueError, match=r"^--set train.lr=-2: train.lr must be > 0, got -2$"):
+        load_recipe(p, ["train.lr=abc", "train.lr=-2"])

@@ -227,11 +227,24 @@ def recipe_from_dict(raw: dict | None, name: str = "recipe", where: str = "",
                          f"({', '.join(SECTIONS)}), got {type(raw).__name__}")
     check_keys("recipe", raw, SECTIONS, where)
     raw = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    given: dict[tuple[str, str], str] = {}  # (section, key) -> the --set that gave its value
     for text in overrides or []:
         section, key, value = parse_override(text)
         need("recipe", isinstance(raw.get(section) or {}, dict), section, "a mapping",
              raw.get(section), where)
         raw[section] = {**(raw.get(section) or {}), key: value}
+        given[(section, key)] = text.strip()
+    try:
+        return _recipe(raw, name, where)
+    except ConfigError as e:  # a value that an override gave is named by that override
+        text = given.get((e.config, e.key.split("[")[0]))
+        if text is None:
+            raise
+        raise e.within(where=f"--set {text}") from None
+
+
+def _recipe(raw: dict, name: str, where: str) -> Recipe:
+    """The sections of a recipe mapping (overrides applied), built and checked together."""
     model = raw.get("model") or {}
     model_cls = None
     if isinstance(model, dict):  # else build_section names the bad section
