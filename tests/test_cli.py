@@ -323,3 +323,49 @@ def test_a_bad_mel_file_gets_a_plain_one_line_reason(tmp_path):
                                 str(tmp_path / "out.wav")])
         assert r.exit_code == 2 and r.stderr == f"error: {tmp_path / name}: {reason}\n", r.output
     assert not (tmp_path / "out.wav").exists()
+
+
+def tiny_recipe(tmp_path, **data):
+    """A recipe file: a 2-layer WaveNet on two notes of the embedded corpus, one step."""
+    import yaml
+
+    raw = {
+        "data": {"path": "embedded", "crop": 256, "corpus_low": 60, "corpus_high": 61,
+                 "corpus_timbres": 1, "corpus_takes": 2, "validation_fraction": 0.34,
+                 "cache_dir": str(tmp_path / "cache"), **data},
+        "model": {"layers": 2, "residual_channels": 4, "gate_channels": 4, "skip_channels": 4,
+                  "classes": 16},
+        "train": {"steps": 1, "batch_size": 2, "validate_every": 1, "checkpoint_every": 1,
+                  "sample_seconds": 0.002, "run_dir": str(tmp_path / "run")},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_train_prints_the_resolved_recipe_and_keeps_it_in_the_run_folder(tmp_path):
+    import yaml
+
+    from wavedil.train.recipe import load_recipe
+
+    path = tiny_recipe(tmp_path)
+    sets = ["--set", "train.lr=3e-4", "--set", "model.layers=3"]
+    r = runner.invoke(app, ["train", str(path), "--print-recipe", *sets])
+    assert r.exit_code == 0, r.output
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()  # no training
+    printed = yaml.safe_load(r.stdout)
+    assert printed["train"]["lr"] == 3e-4 and printed["model"]["layers"] == 3
+    assert printed["model"]["sample_rate"] == printed["data"]["sample_rate"] == 16000  # filled
+    assert printed["generate"] == {"seconds": 2.0, "temperature": 1.0, "engine": "auto",
+                                   "batch_size": 1, "seed": 0}  # defaults, every key
+    expected = load_recipe(path, ["train.lr=3e-4", "model.layers=3"])
+    r = runner.invoke(app, ["train", str(path), *sets])
+    assert r.exit_code == 0, r.output
+    written = tmp_path / "run" / "recipe.yaml"
+    assert written.read_text() == runner.invoke(app, ["train", str(path), "--print-recipe",
+                                                       *sets]).stdout
+    again = load_recipe(written)
+    assert again.to_dict() == expected.to_dict() and again.run_dir == tmp_path / "run"
+    # the copy names its run folder, which holds a run now
+    r = runner.invoke(app, ["train", str(written)])
+    assert r.exit_code == 2 and "already holds a run" in r.stderr, r.output

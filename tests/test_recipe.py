@@ -9,7 +9,7 @@ from wavedil.generate import GenerateConfig
 from wavedil.hnnet import HarmonicNoiseConfig
 from wavedil.model import WaveNetConfig
 from wavedil.train.recipe import (SECTIONS, TrainConfig, field_docs, load_recipe,
-                                  recipe_from_dict)
+                                  recipe_from_dict, recipe_yaml, save_recipe)
 
 RECIPES = sorted(Path(__file__).resolve().parents[1].joinpath("recipes").glob("*.yaml"))
 
@@ -146,3 +146,24 @@ def test_errors_from_set_values_name_the_override_not_the_file(tmp_path):
     # the last override of a key is the one named
     with pytest.raises(ValueError, match=r"^--set train.lr=-2: train.lr must be > 0, got -2$"):
         load_recipe(p, ["train.lr=abc", "train.lr=-2"])
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
+def test_the_resolved_recipe_loads_back_as_the_same_recipe(path, tmp_path):
+    import yaml
+
+    recipe = load_recipe(path, ["train.steps=7", "generate.seed=3"])
+    written = save_recipe(recipe, tmp_path / "run" / "recipe.yaml")
+    assert [p.name for p in written.parent.iterdir()] == ["recipe.yaml"]  # no temporary left
+    again = load_recipe(written)
+    # every section as it was, and the run folder written out, so the copy trains into the same one
+    expected = recipe.to_dict()
+    expected["train"]["run_dir"] = f"runs/{path.stem}"
+    assert again.to_dict() == expected and again.run_dir == recipe.run_dir
+    assert (again.train.steps, again.generate.seed) == (7, 3)
+    # every key of every section is in the text, with its value
+    text = written.read_text()
+    assert text.startswith(f"# wavedil recipe '{path.stem}', resolved")
+    assert yaml.safe_load(text) == expected
+    # and writing the copy gives the same text (but for the name in the first line)
+    assert recipe_yaml(again).splitlines()[1:] == text.splitlines()[1:]

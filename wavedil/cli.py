@@ -218,17 +218,28 @@ def train(
     force: bool = typer.Option(False, "--force", help="start over in a run folder that holds a run"),
     overrides: list[str] = typer.Option([], "--set", help="override a key: --set train.lr=3e-4"),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="run folder (default runs/<recipe>)"),
+    print_recipe: bool = typer.Option(False, "--print-recipe", help="print the resolved recipe "
+                                      "(YAML, every key with its value) and exit; a run "
+                                      "folder keeps it as recipe.yaml"),
 ) -> None:
-    """Train a model from a recipe: checkpoints, metrics, samples and a loss curve in the run folder.
+    """Train a model from a recipe: checkpoints, metrics, samples, a loss curve and the
+    resolved recipe.yaml in the run folder.
 
     Example: wavedil train recipes/quickstart.yaml --set train.steps=200
+
+    Example: wavedil train recipes/quickstart.yaml --set train.lr=3e-4 --print-recipe
     """
-    from .train.loop import train as run_training
-    from .train.recipe import load_recipe
+    from .train.recipe import load_recipe, recipe_yaml
 
     with _user_errors():
         sets = list(overrides) + ([f"train.run_dir={run_dir}"] if run_dir else [])
-        run_training(load_recipe(recipe, sets), resume=resume, force=force)
+        resolved = load_recipe(recipe, sets)
+        if print_recipe:
+            typer.echo(recipe_yaml(resolved), nl=False)
+            return
+        from .train.loop import train as run_training
+
+        run_training(resolved, resume=resume, force=force)
 
 
 @app.command()

@@ -35,7 +35,7 @@ from . import checkpoint as ckpt_io
 from .distributed import Dist
 from .objective import Objective, collate
 from ..plots import plot_losses, plot_spectrogram
-from .recipe import Recipe
+from .recipe import Recipe, save_recipe
 from .report import Metrics
 
 
@@ -149,6 +149,8 @@ class Trainer:
         if resume:
             self._resume()
         self.metrics = Metrics(self.run_dir, enabled=self.dist.is_main)
+        if self.dist.is_main:  # the resolved recipe this run (or its resumption) started from
+            save_recipe(recipe, self.run_dir / "recipe.yaml")
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -162,7 +164,7 @@ class Trainer:
         if force and not resume and self.dist.is_main:
             for name in ("checkpoints", "samples", "tensorboard"):
                 shutil.rmtree(self.run_dir / name, ignore_errors=True)
-            for name in ("metrics.jsonl", "loss.png", "best.pt"):
+            for name in ("metrics.jsonl", "loss.png", "best.pt", "recipe.yaml"):
                 (self.run_dir / name).unlink(missing_ok=True)
         self.dist.barrier()
         if self.dist.is_main:

@@ -12,10 +12,16 @@ Unknown keys, wrong types and out-of-range values fail before any work, with one
 names the key, the allowed values and, for a typo, the nearest valid key. ``--set
 section.key=value`` overrides any key; the value is parsed as YAML. The model section's
 ``sample_rate`` and ``n_fft`` (where its kind has them) are the data's: left out, they are filled from the data section.
+
+:func:`recipe_yaml` writes a recipe back, resolved: every key with its value after defaults,
+fills and overrides (``wavedil train --print-recipe``, and ``recipe.yaml`` in the run folder);
+loading that text gives the same recipe.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -284,6 +290,42 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     return recipe_from_dict(raw, path.stem, str(path), overrides)
 
 
+class _Dumper(yaml.SafeDumper):
+    """Block mappings, and lists of plain values on one line (``dilations: [1, 2, 4]``)."""
+
+
+_Dumper.add_representer(list, lambda dumper, items: dumper.represent_sequence(
+    "tag:yaml.org,2002:seq", items,
+    flow_style=all(not isinstance(v, (list, dict)) for v in items)))
+
+
+def recipe_yaml(recipe: Recipe) -> str:
+    """The recipe as YAML, resolved: every key of every section with the value it has after
+    the defaults, the model's fills from the data, ``--set`` overrides and the run folder
+    (``train.run_dir``), so that loading it gives the same recipe and the same run folder."""
+    sections = recipe.to_dict()
+    sections["train"]["run_dir"] = str(recipe.run_dir)
+    return (f"# wavedil recipe {recipe.name!r}, resolved: every key with its value\n"
+            + yaml.dump(sections, Dumper=_Dumper, sort_keys=False, allow_unicode=True))
+
+
+def save_recipe(recipe: Recipe, path: str | Path) -> Path:
+    """Write :func:`recipe_yaml` to ``path`` atomically (a temporary file beside it, then a
+    rename): a reader sees the old file or the new one, never a part."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(recipe_yaml(recipe))
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a recipe is as shareable as the run
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def field_docs(cls: type) -> dict[str, str]:
     """Each field's docstring (the string literal under it), for documentation and tests."""
     import ast
@@ -299,5 +341,5 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-__all__ = ["Recipe", "SECTIONS", "TrainConfig", "build_section",
-           "field_docs", "load_recipe", "parse_override", "recipe_from_dict"]
+__all__ = ["Recipe", "SECTIONS", "TrainConfig", "build_section", "field_docs", "load_recipe",
+           "parse_override", "recipe_from_dict", "recipe_yaml", "save_recipe"]
