@@ -10,7 +10,6 @@ import numpy as np
 import soundfile as sf
 import torch
 import torchaudio.functional as AF
-import torchaudio.transforms as AT
 
 
 def mulaw_encode(x: torch.Tensor, classes: int = 256) -> torch.Tensor:
@@ -39,45 +38,120 @@ def save_audio(path: str | Path, wave: torch.Tensor | np.ndarray, sample_rate: i
     sf.write(str(path), np.clip(data.reshape(-1), -1.0, 1.0), sample_rate, subtype="PCM_16")
 
 
+MEL_SCALES = ("htk", "slaney")
+"""Mel scales of the filterbank: HTK's 2595 log10(1 + f / 700), or Slaney's (linear below
+1 kHz, logarithmic above; librosa's default and the HiFi-GAN / Tacotron 2 convention)."""
+MEL_NORMS = ("slaney",)
+"""Filter normalisations besides none: slaney divides each filter by its width (librosa's
+default), so a band's value is a mean, not a sum, of magnitudes."""
+MEL_LOGS = ("db01", "ln", "log10")
+"""Log scalings of the mel magnitudes m (floored at ``floor`` first): db01, decibels mapped
+so the floor is 0 and 0 dB is 1 (with the default floor 1e-5, (20 log10 m + 100) / 100:
+wavedil's and r9y9's convention); ln, the natural log (HiFi-GAN, Tacotron 2); log10."""
+PADDINGS = ("centre", "overlap")
+"""Framing: centre pads n_fft / 2 on each side (frame n centred on sample n * hop, as
+torch.stft(center=True) and Tacotron 2); overlap pads (n_fft - hop) / 2 on each side (frame n
+centred on sample n * hop + hop / 2, as HiFi-GAN). Both give T // hop frames; the padding
+reflects the signal."""
+
+
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0,
-                   f_max: float | None = None) -> np.ndarray:
+                   f_max: float | None = None, mel_scale: str = "htk",
+                   norm: str | None = None) -> np.ndarray:
     """The filterbank of :class:`LogMel`, (n_mels, n_fft // 2 + 1) float64: torchaudio's
-    melscale_fbanks, htk mel scale, no normalisation."""
+    melscale_fbanks (for slaney scale and norm the same as librosa.filters.mel)."""
     fb = AF.melscale_fbanks(n_fft // 2 + 1, f_min, f_max if f_max is not None else sample_rate / 2,
-                            n_mels, sample_rate, norm=None, mel_scale="htk")  # (freqs, n_mels)
+                            n_mels, sample_rate, norm=norm, mel_scale=mel_scale)  # (freqs, n_mels)
     return fb.numpy().T.astype(np.float64)
 
 
 class LogMel(torch.nn.Module):
-    """Log-mel features with one frame per ``hop`` samples: (B, T) -> (B, n_mels, T // hop).
+    """Log-mel features with one frame per ``hop`` samples: (..., T) -> (..., n_mels, T // hop).
 
-    Frame n is centred on sample n * hop, so frame n conditions samples [n*hop, (n+1)*hop).
-    Magnitudes are mapped to decibels and scaled so -100 dB -> 0 and 0 dB -> 1 (floor at 0),
-    the range r9y9's and Tacotron's vocoders use: inputs of order one train faster.
+    Magnitude STFT (Hann window of ``win_length`` samples, default n_fft, centred in n_fft),
+    the mel filterbank (``mel_scale``, ``mel_norm``, f_min .. f_max), magnitudes floored at
+    ``floor`` and scaled by ``log`` (:data:`MEL_LOGS`); frames as ``padding``
+    (:data:`PADDINGS`). The defaults are wavedil's convention: HTK mel, no norm, centred frames
+    (frame n conditions samples [n*hop, (n+1)*hop)), decibels scaled so -100 dB -> 0 and
+    0 dB -> 1: inputs of order one train faster. Every setting is a data-section key
+    (``wavedil.data.DataConfig``), stored in checkpoints.
     """
 
-    FLOOR_DB = -100.0
-
     def __init__(self, sample_rate: int, hop: int, n_mels: int = 80, n_fft: int | None = None,
-                 f_min: float = 0.0, f_max: float | None = None) -> None:
+                 f_min: float = 0.0, f_max: float | None = None, *,
+                 win_length: int | None = None, mel_scale: str = "htk",
+                 mel_norm: str | None = None, log: str = "db01", floor: float = 1e-5,
+                 padding: str = "centre") -> None:
         super().__init__()
-        self.hop = hop
-        self.mel = AT.MelSpectrogram(sample_rate, n_fft=n_fft or 4 * hop, hop_length=hop,
-                                     n_mels=n_mels, f_min=f_min, f_max=f_max, power=1.0,
-                                     center=True)
+        n_fft = n_fft or 4 * hop
+        win = win_length or n_fft
+        for name, value, allowed in (("mel_scale", mel_scale, MEL_SCALES),
+                                     ("mel_norm", mel_norm, (None, *MEL_NORMS)),
+                                     ("log", log, MEL_LOGS), ("padding", padding, PADDINGS)):
+            if value not in allowed:
+                raise ValueError(f"LogMel: {name} must be one of {allowed}, got {value!r}")
+        if not 1 <= win <= n_fft:
+            raise ValueError(f"LogMel: win_length must be in [1, n_fft = {n_fft}], got {win}")
+        if not 0 < floor < 1:
+            raise ValueError(f"LogMel: floor must be in (0, 1), got {floor}")
+        self.sample_rate, self.hop, self.n_mels, self.n_fft = sample_rate, hop, n_mels, n_fft
+        self.f_min, self.f_max, self.win_length = f_min, f_max, win
+        self.mel_scale, self.mel_norm, self.log, self.floor = mel_scale, mel_norm, log, floor
+        self.padding = padding
+        self.register_buffer("window", torch.hann_window(win), persistent=False)
+        self.register_buffer("fb", torch.from_numpy(mel_filterbank(
+            sample_rate, n_fft, n_mels, f_min, f_max, mel_scale, mel_norm)).float(),
+            persistent=False)  # (n_mels, n_fft // 2 + 1)
+        self._floor_db = 20.0 * math.log10(floor)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        frames = wave.shape[-1] // self.hop
-        db = 20.0 * torch.log10(self.mel(wave)[..., :frames].clamp(min=1e-5))
-        return (db - self.FLOOR_DB) / -self.FLOOR_DB
+        lead, T = wave.shape[:-1], wave.shape[-1]
+        frames = T // self.hop
+        pad = self.n_fft // 2 if self.padding == "centre" else (self.n_fft - self.hop) // 2
+        x = wave.reshape(1, -1, T)
+        if pad:
+            x = torch.nn.functional.pad(x, (pad, pad), mode="reflect")
+        spec = torch.stft(x[0], self.n_fft, self.hop, self.win_length, self.window, center=False,
+                          return_complex=True).abs()[..., :frames]  # (B, bins, frames)
+        mel = torch.matmul(self.fb, spec)  # (B, n_mels, frames)
+        return self.compress(mel).reshape(*lead, self.n_mels, frames)
 
-    @classmethod
-    def log_magnitudes(cls, features: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
-        """The inverse of the scaling in natural-log units: features in [0, 1] -> ln |mel|,
-        for numpy arrays and (differentiably) for tensors alike."""
-        return (features * -cls.FLOOR_DB + cls.FLOOR_DB) * (math.log(10.0) / 20.0)
+    def compress(self, mel: torch.Tensor) -> torch.Tensor:
+        """Mel magnitudes -> features (the floor and the log scaling)."""
+        m = mel.clamp(min=self.floor)
+        if self.log == "ln":
+            return torch.log(m)
+        if self.log == "log10":
+            return torch.log10(m)
+        return (20.0 * torch.log10(m) - self._floor_db) / -self._floor_db
 
-    @classmethod
-    def magnitudes(cls, features: np.ndarray) -> np.ndarray:
-        """The inverse of the scaling: features in [0, 1] -> mel magnitudes (float64)."""
-        return np.exp(cls.log_magnitudes(np.asarray(features, np.float64)))
+    @property
+    def floor_feature(self) -> float:
+        """The feature value of a band at the floor (digital silence): 0 for db01."""
+        return {"ln": math.log(self.floor), "log10": math.log10(self.floor)}.get(self.log, 0.0)
+
+    def log_magnitudes(self, features: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+        """The inverse of the scaling in natural-log units: features -> ln |mel|, for numpy
+        arrays and (differentiably) for tensors alike."""
+        if self.log == "ln":
+            return features * 1.0
+        if self.log == "log10":
+            return features * math.log(10.0)
+        return (features * -self._floor_db + self._floor_db) * (math.log(10.0) / 20.0)
+
+    def magnitudes(self, features: np.ndarray) -> np.ndarray:
+        """The inverse of the scaling: features -> mel magnitudes (float64)."""
+        return np.exp(self.log_magnitudes(np.asarray(features, np.float64)))
+
+    def filterbank(self) -> np.ndarray:
+        """This extractor's filterbank, (n_mels, n_fft // 2 + 1) float64."""
+        return mel_filterbank(self.sample_rate, self.n_fft, self.n_mels, self.f_min, self.f_max,
+                              self.mel_scale, self.mel_norm)
+
+    def settings(self) -> dict:
+        """Every setting, as the recipe keys and export metadata name them."""
+        return {"sample_rate": self.sample_rate, "hop_length": self.hop, "n_mels": self.n_mels,
+                "n_fft": self.n_fft, "win_length": self.win_length, "f_min": self.f_min,
+                "f_max": self.f_max if self.f_max is not None else self.sample_rate / 2,
+                "mel_scale": self.mel_scale, "mel_norm": self.mel_norm, "mel_log": self.log,
+                "mel_floor": self.floor, "mel_padding": self.padding}

@@ -256,7 +256,8 @@ def evaluate(
         generated_seconds += n / rate
         if griffin_lim:
             bands = mel[:model.config.mel_channels].numpy()  # the f0 pair, if any, is not a band
-            waves["griffin-lim"] = M.griffin_lim(bands, rate, hop, loaded.data.fft_size, seed=seed)
+            waves["griffin-lim"] = M.griffin_lim(bands, rate, hop, loaded.data.fft_size, seed=seed,
+                                                   mel=loaded.data.log_mel())
         ref_f0 = M.estimate_f0(ref, rate)
         for system in systems:
             rows.append(Row(str(path), system, n / rate, score(ref, waves[system], rate, ref_f0)))

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .audio import LogMel
 from .f0 import F0_REFERENCE
 from .lpc import MelLPC
 
@@ -78,14 +79,16 @@ class SampleFeatures:
         order: LP order (0 for none); the frames' first ``mel_channels`` channels are mel bands.
         sample_rate, hop, n_fft, mel_channels, pre_emphasis: the settings of the frames and
             of the signal the model works on.
+        mel: the extractor of the frames' mel bands (default: wavedil's convention).
     """
 
     def __init__(self, lags: list[int], order: int, sample_rate: int, hop: int, n_fft: int,
-                 mel_channels: int, pre_emphasis: float = 0.0) -> None:
+                 mel_channels: int, pre_emphasis: float = 0.0, mel: LogMel | None = None) -> None:
         if not lags and not order:
             raise ValueError("SampleFeatures: needs pitch lags or an LP order")
         self.lags, self.order, self.sample_rate, self.hop = list(lags), order, sample_rate, hop
-        self.lpc = MelLPC(sample_rate, n_fft, mel_channels, order, pre_emphasis) if order else None
+        self.lpc = MelLPC(sample_rate, n_fft, mel_channels, order, pre_emphasis,
+                          mel=mel) if order else None
         self.mel_channels = mel_channels
         self.min_period, self.max_period = period_range(self.lags, sample_rate)
         self.history = history_length(self.lags, order, sample_rate)

@@ -36,6 +36,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .engines.plan import StepState, embed, local_biases, make_plan, static_biases, step
+from .mel import feature_settings
 from .model import WaveNet, WaveNetConfig
 
 FORMATS = {"torchscript": ".pt", "onnx": ".onnx", "nam": ".nam"}
@@ -275,7 +276,7 @@ def export(checkpoint_or_model: str | Path | WaveNet, fmt: str, out: str | Path,
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: exists and is not a folder")
-    source, sample_rate = None, None
+    source, sample_rate, features = None, None, None
     if isinstance(checkpoint_or_model, WaveNet):
         model = checkpoint_or_model
     else:
@@ -284,6 +285,7 @@ def export(checkpoint_or_model: str | Path | WaveNet, fmt: str, out: str | Path,
         source = str(checkpoint_or_model)
         loaded = load_model(checkpoint_or_model)
         model, sample_rate = loaded.model, loaded.sample_rate
+        features = feature_settings(loaded.data)
     if not isinstance(model, WaveNet):
         raise ValueError(f"export: {source or 'this model'} is a {model.config.kind} vocoder; "
                          "export writes WaveNets (model.kind wavenet) only")
@@ -333,6 +335,7 @@ def export(checkpoint_or_model: str | Path | WaveNet, fmt: str, out: str | Path,
         "head": c.head, "input": c.input_kind, "out_channels": model.head.out_channels,
         "receptive_field": model.receptive_field, "hop_length": c.hop_length,
         "sample_rate": sample_rate, "config": c.to_dict(),
+        "features": features,
     }
     tmp = manifest_path.with_name(".export.json.tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")

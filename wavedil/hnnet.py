@@ -5,11 +5,11 @@ that drives a bank of harmonic oscillators and a shaped noise source (``wavedil.
         ReLU 1x1 ReLU 1x1 --> gains of the K harmonics | gains of the M noise bands
     the mel bands --> spectral envelope E(f) per frame (the bands' magnitudes over their widths,
         interpolated between band centres in log magnitude)
-    a_k = E(k f0) 2 f0 / rate * gain_k        noise band m: E(f_m) / sqrt(3 n_fft / 8) * gain_m
+    a_k = E(k f0) 2 f0 / rate * gain_k        noise band m: E(f_m) / sqrt(3 win / 8) * gain_m
     f0 (from the frames' log-f0 and voicing) --> phase --> sum_k a_k sin(k phase) + shaped noise
 
 The envelope terms are what a harmonic signal and white noise of those amplitudes would show
-in the mel analysis (a Hann window of n_fft), so the untrained model is already a plain
+in the mel analysis (a Hann window of win_length samples), so the untrained model is already a plain
 harmonic-plus-noise vocoder of its mel frames; the network learns the corrections: how
 voiced each band is, what the mel's resolution smears, where the frames' f0 is wrong. A frame
 whose bands all sit at the log-mel floor is digital silence, and the model makes none there.
@@ -31,9 +31,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .audio import LogMel, mel_filterbank
+from .audio import LogMel
 from .blocks import GatedResidualBlock
 from .config import Config
+from .mel import MelSettings
 from .f0 import F0_REFERENCE
 from .receptive import receptive_field
 from .synth import fill_unvoiced, filtered_noise, harmonic_bank, harmonic_phase, upsample_frames
@@ -56,7 +57,7 @@ def _logit_of_gain(gain: float) -> float:
 
 
 @dataclass
-class HarmonicNoiseConfig(Config):
+class HarmonicNoiseConfig(Config, MelSettings):
     """Everything needed to rebuild a harmonic-plus-noise vocoder; stored in its checkpoints."""
 
     kind: str = "harmonic_noise"
@@ -88,11 +89,8 @@ class HarmonicNoiseConfig(Config):
     """Gain of the shaped noise relative to unit white noise."""
     n_fft: int | None = None
     """FFT size of the mel analysis (recipes set it from data); None: 4 * hop_length. With
-    f_min and f_max it rebuilds the filterbank that the envelope inverts."""
-    f_min: float = 0.0
-    """Lowest frequency of the mel filterbank (Hz)."""
-    f_max: float | None = None
-    """Highest frequency of the mel filterbank (Hz); None: rate / 2."""
+    the mel settings (wavedil.mel.MelSettings, which recipes copy from the data too) it
+    rebuilds the filterbank and log scaling that the envelope inverts."""
 
     def __post_init__(self) -> None:
         need = self.need
@@ -114,8 +112,7 @@ class HarmonicNoiseConfig(Config):
         need(self.noise_scale >= 0, "noise_scale", ">= 0")
         need(self.n_fft is None or self.n_fft >= 2 * self.mel_channels - 2, "n_fft",
              f"null or >= 2 (mel bands - 1) = {2 * self.mel_channels - 2}")
-        need(self.f_max is None or 0 <= self.f_min < self.f_max <= self.sample_rate / 2,
-             "f_max", f"null or in (f_min, rate / 2 = {self.sample_rate / 2}]")
+        self.check_mel(self.sample_rate, self.fft_size)
 
     @property
     def fft_size(self) -> int:
@@ -126,6 +123,11 @@ class HarmonicNoiseConfig(Config):
     def mel_channels(self) -> int:
         """Local channels that hold mel bands (the f0 pair excluded)."""
         return self.local_channels - 2
+
+    def log_mel(self) -> LogMel:
+        """The feature extractor of the mel bands this model reads."""
+        return self.mel_extractor(self.sample_rate, self.hop_length, self.fft_size,
+                                  self.mel_channels)
 
     @property
     def f0_input(self) -> bool:
@@ -166,8 +168,8 @@ class HarmonicNoiseNet(nn.Module):
             self.out.weight.mul_(0.1)
             self.out.bias[:c.harmonics] = _logit_of_gain(0.6)
             self.out.bias[c.harmonics:] = _logit_of_gain(0.3)
-        fb = torch.from_numpy(mel_filterbank(c.sample_rate, c.fft_size, c.mel_channels, c.f_min,
-                                             c.f_max)).float()  # (n_mels, bins)
+        self.mel = c.log_mel()  # the features' filterbank and scaling, inverted by log_envelope
+        fb = torch.from_numpy(self.mel.filterbank()).float()  # (n_mels, bins)
         bins = torch.linspace(0, c.sample_rate / 2, fb.shape[1])
         widths = fb.sum(dim=1).clamp(min=1e-3)  # (n_mels,) a flat spectrum's band sum / its level
         centres = (fb * bins).sum(dim=1) / fb.sum(dim=1).clamp(min=1e-9)
@@ -192,7 +194,7 @@ class HarmonicNoiseNet(nn.Module):
         """ln E(f) of each frame's spectral envelope at ``freqs`` (B, F, N) Hz -> (B, F, N):
         the mel bands' magnitudes per unit of filter weight, interpolated linearly in log
         magnitude between band centres (held beyond the first and last)."""
-        mel = LogMel.log_magnitudes(frames[:, :self.config.mel_channels])  # (B, n_mels, N)
+        mel = self.mel.log_magnitudes(frames[:, :self.config.mel_channels])  # (B, n_mels, N)
         level = mel - self.log_widths[:, None]  # ln E at the band centres
         c = self.centres
         if c.numel() == 1:  # one band (a loudness contour): a flat envelope
@@ -222,9 +224,10 @@ class HarmonicNoiseNet(nn.Module):
         below = (freqs < c.sample_rate / 2).to(frames.dtype)
         harm = self.log_envelope(frames, freqs) + torch.log(2 * f0[:, None] / c.sample_rate)
         noise_f = self.noise_freqs[None, :, None].expand(B, -1, N)
-        noise = self.log_envelope(frames, noise_f) - 0.5 * math.log(3 * c.fft_size / 8)
-        # a frame whose every band is at LogMel's floor (-100 dB) is digital silence: no output
-        sound = (frames[:, :c.mel_channels] > 0).any(dim=1, keepdim=True).to(frames.dtype)
+        noise = self.log_envelope(frames, noise_f) - 0.5 * math.log(3 * self.mel.win_length / 8)
+        # a frame whose every band is at the features' floor (-100 dB) is digital silence
+        floor = self.mel.floor_feature
+        sound = (frames[:, :c.mel_channels] > floor).any(dim=1, keepdim=True).to(frames.dtype)
         return {"amplitudes": torch.exp(harm) * _exp_sigmoid(y[:, :c.harmonics]) * below * sound,
                 "noise": torch.exp(noise) * _exp_sigmoid(y[:, c.harmonics:]) * sound, "f0": f0}
 

@@ -23,7 +23,7 @@ import math
 import numpy as np
 import torch
 
-from .audio import LogMel, mel_filterbank
+from .audio import LogMel
 
 
 def levinson(r: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,6 +64,8 @@ class MelLPC:
 
     Args:
         sample_rate, n_fft, n_mels, f_min, f_max: the mel settings the frames were made with.
+        mel: the :class:`LogMel` that made the frames (its filterbank and log scaling; default:
+            wavedil's convention with the settings above).
         order: predictor order (16 at 16 kHz, as LPCNet).
         pre_emphasis: the coefficient of the pre-emphasis filter 1 - pre z^-1 applied to the
             signal the predictor runs on (0 for none).
@@ -73,14 +75,20 @@ class MelLPC:
 
     def __init__(self, sample_rate: int, n_fft: int, n_mels: int, order: int = 16,
                  pre_emphasis: float = 0.85, f_min: float = 0.0, f_max: float | None = None,
-                 bandwidth: float = 60.0, noise_floor: float = 1e-4) -> None:
+                 bandwidth: float = 60.0, noise_floor: float = 1e-4,
+                 mel: LogMel | None = None) -> None:
         if not 1 <= order < n_fft // 2:
             raise ValueError(f"MelLPC: order must be in [1, n_fft // 2), got {order}")
         if not 0.0 <= pre_emphasis < 1.0:
             raise ValueError(f"MelLPC: pre_emphasis must be in [0, 1), got {pre_emphasis}")
         self.order, self.pre_emphasis, self.n_mels = order, pre_emphasis, n_mels
         n_freq = n_fft // 2 + 1
-        fb = mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max)  # (M, F)
+        # the extractor the frames came from: its filterbank and log scaling are inverted
+        self.mel = mel or LogMel(sample_rate, max(1, n_fft // 4), n_mels, n_fft, f_min, f_max)
+        if (self.mel.n_fft, self.mel.n_mels, self.mel.sample_rate) != (n_fft, n_mels, sample_rate):
+            raise ValueError(f"MelLPC: mel has n_fft {self.mel.n_fft}, {self.mel.n_mels} bands at "
+                             f"{self.mel.sample_rate} Hz; expected {n_fft}, {n_mels} at {sample_rate}")
+        fb = self.mel.filterbank()  # (M, F)
         band_sum = np.maximum(fb.sum(1), 1e-8)  # (M,)
         freqs = np.linspace(0.0, sample_rate / 2, n_freq)  # (F,)
         centres = fb @ freqs / band_sum  # (M,)
@@ -102,7 +110,7 @@ class MelLPC:
         self.noise_floor = noise_floor
 
     def coefficients(self, mel: torch.Tensor) -> torch.Tensor:
-        """Scaled log-mel frames (..., n_mels, N) in [0, 1] -> LP coefficients (..., N, order),
+        """Log-mel frames (..., n_mels, N) as the extractor made them -> LP coefficients (..., N, order),
         float32 on the frames' device."""
         if mel.dim() < 2 or mel.shape[-2] != self.n_mels:
             raise ValueError(f"MelLPC: expected frames of shape (..., {self.n_mels}, N), got "
@@ -111,8 +119,8 @@ class MelLPC:
         if not bool(torch.isfinite(x).all()):
             raise ValueError("MelLPC: frames hold NaN or infinite values")
         dev = x.device
-        # log of the mean magnitude per band, squared: LogMel's dB scale undone in the log domain
-        log_amp = (x * -LogMel.FLOOR_DB + LogMel.FLOOR_DB) * (math.log(10.0) / 20.0)
+        # log of the mean magnitude per band, squared: the features' scaling undone in the log domain
+        log_amp = self.mel.log_magnitudes(x)
         log_power = 2.0 * torch.clamp(log_amp - self.log_band_sum.to(dev), min=math.log(1e-6))
         power = torch.exp(log_power @ self.interp.to(dev).T)  # (..., N, F)
         r = power @ self.to_lags.to(dev)  # (..., N, p + 1), lag-windowed
@@ -121,7 +129,7 @@ class MelLPC:
         return a.to(torch.float32)
 
     def __call__(self, mel: torch.Tensor | np.ndarray) -> np.ndarray:
-        """Scaled log-mel frames (n_mels, N) in [0, 1] -> LP coefficients (N, order), float32."""
+        """Log-mel frames (n_mels, N) -> LP coefficients (N, order), float32."""
         mel = torch.as_tensor(np.asarray(mel) if not isinstance(mel, torch.Tensor) else mel)
         if mel.dim() != 2:
             raise ValueError(f"MelLPC: expected frames of shape ({self.n_mels}, N), got "

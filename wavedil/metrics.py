@@ -24,8 +24,12 @@ from __future__ import annotations
 import importlib.util
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .audio import LogMel
 
 N_MELS = 80
 """Mel bands of the metric analysis."""
@@ -248,7 +252,8 @@ def stoi(ref: np.ndarray, est: np.ndarray, rate: int) -> float | None:
 
 def griffin_lim(features: np.ndarray, sample_rate: int, hop_length: int, n_fft: int,
                 f_min: float = 0.0, f_max: float | None = None,
-                n_iter: int = GRIFFIN_LIM_ITERATIONS, seed: int = 0) -> np.ndarray:
+                n_iter: int = GRIFFIN_LIM_ITERATIONS, seed: int = 0,
+                mel: LogMel | None = None) -> np.ndarray:
     """The Griffin-Lim baseline (Griffin and Lim 1984; librosa's fast variant, Perraudin et al.
     2013, momentum 0.99) from the features a wavedil model is conditioned on: -> (frames * hop,).
 
@@ -257,25 +262,35 @@ def griffin_lim(features: np.ndarray, sample_rate: int, hop_length: int, n_fft: 
     by non-negative least squares against the same filterbank (:func:`wavedil.audio.mel_filterbank`, as
     librosa.feature.inverse.mel_to_stft does), and a phase is found by ``n_iter`` iterations
     from a random start drawn from ``seed`` (Hann window of n_fft, centred frames, so frame n
-    sits on sample n * hop as in LogMel).
+    sits on sample n * hop as in LogMel). ``mel``: the extractor that made the features, for
+    other settings than wavedil's defaults (its filterbank, scaling, window and framing are
+    used; the arguments above must agree with it).
     """
     import librosa
 
-    from .audio import LogMel, mel_filterbank
+    from .audio import LogMel
 
     feats = np.asarray(features, dtype=np.float64)
     if feats.ndim != 2 or feats.shape[1] == 0:
         raise ValueError(f"features must be (n_mels, frames) with frames > 0, got {feats.shape}")
     if n_iter < 1:
         raise ValueError(f"n_iter must be >= 1, got {n_iter}")
-    mel = LogMel.magnitudes(feats)  # (n_mels, frames)
-    fb = mel_filterbank(sample_rate, n_fft, feats.shape[0], f_min, f_max)
-    mag = librosa.util.nnls(fb, mel)  # (n_fft // 2 + 1, frames) linear magnitudes
+    if mel is None:
+        mel = LogMel(sample_rate, hop_length, feats.shape[0], n_fft, f_min, f_max)
+    if (mel.sample_rate, mel.hop, mel.n_fft, mel.n_mels) != (sample_rate, hop_length, n_fft,
+                                                              feats.shape[0]):
+        raise ValueError(f"griffin_lim: mel is {mel.n_mels} bands, n_fft {mel.n_fft}, hop "
+                         f"{mel.hop} at {mel.sample_rate} Hz; the arguments say "
+                         f"{feats.shape[0]}, {n_fft}, {hop_length} at {sample_rate}")
+    mag = librosa.util.nnls(mel.filterbank(), mel.magnitudes(feats))  # (bins, frames) linear
     # LogMel drops the frame centred on sample frames * hop; repeating the last one gives
     # frames + 1 centred frames, which span exactly frames * hop samples, so every
     # iteration's STFT of the estimate has as many frames as the target
     mag = np.concatenate([mag, mag[:, -1:]], axis=1)  # (n_fft // 2 + 1, frames + 1)
-    wave = librosa.griffinlim(mag, n_iter=n_iter, hop_length=hop_length, win_length=n_fft,
-                              n_fft=n_fft, window="hann", center=True,
+    wave = librosa.griffinlim(mag, n_iter=n_iter, hop_length=hop_length,
+                              win_length=mel.win_length, n_fft=n_fft, window="hann", center=True,
                               random_state=np.random.RandomState(seed))
+    if mel.padding == "overlap":  # its frame n is centred on n * hop + (hop - n_fft % 2) // 2
+        shift = n_fft // 2 - (n_fft - hop_length) // 2
+        wave = np.concatenate([np.zeros(shift, wave.dtype), wave[:len(wave) - shift]])
     return wave.astype(np.float32)  # (frames * hop,)

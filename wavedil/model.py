@@ -20,10 +20,12 @@ from torch.nn import functional as F
 
 from .blocks import GatedResidualBlock
 from .conditioning import LocalConditioner
+from .audio import LogMel
 from .config import Config
 from .excitation import SampleContext, SampleFeatures, history_length
 from .heads import HEADS, CategoricalHead, GaussianHead, Head, LogisticMixtureHead
 from .layers import ConvState
+from .mel import MelSettings
 from .receptive import layered_dilations, receptive_field
 
 
@@ -42,7 +44,7 @@ def factor_hop(hop: int) -> list[int]:
 
 
 @dataclass
-class WaveNetConfig(Config):
+class WaveNetConfig(Config, MelSettings):
     """Everything needed to rebuild a WaveNet; stored in every checkpoint."""
 
     kind: str = "wavenet"
@@ -109,8 +111,8 @@ class WaveNetConfig(Config):
     """Samples per second (recipes set it from data.sample_rate): pitch taps turn f0 into
     periods and the LP analysis reads the mel bands with it."""
     n_fft: int | None = None
-    """FFT size of the mel bands the LP analysis reads (recipes set it from data); None: 4 *
-    hop_length."""
+    """FFT size of the mel bands the LP analysis reads (recipes set it from data, with the mel
+    settings of wavedil.mel.MelSettings); None: 4 * hop_length."""
 
     def __post_init__(self) -> None:
         need = self.need
@@ -135,6 +137,7 @@ class WaveNetConfig(Config):
         self.pitch_lags = [int(v) for v in self.pitch_lags or []]
         need(self.sample_rate >= 1000, "sample_rate", ">= 1000")
         need(self.n_fft is None or self.n_fft >= 2, "n_fft", "null or >= 2")
+        self.check_mel(self.sample_rate, self.n_fft or 4 * self.hop_length)
         need(0.0 <= self.pre_emphasis < 1.0, "pre_emphasis", "in [0, 1)")
         need(0 <= self.lpc_order <= 64, "lpc_order", "in [0, 64]")
         need(not self.f0_input or self.local_channels >= 3, "f0_input",
@@ -187,7 +190,13 @@ class WaveNetConfig(Config):
             return None
         return SampleFeatures(self.pitch_lags or [], self.lpc_order, self.sample_rate,
                               self.hop_length, self.n_fft or 4 * self.hop_length,
-                              self.mel_channels, self.pre_emphasis)
+                              self.mel_channels, self.pre_emphasis,
+                              mel=self.log_mel() if self.mel_channels > 0 else None)
+
+    def log_mel(self) -> LogMel:
+        """The extractor of the mel bands this model's LP analysis reads."""
+        return self.mel_extractor(self.sample_rate, self.hop_length,
+                                  self.n_fft or 4 * self.hop_length, self.mel_channels)
 
     @property
     def mel_channels(self) -> int:

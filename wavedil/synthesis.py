@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ from .engines import resolve_engine, resolve_kernel
 from .f0 import f0_features
 from .generate import stream
 from .kinds import is_autoregressive, is_effect, validation_key
+from .mel import feature_settings
 from .plots import plot_spectrogram
 
 
@@ -280,4 +283,35 @@ def describe(checkpoint: str | Path) -> dict:
                                ("untrained", m.untrained_val))},
         "speakers": m.speakers,
         "model": m.config.to_dict(),
+        "features": feature_settings(m.data),
     }
+
+
+def write_features(inp: str | Path, out: str | Path, checkpoint: str | Path,
+                   force: bool = False) -> tuple[int, int]:
+    """The frames a checkpoint reads for ``generate --mel``, computed from an audio file as
+    ``generate --from-wav`` computes them (resampled, normalised, every mel setting of the
+    checkpoint, the f0 pair where the model takes one), saved as a (channels, frames) float32
+    .npy file (atomically; an existing file needs ``force``). Returns the shape."""
+    out = Path(out)
+    if out.suffix != ".npy":
+        raise ValueError(f"{out}: the output must be a .npy file")
+    if out.exists() and not force:
+        raise ValueError(f"{out} exists (use --force to overwrite)")
+    loaded = load_model(checkpoint)
+    if not hasattr(loaded.data, "log_mel"):
+        raise ValueError(f"{checkpoint}: a {loaded.config.kind} model reads no mel frames")
+    if not loaded.config.local_channels:
+        raise ValueError(f"{checkpoint}: this model has no local (mel) conditioning")
+    frames = mel_from_wav(inp, loaded).numpy().astype(np.float32)  # (channels, frames)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp.npy")
+    os.close(fd)
+    try:
+        np.save(tmp, frames)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return frames.shape

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
-from ..audio import LogMel
+from ..audio import PADDINGS, LogMel  # noqa: F401  (LogMel: log_mel's type)
 from ..config import Config
+from ..mel import MelSettings, apply_preset
 from ..f0 import estimate_f0, f0_features
 from .corpus import TIMBRES, midi_to_hz
 
 
 @dataclass
-class DataConfig(Config):
-    """The ``data:`` section of a recipe; every setting of the data pipeline."""
+class DataConfig(Config, MelSettings):
+    """The ``data:`` section of a recipe; every setting of the data pipeline. The mel settings
+    beyond the ones below (win_length, f_min, f_max, mel_scale, mel_norm, mel_log, mel_floor)
+    are :class:`wavedil.mel.MelSettings`'."""
 
     path: str = "embedded"
     """A folder searched recursively for .wav/.flac/.ogg, a manifest (.txt: one path per line;
@@ -35,6 +38,12 @@ class DataConfig(Config):
     """Samples per mel frame; must equal the model's hop_length."""
     n_fft: int | None = None
     """FFT size (and window) of the mel features; None: 4 * hop_length."""
+    mel_padding: str = "centre"
+    """centre (frame n centred on sample n * hop) or overlap ((n_fft - hop) / 2 of padding
+    each side, HiFi-GAN's framing); see wavedil.audio.PADDINGS."""
+    mel_preset: str | None = None
+    """A feature convention of other tools (wavedil.mel.MEL_PRESETS: hifigan, tacotron2,
+    wavedil) that sets every mel key, and the rate and hop; null: the keys as given."""
     f0: bool = False
     """Append log2(f0 / 150 Hz) and voicing to each frame's mel bands (the model's f0_input),
     estimated with pYIN when the data is prepared (slow, about a quarter of the audio's
@@ -73,6 +82,8 @@ class DataConfig(Config):
 
     def __post_init__(self) -> None:
         need = self.need
+        if self.mel_preset is not None:
+            apply_preset(self, self.mel_preset, _DEFAULTS)
         need(isinstance(self.path, str) and self.path.strip() != "", "path",
              'a folder, a .txt/.csv manifest, an audio file or "embedded"')
         need(_is_int(self.sample_rate) and 1000 <= self.sample_rate <= 384000, "sample_rate",
@@ -85,6 +96,8 @@ class DataConfig(Config):
              "n_fft", f"null or an integer >= hop_length ({self.hop_length})")
         need(_is_int(self.n_mels) and 1 <= self.n_mels <= self.fft_size // 2 + 1, "n_mels",
              f"an integer in [1, n_fft // 2 + 1 = {self.fft_size // 2 + 1}]")
+        self.check_mel(self.sample_rate, self.fft_size)
+        need(self.mel_padding in PADDINGS, "mel_padding", f"one of {', '.join(PADDINGS)}")
         need(isinstance(self.f0, bool), "f0", "true or false")
         need(isinstance(self.f0_refine, bool), "f0_refine", "true or false")
         need(_is_num(self.f0_min) and 0 < self.f0_min < self.sample_rate / 2, "f0_min",
@@ -119,7 +132,8 @@ class DataConfig(Config):
     def log_mel(self) -> LogMel:
         """The feature extractor of this data: use it on audio to be vocoded, so the model sees
         the features it was trained on."""
-        return LogMel(self.sample_rate, self.hop_length, self.n_mels, self.n_fft)
+        return self.mel_extractor(self.sample_rate, self.hop_length, self.fft_size, self.n_mels,
+                                  self.mel_padding)
 
     @property
     def feature_channels(self) -> int:
@@ -141,6 +155,9 @@ class DataConfig(Config):
     @property
     def embedded(self) -> bool:
         return self.path == "embedded"
+
+
+_DEFAULTS = {f.name: f.default for f in fields(DataConfig)}
 
 
 def _is_int(x: object) -> bool:

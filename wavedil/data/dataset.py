@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from ..audio import mulaw_encode
+from ..audio import LogMel, mulaw_encode
 from . import files
 from .config import DataConfig
 from .corpus import make_corpus
@@ -283,6 +283,10 @@ def _build(cfg: DataConfig, classes: int, paths: list[Path]) -> dict:
     """Read every file: the cache's contents (plain tensors, lists and strings only)."""
     hop = cfg.hop_length
     kept, waves, mels, skipped = [], [], [], []
+    # the mel settings beyond wavedil's defaults (so caches made before they existed stay valid)
+    mel = cfg.log_mel().settings()
+    default = LogMel(cfg.sample_rate, cfg.hop_length, cfg.n_mels, cfg.fft_size).settings()
+    settings.update({f"mel.{k}": v for k, v in mel.items() if v != default[k]})
     for path in paths:
         wave, reason = files.load_clip(path, cfg)
         if wave is None:

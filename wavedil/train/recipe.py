@@ -35,6 +35,7 @@ from ..effect import EffectConfig
 from ..generate import GenerateConfig
 from ..hnnet import HarmonicNoiseConfig
 from ..kinds import config_class, data_config_class
+from ..mel import MEL_KEYS, MelSettings
 from ..model import WaveNetConfig
 
 
@@ -167,6 +168,7 @@ class Recipe:
             need("model", model.n_fft in (None, data.fft_size), "n_fft",
                  f"null or data.n_fft ({data.fft_size}, the mel FFT size), or left out to take "
                  f"the data's", model.n_fft)
+            self._check_mel_settings(model, data)
             need("train", not self.train.input_noise, "input_noise",
                  "0 for model.kind harmonic_noise (it reads no past samples)",
                  self.train.input_noise)
@@ -180,10 +182,22 @@ class Recipe:
         need("model", model.n_fft in (None, data.fft_size), "n_fft",
              f"null or data.n_fft ({data.fft_size}, the mel FFT size), or left out to take the "
              f"data's", model.n_fft)
+        if model.local_channels:
+            self._check_mel_settings(model, data)
         need("model", not model.speakers or data.speakers_from_folders, "speakers",
              "0 without data.speakers_from_folders: true", model.speakers)
         need("train", not self.train.input_noise or model.input_kind == "scalar", "input_noise",
              "0 for a model with class input (model.input must be scalar)", self.train.input_noise)
+
+    @staticmethod
+    def _check_mel_settings(model: MelSettings, data: DataConfig) -> None:
+        """The model reads the mel bands as the data makes them (recipes copy the settings;
+        one given in the model section must agree)."""
+        for key in MEL_KEYS:
+            want = getattr(data, key)
+            need("model", getattr(model, key) == want, key,
+                 f"data.{key} ({want!r}: the model inverts the features as the data makes "
+                 "them), or left out to take the data's", getattr(model, key))
 
     def to_dict(self) -> dict:
         return {name: asdict(getattr(self, name)) for name in SECTIONS}
@@ -263,7 +277,8 @@ def _recipe(raw: dict, name: str, where: str) -> Recipe:
         data = sections["data"]
         names = {f.name for f in fields(model_cls)}
         filled = {"sample_rate": data.sample_rate,
-                  "n_fft": getattr(data, "fft_size", None)}
+                  "n_fft": getattr(data, "fft_size", None),
+                  **(data.mel_settings() if isinstance(data, MelSettings) else {})}
         raw["model"] = {**{k: v for k, v in filled.items() if k in names}, **model}
     sections.update({s: build_section(s, raw.get(s), where) for s in SECTIONS if s != "data"})
     try:
@@ -327,17 +342,21 @@ def save_recipe(recipe: Recipe, path: str | Path) -> Path:
 
 
 def field_docs(cls: type) -> dict[str, str]:
-    """Each field's docstring (the string literal under it), for documentation and tests."""
+    """Each field's docstring (the string literal under it, in the class or the dataclass it
+    inherits the field from), for documentation and tests."""
     import ast
+    import dataclasses
     import inspect
 
-    tree = ast.parse(inspect.getsource(cls))
-    body = tree.body[0].body
     docs = {}
-    for node, nxt in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) \
-                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
-            docs[node.target.id] = " ".join(nxt.value.value.split())
+    for klass in reversed(cls.__mro__):  # a subclass's docstring wins
+        if not dataclasses.is_dataclass(klass) or klass is object:
+            continue
+        body = ast.parse(inspect.getsource(klass)).body[0].body
+        for node, nxt in zip(body, body[1:]):
+            if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) \
+                    and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
+                docs[node.target.id] = " ".join(nxt.value.value.split())
     return docs
 
 
