@@ -369,3 +369,55 @@ def test_train_prints_the_resolved_recipe_and_keeps_it_in_the_run_folder(tmp_pat
     # the copy names its run folder, which holds a run now
     r = runner.invoke(app, ["train", str(written)])
     assert r.exit_code == 2 and "already holds a run" in r.stderr, r.output
+
+
+def test_prepare_reports_used_and_skipped_files_and_the_run_then_reads_its_cache(
+        tmp_path, monkeypatch):
+    import numpy as np
+    import soundfile as sf
+
+    from wavedil.data import files
+
+    wavs = tmp_path / "wavs"
+    wavs.mkdir()
+    t = np.arange(4000)
+    sf.write(wavs / "a.wav", 0.5 * np.sin(t / 7), 16000)
+    sf.write(wavs / "b.wav", 0.5 * np.sin(t / 5), 16000)
+    sf.write(wavs / "low.wav", 0.5 * np.sin(t / 3), 8000)  # resampled to 16 kHz
+    sf.write(wavs / "quiet.wav", np.zeros(4000), 16000)
+    sf.write(wavs / "short.wav", 0.5 * np.sin(t[:300]), 16000)
+    (wavs / "text.wav").write_text("not audio")
+    (wavs / "empty.wav").write_bytes(b"")
+    path = tiny_recipe(tmp_path, path=str(wavs), validation_fraction=0.3)
+    r = runner.invoke(app, ["prepare", str(path)])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    skipped = {line.split(":")[0].removeprefix("skipped "): line.split(": ", 1)[1]
+               for line in lines if line.startswith("skipped ")}
+    assert {str(wavs / n) for n in ("empty.wav", "quiet.wav", "short.wav", "text.wav")} == \
+        set(skipped) and len(lines) == 6
+    assert skipped[str(wavs / "empty.wav")] == "empty file (0 bytes)"
+    assert skipped[str(wavs / "quiet.wav")].startswith("silent")
+    assert skipped[str(wavs / "short.wav")].startswith("too short: 300 samples")
+    assert skipped[str(wavs / "text.wav")].startswith("unreadable")
+    assert lines[4] == "resampled 1 file from 8000 Hz to 16000 Hz: low.wav"
+    cache = next((tmp_path / "cache").glob("data-*.pt"))
+    # 4000, 4000 and 8000 samples (after resampling), each cut to whole frames of 256: 0.976 s
+    assert lines[5] == (f"used 3 of 7 files, 0.98 s at 16000 Hz (2 training and 1 validation "
+                        f"clips); 4 skipped; cache {cache} (written)")
+    assert r.stderr == ""  # the reasons are the report, not warnings besides it
+    assert not (tmp_path / "run").exists()
+    d = json.loads(runner.invoke(app, ["prepare", str(path), "--json"]).stdout)
+    assert (d["files"], d["from_cache"], d["cache"], d["resampled"]) == \
+        (3, True, str(cache), {"8000": [str(wavs / "low.wav")]})
+    # the run prepares its data the same way: it finds the cache and reads no audio file
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("audio read although wavedil prepare cached it")
+
+    monkeypatch.setattr(files, "read_clip", refuse)
+    with pytest.warns(UserWarning, match="skipped 4 of 7 files"):  # the run warns, as before
+        r = runner.invoke(app, ["train", str(path)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["prepare", str(path), "--set", "data.n_mels=x"])
+    assert r.exit_code == 2 and r.stderr.startswith("error: --set data.n_mels=x: ")

@@ -243,6 +243,29 @@ def test_zoo_prepare_skips_with_warning_and_keeps_the_good(zoo, tmp_path, caplog
     assert "cut.wav" in caplog.text and "text.wav" in caplog.text
 
 
+def test_read_clip_gives_the_file_rate_and_prepare_lists_the_resampled(zoo, tmp_path):
+    import warnings
+
+    from wavedil.data.files import read_clip
+
+    root, expect = zoo
+    cfg = DataConfig(**TINY, path=str(root), cache_dir=str(tmp_path / "cache"))
+    assert read_clip(root / "rate96k.flac", cfg).rate == 96000
+    assert read_clip(root / "ok.wav", cfg).rate == SR and read_clip(root / "cut.wav", cfg).rate is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # quiet: the skipped files are the caller's to report
+        data = prepare(cfg, receptive_field=100, quiet=True)
+    assert data.resampled == [(str(root / "rate8k.wav"), 8000), (str(root / "rate96k.flac"), 96000)]
+    assert {Path(p).name for p, _ in data.skipped} == {n for n, r in expect.items() if r is not None}
+    # the rates are kept in the cache; a cache written before they were is read, rates unknown
+    assert prepare(cfg, receptive_field=100, quiet=True).resampled == data.resampled
+    stored = torch.load(data.cache_path, weights_only=True)
+    del stored["rates"]
+    torch.save(stored, data.cache_path)
+    old = prepare(cfg, receptive_field=100, quiet=True)
+    assert old.from_cache and old.resampled is None and old.paths == data.paths
+
+
 def test_prepare_all_bad_raises(tmp_path):
     (tmp_path / "a.wav").write_bytes(b"")
     sf.write(tmp_path / "b.wav", np.zeros(4000), SR)
@@ -287,7 +310,7 @@ def test_cache_second_run_reads_no_audio_and_settings_invalidate(tmp_path, monke
     def refuse(*args, **kwargs):
         raise AssertionError("audio read although the cache is valid")
 
-    monkeypatch.setattr(files_module, "load_clip", refuse)
+    monkeypatch.setattr(files_module, "read_clip", refuse)
     second = prepare(cfg, receptive_field=200)
     assert second.from_cache and second.paths == first.paths
     for name in ("audio", "quantised", "mel", "bounds", "speaker"):
@@ -361,7 +384,7 @@ def test_prepare_with_f0_appends_log_f0_and_voicing(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("audio read although the cache is valid")
 
-    monkeypatch.setattr(files_module, "load_clip", refuse)
+    monkeypatch.setattr(files_module, "read_clip", refuse)
     again = prepare(cfg, receptive_field=100)
     assert again.from_cache and torch.equal(again.mel, data.mel)
     for change in ({"f0_min": 80.0}, {"f0_max": 300.0}):

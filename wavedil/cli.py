@@ -243,6 +243,42 @@ def train(
 
 
 @app.command()
+def prepare(
+    recipe: Path = typer.Argument(..., help="the recipe YAML"),
+    overrides: list[str] = typer.Option([], "--set", help="override a key: --set data.path=wavs/"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Prepare and cache a recipe's data without training, and say what was used and what
+    was skipped, and why: one line per skipped file, then a summary.
+
+    Example: wavedil prepare recipes/speech_vocoder.yaml --set data.path=my_wavs/
+    """
+    from .train.prepare import prepare_recipe
+    from .train.recipe import load_recipe
+
+    with _user_errors():
+        report = prepare_recipe(load_recipe(recipe, list(overrides)))
+    if as_json:
+        print(json.dumps(report.to_dict()))
+        return
+    for path, reason in report.skipped:
+        typer.echo(f"skipped {path}: {reason}")
+    for rate, paths in (report.resampled or {}).items():
+        shown = ", ".join(Path(p).name for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
+        typer.echo(f"resampled {len(paths)} file{'s' * (len(paths) != 1)} from {rate} Hz to "
+                   f"{report.sample_rate} Hz: {shown}")
+    for path, lag in report.latencies.items():
+        typer.echo(f"{path}: {lag} samples of target latency removed")
+    found = report.files + len({p for p, _ in report.skipped})
+    cache = ("pairs are not cached (they are read and aligned on every start)" if report.paired
+             else f"cache {report.cache} ({'reused' if report.from_cache else 'written'})")
+    typer.echo(f"used {report.files} of {found} {'pairs' if report.paired else 'files'}, "
+               f"{report.seconds:.2f} s at "
+               f"{report.sample_rate} Hz ({report.train} training and {report.validation} "
+               f"validation clips); {len(report.skipped)} skipped; {cache}")
+
+
+@app.command()
 def generate(
     checkpoint: Path = typer.Argument(..., help="a checkpoint (.pt) written by wavedil train"),
     out: Path = typer.Option(Path("out.wav"), "--out", "-o", help="output wav (one per stream: name-0.wav, ...)"),

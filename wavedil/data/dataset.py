@@ -74,6 +74,9 @@ class PreparedData:
     """Clip indices of the validation set (disjoint from train, split by file; see split())."""
     skipped: list[tuple[str, str]] = field(default_factory=list)
     """(file, reason) for every file left out."""
+    resampled: list[tuple[str, int]] | None = None
+    """(file, its own rate) for every clip's file read at another rate than data.sample_rate
+    (and resampled); None when the cache was written before the rates were recorded."""
     silence_mel: torch.Tensor | None = None
     """(feature_channels,) the frame of silence (unvoiced, with data.f0), used under the left
     padding of crops."""
@@ -157,13 +160,13 @@ class PreparedData:
 
 
 def prepare(cfg: DataConfig, hop_length: int | None = None, classes: int = 256,
-            receptive_field: int = 1) -> PreparedData:
+            receptive_field: int = 1, quiet: bool = False) -> PreparedData:
     """Load, clean and featurise every file of ``cfg.path`` (or the embedded corpus), using
     the cache when it matches; assign speakers, notes and the train/validation split.
 
     Files that cannot be used are skipped with a reason (in ``skipped``, logged, and summed up
-    in one warning). Raises ValueError when no file is usable, or no clip is as long as the
-    receptive field.
+    in one warning; ``quiet``: neither, for a caller that reports ``skipped`` itself). Raises
+    ValueError when no file is usable, or no clip is as long as the receptive field.
     """
     if hop_length is not None and hop_length != cfg.hop_length:
         raise ValueError(f"prepare: the model's hop_length {hop_length} differs from the data's "
@@ -195,15 +198,19 @@ def prepare(cfg: DataConfig, hop_length: int | None = None, classes: int = 256,
     skipped = [(str(p), str(r)) for p, r in stored["skipped"]]
 
     offsets = stored["offsets"].tolist()
+    rates = stored.get("rates")  # absent from caches written before the rates were kept
     clip_paths: list[str] = []
     bounds = []
-    for path, a, b in zip(stored["paths"], offsets[:-1], offsets[1:]):
+    resampled: list[tuple[str, int]] | None = [] if rates is not None else None
+    for i, (path, a, b) in enumerate(zip(stored["paths"], offsets[:-1], offsets[1:])):
         if b - a < receptive_field:
             skipped.append((path, f"shorter than the receptive field: {b - a} samples "
                                   f"< {receptive_field}"))
         else:
             clip_paths.append(path)
             bounds.append((a, b))
+            if resampled is not None and rates[i] != cfg.sample_rate:
+                resampled.append((path, int(rates[i])))
     if not stored["paths"]:
         raise ValueError(f"prepare: no usable audio in {cfg.path!r}: all {len(skipped)} files "
                          f"were skipped ({_summary(skipped)})")
@@ -211,7 +218,7 @@ def prepare(cfg: DataConfig, hop_length: int | None = None, classes: int = 256,
         longest = max(b - a for a, b in zip(offsets[:-1], offsets[1:]))
         raise ValueError(f"prepare: every clip in {cfg.path!r} is shorter than the receptive field "
                          f"({receptive_field} samples); the longest has {longest} samples")
-    if skipped:
+    if skipped and not quiet:
         for path, reason in skipped:
             log.warning("skipped %s: %s", path, reason)
         warnings.warn(f"wavedil.data: skipped {len(skipped)} of {len(skipped) + len(clip_paths)} "
@@ -230,8 +237,8 @@ def prepare(cfg: DataConfig, hop_length: int | None = None, classes: int = 256,
     silence = cfg.frame_features(torch.zeros(cfg.fft_size))[:, 0]  # (feature_channels,)
     return PreparedData(cfg, receptive_field, classes, clip_paths, stored["audio"],
                         stored["quantised"], stored["mel"], torch.tensor(bounds, dtype=torch.long),
-                        speaker, speakers, note, f0, train, validation, skipped, silence,
-                        cache_path, from_cache)
+                        speaker, speakers, note, f0, train, validation, skipped, resampled,
+                        silence, cache_path, from_cache)
 
 
 def split(names: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -276,30 +283,31 @@ def cache_key(cfg: DataConfig, classes: int, paths: list[Path]) -> str:
                 "f0": cfg.f0, "f0_min": cfg.f0_min, "f0_max": cfg.f0_max,
                 "f0_refine": cfg.f0_refine,
                 "min_seconds": cfg.min_seconds, "files": listing}
+    # the mel settings beyond wavedil's defaults (so caches made before they existed stay valid)
+    mel = cfg.log_mel().settings()
+    default = LogMel(cfg.sample_rate, cfg.hop_length, cfg.n_mels, cfg.fft_size).settings()
+    settings.update({f"mel.{k}": v for k, v in mel.items() if v != default[k]})
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
 def _build(cfg: DataConfig, classes: int, paths: list[Path]) -> dict:
     """Read every file: the cache's contents (plain tensors, lists and strings only)."""
     hop = cfg.hop_length
-    kept, waves, mels, skipped = [], [], [], []
-    # the mel settings beyond wavedil's defaults (so caches made before they existed stay valid)
-    mel = cfg.log_mel().settings()
-    default = LogMel(cfg.sample_rate, cfg.hop_length, cfg.n_mels, cfg.fft_size).settings()
-    settings.update({f"mel.{k}": v for k, v in mel.items() if v != default[k]})
+    kept, rates, waves, mels, skipped = [], [], [], [], []
     for path in paths:
-        wave, reason = files.load_clip(path, cfg)
-        if wave is None:
-            skipped.append([str(path), reason])
+        read = files.read_clip(path, cfg)
+        if read.clip is None:
+            skipped.append([str(path), read.reason])
             continue
-        wave = torch.from_numpy(wave[: len(wave) // hop * hop])  # (T,), whole frames
+        wave = torch.from_numpy(read.clip[: len(read.clip) // hop * hop])  # (T,), whole frames
         mels.append(cfg.frame_features(wave))  # (feature_channels, T / hop)
         waves.append(wave)
         kept.append(str(path))
+        rates.append(read.rate)
     audio = torch.cat(waves) if waves else torch.zeros(0)
     lengths = torch.tensor([len(w) for w in waves], dtype=torch.long)
     dtype = torch.int16 if classes <= 2 ** 15 else torch.int32
-    return {"paths": kept, "skipped": skipped, "audio": audio,
+    return {"paths": kept, "rates": rates, "skipped": skipped, "audio": audio,
             "quantised": mulaw_encode(audio, classes).to(dtype),
             "mel": torch.cat(mels, dim=1) if mels else torch.zeros(cfg.feature_channels, 0),
             "offsets": torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -79,22 +80,42 @@ def min_clip_samples(cfg: DataConfig) -> int:
     return max(cfg.hop_length, cfg.fft_size // 2 + 1, math.ceil(cfg.min_seconds * cfg.sample_rate))
 
 
+@dataclass
+class ReadClip:
+    """One file read: its clean clip, or the reason it is skipped, and the file's own rate."""
+
+    clip: np.ndarray | None
+    """(T,) float32 at the configured rate (see :func:`clean_clip`); None when skipped."""
+    reason: str | None
+    """Why the file is skipped, in one line; None when it is used."""
+    rate: int | None
+    """The file's sample rate (the clip was resampled from it where it differs); None when
+    the file could not be read."""
+
+
+def read_clip(path: str | Path, cfg: DataConfig) -> ReadClip:
+    """Read one file into a :class:`ReadClip`; never raises. The one place where data files
+    are read, so every reason to skip one is given here (or by :func:`clean_clip`)."""
+    p = Path(path)
+    try:
+        if p.stat().st_size == 0:
+            return ReadClip(None, "empty file (0 bytes)", None)
+        data, rate = sf.read(str(p), dtype="float64", always_2d=True)  # (T, channels)
+    except FileNotFoundError:
+        return ReadClip(None, "no such file", None)
+    except Exception as e:  # libsndfile errors, permissions, directories, odd headers
+        return ReadClip(None, f"unreadable: {_one_line(e)}", None)
+    return ReadClip(*clean_clip(data, rate, cfg), int(rate))
+
+
 def load_clip(path: str | Path, cfg: DataConfig) -> tuple[np.ndarray | None, str | None]:
     """Read one file -> (clip, None), or (None, reason) when it is skipped; never raises.
 
     The clip is (T,) float32, finite, mono, at ``cfg.sample_rate``, trimmed and normalised:
-    see :func:`clean_clip`.
+    see :func:`clean_clip` (and :func:`read_clip`, which also gives the file's rate).
     """
-    p = Path(path)
-    try:
-        if p.stat().st_size == 0:
-            return None, "empty file (0 bytes)"
-        data, rate = sf.read(str(p), dtype="float64", always_2d=True)  # (T, channels)
-    except FileNotFoundError:
-        return None, "no such file"
-    except Exception as e:  # libsndfile errors, permissions, directories, odd headers
-        return None, f"unreadable: {_one_line(e)}"
-    return clean_clip(data, rate, cfg)
+    read = read_clip(path, cfg)
+    return read.clip, read.reason
 
 
 def clean_clip(data: np.ndarray, rate: int, cfg: DataConfig) -> tuple[np.ndarray | None, str | None]:

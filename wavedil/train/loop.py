@@ -27,13 +27,14 @@ import torch
 
 from ..audio import save_audio
 from ..checkpoint import checkpoint_dict, save_checkpoint
-from ..data import FixedCrops, PreparedData, RandomCrops, prepare
-from ..data.paired import PairedData, prepare_pairs
+from ..data import FixedCrops, PreparedData, RandomCrops
+from ..data.paired import PairedData
 from ..generate import generate
 from ..kinds import build_model, is_autoregressive, is_effect
 from . import checkpoint as ckpt_io
 from .distributed import Dist
 from .objective import Objective, collate
+from .prepare import prepare_data
 from ..plots import plot_losses, plot_spectrogram
 from .recipe import Recipe, save_recipe
 from .report import Metrics
@@ -117,10 +118,7 @@ class Trainer:
         torch.manual_seed(t.seed)
         mc = recipe.model
         self.autoregressive = is_autoregressive(mc)
-        self.data: PreparedData | PairedData = (
-            prepare_pairs(recipe.data, mc.receptive_field, mc.controls) if is_effect(mc)
-            else prepare(recipe.data, mc.hop_length, mc.classes, mc.context_length)
-            if self.autoregressive else prepare(recipe.data, mc.hop_length))
+        self.data: PreparedData | PairedData = prepare_data(recipe)
         if is_effect(mc):
             for name, lag in self.data.latencies.items():
                 self.echo(f"{name}: {lag} samples of target latency removed")
