@@ -375,6 +375,7 @@ def test_prepare_reports_used_and_skipped_files_and_the_run_then_reads_its_cache
         tmp_path, monkeypatch):
     import numpy as np
     import soundfile as sf
+    import torch
 
     from wavedil.data import files
 
@@ -410,6 +411,11 @@ def test_prepare_reports_used_and_skipped_files_and_the_run_then_reads_its_cache
     d = json.loads(runner.invoke(app, ["prepare", str(path), "--json"]).stdout)
     assert (d["files"], d["from_cache"], d["cache"], d["resampled"]) == \
         (3, True, str(cache), {"8000": [str(wavs / "low.wav")]})
+    stored = torch.load(cache, weights_only=True)  # as a cache written before rates were kept
+    torch.save({k: v for k, v in stored.items() if k != "rates"}, cache)
+    r = runner.invoke(app, ["prepare", str(path)])
+    assert r.stdout.splitlines()[4].startswith(f"resampled files: not recorded in {cache}")
+    torch.save(stored, cache)
     # the run prepares its data the same way: it finds the cache and reads no audio file
 
     def refuse(*args, **kwargs):

@@ -267,6 +267,9 @@ def prepare(
         shown = ", ".join(Path(p).name for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
         typer.echo(f"resampled {len(paths)} file{'s' * (len(paths) != 1)} from {rate} Hz to "
                    f"{report.sample_rate} Hz: {shown}")
+    if report.resampled is None:
+        typer.echo(f"resampled files: not recorded in {report.cache} (written by an earlier "
+                   "wavedil; remove it to prepare the data again and see them)")
     for path, lag in report.latencies.items():
         typer.echo(f"{path}: {lag} samples of target latency removed")
     found = report.files + len({p for p, _ in report.skipped})
