@@ -27,12 +27,12 @@ PARTS: dict[str, tuple[str, ...]] = {
                   "wavedil.nam"),
     "data": ("wavedil.data",),
     "generation": ("wavedil.generate", "wavedil.engines", "wavedil.pitch"),
-    "checkpoint": ("wavedil.checkpoint",),
+    "checkpoint": ("wavedil.checkpoint", "wavedil.pretrained"),
     "model": ("wavedil.model", "wavedil.hnnet", "wavedil.effect", "wavedil.kinds"),
     "layers": ("wavedil.layers", "wavedil.blocks", "wavedil.heads", "wavedil.conditioning",
                "wavedil.excitation", "wavedil.synth"),
     "analysis": ("wavedil.receptive", "wavedil.plots", "wavedil.metrics"),
-    "foundations": ("wavedil.audio", "wavedil.f0", "wavedil.lpc", "wavedil.config"),
+    "foundations": ("wavedil.audio", "wavedil.mel", "wavedil.f0", "wavedil.lpc", "wavedil.config"),
 }
 """Part -> the modules and subpackages in it (a subpackage brings all of its modules). Some
 named modules may not exist yet; every module that exists must be in exactly one part."""

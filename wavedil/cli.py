@@ -427,6 +427,30 @@ def info(
         if d.get(key) is not None:
             typer.echo(f"{key}: {d[key]:.3f}")
     typer.echo("model: " + ", ".join(f"{k}={v}" for k, v in d["model"].items()))
+    if d.get("features"):
+        typer.echo("features: " + ", ".join(f"{k}={v}" for k, v in d["features"].items()
+                                            if k not in ("layout", "f0")))
+        if d["features"]["f0"]:
+            typer.echo(f"features f0: {d['features']['f0']['rows']}")
+
+
+@app.command()
+def features(
+    inp: Path = typer.Argument(..., metavar="IN", help="an audio file"),
+    out: Path = typer.Option(..., "--out", "-o", help="the frames, (channels, frames) float32 .npy"),
+    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="the model the frames are "
+                                    "for (its mel settings, normalisation and f0)"),
+    force: bool = typer.Option(False, "--force", help="overwrite OUT"),
+) -> None:
+    """Write the frames a checkpoint reads with generate --mel, computed from an audio file.
+
+    Example: wavedil features speech.wav -o speech.npy --checkpoint runs/speech/best.pt
+    """
+    from .synthesis import write_features
+
+    with _user_errors():
+        shape = write_features(inp, out, checkpoint, force)
+    typer.echo(f"{out}: {shape[0]} channels x {shape[1]} frames")
 
 
 @app.command()
@@ -463,30 +487,6 @@ def export(
     for f in files:
         typer.echo(f)
 
-    if d.get("features"):
-        typer.echo("features: " + ", ".join(f"{k}={v}" for k, v in d["features"].items()
-                                            if k not in ("layout", "f0")))
-        if d["features"]["f0"]:
-            typer.echo(f"features f0: {d['features']['f0']['rows']}")
-
-
-@app.command()
-def features(
-    inp: Path = typer.Argument(..., metavar="IN", help="an audio file"),
-    out: Path = typer.Option(..., "--out", "-o", help="the frames, (channels, frames) float32 .npy"),
-    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="the model the frames are "
-                                    "for (its mel settings, normalisation and f0)"),
-    force: bool = typer.Option(False, "--force", help="overwrite OUT"),
-) -> None:
-    """Write the frames a checkpoint reads with generate --mel, computed from an audio file.
-
-    Example: wavedil features speech.wav -o speech.npy --checkpoint runs/speech/best.pt
-    """
-    from .synthesis import write_features
-
-    with _user_errors():
-        shape = write_features(inp, out, checkpoint, force)
-    typer.echo(f"{out}: {shape[0]} channels x {shape[1]} frames")
 
 @app.command()
 def process(
