@@ -92,8 +92,11 @@ def save_checkpoint(path: str | Path, checkpoint: dict | WaveNet, **settings: An
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     """Read a checkpoint safely; ValueError (one line) when it is missing, unreadable,
-    carries anything but plain data, or has a format this version cannot read."""
-    path = Path(path)
+    carries anything but plain data, or has a format this version cannot read.
+    ``pretrained:NAME`` reads a model shipped with the package (wavedil.pretrained)."""
+    from .pretrained import resolve
+
+    path = resolve(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such checkpoint")
     try:
@@ -166,7 +169,8 @@ def load_model(path_or_dict: str | Path | dict, device: str | torch.device = "cp
     """The model of a checkpoint file (or of a dict read by :func:`load_checkpoint`) on
     ``device``, with its settings and training metadata; the EMA weights unless ``ema`` is
     False or the checkpoint has none. A ``.nam`` file (Neural Amp Modeler) loads as an
-    effect model (wavedil.nam)."""
+    effect model (wavedil.nam); ``pretrained:NAME`` a model shipped with the package
+    (wavedil.pretrained, listed by ``wavedil models``)."""
     if not isinstance(path_or_dict, dict) and Path(path_or_dict).suffix.lower() == ".nam":
         from .nam import load_nam  # a Neural Amp Modeler file: an effect with no training state
 

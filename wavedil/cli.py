@@ -527,6 +527,24 @@ def process(
                f"{result.block}, {result.real_time_factor:.1f}x real time")
 
 
+@app.command()
+def models(as_json: bool = typer.Option(False, "--json", help="print one JSON list")) -> None:
+    """List the pretrained models shipped with wavedil, one line each (use them as
+    pretrained:NAME wherever a checkpoint goes).
+
+    Example: wavedil generate pretrained:quickstart --from-wav note.wav -o out.wav
+    """
+    from dataclasses import asdict
+
+    from .pretrained import models as shipped
+
+    if as_json:
+        print(json.dumps([asdict(m) for m in shipped()]))
+        return
+    for m in shipped():
+        typer.echo(m.line())
+
+
 @app.command(name="import-nam")
 def import_nam(
     nam_file: Path = typer.Argument(..., help="a Neural Amp Modeler WaveNet (.nam)"),

@@ -37,6 +37,7 @@ from .objective import Objective, collate
 from .prepare import prepare_data
 from ..plots import plot_losses, plot_spectrogram
 from .recipe import Recipe, save_recipe
+from .validation import validation_loss
 from .report import Metrics
 
 
@@ -243,24 +244,13 @@ class Trainer:
         self._ema_update()
         return self.objective.report(self.dist.mean(loss.detach()))
 
-    @torch.no_grad()
     def validate(self, model: torch.nn.Module | None = None) -> float | None:
-        """The validation loss as reported: NLL in bits per sample for a WaveNet (EMA weights
-        unless ``model`` is given); the noise of a vocoder's source is seeded, so the figure
-        depends on the weights alone."""
+        """The validation loss as reported (:func:`~wavedil.train.validation.validation_loss`):
+        NLL in bits per sample for a WaveNet (EMA weights unless ``model`` is given)."""
         if self.val_set is None:
             return None
-        model = model or self.ema or self.model
-        model.eval()
-        total, count = 0.0, 0
-        B = max(1, self.tc.batch_size)
-        gen = torch.Generator(device=self.device).manual_seed(self.tc.seed)
-        for lo in range(0, len(self.val_set), B):
-            items = [self.val_set[i] for i in range(lo, min(lo + B, len(self.val_set)))]
-            batch = {k: v.to(self.device) for k, v in collate(items).items()}
-            total += float(self.objective.validation_loss(model, batch, generator=gen)) * len(items)
-            count += len(items)
-        return self.objective.report(total / count)
+        return validation_loss(model or self.ema or self.model, self.objective, self.val_set,
+                               self.tc.batch_size, self.tc.seed, self.device)
 
     def checkpoint(self) -> Path | None:
         if not self.dist.is_main:
@@ -306,6 +296,7 @@ class Trainer:
         save_audio(path, wave, rate)
         plot_spectrogram(wave.cpu(), rate, path.with_suffix(".png"),
                          f"{self.recipe.name}, step {self.step}")
+        self.metrics.sample(self.step, wave, rate, path.with_suffix(".png"))
         return path
 
     def _generated(self, model: torch.nn.Module, clip: int, n: int) -> torch.Tensor:
