@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from machine import describe, fma_peak, memory_bandwidth, multiply_adds
 from wavedil import WaveNet, WaveNetConfig
 from wavedil.generate import generate
 
@@ -119,11 +120,20 @@ def part2(quick: bool) -> None:
             m = n if engine == "numba" else max(200, n // 16)
             sps = m * batch / timed(lambda: generate(model, m, batch, engine=engine), 3)
             rows.append((f"wavedil {engine}", batch, sps, peer_sps))
-    print("\n| engine | batch | samples/s (all streams) | x real time at 16 kHz | x real time at 24 kHz | vs r9y9 (batch 1) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    threads = torch.get_num_threads()
+    print(describe(threads))
+    peak, bandwidth = fma_peak(threads), memory_bandwidth()
+    macs = multiply_adds(model)  # per sample; also the fp32 weights read once per step
+    print(f"\nconfig A: {macs:,} multiply-adds per sample, {4 * macs / 1e6:.1f} MB of fp32 "
+          f"weights read per step (all streams of a batch share the read)")
+    print("\n| engine | batch | samples/s (all streams) | x real time at 16 kHz | x real time at 24 kHz "
+          f"| vs r9y9 (batch 1) | GFLOP/s (of {peak / 1e9:.0f}) | weight GB/s (DRAM read "
+          f"{bandwidth / 1e9:.0f}) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, batch, sps, peer_sps in rows:
         ratio = f"{sps / peer_sps:.1f}x" if peer_sps else "n/a"
-        print(f"| {name} | {batch} | {sps:,.0f} | {sps / 16000:.2f} | {sps / 24000:.2f} | {ratio} |")
+        print(f"| {name} | {batch} | {sps:,.0f} | {sps / 16000:.2f} | {sps / 24000:.2f} | {ratio} "
+              f"| {2 * macs * sps / 1e9:.1f} | {4 * macs * sps / batch / 1e9:.1f} |")
     if peer is None:
         print("\n(r9y9's wavenet-vocoder is not installed: pip install -e '.[bench]')")
 

@@ -2,9 +2,14 @@
 wavenet-vocoder (PyPI wavenet-vocoder==0.1.1, same config) in the same process.
 
     pip install -e '.[bench]'
-    python benchmarks/training.py [--batch 4] [--length 8000] [--steps 5]
+    python benchmarks/training.py [--batch 4] [--length 8000] [--steps 5] [--compile]
 
 Samples/s counts every input sample of the batch (batch x length) per optimisation step.
+GFLOP/s counts the step as three passes of the forward's multiply-adds (forward, and the
+backward's two: gradients of the inputs and of the weights), two FLOP each, and is printed
+beside the machine's FMA peak measured in the same run (``benchmarks/machine.py``).
+``--compile`` adds wavedil's model under ``torch.compile`` (inductor, built with the system
+C++ compiler; the first step's compile time is printed).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import time
 import torch
 from torch.nn import functional as F
 
+from machine import describe, fma_peak, multiply_adds
 from wavedil import WaveNet, WaveNetConfig
 
 CONFIG_A = dict(layers=20, cycle_length=10, kernel_size=2, residual_channels=64,
@@ -32,14 +38,15 @@ def measure(step, steps: int) -> float:
     return best
 
 
-def wavedil_step(batch: int, length: int):
+def wavedil_step(batch: int, length: int, compiled: bool = False):
     torch.manual_seed(0)
     model = WaveNet(WaveNetConfig(**CONFIG_A)).train()
+    net = torch.compile(model) if compiled else model
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x = torch.randint(0, 256, (batch, length + 1))
 
     def step() -> None:
-        logits = model(x[:, :-1])
+        logits = net(x[:, :-1])
         loss = model.head.nll(logits, x[:, 1:]).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -76,10 +83,15 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--length", type=int, default=8000)
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--compile", action="store_true", help="also torch.compile wavedil's model")
     args = ap.parse_args()
     n = args.batch * args.length
+    threads = torch.get_num_threads()
     print(f"config A, batch {args.batch} x {args.length} samples, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads\n")
+          f"{threads} threads")
+    print(describe(threads))
+    peak = fma_peak(threads)
+    flop = 6 * multiply_adds(WaveNet(WaveNetConfig(**CONFIG_A)))  # per sample and step
     rows = []
     peer = r9y9_step(args.batch, args.length)
     peer_sps = None
@@ -88,11 +100,19 @@ def main() -> None:
         rows.append(("r9y9 wavenet-vocoder 0.1.1", peer_sps))
     ours = n / measure(wavedil_step(args.batch, args.length), args.steps)
     rows.append(("wavedil", ours))
-    print("| implementation | training samples/s | vs r9y9 |")
-    print("|---|---:|---:|")
+    if args.compile:
+        step = wavedil_step(args.batch, args.length, compiled=True)
+        start = time.perf_counter()
+        step()
+        print(f"torch.compile: first step (compiling) {time.perf_counter() - start:.1f} s")
+        rows.append(("wavedil, torch.compile", n / measure(step, args.steps)))
+    print(f"\n| implementation | training samples/s | vs r9y9 | GFLOP/s | of the "
+          f"{threads}-thread FMA peak ({peak / 1e9:.0f} GFLOP/s) |")
+    print("|---|---:|---:|---:|---:|")
     for name, sps in rows:
         ratio = f"{sps / peer_sps:.2f}x" if peer_sps else "n/a"
-        print(f"| {name} | {sps:,.0f} | {ratio} |")
+        print(f"| {name} | {sps:,.0f} | {ratio} | {sps * flop / 1e9:.0f} | "
+              f"{100 * sps * flop / peak:.0f}% |")
 
 
 if __name__ == "__main__":

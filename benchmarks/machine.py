@@ -1,0 +1,94 @@
+"""The machine's limits, measured in the benchmark's own process, so that every speed figure
+can be printed beside the distance to them:
+
+- ``fma_peak(threads)``: float32 multiply-add throughput of a loop of independent fused
+  multiply-adds (numba, vectorised by LLVM for this CPU), in FLOP/s (2 per multiply-add),
+  on ``threads`` threads at once;
+- ``memory_bandwidth()``: bytes/s of reading a 256 MB array (one thread, numpy's sum), the
+  ceiling of anything that streams weights from DRAM.
+
+    python benchmarks/machine.py
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numba
+import numpy as np
+
+LANES = 64
+"""Independent accumulators per thread: 8 AVX2 registers of 8 floats, enough to hide the
+4-cycle multiply-add latency on two FMA pipes and leave registers for the constants (128
+spills, 32 is latency-bound: both measured far below the peak)."""
+
+
+@numba.njit(fastmath=True, cache=True, nogil=True)
+def _fma_loop(n: int, acc: np.ndarray) -> None:
+    a = np.float32(0.999999)
+    b = np.float32(1e-7)
+    local = acc.copy()
+    for _ in range(n):
+        for j in range(LANES):
+            local[j] = local[j] * a + b
+    acc[:] = local
+
+
+def fma_peak(threads: int = 1, seconds: float = 0.2, repeats: int = 3) -> float:
+    """Float32 FLOP/s of independent multiply-adds on ``threads`` threads together (best of
+    ``repeats``: a virtual machine's core is sometimes taken for a while)."""
+    accs = [np.ones(LANES, np.float32) for _ in range(threads)]
+    _fma_loop(10, accs[0])  # compile
+    n = 1000
+    while True:  # size the loop to ``seconds``
+        start = time.perf_counter()
+        _fma_loop(n, accs[0])
+        took = time.perf_counter() - start
+        if took > 0.05:
+            break
+        n *= 4
+    n = max(1, int(n * seconds / took))
+    best = float("inf")
+    for _ in range(repeats):
+        workers = [threading.Thread(target=_fma_loop, args=(n, acc)) for acc in accs]
+        start = time.perf_counter()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * LANES * n * threads / best
+
+
+def memory_bandwidth(megabytes: int = 256, repeats: int = 5) -> float:
+    """Bytes/s of streaming a ``megabytes`` array through one core (best of ``repeats``)."""
+    x = np.ones(megabytes * 2 ** 20 // 4, np.float32)
+    x.sum()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        x.sum()
+        best = min(best, time.perf_counter() - start)
+    return x.nbytes / best
+
+
+def multiply_adds(model) -> int:
+    """Multiply-adds per output sample of a WaveNet's forward (every weight matrix once; the
+    input embedding is a lookup, biases are adds): also the weights read per generation step."""
+    return sum(p.numel() for name, p in model.named_parameters()
+               if p.dim() >= 2 and "embed" not in name)
+
+
+def describe(threads: int) -> str:
+    """One line of the limits: FMA peak on one and on ``threads`` threads, and bandwidth."""
+    one = fma_peak(1)
+    many = fma_peak(threads) if threads > 1 else one
+    return (f"machine: FMA peak {one / 1e9:.1f} GFLOP/s on 1 thread, {many / 1e9:.1f} on "
+            f"{threads}; memory read {memory_bandwidth() / 1e9:.1f} GB/s (1 thread)")
+
+
+if __name__ == "__main__":
+    import os
+
+    print(describe(os.cpu_count() or 1))
