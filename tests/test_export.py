@@ -92,6 +92,14 @@ def test_exports_match_forward_and_step(tmp_path, checkpoint, fmt, kind):
     expected = ["model", "step", "upsample"]
     assert [f.name for f in files] == [manifest["files"][n] for n in expected] + ["export.json"]
     assert manifest["head"] == kind and manifest["receptive_field"] == model.receptive_field
+    if source is checkpoint:  # what a front end must compute to feed it, every mel setting
+        data = load_model(checkpoint).data
+        assert manifest["features"] == json.loads(json.dumps(
+            {**data.log_mel().settings(), "mel_preset": None, "normalise_peak": data.peak,
+             "f0": None, "layout": manifest["features"]["layout"]}))
+        assert manifest["features"]["n_fft"] == data.fft_size and manifest["features"]["mel_log"] == "db01"
+    else:
+        assert manifest["features"] is None  # a bare model carries no data settings
     # exporting leaves the model as it was (weight norm included)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     run = {n: loader(fmt, manifest, n, tmp_path / "out" / manifest["files"][n]) for n in expected}
