@@ -34,6 +34,18 @@ def test_rf_from_recipe(tmp_path):
     r = runner.invoke(app, ["rf", str(p), "--json"])
     d = json.loads(r.stdout)
     assert d["receptive_field"] == 2047 and d["receptive_field_ms"] == 2047 / 16
+    assert d["unit"] == "samples"
+
+
+def test_rf_of_a_vocoder_over_frames_counts_frames():
+    from pathlib import Path
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "pitch_harmonic.yaml"
+    d = json.loads(runner.invoke(app, ["rf", str(recipe), "--json"]).stdout)
+    assert d["unit"] == "frames" and d["receptive_field"] == 127
+    assert d["receptive_field_ms"] == pytest.approx(127 / 250 * 1000)  # hop 64 at 16 kHz
+    r = runner.invoke(app, ["rf", str(recipe)])
+    assert "receptive field: 127 frames = 508.00 ms at 250 frames/s" in r.stdout
 
 
 def test_bad_input_one_line_exit_2():

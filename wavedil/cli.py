@@ -122,18 +122,19 @@ def _model_config_from_file(path: Path):
     return recipe.model, recipe.data.sample_rate
 
 
-def _stack(config, rate: int) -> tuple[int, list[int], float]:
-    """(kernel size, dilations in order, their rate in steps per second) of a model's stack:
-    a WaveNet's layers, an effect's arrays one after the other, or a vocoder's frame blocks."""
+def _stack(config, rate: int) -> tuple[int, list[int], float, str]:
+    """(kernel size, dilations in order, their rate in steps per second, what a step is) of a
+    model's stack: a WaveNet's layers, an effect's arrays one after the other (samples), or a
+    vocoder's blocks over frames (frames)."""
     if hasattr(config, "arrays"):  # an effect
         kernels = {a["kernel_size"] for a in config.arrays}
         if len(kernels) != 1:
             raise ValueError(f"rf analyses stacks of one kernel size; this model's arrays have "
                              f"{sorted(kernels)}")
-        return kernels.pop(), [d for a in config.arrays for d in a["dilations"]], rate
+        return kernels.pop(), [d for a in config.arrays for d in a["dilations"]], rate, "samples"
     if hasattr(config, "layer_dilations"):
-        return config.kernel_size, config.layer_dilations, rate
-    return config.kernel_size, list(config.dilations), rate / config.hop_length  # over frames
+        return config.kernel_size, config.layer_dilations, rate, "samples"
+    return config.kernel_size, list(config.dilations), rate / config.hop_length, "frames"
 
 
 @app.command()
@@ -155,11 +156,12 @@ def rf(
 
     Example: wavedil rf recipes/quickstart.yaml --plot quickstart-rf.png
     """
+    unit = "samples"
     try:
         if recipe is not None:
             with _user_errors():
                 config, rate = _model_config_from_file(recipe)
-            kernel, layers, rate = _stack(config, rate)
+            kernel, layers, rate, unit = _stack(config, rate)
             sample_rate = sample_rate or rate
         else:
             layers = _ints(dilations, "dilations")
@@ -179,7 +181,7 @@ def rf(
     ms = 1000.0 * total / sample_rate if sample_rate else None
     if as_json:
         d = {
-            "kernel_size": kernel, "dilations": layers, "receptive_field": total,
+            "kernel_size": kernel, "dilations": layers, "receptive_field": total, "unit": unit,
             "receptive_field_ms": ms, "layers": fields, "holes": report.holes,
             "coverage": report.coverage, "hdc_ok": report.hdc_ok, "hdc_m2": report.hdc_m2,
             "max_paths": max(report.paths), "min_paths": min(report.paths),
@@ -196,8 +198,9 @@ def rf(
         table.add_row(str(i + 1), str(d), str(receptive.effective_kernel(kernel, d)), str(f))
     console = Console()
     console.print(table)
-    when = f" = {ms:.2f} ms at {sample_rate} Hz" if ms is not None else ""
-    console.print(f"receptive field: {total} samples{when}")
+    per = "Hz" if unit == "samples" else "frames/s"
+    when = f" = {ms:.2f} ms at {sample_rate:g} {per}" if ms is not None else ""
+    console.print(f"receptive field: {total} {unit}{when}")
     holes = report.holes
     shown = ", ".join(map(str, holes[:12])) + (" ..." if len(holes) > 12 else "")
     console.print(f"coverage: {report.coverage:.4f} ({len(holes)} holes{': ' + shown if holes else ''})")
