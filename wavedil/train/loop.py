@@ -47,13 +47,16 @@ class TrainResult:
 
     run_dir: Path
     step: int
-    # validation figures: NLL in bits per sample for a WaveNet, the STFT loss for a vocoder
-    untrained_val_bits: float | None
-    final_val_bits: float | None
-    best_val_bits: float | None
+    untrained_val: float | None
+    """Validation figures in ``unit``: before training, at the end, the best."""
+    final_val: float | None
+    best_val: float | None
     checkpoint: Path | None
     interrupted: bool
     seconds: float
+    unit: str = "bits"
+    """What the validation figures are (wavedil.kinds.validation_key): bits (a WaveNet's NLL
+    per sample), stft (a vocoder's spectral loss) or esr (an effect's error-to-signal ratio)."""
 
 
 def lr_factor(step: int, cfg) -> float:
@@ -378,7 +381,8 @@ class Trainer:
             plot_losses(self.metrics.read(), self.run_dir / "loss.png", self.objective.key)
         self.metrics.close()
         result = TrainResult(self.run_dir, self.step, self.untrained_val, self.last_val,
-                             self.best_val, last_ckpt, interrupted, time.perf_counter() - t0)
+                             self.best_val, last_ckpt, interrupted, time.perf_counter() - t0,
+                             self.objective.key)
         self.dist.close()
         return result
 
@@ -439,7 +443,7 @@ def train(recipe: Recipe, resume: bool = False, force: bool = False,
             echo(f"interrupted at step {result.step}; checkpoint {result.checkpoint} "
                  "(continue with --resume)")
         else:
-            u, f = result.untrained_val_bits, result.final_val_bits
+            u, f = result.untrained_val, result.final_val
             o = trainer.objective
             if u is not None and f is not None:
                 echo(f"validation {o.name}: untrained {u:.3f} -> final {f:.3f}{o.unit} "
