@@ -57,10 +57,16 @@ def main() -> None:
             "best_val": ckpt.get("best_val"), "best_step": ckpt.get("best_step"),
             "last_val": ckpt.get("last_val"), "untrained_val": ckpt.get("untrained_val"),
             "speakers": ckpt.get("speakers", [])}
-    out = save_checkpoint(FOLDER / f"{args.name}.pt", slim)
-    figure = ckpt.get("best_val") if args.no_validate else checkpoint_validation(out)
-    slim["best_val"] = figure
-    save_checkpoint(out, slim)
+    # measured on a file beside the shipped one, which is replaced only once that worked
+    trial = save_checkpoint(FOLDER / f".{args.name}.trial.pt", slim)
+    try:
+        figure = ckpt.get("best_val") if args.no_validate else checkpoint_validation(trial)
+        if figure is None or ckpt.get("untrained_val") is None:
+            raise SystemExit(f"{args.run}/best.pt records no validation figures to ship")
+        slim["best_val"] = figure
+        out = save_checkpoint(FOLDER / f"{args.name}.pt", slim)
+    finally:
+        trial.unlink(missing_ok=True)
     from wavedil.checkpoint import load_model
 
     entry = {"name": args.name, "file": out.name, "kind": load_model(out).config.kind,

@@ -121,3 +121,16 @@ def test_bad_input_is_named():
         other.stream(np.zeros((2, 10), np.float32), state)
     with pytest.raises(ValueError, match="free must be >= 1"):
         EffectEngine(m, free=0)
+
+
+def test_a_processor_starts_every_call_afresh():
+    from wavedil.process import Processor
+
+    m = _model()
+    wave = torch.from_numpy((np.random.default_rng(5).standard_normal(700) * 0.5)
+                            .astype(np.float32))
+    for engine in ("compiled", "torch"):
+        run = Processor(m, 64, engine=engine)
+        first, again = run(wave), run(wave)
+        assert torch.equal(first, again) and run.seconds > 0
+        _close(first.numpy(), _reference(m, wave.numpy()[None])[0])

@@ -182,3 +182,17 @@ def test_features_command_writes_what_generate_reads(tmp_path):
         r = runner.invoke(app, ["features", *args, "--checkpoint", str(ckpt)])
         assert r.exit_code == 2 and text in r.stderr and r.stderr.count("\n") == 1, r.output
     assert not (tmp_path / "c.npy").exists() and not (tmp_path / "b.txt").exists()
+
+
+def test_overlap_framing_gives_t_over_hop_frames_for_any_hop():
+    for hop, n_fft in ((256, 1024), (255, 1024), (275, 1024), (64, 257)):
+        data = DataConfig(hop_length=hop, n_fft=n_fft, mel_padding="overlap", n_mels=16,
+                          sample_rate=22050)
+        for T in (hop * 40, hop * 40 + hop - 1):
+            assert data.log_mel()(torch.randn(T)).shape == (16, T // hop), (hop, n_fft, T)
+
+
+def test_audio_too_short_for_the_analysis_is_named():
+    with pytest.raises(ValueError, match=r"LogMel: 200 samples are too few for the mel analysis "
+                                         r"\(more than 512 needed: n_fft 1024, hop 256\)"):
+        DataConfig().log_mel()(torch.randn(200))

@@ -75,3 +75,20 @@ def test_each_validation_figure_is_the_recorded_one(m):
     if not _data_is_here(m):
         pytest.skip(f"{m.name}'s data ({m.data}) is not on this machine")
     assert checkpoint_validation(PREFIX + m.name) == pytest.approx(m.best_val, abs=2e-3)
+
+
+def test_rf_and_export_take_pretrained_names(tmp_path):
+    r = runner.invoke(app, ["rf", "pretrained:quickstart", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["receptive_field"] == load_model(
+        "pretrained:quickstart").model.receptive_field
+    out = tmp_path / "pedal.nam"
+    r = runner.invoke(app, ["export", "pretrained:effect", "--format", "nam", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    import torch
+
+    from wavedil.nam import load_nam
+
+    x = torch.randn(1, 3000) * 0.3
+    with torch.no_grad():
+        torch.testing.assert_close(load_nam(out)(x), load_model("pretrained:effect").model(x),
+                                   atol=1e-6, rtol=0)

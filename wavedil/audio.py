@@ -50,9 +50,9 @@ so the floor is 0 and 0 dB is 1 (with the default floor 1e-5, (20 log10 m + 100)
 wavedil's and r9y9's convention); ln, the natural log (HiFi-GAN, Tacotron 2); log10."""
 PADDINGS = ("centre", "overlap")
 """Framing: centre pads n_fft / 2 on each side (frame n centred on sample n * hop, as
-torch.stft(center=True) and Tacotron 2); overlap pads (n_fft - hop) / 2 on each side (frame n
-centred on sample n * hop + hop / 2, as HiFi-GAN). Both give T // hop frames; the padding
-reflects the signal."""
+torch.stft(center=True) and Tacotron 2); overlap pads (n_fft - hop) / 2 on each side, the odd
+sample (if any) on the right (frame n centred on sample n * hop + hop / 2, as HiFi-GAN). Both
+give T // hop frames; the padding reflects the signal."""
 
 
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0,
@@ -107,10 +107,17 @@ class LogMel(torch.nn.Module):
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         lead, T = wave.shape[:-1], wave.shape[-1]
         frames = T // self.hop
-        pad = self.n_fft // 2 if self.padding == "centre" else (self.n_fft - self.hop) // 2
+        if self.padding == "centre":
+            left = right = self.n_fft // 2
+        else:  # (n_fft - hop) / 2 each side, the odd sample on the right: T // hop frames
+            left = (self.n_fft - self.hop) // 2
+            right = self.n_fft - self.hop - left
+        if T <= max(left, right):
+            raise ValueError(f"LogMel: {T} samples are too few for the mel analysis (more than "
+                             f"{max(left, right)} needed: n_fft {self.n_fft}, hop {self.hop})")
         x = wave.reshape(1, -1, T)
-        if pad:
-            x = torch.nn.functional.pad(x, (pad, pad), mode="reflect")
+        if left or right:
+            x = torch.nn.functional.pad(x, (left, right), mode="reflect")
         spec = torch.stft(x[0], self.n_fft, self.hop, self.win_length, self.window, center=False,
                           return_complex=True).abs()[..., :frames]  # (B, bins, frames)
         mel = torch.matmul(self.fb, spec)  # (B, n_mels, frames)

@@ -108,7 +108,12 @@ def _ints(text: str, name: str) -> list[int]:
 
 
 def _model_config_from_file(path: Path):
-    """(model config, sample rate) of a recipe (.yaml), a checkpoint (.pt) or a .nam file."""
+    """(model config, sample rate) of a recipe (.yaml), a checkpoint (.pt, or pretrained:NAME)
+    or a .nam file."""
+    from .pretrained import resolve
+
+    with _user_errors():
+        path = resolve(path)
     if not path.exists():
         fail(f"{path}: no such file")
     if path.suffix.lower() in (".pt", ".nam"):
@@ -476,12 +481,17 @@ def export(
     """
     from .export import export as run_export
 
+    from .pretrained import PREFIX, resolve
+
     fmt = fmt.value
+    shipped = str(checkpoint).startswith(PREFIX)
+    with _user_errors():
+        checkpoint = resolve(checkpoint)  # pretrained:NAME -> the shipped file
     if not checkpoint.is_file():
         fail(f"{checkpoint}: no such checkpoint")
-    if out is None:
-        out = (checkpoint.with_suffix(".nam") if fmt == "nam"
-               else checkpoint.with_name(f"{checkpoint.stem}-{fmt}"))
+    if out is None:  # beside the checkpoint; a shipped model's in the current folder
+        base = Path(checkpoint.name) if shipped else checkpoint
+        out = (base.with_suffix(".nam") if fmt == "nam" else base.with_name(f"{base.stem}-{fmt}"))
     with _user_errors():
         files = run_export(checkpoint, fmt, out, force=force)
     if as_json:

@@ -19,6 +19,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, fields
 from typing import Any
 
+def is_int(x: object) -> bool:
+    """An integer that is not a bool (YAML's true is not a count)."""
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def is_number(x: object) -> bool:
+    """An int or a float that is not a bool."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 class ConfigError(ValueError):
     """A bad key or value, in one line: ``{where}: {config}.{key} {detail}``."""
 

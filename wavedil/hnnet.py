@@ -226,7 +226,8 @@ class HarmonicNoiseNet(nn.Module):
         noise_f = self.noise_freqs[None, :, None].expand(B, -1, N)
         noise = self.log_envelope(frames, noise_f) - 0.5 * math.log(3 * self.mel.win_length / 8)
         # a frame whose every band is at the features' floor (-100 dB) is digital silence
-        floor = self.mel.floor_feature
+        # (1e-4 above it: a float32 ln or log10 floor read back in float64 sits a hair above)
+        floor = self.mel.floor_feature + 1e-4
         sound = (frames[:, :c.mel_channels] > floor).any(dim=1, keepdim=True).to(frames.dtype)
         return {"amplitudes": torch.exp(harm) * _exp_sigmoid(y[:, :c.harmonics]) * below * sound,
                 "noise": torch.exp(noise) * _exp_sigmoid(y[:, c.harmonics:]) * sound, "f0": f0}

@@ -23,8 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .audio import MEL_LOGS, MEL_NORMS, MEL_SCALES, PADDINGS, LogMel
-from .config import ConfigError
+from .audio import MEL_LOGS, MEL_NORMS, MEL_SCALES, LogMel
+from .config import ConfigError, is_int as _is_int, is_number as _is_num
 
 MEL_PRESETS: dict[str, dict[str, Any]] = {
     "hifigan": {"sample_rate": 22050, "n_mels": 80, "n_fft": 1024, "win_length": 1024,
@@ -130,13 +130,6 @@ def feature_settings(data: Any) -> dict | None:
             "layout": "(n_mels + 2 with f0, frames) float32, frame n conditions samples "
                       "[n * hop, (n + 1) * hop)"}
 
-
-def _is_int(x: object) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _is_num(x: object) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 __all__ = ["MEL_KEYS", "MEL_PRESETS", "MelSettings", "apply_preset", "feature_settings"]

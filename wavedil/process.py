@@ -54,7 +54,8 @@ class ProcessResult:
     """The file's rate (and the output's)."""
     block: int
     seconds: float
-    """Wall-clock seconds of the model's processing (reading and writing excluded)."""
+    """Wall-clock seconds of the model's processing (reading, writing and setting up the
+    engine excluded)."""
 
     @property
     def real_time_factor(self) -> float:
@@ -84,35 +85,63 @@ def resolve_engine(engine: str) -> str:
     return "torch"
 
 
-@torch.no_grad()
-def process(model: EffectNet, wave: torch.Tensor, block: int = 64,
-            controls: list[float] | None = None, threads: int = 1,
-            engine: str = "auto") -> torch.Tensor:
-    """(T,) input at the model's rate -> (T,) output, streamed in blocks of ``block``.
+class Processor:
+    """An effect model ready to stream audio in blocks of ``block``: the engine built, its
+    kernels compiled or loaded and the state warmed (silence), so that calling it times the
+    processing alone (``seconds``).
 
     The compiled engine runs on one thread, as a plugin's audio thread does; the torch engine
     on ``threads`` CPU threads (0: torch's default; one is the default because an effect's
     layers are narrow, 2 to 16 channels, and splitting such small operations over threads
     costs more than it gains). Both give the model's forward to float precision."""
-    if block < 1:
-        raise ValueError(f"--block must be >= 1, got {block}")
-    if threads < 0:
-        raise ValueError(f"--threads must be >= 0, got {threads}")
-    knobs = _controls(model, controls)
-    if resolve_engine(engine) == "compiled":
-        from .engines.effect_engine import EffectEngine
 
-        run = EffectEngine(model)
-        x = wave.reshape(-1).float().numpy()
-        state = run.init_state(1, knobs)
-        return torch.from_numpy(run.stream(x, state, block=block))
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        return _stream(model, wave, block, knobs)
-    finally:
-        torch.set_num_threads(before)
+    def __init__(self, model: EffectNet, block: int = 64, controls: list[float] | None = None,
+                 threads: int = 1, engine: str = "auto") -> None:
+        if block < 1:
+            raise ValueError(f"--block must be >= 1, got {block}")
+        if threads < 0:
+            raise ValueError(f"--threads must be >= 0, got {threads}")
+        self.model, self.block, self.threads = model, block, threads
+        self.knobs = _controls(model, controls)
+        self.engine = resolve_engine(engine)
+        self.seconds = 0.0
+        """Wall-clock seconds of the last call's streaming."""
+        if self.engine == "compiled":
+            from .engines.effect_engine import EffectEngine
+
+            self._compiled = EffectEngine(model)
+            self._state = self._compiled.init_state(1, self.knobs)  # compiles or loads kernels
+
+    @torch.no_grad()
+    def __call__(self, wave: torch.Tensor) -> torch.Tensor:
+        """(T,) input at the model's rate -> (T,) output, from the state silence leaves (the
+        processor can be called again: each call starts afresh)."""
+        x = wave.reshape(-1).float()
+        if self.engine == "compiled":
+            state = self._compiled.init_state(1, self.knobs)
+            start = time.perf_counter()
+            y = torch.from_numpy(self._compiled.stream(x.numpy(), state, block=self.block))
+            self.seconds = time.perf_counter() - start
+            return y
+        before = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            state = self.model.init_state(1, controls=self.knobs)
+            start = time.perf_counter()
+            y = _stream(self.model, x, self.block, self.knobs, state)
+            self.seconds = time.perf_counter() - start
+            return y
+        finally:
+            torch.set_num_threads(before)
+
+
+def process(model: EffectNet, wave: torch.Tensor, block: int = 64,
+            controls: list[float] | None = None, threads: int = 1,
+            engine: str = "auto") -> torch.Tensor:
+    """(T,) input at the model's rate -> (T,) output, streamed in blocks of ``block`` (see
+    :class:`Processor` for the engines and threads)."""
+    return Processor(model, block, controls, threads, engine)(wave)
 
 
 def _controls(model: EffectNet, controls: list[float] | None) -> torch.Tensor | None:
@@ -127,10 +156,9 @@ def _controls(model: EffectNet, controls: list[float] | None) -> torch.Tensor | 
     return knobs
 
 
-def _stream(model: EffectNet, wave: torch.Tensor, block: int,
-            knobs: torch.Tensor | None) -> torch.Tensor:
+def _stream(model: EffectNet, wave: torch.Tensor, block: int, knobs: torch.Tensor | None,
+            state) -> torch.Tensor:
     x = wave.reshape(1, -1).float()
-    state = model.init_state(1, controls=knobs)
     out = [model.stream(x[:, i:i + block], state, knobs)[0] for i in range(0, x.shape[1], block)]
     return torch.cat(out, dim=1)[0] if out else x.new_zeros(0)
 
@@ -163,9 +191,9 @@ def process_file(model: EffectNet, inp: str | Path, out: str | Path, block: int 
         import torchaudio.functional as AF
 
         wave = AF.resample(wave, rate, model_rate)
-    t0 = time.perf_counter()
-    y = process(model, wave, block, controls, threads, engine)
-    seconds = time.perf_counter() - t0
+    run = Processor(model, block, controls, threads, engine)
+    y = run(wave)
+    seconds = run.seconds
     if rate != model_rate:
         import torchaudio.functional as AF
 
@@ -183,4 +211,5 @@ def process_file(model: EffectNet, inp: str | Path, out: str | Path, block: int 
     return ProcessResult(out, data.shape[0], rate, block, seconds)
 
 
-__all__ = ["ENGINES", "ProcessResult", "resolve_engine", "load_effect", "process", "process_file"]
+__all__ = ["ENGINES", "ProcessResult", "Processor", "load_effect", "process", "process_file",
+           "resolve_engine"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 import torch
 
 from ..audio import PADDINGS, LogMel  # noqa: F401  (LogMel: log_mel's type)
-from ..config import Config
+from ..config import Config, is_int as _is_int, is_number as _is_num
 from ..mel import MelSettings, apply_preset
 from ..f0 import estimate_f0, f0_features
 from .corpus import TIMBRES, midi_to_hz
@@ -158,11 +158,3 @@ class DataConfig(Config, MelSettings):
 
 
 _DEFAULTS = {f.name: f.default for f in fields(DataConfig)}
-
-
-def _is_int(x: object) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _is_num(x: object) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
