@@ -110,6 +110,10 @@ def test_a_vocoder_on_hifigan_features_inverts_them():
     mel = data.log_mel()(torch.from_numpy(y))  # (80, N), ln magnitudes
     # Griffin-Lim through the same extractor comes back close to the original's mel
     g = griffin_lim(mel.numpy(), 22050, 256, 1024, mel=data.log_mel(), n_iter=16)
+    with pytest.raises(ValueError, match="f_max 7000.0 disagree with mel's 0.0, 8000.0"):
+        griffin_lim(mel.numpy(), 22050, 256, 1024, f_max=7000.0, mel=data.log_mel(), n_iter=1)
+    with pytest.raises(ValueError, match="griffin_lim: mel is 80 bands, n_fft 1024, hop 256"):
+        griffin_lim(mel.numpy(), 22050, 128, 1024, mel=data.log_mel(), n_iter=1)
     assert g.shape == (mel.shape[1] * 256,)
     again = data.log_mel()(torch.from_numpy(g))
     loud = mel > math.log(1e-3)

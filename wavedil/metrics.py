@@ -264,7 +264,7 @@ def griffin_lim(features: np.ndarray, sample_rate: int, hop_length: int, n_fft: 
     from a random start drawn from ``seed`` (Hann window of n_fft, centred frames, so frame n
     sits on sample n * hop as in LogMel). ``mel``: the extractor that made the features, for
     other settings than wavedil's defaults (its filterbank, scaling, window and framing are
-    used; the arguments above must agree with it).
+    used; the arguments above must agree with it, f_min and f_max may be left out).
     """
     import librosa
 
@@ -277,6 +277,9 @@ def griffin_lim(features: np.ndarray, sample_rate: int, hop_length: int, n_fft: 
         raise ValueError(f"n_iter must be >= 1, got {n_iter}")
     if mel is None:
         mel = LogMel(sample_rate, hop_length, feats.shape[0], n_fft, f_min, f_max)
+    elif (f_min, f_max) not in ((0.0, None), (mel.f_min, mel.f_max)):
+        raise ValueError(f"griffin_lim: f_min {f_min}, f_max {f_max} disagree with mel's "
+                         f"{mel.f_min}, {mel.f_max} (give one or the other)")
     if (mel.sample_rate, mel.hop, mel.n_fft, mel.n_mels) != (sample_rate, hop_length, n_fft,
                                                               feats.shape[0]):
         raise ValueError(f"griffin_lim: mel is {mel.n_mels} bands, n_fft {mel.n_fft}, hop "
