@@ -107,11 +107,7 @@ class LogMel(torch.nn.Module):
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         lead, T = wave.shape[:-1], wave.shape[-1]
         frames = T // self.hop
-        if self.padding == "centre":
-            left = right = self.n_fft // 2
-        else:  # (n_fft - hop) / 2 each side, the odd sample on the right: T // hop frames
-            left = (self.n_fft - self.hop) // 2
-            right = self.n_fft - self.hop - left
+        left, right = self.pads
         if T <= max(left, right):
             raise ValueError(f"LogMel: {T} samples are too few for the mel analysis (more than "
                              f"{max(left, right)} needed: n_fft {self.n_fft}, hop {self.hop})")
@@ -122,6 +118,16 @@ class LogMel(torch.nn.Module):
                           return_complex=True).abs()[..., :frames]  # (B, bins, frames)
         mel = torch.matmul(self.fb, spec)  # (B, n_mels, frames)
         return self.compress(mel).reshape(*lead, self.n_mels, frames)
+
+    @property
+    def pads(self) -> tuple[int, int]:
+        """Samples of reflected padding (left, right): n_fft / 2 each side for centre;
+        (n_fft - hop) / 2 each side for overlap, the odd sample on the right (T // hop frames
+        either way). Frame n's window starts at n * hop - left."""
+        if self.padding == "centre":
+            return self.n_fft // 2, self.n_fft // 2
+        left = (self.n_fft - self.hop) // 2
+        return left, self.n_fft - self.hop - left
 
     def compress(self, mel: torch.Tensor) -> torch.Tensor:
         """Mel magnitudes -> features (the floor and the log scaling)."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from .audio import MEL_LOGS, MEL_NORMS, MEL_SCALES, LogMel
-from .config import ConfigError, is_int as _is_int, is_number as _is_num
+from .config import ConfigError, is_int as _is_int, is_number as _is_num, need as config_need
 
 MEL_PRESETS: dict[str, dict[str, Any]] = {
     "hifigan": {"sample_rate": 22050, "n_mels": 80, "n_fft": 1024, "win_length": 1024,
@@ -63,11 +63,8 @@ class MelSettings:
 
     def check_mel(self, sample_rate: int, fft_size: int) -> None:
         """Raise a :class:`ConfigError` naming the first bad setting."""
-        name = type(self).__name__
-
-        def need(ok: bool, key: str, allowed: str) -> None:
-            if not ok:
-                raise ConfigError(name, key, f"must be {allowed}, got {getattr(self, key)!r}")
+        def need(ok: bool, key: str, allowed: str) -> None:  # Config.need, for a mixin
+            config_need(type(self).__name__, ok, key, allowed, getattr(self, key))
 
         need(self.win_length is None or (_is_int(self.win_length)
                                          and 1 <= self.win_length <= fft_size),

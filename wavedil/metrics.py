@@ -293,7 +293,7 @@ def griffin_lim(features: np.ndarray, sample_rate: int, hop_length: int, n_fft: 
     wave = librosa.griffinlim(mag, n_iter=n_iter, hop_length=hop_length,
                               win_length=mel.win_length, n_fft=n_fft, window="hann", center=True,
                               random_state=np.random.RandomState(seed))
-    if mel.padding == "overlap":  # its frame n is centred on n * hop + (hop - n_fft % 2) // 2
-        shift = n_fft // 2 - (n_fft - hop_length) // 2
+    shift = n_fft // 2 - mel.pads[0]  # how far the features' frames sit after n * hop
+    if shift:
         wave = np.concatenate([np.zeros(shift, wave.dtype), wave[:len(wave) - shift]])
     return wave.astype(np.float32)  # (frames * hop,)

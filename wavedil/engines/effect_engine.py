@@ -165,13 +165,4 @@ class EffectEngine:
         return self.stream(x, state, block)
 
 
-def available() -> str | None:
-    """None when the compiled engine can run here, else why not (numba missing)."""
-    try:
-        import numba  # noqa: F401
-    except ImportError as e:  # pragma: no cover - numba is a dependency
-        return f"numba is not importable ({e})"
-    return None
-
-
-__all__ = ["CompiledEffectState", "EffectEngine", "F_DEFAULT", "available"]
+__all__ = ["CompiledEffectState", "EffectEngine", "F_DEFAULT"]
