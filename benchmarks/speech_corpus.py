@@ -1,6 +1,6 @@
 """Make a multi-voice English speech corpus for development and benchmarks (not shipped).
 
-    python benchmarks/speech_corpus.py OUT_DIR [--train 40] [--test 3]
+    python benchmarks/speech_corpus.py OUT_DIR [--train 40] [--test 3] [--dev 3]
 
 Speaks the sentences below with espeak-ng (``apt-get install espeak-ng``) in five voices, and
 with Festival's kal voice when it is installed (``apt-get install festival
@@ -8,9 +8,12 @@ festvox-kallpc16k``), at 16 kHz mono, peak-normalised:
 
     OUT_DIR/train/<voice>/<nn>.wav     the first ``--train`` sentences, every voice
     OUT_DIR/test/<voice>/<nn>.wav      the next ``--test`` sentences, every voice
+    OUT_DIR/dev/<voice>/<nn>.wav       the next ``--dev`` sentences, every voice
 
-Train and test sentences are disjoint; every voice is in both, as a vocoder trained on a
-voice is then asked to copy-synthesise unseen sentences of it. The corpus is deterministic:
+Train, test and dev sentences are disjoint; every voice is in all three, as a vocoder trained
+on a voice is then asked to copy-synthesise unseen sentences of it. The dev split is for
+choosing settings (a synthesis gain, a loss weight) so that the test split's scores are not
+tuned on. The corpus is deterministic:
 the same tools give the same files. Tests never depend on it.
 """
 
@@ -124,15 +127,17 @@ def speak_festival(text: str, out: Path, tmp: Path) -> None:
     sf.write(str(out), _to_rate(raw), RATE, subtype="PCM_16")
 
 
-def make_corpus(out: Path, n_train: int = 40, n_test: int = 3) -> dict[str, int]:
+def make_corpus(out: Path, n_train: int = 40, n_test: int = 3, n_dev: int = 3) -> dict[str, int]:
     """Write the corpus under ``out``; returns files written per split."""
     if shutil.which("espeak-ng") is None:
         raise SystemExit("espeak-ng is not installed: apt-get install espeak-ng")
-    if n_train < 1 or n_test < 1 or n_train + n_test > len(SENTENCES):
-        raise SystemExit(f"--train and --test must be >= 1 and add up to at most "
-                         f"{len(SENTENCES)}, got {n_train} and {n_test}")
+    if n_train < 1 or n_test < 1 or n_dev < 0 or n_train + n_test + n_dev > len(SENTENCES):
+        raise SystemExit(f"--train and --test must be >= 1, --dev >= 0, and they must add up "
+                         f"to at most {len(SENTENCES)}, got {n_train}, {n_test} and {n_dev}")
     festival = shutil.which("text2wave") is not None
-    splits = {"train": SENTENCES[:n_train], "test": SENTENCES[n_train:n_train + n_test]}
+    splits = {"train": SENTENCES[:n_train], "test": SENTENCES[n_train:n_train + n_test],
+              "dev": SENTENCES[n_train + n_test:n_train + n_test + n_dev]}
+    splits = {name: sentences for name, sentences in splits.items() if sentences}
     counts = {}
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
@@ -157,8 +162,10 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("--train", type=int, default=40, help="training sentences per voice")
     ap.add_argument("--test", type=int, default=3, help="held-out sentences per voice")
+    ap.add_argument("--dev", type=int, default=3,
+                    help="sentences per voice for choosing settings (0: none)")
     args = ap.parse_args()
-    counts = make_corpus(args.out, args.train, args.test)
+    counts = make_corpus(args.out, args.train, args.test, args.dev)
     seconds = {s: sum(sf.info(str(p)).duration for p in (args.out / s).rglob("*.wav"))
                for s in counts}
     for split, n in counts.items():
