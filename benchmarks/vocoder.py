@@ -7,6 +7,7 @@ Festival voices, train and test sentences disjoint) and the ``eval`` extra for P
     python benchmarks/vocoder.py data/speech                        # recipes/speech_vocoder.yaml
     python benchmarks/vocoder.py data/speech --ablation --steps 600  # every variant, shorter
     python benchmarks/vocoder.py data/speech --evaluate-only         # score runs already trained
+    python benchmarks/vocoder.py data/speech --checkpoint pretrained:speech   # score a checkpoint
 
 Each variant trains with ``wavedil.train`` in its own run folder under ``--out`` (the recipe's
 data path replaced by CORPUS/train) and is scored by ``wavedil.evaluate`` on CORPUS/test. The
@@ -23,7 +24,10 @@ variants:
     +LP              the mel-derived LP prediction as input and as the mean's offset
 
 Prints one table (mean over the test files; log-mel distance, MCD and f0 RMSE lower is better,
-PESQ and STOI higher) with the training time and the generation speed of each variant.
+PESQ and STOI higher) with the training time and the generation speed of each variant. A
+variant whose recipe refines its output (``generate.refine``, mel-consistent refinement,
+``wavedil.refine``) is scored with and without the refinement, on two rows, and Griffin-Lim
+through the same passes has its own row: the control for what the passes alone do.
 """
 
 from __future__ import annotations
@@ -61,17 +65,22 @@ def run_variant(name: str, overrides: list[str], args) -> dict:
             *(["train.steps=" + str(args.steps)] if args.steps else []), *args.set]
     recipe = load_recipe(args.recipe if name == "harmonic-noise" else WAVENET, sets)
     seconds = None
-    if not args.evaluate_only:
+    if args.checkpoint and name == "harmonic-noise":
+        ckpt = args.checkpoint
+    elif not args.evaluate_only:
         start = time.perf_counter()
         result = train(recipe, force=True, echo=lambda line: print(f"  [{name}] {line}", flush=True))
         seconds = time.perf_counter() - start
         print(f"  [{name}] trained {result.step} steps in {seconds / 60:.1f} min", flush=True)
-    ckpt = run_dir / "best.pt"  # the weights with the best validation NLL
-    report = evaluate(ckpt, Path(args.corpus) / "test", out=run_dir / "evaluation",
-                      griffin_lim=True, engine=args.engine, temperature=args.temperature,
-                      limit=args.limit, force=True)
-    return {"name": name, "train_seconds": seconds, "steps": recipe.train.steps,
-            "rtf": report.real_time_factor, "means": report.means, "files": report.files}
+    if not (args.checkpoint and name == "harmonic-noise"):
+        ckpt = run_dir / "best.pt"  # the weights with the best validation NLL
+    test = Path(args.corpus) / "test"
+    report = evaluate(ckpt, test, out=run_dir / "evaluation", griffin_lim=True,
+                      engine=args.engine, temperature=args.temperature, limit=args.limit,
+                      force=True)
+    return {"name": name, "refine": report.refine, "train_seconds": seconds,
+            "steps": recipe.train.steps, "rtf": report.real_time_factor, "means": report.means,
+            "files": report.files}
 
 
 def table(results: list[dict]) -> str:
@@ -83,14 +92,22 @@ def table(results: list[dict]) -> str:
                  for key, _, fmt in METRICS]
         return f"| {label} | " + " | ".join(cells) + f" | {minutes} | {rtf} |"
 
-    gl = results[0]["means"].get("griffin-lim")
-    if gl:
-        lines.append(row("Griffin-Lim (32 iterations)", gl, "-", "-"))
+    first = results[0]["means"]
+    if first.get("griffin-lim"):
+        lines.append(row("Griffin-Lim (32 iterations)", first["griffin-lim"], "-", "-"))
+    refined = next((r for r in results if r["means"].get("griffin-lim refined")), None)
+    if refined:
+        lines.append(row(f"Griffin-Lim + {refined['refine']} refinement passes",
+                         refined["means"]["griffin-lim refined"], "-", "-"))
     for r in results:
         minutes = f"{r['train_seconds'] / 60:.1f}" if r["train_seconds"] else "-"
         rtf = f"{r['rtf']:.2f}" if r["rtf"] else "-"
-        lines.append(row(f"wavedil {r['name']} ({r['steps']} steps)", r["means"]["wavedil"],
-                         minutes, rtf))
+        passes = f", {r['refine']} refinement passes" if r["refine"] else ""
+        lines.append(row(f"wavedil {r['name']} ({r['steps']} steps{passes})",
+                         r["means"]["wavedil"], minutes, rtf))
+        if r["means"].get("wavedil unrefined"):
+            lines.append(row(f"wavedil {r['name']} ({r['steps']} steps), unrefined",
+                             r["means"]["wavedil unrefined"], minutes, "-"))
     return "\n".join(lines)
 
 
@@ -106,6 +123,9 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=None)
     ap.add_argument("--limit", type=int, default=None, help="evaluate the first N test files")
     ap.add_argument("--evaluate-only", action="store_true", help="score runs trained before")
+    ap.add_argument("--checkpoint", default=None,
+                    help="score this checkpoint (pretrained:speech, a best.pt) as the "
+                    "harmonic-noise variant instead of training it")
     ap.add_argument("--set", nargs="*", default=[], help="more recipe overrides")
     args = ap.parse_args()
     names = args.only or (list(ABLATION) if args.ablation else ["harmonic-noise"])

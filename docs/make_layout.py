@@ -26,7 +26,7 @@ PARTS: dict[str, tuple[str, ...]] = {
     "synthesis": ("wavedil.synthesis", "wavedil.export", "wavedil.evaluate", "wavedil.process",
                   "wavedil.nam"),
     "data": ("wavedil.data",),
-    "generation": ("wavedil.generate", "wavedil.engines", "wavedil.pitch"),
+    "generation": ("wavedil.generate", "wavedil.engines", "wavedil.pitch", "wavedil.refine"),
     "checkpoint": ("wavedil.checkpoint", "wavedil.pretrained"),
     "model": ("wavedil.model", "wavedil.hnnet", "wavedil.effect", "wavedil.kinds"),
     "layers": ("wavedil.layers", "wavedil.blocks", "wavedil.heads", "wavedil.conditioning",

@@ -29,6 +29,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "effect": ("EffectConfig", "EffectNet", "EffectState"),
     "nam": ("load_nam", "save_nam"),
     "process": ("process",),
+    "refine": ("mel_refine",),
     "receptive": ("GriddingReport", "effective_kernel", "gridding", "hdc_condition",
                   "layer_receptive_fields", "layered_dilations", "path_counts",
                   "receptive_field", "repeating_group", "sawtooth_dilations",
@@ -90,6 +91,7 @@ if TYPE_CHECKING:
     from .model import WaveNet, WaveNetConfig, WaveNetState
     from .nam import load_nam, save_nam
     from .process import process
+    from .refine import mel_refine
     from .receptive import (GriddingReport, effective_kernel, gridding, hdc_condition,
                             layer_receptive_fields, layered_dilations, path_counts,
                             receptive_field, repeating_group, sawtooth_dilations,

@@ -111,13 +111,48 @@ class LogMel(torch.nn.Module):
         if T <= max(left, right):
             raise ValueError(f"LogMel: {T} samples are too few for the mel analysis (more than "
                              f"{max(left, right)} needed: n_fft {self.n_fft}, hop {self.hop})")
-        x = wave.reshape(1, -1, T)
-        if left or right:
-            x = torch.nn.functional.pad(x, (left, right), mode="reflect")
-        spec = torch.stft(x[0], self.n_fft, self.hop, self.win_length, self.window, center=False,
-                          return_complex=True).abs()[..., :frames]  # (B, bins, frames)
+        spec = self.spectrum(wave.reshape(-1, T)).abs()[..., :frames]  # (B, bins, frames)
         mel = torch.matmul(self.fb, spec)  # (B, n_mels, frames)
         return self.compress(mel).reshape(*lead, self.n_mels, frames)
+
+    def spectrum(self, wave: torch.Tensor) -> torch.Tensor:
+        """The complex STFT under the features, with their window and framing: (B, T) ->
+        (B, n_fft // 2 + 1, F). Frame n's window starts at n * hop - pads[0]; the first T //
+        hop frames are the features' frames, the ones after them (over n_fft zeros past the
+        reflected end) cover the last samples, so :meth:`overlap_add` inverts every sample."""
+        T = wave.shape[-1]
+        left, right = self.pads
+        if T <= max(left, right):
+            raise ValueError(f"LogMel: {T} samples are too few for the mel analysis (more than "
+                             f"{max(left, right)} needed: n_fft {self.n_fft}, hop {self.hop})")
+        x = wave[:, None]  # (B, 1, T)
+        if left or right:
+            x = torch.nn.functional.pad(x, (left, right), mode="reflect")
+        x = torch.nn.functional.pad(x, (0, self.n_fft))  # (B, 1, left + T + right + n_fft)
+        return torch.stft(x[:, 0], self.n_fft, self.hop, self.win_length,
+                          self.window.to(wave.dtype), center=False, return_complex=True)
+
+    def overlap_add(self, spec: torch.Tensor, length: int) -> torch.Tensor:
+        """The inverse of :meth:`spectrum` (least squares, Griffin and Lim 1984): each frame's
+        inverse FFT times the window, overlap-added and divided by the summed squared
+        window; (B, bins, F) -> (B, length). Exact for a spectrum that :meth:`spectrum` made of
+        ``length`` samples."""
+        B, _, F = spec.shape
+        left = self.pads[0]
+        win = torch.zeros(self.n_fft, dtype=spec.real.dtype, device=spec.device)
+        start = (self.n_fft - self.win_length) // 2  # torch.stft centres a shorter window
+        win[start:start + self.win_length] = self.window.to(win)
+        frames = torch.fft.irfft(spec, n=self.n_fft, dim=1) * win[:, None]  # (B, n_fft, F)
+        span = (F - 1) * self.hop + self.n_fft
+        fold = lambda cols: torch.nn.functional.fold(  # noqa: E731  (B, n_fft, F) -> (B, span)
+            cols, (1, span), (1, self.n_fft), stride=(1, self.hop))[:, 0, 0]
+        wave = fold(frames)
+        norm = fold((win ** 2)[None, :, None].expand(1, -1, F).to(frames.dtype))
+        end = min(span, left + length)
+        out = wave[:, left:end] / norm[:, left:end].clamp(min=1e-8)
+        if out.shape[-1] < length:  # frames that stop short of the end leave the rest silent
+            out = torch.nn.functional.pad(out, (0, length - out.shape[-1]))
+        return out
 
     @property
     def pads(self) -> tuple[int, int]:

@@ -28,6 +28,9 @@ FORMATS = ("torchscript", "onnx", "nam")
 """wavedil.export.FORMATS: export formats."""
 EFFECT_ENGINES = ("auto", "compiled", "torch")
 """wavedil.process.ENGINES: engines of effect models."""
+REFINE_HELP = ("passes of mel-consistent refinement after a mel-conditioned model (each band's "
+               "energy per frame made the input's; 0: none; default: the recipe's "
+               "generate.refine)")
 
 Engine = Enum("Engine", {name: name for name in ENGINES}, type=str)
 Device = Enum("Device", {name: name for name in DEVICES}, type=str)
@@ -302,6 +305,8 @@ def generate(
                                       help="with --mel, for a model with f0 input: f0 in Hz per "
                                       "frame, 0 = unvoiced (default: FILE.f0.npy beside the mel)"),
     from_wav: Optional[Path] = typer.Option(None, "--from-wav", help="copy synthesis: vocode the mel of this file"),
+    refine: Optional[int] = typer.Option(None, "--refine", metavar="PASSES",
+                                         help=REFINE_HELP),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="sampling temperature"),
     seed: Optional[int] = typer.Option(None, "--seed", help="random seed"),
     engine: Engine = typer.Option("auto", "--engine", help="generation engine (auto: numba on "
@@ -325,8 +330,7 @@ def generate(
 
         result = synthesize(checkpoint, out, seconds, samples, batch, speaker, mel, from_wav,
                             temperature, seed, engine.value, device.value, plot, force, progress,
-                            kernel=kernel,
-                            f0=f0)
+                            kernel=kernel, f0=f0, refine=refine)
     if as_json:
         print(json.dumps(result.__dict__))
         return
@@ -351,6 +355,7 @@ def evaluate(
     seed: Optional[int] = typer.Option(None, "--seed", help="random seed of every file's stream"),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="sampling temperature"),
     limit: Optional[int] = typer.Option(None, "--limit", help="evaluate the first N usable files"),
+    refine: Optional[int] = typer.Option(None, "--refine", metavar="PASSES", help=REFINE_HELP),
     speaker: Optional[int] = typer.Option(None, "--speaker", help="speaker id (multi-speaker models)"),
     device: Device = typer.Option("cpu", "--device", help="where the model runs"),
     force: bool = typer.Option(False, "--force", help="overwrite a report in --out"),
@@ -371,7 +376,7 @@ def evaluate(
 
         report = run_evaluate(checkpoint, test_dir, out, griffin_lim,
                               engine.value if engine is not None else None, seed, temperature,
-                              limit, speaker, device.value, force, warn, progress)
+                              limit, speaker, device.value, force, warn, progress, refine)
     if as_json:
         print(json.dumps(report.to_dict()))
         return
@@ -379,7 +384,8 @@ def evaluate(
     from rich.table import Table
 
     table = Table(title=f"{report.files} files, {report.engine} engine, seed {report.seed}, "
-                        f"temperature {report.temperature:g} (means)")
+                        f"temperature {report.temperature:g}, {report.refine} refinement "
+                        f"passes (means)")
     table.add_column("metric")
     for system in report.systems:
         table.add_column(system, justify="right")

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from . import metrics as M
-from .audio import load_audio, save_audio
+from .audio import LogMel, load_audio, save_audio
 from .checkpoint import LoadedModel, load_model
 from .data.files import discover
 from .engines import resolve_engine
@@ -36,10 +36,13 @@ from .generate import stream
 from .kinds import is_autoregressive, is_effect
 from .model import WaveNet
 from .plots import plot_comparison
+from .refine import REFINE_MOMENTUM, mel_refine
 from .synthesis import mel_from_wav
 
-SYSTEMS = ("wavedil", "griffin-lim")
-"""The systems a report compares, in table order."""
+SYSTEMS = ("wavedil", "wavedil unrefined", "griffin-lim", "griffin-lim refined")
+"""The systems a report can compare, in table order: wavedil as ``generate`` makes it (with
+its refinement passes, if any); with refinement, its output before the passes, and Griffin-Lim
+put through the same passes, the control that shows what the passes alone do."""
 
 METRICS: dict[str, tuple[str, bool]] = {
     "log_mel_db": ("log-mel dB", False),
@@ -76,6 +79,8 @@ class EvaluationReport:
     seed: int
     temperature: float
     systems: list[str]
+    refine: int
+    """Passes of mel-consistent refinement over wavedil's output (0: none)."""
     rows: list[Row]
     means: dict[str, dict[str, float | None]]
     """System -> metric key -> mean over the files where it has a value (None: no file)."""
@@ -109,15 +114,26 @@ def _features(path: Path, loaded: LoadedModel) -> tuple[torch.Tensor, np.ndarray
 
 def vocode(model: WaveNet, features: torch.Tensor, n_samples: int, seed: int, temperature: float,
            engine: str, speaker: int | None = None) -> np.ndarray:
-    """Copy synthesis of one file as ``wavedil generate`` does it: ``stream`` over the whole
-    features with a generator seeded with ``seed`` -> (n_samples,) float32 in [-1, 1]."""
+    """Copy synthesis of one file as ``wavedil generate`` does it before any refinement:
+    ``stream`` over the whole features with a generator seeded with ``seed`` -> (n_samples,)
+    float32 (not clipped: :func:`refined` reads it first)."""
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
     local = features[None].to(device)  # (1, n_mels, frames)
-    chunks = [c.detach().cpu().float().clamp(-1.0, 1.0).numpy()[0]
+    chunks = [c.detach().cpu().float().numpy()[0]
               for c in stream(model, n_samples, 1, local=local, speaker=speaker,
                               temperature=temperature, generator=gen, engine=engine)]
     return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+
+def refined(wave: np.ndarray, features: torch.Tensor, mel: LogMel, passes: int,
+            momentum: float = REFINE_MOMENTUM) -> np.ndarray:
+    """``passes`` of :func:`wavedil.refine.mel_refine` towards the features' first
+    ``mel.n_mels`` bands, as ``wavedil generate`` runs them, then clipped to [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(wave, np.float32))[None]
+    if passes and x.shape[-1] > max(mel.pads):
+        x = mel_refine(x, features[None, :mel.n_mels].cpu().float(), mel, passes, momentum)
+    return x.clamp(-1.0, 1.0).numpy()[0]
 
 
 def score(ref: np.ndarray, est: np.ndarray, rate: int, ref_f0: M.F0Track | None = None,
@@ -178,14 +194,19 @@ def evaluate(
     force: bool = False,
     warn: Callable[[str], None] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    refine: int | None = None,
 ) -> EvaluationReport:
     """Copy-synthesise every audio file of ``test_dir`` with the checkpoint, and score it (and
     Griffin-Lim from the same features, unless ``griffin_lim`` is False) against the original.
 
-    Defaults (engine, seed, temperature) come from the checkpoint's ``generate`` settings. ``limit``
+    Defaults (engine, seed, temperature, refine) come from the checkpoint's ``generate``
+    settings; ``refine`` passes of mel-consistent refinement follow wavedil's synthesis, as in
+    ``wavedil generate``. With refinement the report has four systems (see SYSTEMS): the same
+    generation scored before the passes too, and Griffin-Lim through the same passes. ``limit``
     evaluates the first N usable files (sorted by path). ``out`` keeps, per file,
-    ``<name>.wavedil.wav``, ``<name>.griffin-lim.wav`` and ``<name>.png`` (original / wavedil /
-    Griffin-Lim spectrograms on one colour scale), plus ``report.json``; an existing report
+    ``<name>.<system>.wav`` (``wavedil``, ``griffin-lim``, with refinement also
+    ``wavedil-unrefined`` and ``griffin-lim-refined``) and ``<name>.png`` (the original and every
+    system's spectrogram on one colour scale), plus ``report.json``; an existing report
     there is kept unless ``force``. ``warn(message)`` receives each skipped file's reason (those
     before the first usable file once it is found: with none, the ValueError alone reports);
     ``progress(done, total, name)`` is called after each file.
@@ -211,6 +232,9 @@ def evaluate(
         raise ValueError(f"--temperature must be >= 0, got {temperature}")
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be >= 1, got {limit}")
+    refine = g.refine if refine is None else refine
+    if refine < 0:
+        raise ValueError(f"--refine must be >= 0 (passes), got {refine}")
     used_engine = resolve_engine(engine, device) if is_autoregressive(model.config) else "one-pass"
     test_dir = Path(test_dir)
     if not test_dir.exists():
@@ -228,7 +252,9 @@ def evaluate(
         if not files:
             raise ValueError(f"{test_dir}: holds no audio files outside --out {out}")
     names = _out_names(files, test_dir)
-    systems = list(SYSTEMS if griffin_lim else SYSTEMS[:1])
+    systems = [name for name in SYSTEMS if (griffin_lim or not name.startswith("griffin"))
+               and (refine or not name.endswith("refined"))]
+    analysis = loaded.data.log_mel()
     unavailable = M.unavailable_metrics()
     rows: list[Row] = []
     skipped: list[str] = []
@@ -251,20 +277,26 @@ def evaluate(
                 warn(f"skipped {reason}")
         n = ref.size
         start = time.perf_counter()
-        waves = {"original": ref, "wavedil": vocode(model, mel, n, seed, temperature, engine, speaker)}
-        generation_time += time.perf_counter() - start
+        raw = vocode(model, mel, n, seed, temperature, engine, speaker)
+        waves = {"original": ref, "wavedil": refined(raw, mel, analysis, refine, g.refine_momentum)}
+        generation_time += time.perf_counter() - start  # the passes are part of the synthesis
         generated_seconds += n / rate
+        if refine:
+            waves["wavedil unrefined"] = np.clip(raw, -1.0, 1.0)
         if griffin_lim:
-            bands = mel[:model.config.mel_channels].numpy()  # the f0 pair, if any, is not a band
+            bands = mel[:loaded.data.n_mels].numpy()  # the f0 pair, if any, is not a band
             waves["griffin-lim"] = M.griffin_lim(bands, rate, hop, loaded.data.fft_size, seed=seed,
-                                                   mel=loaded.data.log_mel())
+                                                   mel=analysis)
+            if refine:
+                waves["griffin-lim refined"] = refined(waves["griffin-lim"], mel, analysis, refine,
+                                                       g.refine_momentum)
         ref_f0 = M.estimate_f0(ref, rate)
         for system in systems:
             rows.append(Row(str(path), system, n / rate, score(ref, waves[system], rate, ref_f0)))
         if out is not None:
             (out / name).parent.mkdir(parents=True, exist_ok=True)
             for system in systems:
-                target = out / f"{name}.{system}.wav"
+                target = out / f"{name}.{system.replace(' ', '-')}.wav"
                 save_audio(target, waves[system], rate)
                 outputs.append(str(target))
             picture = out / f"{name}.png"
@@ -278,7 +310,7 @@ def evaluate(
                          f"({skipped[0] if skipped else 'no file'})")
     report = EvaluationReport(
         checkpoint=str(checkpoint), test_dir=str(test_dir), sample_rate=rate, engine=used_engine,
-        seed=seed, temperature=temperature, systems=systems, rows=rows,
+        seed=seed, temperature=temperature, systems=systems, refine=refine, rows=rows,
         means=_means(rows, systems), files=done, skipped=skipped, unavailable=unavailable,
         real_time_factor=generated_seconds / generation_time if generation_time > 0 else None,
         outputs=outputs)

@@ -27,6 +27,7 @@ from .engines.native import Kernel, Unavailable
 from .kinds import is_autoregressive
 from .lpc import de_emphasis, pre_emphasis
 from .model import WaveNet
+from .refine import REFINE_MOMENTUM
 
 DEFAULT_CHUNK = 1600
 UNIFORM_BLOCK = 4096
@@ -254,9 +255,17 @@ class GenerateConfig(Config):
     """Streams generated at once."""
     seed: int = 0
     """Seed of the random stream."""
+    refine: int = 0
+    """Passes of mel-consistent refinement (``wavedil.refine``) over a mel-conditioned model's
+    output: each band's energy in each frame is made the features', the phases follow; 0: none.
+    recipes/speech_vocoder.yaml uses 32."""
+    refine_momentum: float = REFINE_MOMENTUM
+    """Momentum of the refinement passes, in [0, 1)."""
 
     def __post_init__(self) -> None:
         self.need(self.seconds > 0, "seconds", "> 0")
+        self.need(self.refine >= 0, "refine", ">= 0 (passes; 0: none)")
+        self.need(0 <= self.refine_momentum < 1, "refine_momentum", "in [0, 1)")
         self.need(self.temperature >= 0, "temperature", ">= 0")
         self.need(self.engine in ("auto", "torch", "numba"), "engine", "auto, torch or numba")
         self.need(self.batch_size >= 1, "batch_size", ">= 1")

@@ -22,6 +22,7 @@ from .generate import stream
 from .kinds import is_autoregressive, is_effect, validation_key
 from .mel import feature_settings
 from .plots import plot_spectrogram
+from .refine import mel_refine
 
 
 @dataclass
@@ -163,6 +164,7 @@ def synthesize(
     progress: Callable[[int, int, float], None] | None = None,
     kernel: str = "auto",
     f0: str | Path | None = None,
+    refine: int | None = None,
 ) -> Synthesis:
     """Generate audio from a checkpoint and write one wav per stream.
 
@@ -171,7 +173,10 @@ def synthesize(
     ``progress(done, total, samples_per_second, real_time_factor)`` is called after each chunk. Ctrl-C stops
     early and still writes what was generated. ``kernel`` is the numba engine's matrix kernel:
     auto, c or numba. ``f0`` (with ``mel``, for a model with f0 input): f0 in Hz per frame (.npy)
-    when the mel file holds the mel bands alone (see :func:`load_mel`).
+    when the mel file holds the mel bands alone (see :func:`load_mel`). ``refine``: passes of
+    mel-consistent refinement (:func:`wavedil.refine.mel_refine`, default the checkpoint's
+    ``generate.refine``) over the whole output of a mel-conditioned model, which is then held
+    in memory until the passes are done.
     """
     loaded = load_model(checkpoint, device)
     model, g, rate = loaded.model, loaded.generate, loaded.sample_rate
@@ -189,6 +194,12 @@ def synthesize(
         used, chosen = "one-pass", None
     if batch < 1:
         raise ValueError(f"--batch must be >= 1, got {batch}")
+    if refine is not None and refine < 0:
+        raise ValueError(f"--refine must be >= 0 (passes), got {refine}")
+    if refine and not model.config.local_channels:
+        raise ValueError("--refine needs a mel-conditioned model (it makes the output's mel "
+                         "frames the input's)")
+    refine = (g.refine if refine is None else refine) if model.config.local_channels else 0
     if seconds is not None and samples is not None:
         raise ValueError("give --seconds or --samples, not both")
     if seconds is not None and seconds <= 0:
@@ -233,13 +244,31 @@ def synthesize(
         first = []
     except KeyboardInterrupt:
         first, interrupted = [], True
-    # chunks go straight to the files: memory stays flat however long the audio, and an
-    # interruption leaves valid files holding everything generated so far
+    pieces = itertools.chain(first, chunks if not interrupted else [])
+    if refine:  # the passes read every frame: the whole output first, then the files
+        parts, held = [], 0
+        try:
+            for chunk in pieces:
+                parts.append(chunk.detach().cpu().float())
+                held += chunk.shape[-1]
+                if progress is not None:
+                    sps = held * batch / max(time.perf_counter() - start, 1e-9)
+                    progress(held, n, sps, sps / rate)
+        except KeyboardInterrupt:
+            interrupted = True
+        whole = torch.cat(parts, -1) if parts else torch.zeros(batch, 0)
+        analysis = loaded.data.log_mel()
+        if whole.shape[-1] > max(analysis.pads):  # else too short to analyse: left as it is
+            bands = local[:, :loaded.data.n_mels].cpu().float().expand(batch, -1, -1)
+            whole = mel_refine(whole, bands, analysis, refine, g.refine_momentum)
+        pieces = iter([whole])
+    # chunks go straight to the files (refined output: all at once): memory stays flat however
+    # long the audio, and an interruption leaves valid files holding everything generated so far
     out.parent.mkdir(parents=True, exist_ok=True)
     writers = [sf.SoundFile(str(p), "w", samplerate=rate, channels=1, subtype="PCM_16") for p in paths]
     kept = [[] for _ in paths] if plot else None
     try:
-        for chunk in itertools.chain(first, chunks if not interrupted else []):
+        for chunk in pieces:
             chunk = chunk.detach().cpu().float().clamp(-1.0, 1.0).numpy()
             for i, w in enumerate(writers):
                 w.write(chunk[i])
