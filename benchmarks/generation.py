@@ -7,16 +7,23 @@ generation, as the number of layers grows.
 Part 2 measures config A (20 layers = 2 cycles of 1..512, kernel 2, 64 residual, 128 gate,
 128 skip channels, 256-class mu-law head, no conditioning) on the CPU: samples/s at several
 batch sizes, the speed relative to real time at 16 and 24 kHz, and the ratio to r9y9's
-``incremental_forward`` (PyPI wavenet-vocoder==0.1.1, same config, same process).
+``incremental_forward`` (PyPI wavenet-vocoder==0.1.1, same config, same process); the numba
+engine with fp32 weights and with the compact bf16 weights (``weights="bf16"``).
+
+Part 3 measures what the compact weights cost in quality: the shipped quickstart vocoder's
+validation crops teacher-forced through the numba engine with fp32 and with bf16 weights, the
+NLL of each (bits per sample, the figure training reports) and the largest logit difference.
 
     pip install -e '.[bench]'
     python benchmarks/generation.py            # full run, a few minutes on two cores
     python benchmarks/generation.py --quick    # smaller counts
+    python benchmarks/generation.py --part 3   # the compact weights' quality only
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 import tempfile
 import time
@@ -115,33 +122,82 @@ def part2(quick: bool) -> None:
         rows.append(("r9y9 wavenet-vocoder 0.1.1 (batch 1 only)", 1, peer_sps, peer_sps))
     for batch in (1, 16, 32):
         n = (800 if quick else 16000) if batch == 1 else (200 if quick else 4000)
-        for engine in ("torch", "numba"):
-            generate(model, 100, batch, engine=engine)
+        for engine, weights in (("torch", "fp32"), ("numba", "fp32"), ("numba", "bf16")):
+            generate(model, 100, batch, engine=engine, weights=weights)
             m = n if engine == "numba" else max(200, n // 16)
-            sps = m * batch / timed(lambda: generate(model, m, batch, engine=engine), 3)
-            rows.append((f"wavedil {engine}", batch, sps, peer_sps))
+            sps = m * batch / timed(lambda: generate(model, m, batch, engine=engine,
+                                                     weights=weights), 3)
+            rows.append((f"wavedil {engine} {weights}", batch, sps, peer_sps))
     threads = torch.get_num_threads()
     print(describe(threads))
     peak, bandwidth = fma_peak(threads), memory_bandwidth()
     macs = multiply_adds(model)  # per sample; also the fp32 weights read once per step
     print(f"\nconfig A: {macs:,} multiply-adds per sample, {4 * macs / 1e6:.1f} MB of fp32 "
-          f"weights read per step (all streams of a batch share the read)")
+          f"weights ({2 * macs / 1e6:.1f} MB in bf16) read per step (all streams of a batch "
+          f"share the read)")
     print("\n| engine | batch | samples/s (all streams) | x real time at 16 kHz | x real time at 24 kHz "
           f"| vs r9y9 (batch 1) | GFLOP/s (of {peak / 1e9:.0f}) | weight GB/s (DRAM read "
           f"{bandwidth / 1e9:.0f}) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, batch, sps, peer_sps in rows:
         ratio = f"{sps / peer_sps:.1f}x" if peer_sps else "n/a"
+        width = 2 if name.endswith("bf16") else 4  # bytes per weight read
         print(f"| {name} | {batch} | {sps:,.0f} | {sps / 16000:.2f} | {sps / 24000:.2f} | {ratio} "
-              f"| {2 * macs * sps / 1e9:.1f} | {4 * macs * sps / batch / 1e9:.1f} |")
+              f"| {2 * macs * sps / 1e9:.1f} | {width * macs * sps / batch / 1e9:.1f} |")
     if peer is None:
         print("\n(r9y9's wavenet-vocoder is not installed: pip install -e '.[bench]')")
+
+
+@torch.inference_mode()
+def part3(checkpoint: str, limit: int) -> None:
+    """The compact weights' cost in quality on a trained model's validation crops."""
+    from wavedil.checkpoint import load_checkpoint, load_model
+    from wavedil.data import FixedCrops
+    from wavedil.engines import make_engine
+    from wavedil.train.objective import collate
+    from wavedil.train.prepare import prepare_data
+    from wavedil.train.recipe import recipe_from_dict
+
+    print(f"\n## Compact weights: quality ({checkpoint}, validation crops, numba engine)\n")
+    stored = load_checkpoint(checkpoint)["recipe"]
+    recipe = recipe_from_dict({k: stored[k] for k in ("data", "model", "generate", "train")
+                               if k in stored})
+    data = prepare_data(recipe, quiet=True)
+    crops = FixedCrops(data, data.validation, recipe.train.validation_crops)
+    model = load_model(checkpoint).model
+    if model.config.input_kind != "classes" or model.config.pre_emphasis:
+        raise SystemExit("part 3 reads a class-input model without pre-emphasis (quickstart)")
+    crop = data.config.crop
+    nll = {"fp32": [], "bf16": []}
+    worst = 0.0
+    count = min(limit, len(crops))
+    for i in range(count):
+        batch = collate([crops[i]])
+        v = batch["classes"]  # (1, L): model input 0..L-2, targets 1..L-1
+        T = v.shape[1] - 1
+        cond = model.upsample(batch["mel"])[..., :T]
+        logits = {}
+        for weights in nll:
+            eng = make_engine("numba", model, 1, None, "auto", weights)
+            eng.set_input(v[:, 0])
+            out = eng.force(v[:, 1:], cond=cond)  # (T, 1, classes): logits of targets 1..L-1
+            logits[weights] = out
+            target = v[:, 1:][:, -crop:]
+            nll[weights].append(float(model.head.nll(out.permute(1, 2, 0)[..., -crop:], target)
+                                      .mean()) / math.log(2))
+        worst = max(worst, float((logits["fp32"] - logits["bf16"]).abs().max()))
+    f32, b16 = (sum(x) / len(x) for x in (nll["fp32"], nll["bf16"]))
+    print(f"{count} of the {len(crops)} validation crops, {crop} samples each: NLL fp32 {f32:.4f}, bf16 {b16:.4f} bits/sample "
+          f"(difference {b16 - f32:+.4f}); largest logit difference {worst:.4f}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sample counts")
-    ap.add_argument("--part", type=int, choices=(1, 2), help="run one part only")
+    ap.add_argument("--part", type=int, choices=(1, 2, 3), help="run one part only")
+    ap.add_argument("--checkpoint", default="pretrained:quickstart",
+                    help="part 3's model (a class-input WaveNet with its recipe's data)")
+    ap.add_argument("--crops", type=int, default=16, help="part 3's validation crops")
     args = ap.parse_args()
     from wavedil.engines import native
     from wavedil.engines.numba_engine import warm_up
@@ -159,6 +215,8 @@ def main() -> None:
         part1(args.quick)
     if args.part in (None, 2):
         part2(args.quick)
+    if args.part in (None, 3):
+        part3(args.checkpoint, args.crops)
 
 
 if __name__ == "__main__":

@@ -245,14 +245,14 @@ def test_the_package_names_load_on_first_use_as_plain_imports_did():
 
 def test_engine_device_and_format_are_choices_in_the_help_and_bad_ones_one_line():
     from wavedil import cli
-    from wavedil.engines import ENGINES
+    from wavedil.engines import ENGINES, WEIGHTS
     from wavedil.export import FORMATS
 
     from wavedil.process import ENGINES as EFFECT_ENGINES
 
     assert cli.ENGINES == ENGINES and cli.FORMATS == tuple(FORMATS)
-    assert cli.EFFECT_ENGINES == EFFECT_ENGINES
-    for command, shown in (("generate", ("auto|torch|numba", "cpu|cuda")),
+    assert cli.EFFECT_ENGINES == EFFECT_ENGINES and cli.WEIGHTS == WEIGHTS
+    for command, shown in (("generate", ("auto|torch|numba", "cpu|cuda", "fp32|bf16")),
                            ("process", ("auto|compiled|torch",)),
                            ("evaluate", ("auto|torch|numba", "cpu|cuda")),
                            ("export", ("torchscript|onnx|nam",))):
@@ -370,7 +370,7 @@ def test_train_prints_the_resolved_recipe_and_keeps_it_in_the_run_folder(tmp_pat
     assert printed["model"]["sample_rate"] == printed["data"]["sample_rate"] == 16000  # filled
     assert printed["generate"] == {"seconds": 2.0, "temperature": 1.0, "engine": "auto",
                                    "batch_size": 1, "seed": 0, "refine": 0,
-                                   "refine_momentum": 0.9}  # defaults, every key
+                                   "refine_momentum": 0.9, "weights": "fp32"}  # every key
     expected = load_recipe(path, ["train.lr=3e-4", "model.layers=3"])
     r = runner.invoke(app, ["train", str(path), *sets])
     assert r.exit_code == 0, r.output

@@ -82,3 +82,103 @@ def test_an_unavailable_kernel_says_why(tmp_path):
     runs = [generate(model, 50, 2, generator=torch.Generator().manual_seed(0), engine="numba",
                      kernel=k) for k in (missing, "auto")]
     assert (runs[0] - runs[1]).abs().max() <= 1e-4
+
+
+# ---- compact weights: bfloat16 matrices, read by the C kernel in half the bytes
+
+
+def test_bf16_rounding_is_torchs():
+    """to_bf16 rounds to nearest, ties to even, as torch does; from_bf16 inverts it exactly on
+    values that are already bfloat16."""
+    rng = np.random.default_rng(0)
+    w = np.concatenate([rng.standard_normal(5000).astype(np.float32) * 10.0 ** rng.integers(-8, 8, 5000),
+                        # ties: the low 16 bits exactly half, with even and odd bit 16
+                        (np.array([0x3F808000, 0x3F818000, 0xBF808000], np.uint32)).view(np.float32)])
+    got = native.from_bf16(native.to_bf16(w))
+    want = torch.from_numpy(w).to(torch.bfloat16).float().numpy()
+    assert np.array_equal(got, want)
+    assert np.array_equal(native.to_bf16(got), native.to_bf16(w))  # exact on bf16 values
+    assert np.abs(got - w).max() <= np.abs(w).max() * 2.0 ** -8
+
+
+@needs_cc
+@pytest.mark.parametrize("M", [1, 2, 4, 5, 6, 7, 13])
+@pytest.mark.parametrize("N,K", [(16, 64), (128, 64), (32, 7), (80, 600)])
+def test_bf16_gemm_matches_numpy(M, N, K):
+    """The packed bf16 product equals float64 numpy on the bf16 values of B, every block and
+    tail, K longer than a K block."""
+    rng = np.random.default_rng(M * 1000 + N + K)
+    A = rng.standard_normal((M, K + 3)).astype(np.float32)
+    B = rng.standard_normal((K, N)).astype(np.float32)
+    C = rng.standard_normal((M, N + 2)).astype(np.float32)
+    want = C.copy()
+    want[:, :N] += A[:, :K].astype(np.float64) @ native.from_bf16(native.to_bf16(B)).astype(np.float64)
+    packed = native.pack(native.to_bf16(B))
+    assert packed.dtype == np.uint16
+    GEMM(KERNEL.gemm_packed_bf16)(M, N, K, A.ctypes.data, K + 3, packed.ctypes.data, N,
+                                  C.ctypes.data, N + 2)
+    assert np.abs(C - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
+    assert (C[:, N:] == want[:, N:]).all()
+
+
+def small(**kw):
+    torch.manual_seed(0)
+    cfg = dict(layers=4, cycle_length=2, kernel_size=3, residual_channels=16, gate_channels=48,
+               skip_channels=32, head="categorical", classes=48)
+    return WaveNet(WaveNetConfig(**{**cfg, **kw})).eval()
+
+
+@pytest.mark.parametrize("batch", [1, 7])
+@pytest.mark.parametrize("widths", ["panels", "odd"])
+def test_bf16_engines_agree_and_stay_near_fp32(batch, widths):
+    """bf16 weights: the numba engine (compact where the widths fit the C kernel's panels,
+    float32 copies of the same values otherwise) gives the torch engine's bf16 logits to the
+    fp32 tolerance, and both stay within bf16's rounding of the fp32 logits."""
+    model = small() if widths == "panels" else small(residual_channels=12, classes=40)
+    T = 40
+    v = torch.randint(0, model.config.classes, (batch, T))
+    forced = torch.cat([v[:, 1:], v[:, :1]], 1)
+    out = {}
+    for name in ("torch", "numba"):
+        for weights in ("fp32", "bf16"):
+            eng = make_engine(name, model, batch, weights=weights)
+            if name == "numba":
+                assert eng.compact == (weights == "bf16" and widths == "panels" and KERNEL.compact)
+            eng.set_input(v[:, 0])
+            out[name, weights] = eng.force(forced)
+    scale = float(out["torch", "fp32"].abs().max())
+    assert (out["numba", "bf16"] - out["torch", "bf16"]).abs().max() <= 1e-5 * max(1.0, scale)
+    gap = float((out["numba", "bf16"] - out["numba", "fp32"]).abs().max())
+    assert 0 < gap <= 0.02 * scale  # rounded, and not by much
+
+
+def test_bf16_plan_rounds_the_large_matrices_only():
+    from wavedil.engines.plan import make_plan
+
+    model = small(local_channels=5, cond_channels=8, hop_length=4)
+    exact, compact = make_plan(model), make_plan(model, weights="bf16")
+    for name in ("w_taps", "w_res", "w_skip", "w_out1", "w_out2"):
+        a, b = getattr(exact, name), getattr(compact, name)
+        assert torch.equal(b, b.to(torch.bfloat16).float()) and not torch.equal(a, b)
+        assert (a - b).abs().max() <= a.abs().max() * 2.0 ** -8
+    for name in ("b_taps", "b_res", "b_skip", "embed", "w_local"):
+        assert torch.equal(getattr(exact, name), getattr(compact, name))
+    with pytest.raises(ValueError, match="weights must be one of fp32, bf16"):
+        make_plan(model, weights="int4")
+
+
+def test_bf16_through_generate_and_its_errors(tmp_path):
+    from wavedil.generate import GenerateConfig
+    from wavedil.hnnet import HarmonicNoiseConfig, HarmonicNoiseNet
+
+    model = small()
+    a = generate(model, 200, engine="numba", weights="bf16", generator=torch.Generator().manual_seed(1))
+    b = generate(model, 200, engine="torch", weights="bf16", generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)  # the same samples from either engine
+    with pytest.raises(ValueError, match="weights must be one of"):
+        generate(model, 10, weights="fp16")
+    vocoder = HarmonicNoiseNet(HarmonicNoiseConfig(local_channels=10, hop_length=64, n_fft=256))
+    with pytest.raises(ValueError, match="applies to autoregressive models"):
+        generate(vocoder, 64, local=torch.zeros(1, 10, 2), weights="bf16")
+    with pytest.raises(ValueError, match="weights"):
+        GenerateConfig(weights="int8")

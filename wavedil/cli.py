@@ -28,6 +28,8 @@ FORMATS = ("torchscript", "onnx", "nam")
 """wavedil.export.FORMATS: export formats."""
 EFFECT_ENGINES = ("auto", "compiled", "torch")
 """wavedil.process.ENGINES: engines of effect models."""
+WEIGHTS = ("fp32", "bf16")
+"""wavedil.engines.WEIGHTS: engine weight formats."""
 REFINE_HELP = ("passes of mel-consistent refinement after a mel-conditioned model (each band's "
                "energy per frame made the input's; 0: none; default: the recipe's "
                "generate.refine)")
@@ -35,6 +37,7 @@ REFINE_HELP = ("passes of mel-consistent refinement after a mel-conditioned mode
 Engine = Enum("Engine", {name: name for name in ENGINES}, type=str)
 Device = Enum("Device", {name: name for name in DEVICES}, type=str)
 Format = Enum("Format", {name: name for name in FORMATS}, type=str)
+Weights = Enum("Weights", {name: name for name in WEIGHTS}, type=str)
 EffectEngine = Enum("EffectEngine", {name: name for name in EFFECT_ENGINES}, type=str)
 
 _UsageError, _ClickException = (next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
@@ -313,6 +316,9 @@ def generate(
                                   "the CPU where it imports, torch otherwise)"),
     kernel: str = typer.Option("auto", "--kernel", help="the numba engine's matrix kernel: "
                                "auto, c or numba (see wavedil info --system)"),
+    weights: Optional[Weights] = typer.Option(None, "--weights", help="the engine's weight "
+                                              "format: fp32 (exact) or bf16 (half the bytes "
+                                              "read per sample; default: the recipe's)"),
     device: Device = typer.Option("cpu", "--device", help="where the model runs"),
     plot: bool = typer.Option(False, "--plot", help="write a spectrogram PNG beside each wav"),
     force: bool = typer.Option(False, "--force", help="overwrite existing outputs"),
@@ -330,7 +336,8 @@ def generate(
 
         result = synthesize(checkpoint, out, seconds, samples, batch, speaker, mel, from_wav,
                             temperature, seed, engine.value, device.value, plot, force, progress,
-                            kernel=kernel, f0=f0, refine=refine)
+                            kernel=kernel, f0=f0, refine=refine,
+                            weights=weights.value if weights is not None else None)
     if as_json:
         print(json.dumps(result.__dict__))
         return

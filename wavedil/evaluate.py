@@ -113,7 +113,7 @@ def _features(path: Path, loaded: LoadedModel) -> tuple[torch.Tensor, np.ndarray
 
 
 def vocode(model: WaveNet, features: torch.Tensor, n_samples: int, seed: int, temperature: float,
-           engine: str, speaker: int | None = None) -> np.ndarray:
+           engine: str, speaker: int | None = None, weights: str = "fp32") -> np.ndarray:
     """Copy synthesis of one file as ``wavedil generate`` does it before any refinement:
     ``stream`` over the whole features with a generator seeded with ``seed`` -> (n_samples,)
     float32 (not clipped: :func:`refined` reads it first)."""
@@ -122,7 +122,8 @@ def vocode(model: WaveNet, features: torch.Tensor, n_samples: int, seed: int, te
     local = features[None].to(device)  # (1, n_mels, frames)
     chunks = [c.detach().cpu().float().numpy()[0]
               for c in stream(model, n_samples, 1, local=local, speaker=speaker,
-                              temperature=temperature, generator=gen, engine=engine)]
+                              temperature=temperature, generator=gen, engine=engine,
+                              weights=weights)]
     return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
 
 
@@ -277,7 +278,8 @@ def evaluate(
                 warn(f"skipped {reason}")
         n = ref.size
         start = time.perf_counter()
-        raw = vocode(model, mel, n, seed, temperature, engine, speaker)
+        raw = vocode(model, mel, n, seed, temperature, engine, speaker,
+                     g.weights if is_autoregressive(model.config) else "fp32")
         waves = {"original": ref, "wavedil": refined(raw, mel, analysis, refine, g.refine_momentum)}
         generation_time += time.perf_counter() - start  # the passes are part of the synthesis
         generated_seconds += n / rate

@@ -24,6 +24,7 @@ from .audio import mulaw_decode, mulaw_encode
 from .config import Config
 from .engines import make_engine
 from .engines.native import Kernel, Unavailable
+from .engines.plan import WEIGHTS
 from .kinds import is_autoregressive
 from .lpc import de_emphasis, pre_emphasis
 from .model import WaveNet
@@ -102,6 +103,7 @@ def stream(
     engine: str = "auto",
     chunk_size: int = DEFAULT_CHUNK,
     kernel: str | Kernel | Unavailable = "auto",
+    weights: str = "fp32",
 ) -> Iterator[torch.Tensor]:
     """Yield generated waveform chunks (B, n_i) in [-1, 1] as they are produced.
 
@@ -119,8 +121,16 @@ def stream(
         chunk_size: samples per chunk without local conditioning.
         kernel: the numba engine's matrix kernel: "auto", "c" (ValueError with the reason
             where it cannot build) or "numba" (see ``wavedil.engines.native``).
+        weights: the engine's weight format, "fp32" (exact) or "bf16" (the large matrices
+            rounded to bfloat16, which the numba engine's C kernel reads in half the bytes;
+            see ``wavedil.engines.plan.WEIGHTS``).
     """
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}; got {weights!r}")
     if not is_autoregressive(model.config):
+        if weights != "fp32":
+            raise ValueError(f"weights={weights!r} applies to autoregressive models; this "
+                             "vocoder synthesises in one pass")
         yield from _vocode(model, n_samples, batch_size, local, prime, generator, chunk_size)
         return
     if n_samples is None and local is None:
@@ -139,7 +149,7 @@ def stream(
     B = batch_size
     device = next(model.parameters()).device
     spk = model.speaker_vector(speaker, B)
-    eng = make_engine(engine, model, B, spk, kernel)
+    eng = make_engine(engine, model, B, spk, kernel, weights)
     head = model.head
 
     # the first input is silence
@@ -261,11 +271,15 @@ class GenerateConfig(Config):
     recipes/speech_vocoder.yaml uses 32."""
     refine_momentum: float = REFINE_MOMENTUM
     """Momentum of the refinement passes, in [0, 1)."""
+    weights: str = "fp32"
+    """Weight format of an autoregressive model's engine: fp32 (exact) or bf16 (its large
+    matrices rounded to bfloat16: half the bytes to read per sample in the numba engine)."""
 
     def __post_init__(self) -> None:
         self.need(self.seconds > 0, "seconds", "> 0")
         self.need(self.refine >= 0, "refine", ">= 0 (passes; 0: none)")
         self.need(0 <= self.refine_momentum < 1, "refine_momentum", "in [0, 1)")
+        self.need(self.weights in WEIGHTS, "weights", " or ".join(WEIGHTS))
         self.need(self.temperature >= 0, "temperature", ">= 0")
         self.need(self.engine in ("auto", "torch", "numba"), "engine", "auto, torch or numba")
         self.need(self.batch_size >= 1, "batch_size", ">= 1")

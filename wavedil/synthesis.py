@@ -16,7 +16,7 @@ import torch
 
 from .audio import load_audio
 from .checkpoint import LoadedModel, load_model
-from .engines import resolve_engine, resolve_kernel
+from .engines import WEIGHTS, resolve_engine, resolve_kernel
 from .f0 import f0_features
 from .generate import stream
 from .kinds import is_autoregressive, is_effect, validation_key
@@ -165,6 +165,7 @@ def synthesize(
     kernel: str = "auto",
     f0: str | Path | None = None,
     refine: int | None = None,
+    weights: str | None = None,
 ) -> Synthesis:
     """Generate audio from a checkpoint and write one wav per stream.
 
@@ -176,7 +177,8 @@ def synthesize(
     when the mel file holds the mel bands alone (see :func:`load_mel`). ``refine``: passes of
     mel-consistent refinement (:func:`wavedil.refine.mel_refine`, default the checkpoint's
     ``generate.refine``) over the whole output of a mel-conditioned model, which is then held
-    in memory until the passes are done.
+    in memory until the passes are done. ``weights``: an autoregressive model's engine weight
+    format, fp32 or bf16 (default the checkpoint's ``generate.weights``).
     """
     loaded = load_model(checkpoint, device)
     model, g, rate = loaded.model, loaded.generate, loaded.sample_rate
@@ -187,6 +189,12 @@ def synthesize(
     temperature = g.temperature if temperature is None else temperature
     seed = g.seed if seed is None else seed
     engine = engine or g.engine
+    if weights is not None and weights not in WEIGHTS:
+        raise ValueError(f"--weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+    if weights not in (None, "fp32") and not is_autoregressive(model.config):
+        raise ValueError(f"--weights {weights} applies to autoregressive models; this vocoder "
+                         "synthesises in one pass")
+    weights = (weights or g.weights) if is_autoregressive(model.config) else "fp32"
     if is_autoregressive(model.config):
         used = resolve_engine(engine, device)
         chosen = resolve_kernel(kernel, used)
@@ -237,7 +245,7 @@ def synthesize(
     done, interrupted = 0, False
     start = time.perf_counter()
     chunks = stream(model, n, batch, local=local, speaker=speaker, temperature=temperature,
-                    generator=gen, engine=engine, kernel=chosen)
+                    generator=gen, engine=engine, kernel=chosen, weights=weights)
     try:  # stream checks its arguments when asked for the first chunk: no file before they pass
         first = [next(chunks)]
     except StopIteration:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from . import native
-from .plan import Plan, make_plan
+from .plan import WEIGHTS, Plan, make_plan
 from .torch_engine import TorchEngine
 
 ENGINES = ("auto", "torch", "numba")
@@ -54,9 +54,10 @@ def resolve_kernel(kernel: str | native.Kernel | native.Unavailable, engine: str
 
 
 def make_engine(name: str, model, batch_size: int, speaker: torch.Tensor | None = None,
-                kernel: str | native.Kernel | native.Unavailable = "auto"):
+                kernel: str | native.Kernel | native.Unavailable = "auto", weights: str = "fp32"):
     """Build engine ``name`` for ``model`` and ``batch_size`` streams, the numba engine with
-    ``kernel`` (see :func:`resolve_kernel`)."""
+    ``kernel`` (see :func:`resolve_kernel`), either with its large matrices in the format
+    ``weights`` (``plan.WEIGHTS``)."""
     device = next(model.parameters()).device
     name = resolve_engine(name, device)
     chosen = resolve_kernel(kernel, name)
@@ -65,8 +66,8 @@ def make_engine(name: str, model, batch_size: int, speaker: torch.Tensor | None 
             raise ValueError("the numba engine runs on the CPU; use engine='torch' on CUDA")
         from .numba_engine import NumbaEngine
 
-        return NumbaEngine(model, batch_size, speaker, chosen)
-    return TorchEngine(model, batch_size, speaker)
+        return NumbaEngine(model, batch_size, speaker, chosen, weights)
+    return TorchEngine(model, batch_size, speaker, weights)
 
 
 def system_info() -> dict[str, str]:
@@ -90,5 +91,5 @@ def _numba_available() -> bool:
     return True
 
 
-__all__ = ["ENGINES", "KERNELS", "Plan", "TorchEngine", "make_engine", "make_plan",
+__all__ = ["ENGINES", "KERNELS", "WEIGHTS", "Plan", "TorchEngine", "make_engine", "make_plan",
            "resolve_engine", "resolve_kernel", "system_info"]

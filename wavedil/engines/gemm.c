@@ -180,3 +180,96 @@ void wd_gemm_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda
         }
     }
 }
+
+/* The packed product with B in bfloat16 (the upper 16 bits of a float32, as ``native.to_bf16``
+ * rounds them): half the bytes of weights to read, each group of 8 widened to floats in
+ * registers (zero-extend, shift left by 16), then the same fused multiply-adds as above in
+ * float32. Used by the compact-weight mode, where reading the weights bounds a single stream's
+ * step. Same layout as wd_gemm_packed, in 16-bit elements. */
+typedef uint16_t h8 __attribute__((vector_size(16)));
+typedef uint16_t h8u __attribute__((vector_size(16), aligned(2), may_alias));
+typedef uint32_t u8 __attribute__((vector_size(32)));
+
+static inline v8 widen(const uint16_t *p)
+{
+    u8 w = __builtin_convertvector(*(const h8u *)p, u8) << 16;
+    return (v8)w;
+}
+
+static inline __attribute__((always_inline)) void
+block_rx16_bf16(const int R, int64_t K, const float *A, int64_t lda, const uint16_t *B,
+                float *C, int64_t ldc)
+{
+    v8 c0[6], c1[6];
+    for (int r = 0; r < R; r++) {
+        c0[r] = LD(C + r * ldc);
+        c1[r] = LD(C + r * ldc + 8);
+    }
+    for (int64_t k = 0; k < K; k++) {
+        v8 b0 = widen(B + k * 16), b1 = widen(B + k * 16 + 8);
+        for (int r = 0; r < R; r++) {
+            v8 a = splat(A[r * lda + k]);
+            c0[r] += a * b0;
+            c1[r] += a * b1;
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        ST(C + r * ldc, c0[r]);
+        ST(C + r * ldc + 8, c1[r]);
+    }
+}
+
+static void block6x16_bf16(int64_t K, const float *A, int64_t lda, const uint16_t *B, float *C,
+                           int64_t ldc)
+{
+    block_rx16_bf16(6, K, A, lda, B, C, ldc);
+}
+
+static void block4x16_bf16(int64_t K, const float *A, int64_t lda, const uint16_t *B, float *C,
+                           int64_t ldc)
+{
+    block_rx16_bf16(4, K, A, lda, B, C, ldc);
+}
+
+static void panel1x16_bf16(int64_t K, const float *A, const uint16_t *B, float *C)
+{
+    v8 c0 = LD(C), c1 = LD(C + 8);
+    v8 d0 = splat(0.0f), d1 = d0, e0 = d0, e1 = d0, f0 = d0, f1 = d0;
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4) {
+        const uint16_t *b = B + k * 16;
+        v8 a0 = splat(A[k]), a1 = splat(A[k + 1]), a2 = splat(A[k + 2]), a3 = splat(A[k + 3]);
+        c0 += a0 * widen(b);      c1 += a0 * widen(b + 8);
+        d0 += a1 * widen(b + 16); d1 += a1 * widen(b + 24);
+        e0 += a2 * widen(b + 32); e1 += a2 * widen(b + 40);
+        f0 += a3 * widen(b + 48); f1 += a3 * widen(b + 56);
+    }
+    for (; k < K; k++) {
+        v8 a = splat(A[k]);
+        c0 += a * widen(B + k * 16); c1 += a * widen(B + k * 16 + 8);
+    }
+    ST(C, (c0 + d0) + (e0 + f0));
+    ST(C + 8, (c1 + d1) + (e1 + f1));
+}
+
+void wd_gemm_packed_bf16(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                         const void *Bv, int64_t ldb, float *C, int64_t ldc)
+{
+    const uint16_t *B = (const uint16_t *)Bv;
+    (void)ldb;
+    for (int64_t k0 = 0; k0 < K; k0 += KB) {
+        int64_t kb = K - k0 < KB ? K - k0 : KB;
+        for (int64_t n = 0; n < N; n += 16) {
+            const uint16_t *panel = B + n * K + k0 * 16;
+            int64_t m = 0;
+            if (M >= 4) {
+                for (; m + 6 <= M && M - m != 8; m += 6)
+                    block6x16_bf16(kb, A + m * lda + k0, lda, panel, C + m * ldc + n, ldc);
+                for (; m + 4 <= M; m += 4)
+                    block4x16_bf16(kb, A + m * lda + k0, lda, panel, C + m * ldc + n, ldc);
+            }
+            for (; m < M; m++)
+                panel1x16_bf16(kb, A + m * lda + k0, panel, C + m * ldc + n);
+        }
+    }
+}

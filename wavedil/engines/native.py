@@ -40,6 +40,8 @@ class Kernel:
     """Address of ``wd_gemm``: C += A @ B on row-major operands with leading dimensions."""
     gemm_packed: int
     """Address of ``wd_gemm_packed``, whose B operand is laid out by :func:`pack`."""
+    gemm_packed_bf16: int
+    """Address of ``wd_gemm_packed_bf16``: the same with B in bfloat16 (:func:`to_bf16`)."""
     compiler: str
     library: ctypes.CDLL = field(repr=False, compare=False)
     """Holds the shared library loaded while the addresses are in use."""
@@ -49,6 +51,11 @@ class Kernel:
     def packed(self) -> bool:
         """Whether weights packed in PANEL-column panels can be multiplied."""
         return self.gemm_packed != 0
+
+    @property
+    def compact(self) -> bool:
+        """Whether packed weights held in bfloat16 can be multiplied."""
+        return self.gemm_packed_bf16 != 0
 
     @property
     def status(self) -> str:
@@ -63,7 +70,9 @@ class Unavailable:
     available: ClassVar[bool] = False
     gemm: ClassVar[int] = 0
     gemm_packed: ClassVar[int] = 0
+    gemm_packed_bf16: ClassVar[int] = 0
     packed: ClassVar[bool] = False
+    compact: ClassVar[bool] = False
 
     @property
     def status(self) -> str:
@@ -121,13 +130,26 @@ def load(compiler: str | None = None, root: Path | None = None) -> Kernel | Unav
         return Unavailable("no C compiler (cc, gcc or clang) on PATH")
     try:
         lib = ctypes.CDLL(str(build(cc, root)))
-        gemm, packed = (ctypes.cast(f, ctypes.c_void_p).value or 0
-                        for f in (lib.wd_gemm, lib.wd_gemm_packed))
-        return Kernel(gemm, packed, cc, lib)
+        gemm, packed, bf16 = (ctypes.cast(f, ctypes.c_void_p).value or 0
+                              for f in (lib.wd_gemm, lib.wd_gemm_packed, lib.wd_gemm_packed_bf16))
+        return Kernel(gemm, packed, bf16, cc, lib)
     except (OSError, AttributeError, subprocess.SubprocessError) as e:
         detail = (getattr(e, "stderr", "") or str(e)).strip()
         return Unavailable(f"building gemm.c with {cc} failed: "
                            f"{detail.splitlines()[-1] if detail else type(e).__name__}")
+
+
+def to_bf16(w: np.ndarray) -> np.ndarray:
+    """float32 values -> their bfloat16 bit patterns (uint16, same shape), rounded to nearest,
+    ties to even, as torch's conversion rounds; exact for values that are already bfloat16."""
+    bits = np.ascontiguousarray(w, np.float32).view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    return rounded.astype(np.uint16)
+
+
+def from_bf16(h: np.ndarray) -> np.ndarray:
+    """bfloat16 bit patterns (uint16) -> float32 values."""
+    return (np.ascontiguousarray(h, np.uint16).astype(np.uint32) << 16).view(np.float32)
 
 
 def pack(w: np.ndarray) -> np.ndarray:

@@ -36,8 +36,9 @@ class NumbaEngine(Engine):
     name = "numba"
 
     def __init__(self, model: WaveNet, batch_size: int, speaker: torch.Tensor | None = None,
-                 kernel: native.Kernel | native.Unavailable | None = None) -> None:
-        super().__init__(model, batch_size, speaker)
+                 kernel: native.Kernel | native.Unavailable | None = None,
+                 weights: str = "fp32") -> None:
+        super().__init__(model, batch_size, speaker, weights)
         self.kernel = kernel = native.load() if kernel is None else kernel
         p, B, C = self.plan, batch_size, self.plan.residual_channels
         arrays = [t.numpy() for t in (p.w_taps, p.w_res, p.b_res, p.w_skip, p.b_skip, p.w_out1,
@@ -45,10 +46,14 @@ class NumbaEngine(Engine):
         gemm = kernel.gemm
         # the packed form of the C kernel where every output width allows it
         widths = (p.w_taps.shape[2], C, p.w_skip.shape[1], p.w_out2.shape[1])
+        self.compact = False
+        """Whether the large matrices are held in bfloat16 (weights="bf16" with the C kernel's
+        packed form); otherwise bf16 weights are held as float32 copies of the same values."""
         if kernel.packed and all(w % native.PANEL == 0 for w in widths):
-            gemm = kernel.gemm_packed
+            self.compact = weights == "bf16" and kernel.compact
+            gemm = kernel.gemm_packed_bf16 if self.compact else kernel.gemm_packed
             for i in (0, 1, 3, 5, 7):  # taps, res, skip, out1, out2
-                arrays[i] = native.pack(arrays[i])
+                arrays[i] = native.pack(native.to_bf16(arrays[i]) if self.compact else arrays[i])
         L2G = p.n_layers * p.w_taps.shape[2]
         features = p.features
         lags = features.lags if features is not None else []
@@ -124,13 +129,15 @@ class NumbaEngine(Engine):
 
 
 def warm_up() -> float:
-    """Compile (or load from numba's cache) every kernel; returns the seconds it took."""
+    """Compile (or load from numba's cache) every kernel, the compact-weight one too where
+    the C kernel has it; returns the seconds it took."""
     from ..model import WaveNetConfig
 
     start = time.perf_counter()
     for head in ("categorical", "logistic_mixture", "gaussian"):
-        model = WaveNet(WaveNetConfig(layers=2, residual_channels=4, gate_channels=4,
-                                      skip_channels=4, head=head, mixtures=2))
-        eng = NumbaEngine(model, 1)
-        eng.sample(2, torch.rand(2, 1, model.head.n_uniforms))
+        model = WaveNet(WaveNetConfig(layers=2, residual_channels=16, gate_channels=32,
+                                      skip_channels=16, head=head, mixtures=2))
+        for weights in ("fp32", "bf16") if native.load().compact else ("fp32",):
+            eng = NumbaEngine(model, 1, weights=weights)
+            eng.sample(2, torch.rand(2, 1, model.head.n_uniforms))
     return time.perf_counter() - start

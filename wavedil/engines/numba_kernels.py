@@ -32,7 +32,8 @@ CATEGORICAL, LOGISTIC, GAUSSIAN = 0, 1, 2
 Weights = namedtuple("Weights", "taps res res_bias skip skip_bias out1 out1_bias out2 out2_bias "
                                 "embed embed_bias sample lags")
 """The plan's arrays (``plan.Plan``: w_taps, w_res, b_res, ...), float32; the five matrices
-laid out by ``native.pack`` when the C kernel's packed form multiplies them. sample (A, L * 2G):
+laid out by ``native.pack`` when the C kernel's packed form multiplies them (and held as
+bfloat16 patterns, uint16, in the compact-weight mode). sample (A, L * 2G):
 the sample features' projection (``plan.w_sample``; 0 rows without them); lags (nl,) int64: the
 pitch-tap lags (0 without pitch taps)."""
 State = namedtuple("State", "ring next_input history offsets spans dilations")
@@ -203,9 +204,12 @@ def _tanh(x):
 
 @intrinsic
 def _call_gemm(typingctx, fn, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
-    """Call the C kernel at address ``fn``: c[c_off:] += a[a_off:] @ b[b_off:] (see gemm.c)."""
-    arrays = (a, b, c)
-    if not all(isinstance(t, types.Array) and t.dtype == types.float32 for t in arrays):
+    """Call the C kernel at address ``fn``: c[c_off:] += a[a_off:] @ b[b_off:] (see gemm.c);
+    b is float32, or uint16 bfloat16 patterns for ``wd_gemm_packed_bf16`` (offsets count
+    elements of each array's own type)."""
+    if not all(isinstance(t, types.Array) and t.dtype == types.float32 for t in (a, c)):
+        return None
+    if not (isinstance(b, types.Array) and b.dtype in (types.float32, types.uint16)):
         return None
     if not all(isinstance(t, types.Integer) for t in (fn, m, n, k, a_off, lda, b_off, ldb, c_off, ldc)):
         return None
@@ -232,7 +236,8 @@ def _call_gemm(typingctx, fn, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, l
 @njit(cache=True, fastmath=True, error_model="numpy", inline="always")
 def _gemm(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
     """c[m, n] += sum_k a[m, k] * b[k, n] on flat row-major operands with offsets and leading
-    dimensions: by the C kernel at address ``fn``, or by these loops when ``fn`` is 0."""
+    dimensions: by the C kernel at address ``fn``, or by these loops when ``fn`` is 0 (float32
+    b only: the engine holds bfloat16 weights only with the C kernel)."""
     if fn != 0:
         _call_gemm(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
         return

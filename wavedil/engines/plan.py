@@ -129,11 +129,27 @@ def _w(conv) -> torch.Tensor:
     return conv.weight.detach()
 
 
+WEIGHTS = ("fp32", "bf16")
+"""Weight formats of a plan's five large matrices (taps, residual, skip and the two output
+products): fp32, the model's own; bf16, each rounded to bfloat16 (8 bits of mantissa, to
+nearest even), which the numba engine's C kernel then reads in half the bytes. Biases,
+embeddings and the conditioning projections stay float32 either way."""
+
+
+def _bf16(w: torch.Tensor) -> torch.Tensor:
+    """float32 values rounded to the nearest bfloat16, kept as float32."""
+    return w.to(torch.bfloat16).to(w.dtype)
+
+
 @torch.no_grad()
-def make_plan(model: WaveNet, dtype: torch.dtype = torch.float32) -> Plan:
-    """Extract ``model``'s weights (on its device) into a :class:`Plan`."""
+def make_plan(model: WaveNet, dtype: torch.dtype = torch.float32, weights: str = "fp32") -> Plan:
+    """Extract ``model``'s weights (on its device) into a :class:`Plan`, its large matrices in
+    the format ``weights`` (:data:`WEIGHTS`)."""
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}; got {weights!r}")
     cfg, blocks = model.config, model.blocks
     f = lambda t: None if t is None else t.detach().to(dtype).contiguous()  # noqa: E731
+    m = f if weights == "fp32" else (lambda t: _bf16(f(t)))  # noqa: E731  the five matrices
     C, G, k = cfg.residual_channels, cfg.gate_channels // 2, cfg.kernel_size
     dev = model.out2.weight.device
     w_taps = torch.stack([_w(b.conv).permute(2, 1, 0).reshape(k * C, 2 * G) for b in blocks])
@@ -163,11 +179,11 @@ def make_plan(model: WaveNet, dtype: torch.dtype = torch.float32) -> Plan:
         input_kind=cfg.input_kind,
         mulaw_input=cfg.input_kind == "scalar" and cfg.head == "categorical", classes=cfg.classes,
         kernel_size=k, dilations=dilations, embed=f(embed), embed_bias=f(embed_bias),
-        w_taps=f(w_taps), b_taps=f(torch.stack([b.conv.bias for b in blocks])), w_res=f(w_res),
+        w_taps=m(w_taps), b_taps=f(torch.stack([b.conv.bias for b in blocks])), w_res=m(w_res),
         b_res=f(b_res), w_local=f(w_local), w_sample=f(w_sample), features=model.excitation,
-        means=model.head.means if cfg.lpc_order else None, w_speaker=f(w_speaker), w_skip=f(w_skip),
-        b_skip=f(b_skip), w_out1=f(_w(model.out1)[:, :, 0].t()), b_out1=f(model.out1.bias),
-        w_out2=f(_w(model.out2)[:, :, 0].t()), b_out2=f(model.out2.bias), offsets=offsets,
+        means=model.head.means if cfg.lpc_order else None, w_speaker=f(w_speaker), w_skip=m(w_skip),
+        b_skip=f(b_skip), w_out1=m(_w(model.out1)[:, :, 0].t()), b_out1=f(model.out1.bias),
+        w_out2=m(_w(model.out2)[:, :, 0].t()), b_out2=f(model.out2.bias), offsets=offsets,
         spans=spans, tap_rows=torch.tensor(taps, dtype=torch.long, device=dev).reshape(-1, 3),
     )
 
@@ -253,14 +269,16 @@ class Engine:
     """What every engine holds for ``batch_size`` streams: the model's plan and head, the
     state (:class:`StepState`) and the static biases. Subclasses run it:
     ``sample(n, u, cond, temperature)`` draws n values per stream, (B, n); ``force(values,
-    cond)`` feeds given values (B, n) (teacher forcing) and returns the logits (n, B, out)."""
+    cond)`` feeds given values (B, n) (teacher forcing) and returns the logits (n, B, out).
+    ``weights``: the plan's weight format (:data:`WEIGHTS`)."""
 
     name = ""
 
     def __init__(self, model: WaveNet, batch_size: int,
-                 speaker: torch.Tensor | None = None) -> None:
+                 speaker: torch.Tensor | None = None, weights: str = "fp32") -> None:
         self.head = model.head
-        self.plan = make_plan(model)
+        self.weights_format = weights
+        self.plan = make_plan(model, weights=weights)
         self.batch_size = B = batch_size
         C = self.plan.residual_channels
         # silence before the first sample; the next input is zero until set_input
