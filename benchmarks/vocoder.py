@@ -65,8 +65,17 @@ def run_variant(name: str, overrides: list[str], args) -> dict:
             *(["train.steps=" + str(args.steps)] if args.steps else []), *args.set]
     recipe = load_recipe(args.recipe if name == "harmonic-noise" else WAVENET, sets)
     seconds = None
+    finished = (run_dir / "metrics.jsonl").is_file() and any(
+        json.loads(line).get("step") == recipe.train.steps and "val_bits" in line
+        for line in (run_dir / "metrics.jsonl").read_text().splitlines())
     if args.checkpoint and name == "harmonic-noise":
         ckpt = args.checkpoint
+    elif args.skip_trained and finished:  # its training time from its own metrics log
+        times = [json.loads(line)["time"]
+                 for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        seconds = max(times) - min(times)
+        print(f"  [{name}] trained before ({recipe.train.steps} steps in {seconds / 60:.1f} min)",
+              flush=True)
     elif not args.evaluate_only:
         start = time.perf_counter()
         result = train(recipe, force=True, echo=lambda line: print(f"  [{name}] {line}", flush=True))
@@ -123,6 +132,8 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=None)
     ap.add_argument("--limit", type=int, default=None, help="evaluate the first N test files")
     ap.add_argument("--evaluate-only", action="store_true", help="score runs trained before")
+    ap.add_argument("--skip-trained", action="store_true",
+                    help="train only the variants whose run folder has not finished its steps")
     ap.add_argument("--checkpoint", default=None,
                     help="score this checkpoint (pretrained:speech, a best.pt) as the "
                     "harmonic-noise variant instead of training it")
