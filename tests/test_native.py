@@ -113,7 +113,7 @@ def test_bf16_gemm_matches_numpy(M, N, K):
     C = rng.standard_normal((M, N + 2)).astype(np.float32)
     want = C.copy()
     want[:, :N] += A[:, :K].astype(np.float64) @ native.from_bf16(native.to_bf16(B)).astype(np.float64)
-    packed = native.pack(native.to_bf16(B))
+    packed = native.pack_bf16(native.to_bf16(B))
     assert packed.dtype == np.uint16
     GEMM(KERNEL.gemm_packed_bf16)(M, N, K, A.ctypes.data, K + 3, packed.ctypes.data, N,
                                   C.ctypes.data, N + 2)

@@ -182,18 +182,20 @@ void wd_gemm_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda
 }
 
 /* The packed product with B in bfloat16 (the upper 16 bits of a float32, as ``native.to_bf16``
- * rounds them): half the bytes of weights to read, each group of 8 widened to floats in
- * registers (zero-extend, shift left by 16), then the same fused multiply-adds as above in
- * float32. Used by the compact-weight mode, where reading the weights bounds a single stream's
- * step. Same layout as wd_gemm_packed, in 16-bit elements. */
-typedef uint16_t h8 __attribute__((vector_size(16)));
-typedef uint16_t h8u __attribute__((vector_size(16), aligned(2), may_alias));
+ * rounds them): half the bytes of weights to read, widened to floats in registers, then the
+ * same fused multiply-adds as above in float32. Used by the compact-weight mode. The layout is
+ * wd_gemm_packed's in 16-bit elements, with each panel row of 16 interleaved by
+ * ``native.pack_bf16``: 32-bit word j holds column j in its low half and column j + 8 in its
+ * high half, so one 32-byte load gives both halves of the row with a shift and a mask. */
 typedef uint32_t u8 __attribute__((vector_size(32)));
+typedef uint32_t u8u __attribute__((vector_size(32), aligned(2), may_alias));
 
-static inline v8 widen(const uint16_t *p)
+static inline void widen(const uint16_t *p, v8 *lo, v8 *hi)
 {
-    u8 w = __builtin_convertvector(*(const h8u *)p, u8) << 16;
-    return (v8)w;
+    u8 w = *(const u8u *)p;
+    *lo = (v8)(w << 16);                     /* columns 0..7 */
+    *hi = (v8)(w & (u8){0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u,
+                        0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u});  /* 8..15 */
 }
 
 static inline __attribute__((always_inline)) void
@@ -206,7 +208,8 @@ block_rx16_bf16(const int R, int64_t K, const float *A, int64_t lda, const uint1
         c1[r] = LD(C + r * ldc + 8);
     }
     for (int64_t k = 0; k < K; k++) {
-        v8 b0 = widen(B + k * 16), b1 = widen(B + k * 16 + 8);
+        v8 b0, b1;
+        widen(B + k * 16, &b0, &b1);
         for (int r = 0; r < R; r++) {
             v8 a = splat(A[r * lda + k]);
             c0[r] += a * b0;
@@ -236,17 +239,21 @@ static void panel1x16_bf16(int64_t K, const float *A, const uint16_t *B, float *
     v8 c0 = LD(C), c1 = LD(C + 8);
     v8 d0 = splat(0.0f), d1 = d0, e0 = d0, e1 = d0, f0 = d0, f1 = d0;
     int64_t k = 0;
+    v8 l0, h0, l1, h1, l2, h2, l3, h3;
     for (; k + 4 <= K; k += 4) {
         const uint16_t *b = B + k * 16;
         v8 a0 = splat(A[k]), a1 = splat(A[k + 1]), a2 = splat(A[k + 2]), a3 = splat(A[k + 3]);
-        c0 += a0 * widen(b);      c1 += a0 * widen(b + 8);
-        d0 += a1 * widen(b + 16); d1 += a1 * widen(b + 24);
-        e0 += a2 * widen(b + 32); e1 += a2 * widen(b + 40);
-        f0 += a3 * widen(b + 48); f1 += a3 * widen(b + 56);
+        widen(b, &l0, &h0); widen(b + 16, &l1, &h1);
+        widen(b + 32, &l2, &h2); widen(b + 48, &l3, &h3);
+        c0 += a0 * l0; c1 += a0 * h0;
+        d0 += a1 * l1; d1 += a1 * h1;
+        e0 += a2 * l2; e1 += a2 * h2;
+        f0 += a3 * l3; f1 += a3 * h3;
     }
     for (; k < K; k++) {
         v8 a = splat(A[k]);
-        c0 += a * widen(B + k * 16); c1 += a * widen(B + k * 16 + 8);
+        widen(B + k * 16, &l0, &h0);
+        c0 += a * l0; c1 += a * h0;
     }
     ST(C, (c0 + d0) + (e0 + f0));
     ST(C + 8, (c1 + d1) + (e1 + f1));

@@ -152,6 +152,16 @@ def from_bf16(h: np.ndarray) -> np.ndarray:
     return (np.ascontiguousarray(h, np.uint16).astype(np.uint32) << 16).view(np.float32)
 
 
+def pack_bf16(h: np.ndarray) -> np.ndarray:
+    """bfloat16 matrices (..., K, N) (uint16, :func:`to_bf16`), N a multiple of PANEL, stored
+    for ``wd_gemm_packed_bf16``: :func:`pack`'s panels with each row of 16 interleaved, columns
+    0, 8, 1, 9, ..., 7, 15, so that 32-bit word j holds columns j and j + 8."""
+    panels = pack(h)
+    half = PANEL // 2
+    rows = panels.reshape(-1, 2, half).swapaxes(-1, -2)  # (rows, 8, 2): word j = (j, j + 8)
+    return np.ascontiguousarray(rows).reshape(h.shape)
+
+
 def pack(w: np.ndarray) -> np.ndarray:
     """Matrices (..., K, N), N a multiple of PANEL, stored for ``wd_gemm_packed``: each
     matrix keeps its place and size, its columns regrouped into contiguous (K, PANEL) panels."""

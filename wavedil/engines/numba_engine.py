@@ -53,7 +53,8 @@ class NumbaEngine(Engine):
             self.compact = weights == "bf16" and kernel.compact
             gemm = kernel.gemm_packed_bf16 if self.compact else kernel.gemm_packed
             for i in (0, 1, 3, 5, 7):  # taps, res, skip, out1, out2
-                arrays[i] = native.pack(native.to_bf16(arrays[i]) if self.compact else arrays[i])
+                arrays[i] = (native.pack_bf16(native.to_bf16(arrays[i])) if self.compact
+                             else native.pack(arrays[i]))
         L2G = p.n_layers * p.w_taps.shape[2]
         features = p.features
         lags = features.lags if features is not None else []
