@@ -97,6 +97,8 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="momentum"):
         mel_refine(x, mel(x), mel, 4, momentum=1.0)
     assert mel_refine(x, mel(x), mel, 0) is x
+    short = x[:, :100]  # shorter than the analysis' padding: nothing to refine towards
+    assert mel_refine(short, mel(x), mel, 4) is short
 
 
 def test_generate_and_evaluate_refine(tmp_path):

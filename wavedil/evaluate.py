@@ -132,8 +132,7 @@ def refined(wave: np.ndarray, features: torch.Tensor, mel: LogMel, passes: int,
     """``passes`` of :func:`wavedil.refine.mel_refine` towards the features' first
     ``mel.n_mels`` bands, as ``wavedil generate`` runs them, then clipped to [-1, 1]."""
     x = torch.from_numpy(np.ascontiguousarray(wave, np.float32))[None]
-    if passes and x.shape[-1] > max(mel.pads):
-        x = mel_refine(x, features[None, :mel.n_mels].cpu().float(), mel, passes, momentum)
+    x = mel_refine(x, features[None, :mel.n_mels].cpu().float(), mel, passes, momentum)
     return x.clamp(-1.0, 1.0).numpy()[0]
 
 

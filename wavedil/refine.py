@@ -39,7 +39,8 @@ def mel_refine(wave: torch.Tensor, features: torch.Tensor, mel: LogMel, iteratio
                momentum: float = REFINE_MOMENTUM) -> torch.Tensor:
     """``wave`` (B, T) moved towards the mel bands ``features`` (B, n_mels, N) in ``mel``'s
     scaling (the first N frames of the mel analysis of wave are constrained, any others and
-    samples past N * hop follow the overlap); -> (B, T). ``iterations`` 0 returns wave."""
+    samples past N * hop follow the overlap); -> (B, T). ``iterations`` 0, or a wave too short
+    for the mel analysis (or for a single frame), returns wave."""
     if wave.dim() != 2 or features.dim() != 3 or features.shape[0] != wave.shape[0]:
         raise ValueError(f"mel_refine: expected wave (B, T) and features (B, n_mels, N), got "
                          f"{tuple(wave.shape)} and {tuple(features.shape)}")
@@ -49,10 +50,10 @@ def mel_refine(wave: torch.Tensor, features: torch.Tensor, mel: LogMel, iteratio
     if iterations < 0 or not 0 <= momentum < 1:
         raise ValueError(f"mel_refine: iterations must be >= 0 and momentum in [0, 1), got "
                          f"{iterations} and {momentum}")
-    if iterations == 0:
-        return wave
     T = wave.shape[-1]
     N = min(features.shape[-1], T // mel.hop)
+    if iterations == 0 or N == 0 or T <= max(mel.pads):
+        return wave
     x = wave.float()
     target = torch.exp(mel.log_magnitudes(features[..., :N].float()))  # (B, n_mels, N)
     at_floor = features[..., :N] <= mel.floor_feature + 1e-4  # silent bands: never raised

@@ -252,6 +252,11 @@ def synthesize(
         first = []
     except KeyboardInterrupt:
         first, interrupted = [], True
+    def report(samples: int) -> None:
+        if progress is not None:
+            sps = samples * batch / max(time.perf_counter() - start, 1e-9)
+            progress(samples, n, sps, sps / rate)
+
     pieces = itertools.chain(first, chunks if not interrupted else [])
     if refine:  # the passes read every frame: the whole output first, then the files
         parts, held = [], 0
@@ -259,17 +264,12 @@ def synthesize(
             for chunk in pieces:
                 parts.append(chunk.detach().cpu().float())
                 held += chunk.shape[-1]
-                if progress is not None:
-                    sps = held * batch / max(time.perf_counter() - start, 1e-9)
-                    progress(held, n, sps, sps / rate)
+                report(held)
         except KeyboardInterrupt:
             interrupted = True
         whole = torch.cat(parts, -1) if parts else torch.zeros(batch, 0)
-        analysis = loaded.data.log_mel()
-        if whole.shape[-1] > max(analysis.pads):  # else too short to analyse: left as it is
-            bands = local[:, :loaded.data.n_mels].cpu().float().expand(batch, -1, -1)
-            whole = mel_refine(whole, bands, analysis, refine, g.refine_momentum)
-        pieces = iter([whole])
+        bands = local[:, :loaded.data.n_mels].cpu().float().expand(batch, -1, -1)
+        pieces = iter([mel_refine(whole, bands, loaded.data.log_mel(), refine, g.refine_momentum)])
     # chunks go straight to the files (refined output: all at once): memory stays flat however
     # long the audio, and an interruption leaves valid files holding everything generated so far
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -283,9 +283,7 @@ def synthesize(
                 if kept is not None:
                     kept[i].append(chunk[i])
             done += chunk.shape[-1]
-            if progress is not None:
-                sps = done * batch / max(time.perf_counter() - start, 1e-9)
-                progress(done, n, sps, sps / rate)
+            report(done)
     except KeyboardInterrupt:
         interrupted = True
     finally:
