@@ -140,12 +140,16 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], help="more recipe overrides")
     args = ap.parse_args()
     names = args.only or (list(ABLATION) if args.ablation else ["harmonic-noise"])
+    saved = Path(args.out) / "results.json"
+    # the variants not run now keep their rows from earlier runs into the same folder
+    kept = [r for r in (json.loads(saved.read_text()) if saved.exists() else [])
+            if r["name"] not in names]
     results = []
     for name in names:
         print(f"{name}: {' '.join(ABLATION[name]) or 'the recipe as it is'}", flush=True)
         results.append(run_variant(name, ABLATION[name], args))
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "results.json").write_text(json.dumps(results, indent=1))
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(kept + results, indent=1))
     print()
     print(table(results))
 
