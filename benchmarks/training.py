@@ -10,11 +10,18 @@ backward's two: gradients of the inputs and of the weights), two FLOP each, and 
 beside the machine's FMA peak measured in the same run (``benchmarks/machine.py``).
 ``--compile`` adds wavedil's model under ``torch.compile`` (inductor, built with the system
 C++ compiler; the first step's compile time is printed).
+
+``--recipe PATH ...`` also times the training step of recipes as ``wavedil train`` runs it
+(their data, batch, crop and objective; samples/s as the training log counts them, batch x
+crop), best of ``--steps`` after two warm-up steps, in a scratch run folder that is removed:
+
+    python benchmarks/training.py --recipe recipes/quickstart.yaml recipes/speech_vocoder.yaml
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 
 import torch
@@ -78,12 +85,32 @@ def r9y9_step(batch: int, length: int):
     return step
 
 
+def recipe_rate(path: str, steps: int) -> tuple[str, float]:
+    """(the recipe's name, its training samples/s: batch x crop per step, best of ``steps``)."""
+    from wavedil.train.loop import Trainer
+    from wavedil.train.recipe import load_recipe
+
+    with tempfile.TemporaryDirectory() as scratch:
+        recipe = load_recipe(path, [f"train.run_dir={scratch}/run", "train.steps=1000000"])
+        trainer = Trainer(recipe, echo=lambda message: None)
+
+        def step() -> None:
+            trainer.train_step()
+            trainer.step += 1
+
+        step()
+        seconds = measure(step, steps)
+        return recipe.name, trainer.data.config.crop * recipe.train.batch_size / seconds
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--length", type=int, default=8000)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--compile", action="store_true", help="also torch.compile wavedil's model")
+    ap.add_argument("--recipe", nargs="*", default=[],
+                    help="also time these recipes' training steps (their own data and batch)")
     args = ap.parse_args()
     n = args.batch * args.length
     threads = torch.get_num_threads()
@@ -113,6 +140,11 @@ def main() -> None:
         ratio = f"{sps / peer_sps:.2f}x" if peer_sps else "n/a"
         print(f"| {name} | {sps:,.0f} | {ratio} | {sps * flop / 1e9:.0f} | "
               f"{100 * sps * flop / peak:.0f}% |")
+    if args.recipe:
+        print("\n| recipe | training samples/s (batch x crop per step) |\n|---|---:|")
+        for path in args.recipe:
+            name, sps = recipe_rate(path, args.steps)
+            print(f"| {name} | {sps:,.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -37,13 +37,42 @@ def test_harmonic_bank_puts_harmonics_at_k_f0_and_none_above_nyquist():
     f0 = torch.full((1, frames), 1500.0)
     phase, _ = harmonic_phase(f0, rate, hop)
     f0_t = upsample_frames(f0[:, None], hop)[:, 0]
-    amps = torch.ones(1, 5, frames * hop)  # harmonics 1..5: 1500 .. 7500 Hz, only 1 and 2 < 4000
+    amps = torch.ones(1, 5, frames)  # harmonics 1..5: 1500 .. 7500 Hz, only 1 and 2 < 4000
     wave = harmonic_bank(phase, f0_t, amps, rate)[0].numpy()
     assert _peaks(wave, rate, 2) == pytest.approx([1500, 3000], abs=3)
     spec = np.abs(np.fft.rfft(wave * np.hanning(wave.size)))
     freqs = np.fft.rfftfreq(wave.size, 1 / rate)
     assert spec[np.abs(freqs - 500) < 40].max() < 1e-3 * spec.max()  # 4500 Hz aliased would sit at 3500; 6000 at 2000
     assert spec[np.abs(freqs - 2000) < 40].max() < 1e-3 * spec.max()
+
+
+def test_harmonic_bank_equals_the_sum_over_upsampled_amplitudes_and_masks_per_sample():
+    # the bank folds the amplitudes' interpolation into one product per frame and makes the
+    # sines by repeated complex products; the reference is the plain per-sample sum. f0 glides
+    # across rate / (2 k) inside frames, so the per-sample mask differs from both frames' own.
+    rate, hop, frames, K = 8000, 40, 12, 30
+    g = torch.Generator().manual_seed(0)
+    f0 = torch.linspace(120.0, 900.0, frames, dtype=torch.float64)[None].repeat(2, 1)
+    f0[1] = f0[1].flip(0)
+    phase, _ = harmonic_phase(f0, rate, hop)
+    f0_t = upsample_frames(f0[:, None], hop)[:, 0]
+    amps = torch.rand(2, K, frames, generator=g, dtype=torch.float64, requires_grad=True)
+    wave = harmonic_bank(phase, f0_t, amps, rate)  # (2, frames * hop)
+    k = torch.arange(1, K + 1, dtype=torch.float64)[None, :, None]
+    per_sample = upsample_frames(amps, hop)  # (2, K, T)
+    expected = (torch.sin(2 * math.pi * k * phase[:, None]) * per_sample
+                * (k * f0_t[:, None] < rate / 2)).sum(dim=1)
+    assert wave.shape == expected.shape
+    assert torch.allclose(wave, expected, atol=1e-9)
+    grad = torch.randn(wave.shape, generator=g, dtype=torch.float64)
+    (got,) = torch.autograd.grad(wave, amps, grad)
+    (want,) = torch.autograd.grad(expected, amps, grad)
+    assert torch.allclose(got, want, atol=1e-9)
+    # float32, 100 harmonics: within what float32 sines of k x phase give (4e-5 each)
+    f32 = harmonic_bank(phase.float(), f0_t.float(), amps.detach().float(), rate)
+    assert (f32.double() - expected.detach()).abs().max() < 30 * 4e-5
+    with pytest.raises(ValueError, match="harmonic_bank: expected"):
+        harmonic_bank(phase[:, :-1], f0_t[:, :-1], amps, rate)
 
 
 def test_harmonic_phase_continues_across_chunks_exactly():

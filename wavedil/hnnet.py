@@ -242,8 +242,7 @@ class HarmonicNoiseNet(nn.Module):
         T = N * c.hop_length
         phase, _ = harmonic_phase(ctl["f0"], c.sample_rate, c.hop_length)
         f0_t = upsample_frames(ctl["f0"][:, None], c.hop_length)[:, 0]
-        amps = upsample_frames(ctl["amplitudes"], c.hop_length)
-        wave = harmonic_bank(phase, f0_t, amps, c.sample_rate)  # (B, T)
+        wave = harmonic_bank(phase, f0_t, ctl["amplitudes"], c.sample_rate)  # (B, T)
         if c.noise_scale > 0:
             if noise is None:
                 noise = torch.randn(B, T, generator=generator, device=frames.device,

@@ -4,6 +4,7 @@ as DDSP does, Engel et al. 2020). Pure functions on (B, C, T) tensors.
 
     f0 (B, N) Hz ------------------ upsample --> phase = 2 pi cumsum(f0 / rate)
     harmonic amplitudes (B, K, N) - upsample --> sum_k a_k(t) sin(k phase(t))   (k f0 < rate / 2)
+                                    (the upsampling folded into the sum: harmonic_bank)
     noise gains (B, M, N) --------- per frame, M linear bands from 0 to rate / 2, applied to
                                     white noise in the STFT domain (Hann, hop = frame hop)
 
@@ -54,16 +55,44 @@ def harmonic_phase(f0: torch.Tensor, sample_rate: int, hop: int,
 
 def harmonic_bank(phase: torch.Tensor, f0_samples: torch.Tensor, amplitudes: torch.Tensor,
                   sample_rate: int) -> torch.Tensor:
-    """Sum of harmonics: phase (B, T) cycles, f0 (B, T) Hz, amplitudes (B, K, T) -> (B, T).
+    """Sum of harmonics: phase (B, T) cycles, f0 (B, T) Hz, frame amplitudes (B, K, N) with
+    T = N * hop -> (B, T).
 
-    Harmonic k (1-based) is silenced where k f0 >= rate / 2, so nothing aliases.
+    Sample t = n * hop + j gets sum_k ((1 - j / hop) a_k[n] + (j / hop) a_k[n + 1]) sin(k phase(t)),
+    the amplitudes interpolated between frame centres as :func:`upsample_frames` does (the
+    last frame held). Harmonic k (1-based) is silenced where k f0 >= rate / 2, so nothing
+    aliases.
+
+    The interpolation is taken out of the sum: each frame's hop samples are one product of
+    their (hop, K) oscillator values with the (K, 2) amplitudes of the frame and the next, so
+    per-sample amplitudes (B, K, T), and their products and gradients, are never made. In a
+    speech vocoder's training step (16 crops x 8,192 samples, 100 harmonics) that is most of
+    the work of the step.
     """
-    K = amplitudes.shape[1]
-    k = torch.arange(1, K + 1, device=phase.device, dtype=phase.dtype)[None, :, None]  # (1, K, 1)
-    below = (k * f0_samples[:, None] < sample_rate / 2).to(amplitudes.dtype)  # (B, K, T)
-    # remainder keeps the argument small, so float32 sin stays accurate for high harmonics
-    waves = torch.sin(2 * math.pi * torch.remainder(k * phase[:, None], 1.0))  # (B, K, T)
-    return (waves * amplitudes * below).sum(dim=1)
+    B, K, N = amplitudes.shape
+    T = phase.shape[-1]
+    if N == 0 or T % N or phase.shape != f0_samples.shape or phase.shape[0] != B:
+        raise ValueError(f"harmonic_bank: expected phase and f0 (B, N * hop) and amplitudes "
+                         f"(B, K, N), got {tuple(phase.shape)}, {tuple(f0_samples.shape)} and "
+                         f"{tuple(amplitudes.shape)}")
+    hop = T // N
+    # sin(k phase) as the imaginary part of e^(i k phase), one complex product per harmonic:
+    # a float32 error of about k x 4e-7 (4e-5 at k = 100, as much as float32 sin of the
+    # phase times k has), in a third of the time of K sines
+    unit = torch.polar(torch.ones_like(phase), 2 * math.pi * phase).reshape(B, N, hop)
+    limit = (sample_rate / 2) / f0_samples.reshape(B, N, hop)  # harmonics below: k < limit
+    power, waves = unit, []
+    for k in range(1, K + 1):
+        if k > 1:
+            power = power * unit
+        waves.append(power.imag * (limit > k))
+    waves = torch.stack(waves, dim=2).reshape(B * N, K, hop)  # (B N, K, hop)
+    ends = torch.stack([amplitudes, torch.cat([amplitudes[..., 1:], amplitudes[..., -1:]], -1)],
+                       dim=-1)  # (B, K, N, 2): each frame's amplitudes and the next frame's
+    ends = ends.transpose(1, 2).reshape(B * N, K, 2).to(waves.dtype)
+    parts = torch.bmm(waves.transpose(1, 2), ends)  # (B N, hop, 2)
+    w = torch.arange(hop, device=phase.device, dtype=parts.dtype) / hop  # (hop,)
+    return (parts[..., 0] * (1 - w) + parts[..., 1] * w).reshape(B, T)
 
 
 def filtered_noise(noise: torch.Tensor, gains: torch.Tensor, hop: int) -> torch.Tensor:
