@@ -68,7 +68,7 @@ def test_harmonic_bank_equals_the_sum_over_upsampled_amplitudes_and_masks_per_sa
     (got,) = torch.autograd.grad(wave, amps, grad)
     (want,) = torch.autograd.grad(expected, amps, grad)
     assert torch.allclose(got, want, atol=1e-9)
-    # float32, 100 harmonics: within what float32 sines of k x phase give (4e-5 each)
+    # float32: within K times the 4e-5 that a float32 sine of k x phase carries
     f32 = harmonic_bank(phase.float(), f0_t.float(), amps.detach().float(), rate)
     assert (f32.double() - expected.detach()).abs().max() < 30 * 4e-5
     with pytest.raises(ValueError, match="harmonic_bank: expected"):

@@ -30,10 +30,19 @@ def upsample_frames(x: torch.Tensor, hop: int) -> torch.Tensor:
         raise ValueError(f"upsample_frames: expected (B, C, N), got {tuple(x.shape)}")
     if hop < 1:
         raise ValueError(f"upsample_frames: hop must be >= 1, got {hop}")
-    nxt = torch.cat([x[..., 1:], x[..., -1:]], dim=-1)  # (B, C, N)
-    w = torch.arange(hop, device=x.device, dtype=x.dtype) / hop  # (hop,)
-    y = x[..., None] * (1 - w) + nxt[..., None] * w  # (B, C, N, hop)
+    w = _ramp(hop, x)
+    y = x[..., None] * (1 - w) + _next_frame(x)[..., None] * w  # (B, C, N, hop)
     return y.flatten(-2)
+
+
+def _next_frame(x: torch.Tensor) -> torch.Tensor:
+    """(..., N) -> (..., N): each frame's successor, the last frame held."""
+    return torch.cat([x[..., 1:], x[..., -1:]], dim=-1)
+
+
+def _ramp(hop: int, like: torch.Tensor) -> torch.Tensor:
+    """The next frame's weight at each of a frame's hop samples: j / hop, (hop,)."""
+    return torch.arange(hop, device=like.device, dtype=like.dtype) / hop
 
 
 def harmonic_phase(f0: torch.Tensor, sample_rate: int, hop: int,
@@ -87,11 +96,10 @@ def harmonic_bank(phase: torch.Tensor, f0_samples: torch.Tensor, amplitudes: tor
             power = power * unit
         waves.append(power.imag * (limit > k))
     waves = torch.stack(waves, dim=2).reshape(B * N, K, hop)  # (B N, K, hop)
-    ends = torch.stack([amplitudes, torch.cat([amplitudes[..., 1:], amplitudes[..., -1:]], -1)],
-                       dim=-1)  # (B, K, N, 2): each frame's amplitudes and the next frame's
+    ends = torch.stack([amplitudes, _next_frame(amplitudes)], dim=-1)  # (B, K, N, 2)
     ends = ends.transpose(1, 2).reshape(B * N, K, 2).to(waves.dtype)
     parts = torch.bmm(waves.transpose(1, 2), ends)  # (B N, hop, 2)
-    w = torch.arange(hop, device=phase.device, dtype=parts.dtype) / hop  # (hop,)
+    w = _ramp(hop, parts)
     return (parts[..., 0] * (1 - w) + parts[..., 1] * w).reshape(B, T)
 
 
