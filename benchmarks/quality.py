@@ -8,9 +8,13 @@ measures each generated note's fundamental with librosa.pyin and reports the fra
 semitone of the request, and the harmonic-to-noise ratio (HNR) of the generated notes beside
 that of the corpus takes they were asked to imitate.
 
-HNR: per frame of 1024 samples (hop 256) whose energy is within 30 dB of the note's loudest,
-the normalised autocorrelation r at the note's period (the best of period - 1 .. period + 1),
-HNR = 10 log10(r / (1 - r)); the median over frames.
+HNR: ``wavedil.metrics.harmonic_to_noise_ratio`` at the note's f0: per frame of 1024 samples
+(hop 256) whose energy is within 30 dB of the note's loudest, the normalised autocorrelation r
+one period later, the lag searched within a sample of the period at a sixteenth of a sample,
+HNR = 10 log10(r / (1 - r)); the median over frames. Until session 9 the lag was the best
+whole sample of period - 1 .. period + 1, which reads a sum of exact harmonics as 16 to 52 dB
+depending on how far the period is from a whole number of samples (440 Hz: 16 dB, 146.8 Hz:
+47 dB): that version measured the period's rounding more than noise.
 
 What did not work (two CPU cores; 0.5 s notes; pyin as here):
 - session 1: mu-law softmax, 10 layers, receptive field 125, conditioned on sin/cos of the
@@ -46,6 +50,7 @@ from wavedil.data import make_corpus, midi_to_hz
 from wavedil.data.files import load_clip
 from wavedil.f0 import F0_REFERENCE
 from wavedil.generate import generate
+from wavedil.metrics import harmonic_to_noise_ratio
 from wavedil.train import load_recipe, train
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "pitch.yaml"
@@ -53,29 +58,6 @@ RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "pitch.yaml"
 
 def semitones(f: float, ref: float) -> float:
     return 12 * math.log2(f / ref)
-
-
-def hnr_db(wave: np.ndarray, period: float, frame: int = 1024, hop: int = 256,
-           floor_db: float = 30.0) -> float:
-    """Median harmonic-to-noise ratio (dB) over the loud frames of ``wave`` at ``period``."""
-    P = int(round(period))
-    starts = range(0, max(1, len(wave) - frame - P - 1), hop)
-    energy = np.array([np.sum(wave[s:s + frame] ** 2) for s in starts])
-    if not len(energy) or energy.max() <= 0:
-        return float("nan")
-    values = []
-    for s, e in zip(starts, energy):
-        if e < energy.max() * 10 ** (-floor_db / 10):
-            continue
-        x = wave[s:s + frame]
-        best = 0.0
-        for lag in (P - 1, P, P + 1):
-            y = wave[s + lag:s + lag + frame]
-            denom = math.sqrt(float(np.sum(x * x) * np.sum(y * y))) or 1.0
-            best = max(best, float(np.sum(x * y)) / denom)
-        r = min(max(best, 1e-6), 1 - 1e-6)
-        values.append(10 * math.log10(r / (1 - r)))
-    return float(np.median(values)) if values else float("nan")
 
 
 def main() -> None:
@@ -135,12 +117,11 @@ def main() -> None:
         off = semitones(got, midi_to_hz(m)) if got == got else float("nan")
         ok = bool(abs(off) <= 1.0) if off == off else False
         hits += ok
-        period = rate / midi_to_hz(m)
         rows.append({"midi": m, "requested_hz": round(midi_to_hz(m), 2),
                      "measured_hz": None if got != got else round(got, 2),
                      "semitones_off": None if off != off else round(off, 2), "within": ok,
-                     "hnr_db": round(hnr_db(wave, period), 1),
-                     "corpus_hnr_db": round(hnr_db(ref, period), 1)})
+                     "hnr_db": round(harmonic_to_noise_ratio(wave, rate, midi_to_hz(m)), 1),
+                     "corpus_hnr_db": round(harmonic_to_noise_ratio(ref, rate, midi_to_hz(m)), 1)})
     print("\n| note | requested Hz | measured Hz | semitones off | within a semitone | HNR dB | corpus HNR dB |")
     print("|---:|---:|---:|---:|:---:|---:|---:|")
     for r in rows:

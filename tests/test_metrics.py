@@ -143,3 +143,37 @@ def test_missing_extras_are_unavailable_not_failing(monkeypatch):
     assert set(M.unavailable_metrics()) == {"pesq_wb", "stoi"}
     y = sine(200.0)
     assert M.pesq_wb(y, y, RATE) is None and M.stoi(y, y, RATE) is None
+
+
+def harmonics(f0, seconds=0.5, seed=0):
+    """Exact harmonics of ``f0`` up to rate / 2, 2 dB quieter each, random phases."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    return sum(10 ** (-2 * (k - 1) / 20) * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi))
+               for k in range(1, int(RATE / 2 / f0) + 1))
+
+
+@pytest.mark.parametrize("f0", [130.81, 146.83, 440.0, 987.77])
+def test_hnr_of_exact_harmonics_is_high_whatever_the_period_fraction(f0):
+    # periods of 122.3, 109.0, 36.4 and 16.2 samples; a whole-sample lag reads 440 Hz as 16 dB
+    assert M.harmonic_to_noise_ratio(harmonics(f0), RATE, f0) > 40.0
+
+
+@pytest.mark.parametrize("snr_db", [0.0, 10.0, 20.0])
+def test_hnr_reads_the_power_ratio_of_added_white_noise(snr_db):
+    y = harmonics(261.63, 1.0)
+    n = noise(y.size, 1.0, seed=3)
+    n *= math.sqrt(np.mean(y ** 2) / np.mean(n ** 2) / 10 ** (snr_db / 10))
+    assert M.harmonic_to_noise_ratio(y + n, RATE, 261.63) == pytest.approx(snr_db, abs=0.7)
+
+
+def test_hnr_counts_only_loud_frames_and_rejects_bad_input():
+    y = harmonics(200.0, 1.0)
+    y[: RATE // 2] = noise(RATE // 2, 1e-4)  # 60 dB down: left out by the 30 dB floor
+    assert M.harmonic_to_noise_ratio(y, RATE, 200.0) > 40.0
+    assert math.isnan(M.harmonic_to_noise_ratio(np.zeros(RATE), RATE, 200.0))
+    assert math.isnan(M.harmonic_to_noise_ratio(np.ones(500), RATE, 200.0))  # under a frame
+    with pytest.raises(ValueError, match="f0"):
+        M.harmonic_to_noise_ratio(y, RATE, 0.0)
+    with pytest.raises(ValueError, match="NaN"):
+        M.harmonic_to_noise_ratio(np.full(RATE, np.nan), RATE, 200.0)
