@@ -57,6 +57,40 @@ def test_a_causal_vocoder_reads_no_frame_after_the_next():
     assert not torch.equal(a[:, 7 * 32:], b[:, 7 * 32:])
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_smoothing_averages_the_gains_over_frames_and_keeps_causality(causal):
+    torch.manual_seed(0)
+    plain = _tiny(causal=causal).eval()
+    smooth = _tiny(causal=causal, smoothing=5).eval()
+    smooth.load_state_dict(plain.state_dict())
+    steady = _frames(1, 1)[..., [0] * 40]  # one frame repeated: the average changes nothing
+    inner = slice(12, 28)  # away from the blocks' zero padding at the ends
+    with torch.no_grad():
+        a, b = plain.controls(steady), smooth.controls(steady)
+        assert torch.allclose(a["amplitudes"][..., inner], b["amplitudes"][..., inner], rtol=1e-5)
+        assert torch.allclose(a["noise"][..., inner], b["noise"][..., inner], rtol=1e-5)
+        ripple = steady.clone()
+        ripple[:, :4, 1::2] += 0.3  # every other frame louder in every band
+        a, b = plain.controls(ripple), smooth.controls(ripple)
+    zigzag = [(torch.log(c["amplitudes"][:, :19])[..., inner].diff(dim=-1)).abs().mean() for c in (a, b)]
+    assert zigzag[1] < 0.3 * zigzag[0]
+    frames = _frames(1, 12)
+    changed = frames.clone()
+    changed[..., 8:] += torch.randn(1, 6, 4)
+    with torch.no_grad():
+        c0, c1 = smooth.controls(frames)["amplitudes"], smooth.controls(changed)["amplitudes"]
+    if causal:  # the past-only average reads no later frame
+        assert torch.equal(c0[..., :8], c1[..., :8])
+    else:  # the centred one reaches (smoothing - 1) / 2 = 2 frames further back than the blocks
+        rf = smooth.config.receptive_field_frames
+        assert rf == plain.config.receptive_field_frames + 4
+        reach = (rf - 1) // 2
+        assert torch.equal(c0[..., :8 - reach], c1[..., :8 - reach])
+        assert not torch.equal(c0[..., 8 - reach], c1[..., 8 - reach])
+    with pytest.raises(ConfigError, match="smoothing must be >= 1"):
+        HarmonicNoiseConfig(smoothing=0)
+
+
 def test_config_checks_and_kinds():
     with pytest.raises(ConfigError, match="local_channels must be >= 3"):
         HarmonicNoiseConfig(local_channels=2)

@@ -87,6 +87,11 @@ class HarmonicNoiseConfig(Config, MelSettings):
     """Linear-frequency bands of the noise filter, from 0 to rate / 2."""
     noise_scale: float = 1.0
     """Gain of the shaped noise relative to unit white noise."""
+    smoothing: int = 1
+    """Frames of a Hann-weighted moving average over the log amplitudes and log noise gains
+    (centred; past frames only when causal); 1: none. Frame-to-frame ripple in the features
+    (a short analysis window against a long period) reaches the gains and modulates the
+    harmonics, which a plucked string's smooth decay does not; 5 frames take it out."""
     n_fft: int | None = None
     """FFT size of the mel analysis (recipes set it from data); None: 4 * hop_length. With
     the mel settings (wavedil.mel.MelSettings, which recipes copy from the data too) it
@@ -110,6 +115,7 @@ class HarmonicNoiseConfig(Config, MelSettings):
         need(self.sample_rate >= 1000, "sample_rate", ">= 1000")
         need(self.noise_bands >= 2, "noise_bands", ">= 2")
         need(self.noise_scale >= 0, "noise_scale", ">= 0")
+        need(self.smoothing >= 1, "smoothing", ">= 1 (frames; 1: none)")
         need(self.n_fft is None or self.n_fft >= 2 * self.mel_channels - 2, "n_fft",
              f"null or >= 2 (mel bands - 1) = {2 * self.mel_channels - 2}")
         self.check_mel(self.sample_rate, self.fft_size)
@@ -141,8 +147,9 @@ class HarmonicNoiseConfig(Config, MelSettings):
 
     @property
     def receptive_field_frames(self) -> int:
-        """Frames one frame's controls depend on (past and, non-causal, future ones)."""
-        return receptive_field(self.kernel_size, self.dilations)
+        """Frames one frame's controls depend on (past and, non-causal, future ones): the
+        blocks', widened by the smoothing."""
+        return receptive_field(self.kernel_size, self.dilations) + self.smoothing - 1
 
     @property
     def receptive_field(self) -> int:
@@ -225,12 +232,25 @@ class HarmonicNoiseNet(nn.Module):
         harm = self.log_envelope(frames, freqs) + torch.log(2 * f0[:, None] / c.sample_rate)
         noise_f = self.noise_freqs[None, :, None].expand(B, -1, N)
         noise = self.log_envelope(frames, noise_f) - 0.5 * math.log(3 * self.mel.win_length / 8)
+        harm = self._smooth(harm + torch.log(_exp_sigmoid(y[:, :c.harmonics])))
+        noise = self._smooth(noise + torch.log(_exp_sigmoid(y[:, c.harmonics:])))
         # a frame whose every band is at the features' floor (-100 dB) is digital silence
         # (1e-4 above it: a float32 ln or log10 floor read back in float64 sits a hair above)
         floor = self.mel.floor_feature + 1e-4
         sound = (frames[:, :c.mel_channels] > floor).any(dim=1, keepdim=True).to(frames.dtype)
-        return {"amplitudes": torch.exp(harm) * _exp_sigmoid(y[:, :c.harmonics]) * below * sound,
-                "noise": torch.exp(noise) * _exp_sigmoid(y[:, c.harmonics:]) * sound, "f0": f0}
+        return {"amplitudes": torch.exp(harm) * below * sound, "noise": torch.exp(noise) * sound,
+                "f0": f0}
+
+    def _smooth(self, x: torch.Tensor) -> torch.Tensor:
+        """The config's moving average over frames of (B, F, N) -> (B, F, N), edge frames
+        repeated beyond the ends."""
+        k = self.config.smoothing
+        if k == 1:
+            return x
+        w = torch.hann_window(k + 2, periodic=False, dtype=x.dtype, device=x.device)[1:-1]
+        w = (w / w.sum()).expand(x.shape[1], 1, k)  # (F, 1, k) one filter per row
+        pad = (k - 1, 0) if self.config.causal else ((k - 1) // 2, k // 2)
+        return F.conv1d(F.pad(x, pad, mode="replicate"), w, groups=x.shape[1])
 
     def forward(self, frames: torch.Tensor, noise: torch.Tensor | None = None,
                 generator: torch.Generator | None = None) -> torch.Tensor:
