@@ -25,7 +25,7 @@ What did not work (two CPU cores; 0.5 s notes; pyin as here):
   0/24, with a hum near 660 Hz whatever the note; Gaussian and a 3-component logistic
   mixture with the note as global conditioning, 0/24.
 Sessions 2 and 3 used pitch taps from a fixed period at hop 1 (24 of 24 notes, HNR 12.0 dB
-against the corpus's 28.2 dB); session 4 made them a recipe driven by f0 frames.
+against the corpus's 28.2 dB with the whole-sample lag); session 4 made them a recipe driven by f0 frames.
 
     python benchmarks/quality.py                 # the recipe's steps (about 10 minutes)
     python benchmarks/quality.py --steps 300     # a quick look

@@ -91,7 +91,9 @@ class HarmonicNoiseConfig(Config, MelSettings):
     """Frames of a Hann-weighted moving average over the log amplitudes and log noise gains
     (centred; past frames only when causal); 1: none. Frame-to-frame ripple in the features
     (a short analysis window against a long period) reaches the gains and modulates the
-    harmonics, which a plucked string's smooth decay does not; 5 frames take it out."""
+    harmonics, which a plucked string's smooth decay does not. Set on a trained pitch model at
+    generation, 7 frames lifted its harmonic-to-noise ratio by 3.1 dB; trained with, it did not
+    (README, "Pitch, harmonic-plus-noise")."""
     n_fft: int | None = None
     """FFT size of the mel analysis (recipes set it from data); None: 4 * hop_length. With
     the mel settings (wavedil.mel.MelSettings, which recipes copy from the data too) it
