@@ -68,6 +68,10 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--out", type=Path, default=Path("runs/quality"))
     ap.add_argument("--skip-training", action="store_true", help="reuse the run in --out")
+    ap.add_argument("--noise-scale", type=float, default=None,
+                    help="harmonic-noise models: the shaped noise's gain at generation")
+    ap.add_argument("--smoothing", type=int, default=None,
+                    help="harmonic-noise models: frames of gain smoothing at generation")
     args = ap.parse_args()
     sets = [f"train.run_dir={args.out}", *([f"train.steps={args.steps}"] if args.steps else [])]
     recipe = load_recipe(args.recipe, sets)
@@ -79,6 +83,9 @@ def main() -> None:
         print(f"trained {result.step} steps in {trained / 60:.1f} min")
     loaded = load_model(args.out / "best.pt")  # the weights with the best validation loss
     data, rate = loaded.data, loaded.sample_rate
+    for key in ("noise_scale", "smoothing"):  # generation-time settings of the trained model
+        if getattr(args, key) is not None:
+            setattr(loaded.model.config, key, getattr(args, key))
 
     # one take per note (the first timbre's first take): its loudness band and voicing
     items = {}
