@@ -157,3 +157,26 @@ def test_frames_at_the_log_mel_floor_are_silent():
         out = model(frames, generator=torch.Generator().manual_seed(0))
     assert float(out[:, :5 * 32].abs().max()) == 0.0
     assert float(out[:, 7 * 32:].abs().max()) > 0.0
+
+
+def test_the_recipe_chooses_the_spectral_loss_resolutions():
+    """train.stft_sizes reaches the vocoder's loss (and is checked): the objective of a recipe
+    with sizes [512, 256] is the loss at exactly those sizes, not at the default six."""
+    from wavedil.train.objective import Objective
+    from wavedil.train.recipe import TrainConfig
+    from wavedil.train.spectral import FFT_SIZES
+
+    model = _tiny(sample_rate=8000)
+    frames = _frames(2, 64, hz=200.0)
+    audio = torch.randn(2, 64 * model.config.hop_length) * 0.1
+    batch = {"mel": frames, "audio": audio}
+    objective = Objective.for_config(model.config, 0, TrainConfig(stft_sizes=[512, 256]))
+    got = objective.loss(model, batch, generator=torch.Generator().manual_seed(1))
+    est = model(frames, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(got, multi_resolution_stft_loss(est, audio, (512, 256)))
+    assert not torch.allclose(got, multi_resolution_stft_loss(est, audio, FFT_SIZES))
+    assert TrainConfig().stft_sizes == list(FFT_SIZES)
+    with pytest.raises(ConfigError, match="stft_sizes must be a non-empty list of powers of two"):
+        TrainConfig(stft_sizes=[1000])
+    with pytest.raises(ConfigError, match="stft_sizes"):
+        TrainConfig(stft_sizes=[])

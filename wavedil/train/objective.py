@@ -53,11 +53,13 @@ def to_bits(nats: float) -> float:
 
 
 def batch_spectral_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor],
-                        generator: torch.Generator | None = None) -> torch.Tensor:
-    """The multi-resolution STFT loss of a frames-to-waveform model's output for each crop's
-    frames against the crop's audio (``generator``: the noise source's random numbers)."""
+                        generator: torch.Generator | None = None,
+                        sizes: tuple[int, ...] = FFT_SIZES) -> torch.Tensor:
+    """The multi-resolution STFT loss (FFT ``sizes``) of a frames-to-waveform model's output
+    for each crop's frames against the crop's audio (``generator``: the noise source's random
+    numbers)."""
     est = model(batch["mel"], generator=generator)  # (B, L)
-    return multi_resolution_stft_loss(est, batch["audio"])
+    return multi_resolution_stft_loss(est, batch["audio"], sizes)
 
 
 def esr(est: torch.Tensor, target: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
@@ -78,13 +80,14 @@ def batch_effect_output(model: torch.nn.Module, batch: dict[str, torch.Tensor]
 
 
 def batch_effect_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor],
-                      pre_emphasis_coeff: float, stft_weight: float) -> torch.Tensor:
+                      pre_emphasis_coeff: float, stft_weight: float,
+                      sizes: tuple[int, ...] = FFT_SIZES) -> torch.Tensor:
     """ESR of the pre-emphasised output (Wright and Valimaki 2019: the first-order high-pass
     1 - c z^-1 weights the error towards the frequencies one hears) plus ``stft_weight``
-    times the multi-resolution STFT loss."""
+    times the multi-resolution STFT loss (FFT ``sizes``)."""
     est, target = batch_effect_output(model, batch)
     loss = esr(pre_emphasis(est, pre_emphasis_coeff), pre_emphasis(target, pre_emphasis_coeff))
-    sizes = tuple(n for n in FFT_SIZES if n <= est.shape[-1])  # a short crop drops the longest
+    sizes = tuple(n for n in sizes if n <= est.shape[-1])  # a short crop drops the longest
     if stft_weight and sizes:
         loss = loss + stft_weight * multi_resolution_stft_loss(est, target, sizes)
     return loss
@@ -104,12 +107,14 @@ class Objective:
     """The effect loss' pre-emphasis coefficient (train.esr_pre_emphasis)."""
     stft_weight: float = 0.0
     """The effect loss' weight of the multi-resolution STFT term (train.stft_weight)."""
+    stft_sizes: tuple[int, ...] = FFT_SIZES
+    """FFT sizes of the multi-resolution STFT loss (train.stft_sizes)."""
 
     @classmethod
     def for_config(cls, config, crop: int, train) -> "Objective":
         """The objective of a model config under a recipe's train section."""
         return cls(is_autoregressive(config), crop, validation_key(config),
-                   train.esr_pre_emphasis, train.stft_weight)
+                   train.esr_pre_emphasis, train.stft_weight, tuple(train.stft_sizes))
 
     @property
     def effect(self) -> bool:
@@ -130,8 +135,9 @@ class Objective:
         if self.autoregressive:
             return batch_nll(model, batch, self.crop, config, input_noise)
         if self.effect:
-            return batch_effect_loss(model, batch, self.pre_emphasis, self.stft_weight)
-        return batch_spectral_loss(model, batch, generator)
+            return batch_effect_loss(model, batch, self.pre_emphasis, self.stft_weight,
+                                     self.stft_sizes)
+        return batch_spectral_loss(model, batch, generator, self.stft_sizes)
 
     def validation_loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor],
                         generator: torch.Generator | None = None) -> torch.Tensor:

@@ -37,6 +37,7 @@ from ..hnnet import HarmonicNoiseConfig
 from ..kinds import config_class, data_config_class
 from ..mel import MEL_KEYS, MelSettings
 from ..model import WaveNetConfig
+from .spectral import FFT_SIZES
 
 
 @dataclass
@@ -98,6 +99,12 @@ class TrainConfig(Config):
     target before the error-to-signal ratio (0: plain ESR)."""
     stft_weight: float = 2e-4
     """Effect models: weight of the multi-resolution STFT loss added to the ESR."""
+    stft_sizes: list[int] = field(default_factory=lambda: list(FFT_SIZES))
+    """FFT sizes (hop a quarter of each) of the multi-resolution STFT loss: a harmonic-noise
+    vocoder's whole loss, an effect's STFT term. Windows shorter than a note's period see
+    each period's waveform, whose magnitudes a free-running oscillator's phase cannot match;
+    the loss then pays the gains to ripple from frame to frame (README, "Pitch,
+    harmonic-plus-noise")."""
     run_dir: str = ""
     """Folder of the run; empty: runs/<recipe name>."""
 
@@ -121,6 +128,10 @@ class TrainConfig(Config):
         need(0.0 <= self.input_noise <= 0.5, "input_noise", "in [0, 0.5]")
         need(0.0 <= self.esr_pre_emphasis < 1.0, "esr_pre_emphasis", "in [0, 1)")
         need(self.stft_weight >= 0, "stft_weight", ">= 0")
+        self.stft_sizes = [int(n) for n in self.stft_sizes]
+        need(len(self.stft_sizes) > 0 and all(n >= 16 and n & (n - 1) == 0
+                                               for n in self.stft_sizes),
+             "stft_sizes", "a non-empty list of powers of two >= 16")
 
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "model": WaveNetConfig, "train": TrainConfig,
