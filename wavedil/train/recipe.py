@@ -128,10 +128,12 @@ class TrainConfig(Config):
         need(0.0 <= self.input_noise <= 0.5, "input_noise", "in [0, 0.5]")
         need(0.0 <= self.esr_pre_emphasis < 1.0, "esr_pre_emphasis", "in [0, 1)")
         need(self.stft_weight >= 0, "stft_weight", ">= 0")
-        self.stft_sizes = [int(n) for n in self.stft_sizes]
-        need(len(self.stft_sizes) > 0 and all(n >= 16 and n & (n - 1) == 0
-                                               for n in self.stft_sizes),
+        sizes = self.stft_sizes
+        need(isinstance(sizes, (list, tuple)) and len(sizes) > 0
+             and all(isinstance(n, int) and not isinstance(n, bool) and n >= 16
+                     and n & (n - 1) == 0 for n in sizes),
              "stft_sizes", "a non-empty list of powers of two >= 16")
+        self.stft_sizes = list(sizes)
 
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "model": WaveNetConfig, "train": TrainConfig,
