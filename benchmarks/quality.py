@@ -28,7 +28,7 @@ Sessions 2 and 3 used pitch taps from a fixed period at hop 1 (24 of 24 notes, H
 against the corpus's 28.2 dB with the whole-sample lag); session 4 made them a recipe driven by f0 frames.
 Session 10 re-scored recipes/pitch.yaml with the fractional lag: 24 of 24, HNR 15.6 against 41.7 dB.
 
-    python benchmarks/quality.py                 # the recipe's steps (about 10 minutes)
+    python benchmarks/quality.py                 # the recipe's steps (10 to 21 minutes)
     python benchmarks/quality.py --steps 300     # a quick look
     python benchmarks/quality.py --recipe recipes/pitch_harmonic.yaml --out runs/quality-harmonic
                                                  # the harmonic-plus-noise model, same frames
