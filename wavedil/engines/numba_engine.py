@@ -55,6 +55,9 @@ class NumbaEngine(Engine):
             for i in (0, 1, 3, 5, 7):  # taps, res, skip, out1, out2
                 arrays[i] = (native.pack_bf16(native.to_bf16(arrays[i])) if self.compact
                              else native.pack(arrays[i]))
+        if not self.compact:  # float32 matrices as 16-bit words too: one type, one compilation
+            for i in (0, 1, 3, 5, 7):
+                arrays[i] = np.ascontiguousarray(arrays[i], np.float32).view(np.uint16)
         L2G = p.n_layers * p.w_taps.shape[2]
         features = p.features
         lags = features.lags if features is not None else []
@@ -63,7 +66,7 @@ class NumbaEngine(Engine):
         self.weights = K.Weights(*arrays)
         self.layout = (p.offsets.numpy() * B * C, p.spans.numpy(), np.array(p.dilations, np.int64))
         self.static_np = np.ascontiguousarray(self.static.expand(-1, B, -1).numpy())  # (L, B, 2G)
-        self.options = dict(gemm=gemm, head_kind=_HEAD_KIND[self.head.kind],
+        self.options = dict(gemm=gemm, words=1 if self.compact else 2, head_kind=_HEAD_KIND[self.head.kind],
                             log_scale_min=float(getattr(self.head, "log_scale_min", 0.0)),
                             input_classes=p.input_kind == "classes", mulaw_input=p.mulaw_input,
                             classes=float(p.classes),

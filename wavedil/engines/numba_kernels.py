@@ -31,9 +31,11 @@ CATEGORICAL, LOGISTIC, GAUSSIAN = 0, 1, 2
 
 Weights = namedtuple("Weights", "taps res res_bias skip skip_bias out1 out1_bias out2 out2_bias "
                                 "embed embed_bias sample lags")
-"""The plan's arrays (``plan.Plan``: w_taps, w_res, b_res, ...), float32; the five matrices
-laid out by ``native.pack`` when the C kernel's packed form multiplies them (and held as
-bfloat16 patterns, uint16, in the compact-weight mode). sample (A, L * 2G):
+"""The plan's arrays (``plan.Plan``: w_taps, w_res, b_res, ...), float32, except the five
+matrices: laid out by ``native.pack`` when the C kernel's packed form multiplies them, and held
+as 16-bit words (uint16) either way: bfloat16 patterns in the compact-weight mode, one per
+weight, else each float32 weight's two halves (its last axis twice as long; ``Options.words``
+says which). One array type for both formats means numba compiles the loop once. sample (A, L * 2G):
 the sample features' projection (``plan.w_sample``; 0 rows without them); lags (nl,) int64: the
 pitch-tap lags (0 without pitch taps)."""
 State = namedtuple("State", "ring next_input history offsets spans dilations")
@@ -47,9 +49,10 @@ biases; the sample features' context: periods (n, B) int64, each output's pitch 
 unvoiced; 0 rows without pitch taps), coeffs (n, B, p) float32, its LP predictor (p = 0 without
 LP); uniforms (n, B, k) float64 when sampling; values (B, n) float64, drawn, or given when
 teacher forcing; logits (n, B, O), written when teacher forcing."""
-Options = namedtuple("Options", "gemm forcing head_kind temperature log_scale_min input_classes "
-                                "mulaw_input classes means_lo means_hi")
-"""gemm: the C kernel's address (0: numba's loops); forcing: feed ``values`` and write logits;
+Options = namedtuple("Options", "gemm words forcing head_kind temperature log_scale_min "
+                                "input_classes mulaw_input classes means_lo means_hi")
+"""gemm: the C kernel's address (0: numba's loops); words: 16-bit words per weight in the five
+matrices (2: float32, 1: bfloat16); forcing: feed ``values`` and write logits;
 the head's kind (CATEGORICAL, ...), temperature and log-scale floor; the input embedding's kind;
 classes (float); the head's mean channels means_lo .. means_hi - 1, which the LP prediction
 moves."""
@@ -234,13 +237,9 @@ def _call_gemm(typingctx, fn, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, l
 
 
 @njit(cache=True, fastmath=True, error_model="numpy", inline="always")
-def _gemm(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
-    """c[m, n] += sum_k a[m, k] * b[k, n] on flat row-major operands with offsets and leading
-    dimensions: by the C kernel at address ``fn``, or by these loops when ``fn`` is 0 (float32
-    b only: the engine holds bfloat16 weights only with the C kernel)."""
-    if fn != 0:
-        _call_gemm(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
-        return
+def _loops(M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
+    """c[m, n] += sum_k a[m, k] * b[k, n] on flat row-major float32 operands with offsets and
+    leading dimensions, in numba's loops."""
     for m in range(M):
         crow = c[c_off + m * ldc:c_off + m * ldc + N]
         for k in range(K):
@@ -248,6 +247,18 @@ def _gemm(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
             brow = b[b_off + k * ldb:b_off + k * ldb + N]
             for o in range(N):
                 crow[o] += v * brow[o]
+
+
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
+def _gemm(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
+    """The same product with b a weight matrix held as 16-bit words (see ``Weights``; b_off
+    counts words, ldb elements): by the C kernel at address ``fn``, or by :func:`_loops` when
+    ``fn`` is 0 (float32 weights only: the engine holds bfloat16 weights only with the C
+    kernel)."""
+    if fn != 0:
+        _call_gemm(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
+        return
+    _loops(M, N, K, a, a_off, lda, b.view(np.float32), b_off // 2, ldb, c, c_off, ldc)
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
@@ -263,7 +274,7 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
     wk, wr, br, ws, bs, w1, b1_, w2, b2, embed, embed_bias, wsmp, lags = weights
     buf, inp, hist, off, span, dil = state
     static, local, periods, coeffs, uni, values, logits_out = chunk
-    (gemm, forcing, head_kind, temperature, log_scale_min, input_classes, mulaw_input,
+    (gemm, words, forcing, head_kind, temperature, log_scale_min, input_classes, mulaw_input,
      classes, means_lo, means_hi) = options
     has_local = local.shape[0] > 0
     has_features = hist.shape[1] > 0
@@ -271,12 +282,12 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
     NL = lags.shape[0]
     p = coeffs.shape[2]
     A = wsmp.shape[0]
-    L, KC, G = wk.shape
+    L, KC, G = wk.shape[0], wk.shape[1], wk.shape[2] // words
     C = inp.shape[1]
     G2 = G // 2
     Km1 = KC // C - 1
-    S = ws.shape[1]
-    O = w2.shape[1]
+    S = ws.shape[1] // words
+    O = w2.shape[1] // words
     nb = b1 - b0
     B = inp.shape[0]
     LG = L * G2
@@ -312,7 +323,7 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
                     feats[q * A + NL] = -acc
             # step's bias + feats @ w_sample: A is a handful, numba's loops do it
             fbias[:] = zero
-            _gemm(0, nb, L * G, A, feats, 0, A, wsm, 0, L * G, fbias, 0, L * G)
+            _loops(nb, L * G, A, feats, 0, A, wsm, 0, L * G, fbias, 0, L * G)
         for l in range(L):
             sp = span[l]
             d = dil[l]
@@ -335,7 +346,7 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
                     aq[j * C:(j + 1) * C] = buf[row:row + C]
                 aq[Km1 * C:] = x[q * C:(q + 1) * C]
             # step's h = bias[l] + window @ w_taps[l]
-            _gemm(gemm, nb, G, KC, a, 0, KC, wkf, l * KC * G, G, h, 0, G)
+            _gemm(gemm, nb, G, KC, a, 0, KC, wkf, l * KC * G * words, G, h, 0, G)
             if sp > 0:  # step's ring write (there for all layers at once)
                 row = off[l] + ((t % sp) * B + b0) * C
                 buf[row:row + nb * C] = x
@@ -346,7 +357,7 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
                 for o in range(G2):  # step's z = glu(tanh(filter), gate)
                     zq[o] = _tanh(ha[o]) * (half + half * _tanh(half * hb[o]))
             if l < L - 1:  # step's x = x + z @ w_res[l] + b_res[l]
-                _gemm(gemm, nb, C, G2, z, l * G2, LG, wrf, l * G2 * C, C, x, 0, C)
+                _gemm(gemm, nb, C, G2, z, l * G2, LG, wrf, l * G2 * C * words, C, x, 0, C)
                 brl = br[l]
                 for q in range(nb):
                     xq = x[q * C:(q + 1) * C]
