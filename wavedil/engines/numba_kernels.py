@@ -251,10 +251,20 @@ def _loops(M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
 
 @njit(cache=True, fastmath=True, error_model="numpy", inline="always")
 def _gemm(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
-    """The same product with b a weight matrix held as 16-bit words (see ``Weights``; b_off
-    counts words, ldb elements): by the C kernel at address ``fn``, or by :func:`_loops` when
-    ``fn`` is 0 (float32 weights only: the engine holds bfloat16 weights only with the C
-    kernel)."""
+    """The same product on float32 operands: by the C kernel at address ``fn``, or by
+    :func:`_loops` when ``fn`` is 0."""
+    if fn != 0:
+        _call_gemm(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
+        return
+    _loops(M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
+
+
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
+def _gemm_words(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
+    """The same product with b one of the engine's weight matrices, held as 16-bit words (see
+    ``Weights``; b_off counts words, ldb elements): by the C kernel at address ``fn``, or by
+    :func:`_loops` when ``fn`` is 0 (float32 weights only: the engine holds bfloat16 weights
+    only with the C kernel)."""
     if fn != 0:
         _call_gemm(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
         return
@@ -346,7 +356,7 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
                     aq[j * C:(j + 1) * C] = buf[row:row + C]
                 aq[Km1 * C:] = x[q * C:(q + 1) * C]
             # step's h = bias[l] + window @ w_taps[l]
-            _gemm(gemm, nb, G, KC, a, 0, KC, wkf, l * KC * G * words, G, h, 0, G)
+            _gemm_words(gemm, nb, G, KC, a, 0, KC, wkf, l * KC * G * words, G, h, 0, G)
             if sp > 0:  # step's ring write (there for all layers at once)
                 row = off[l] + ((t % sp) * B + b0) * C
                 buf[row:row + nb * C] = x
@@ -357,7 +367,7 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
                 for o in range(G2):  # step's z = glu(tanh(filter), gate)
                     zq[o] = _tanh(ha[o]) * (half + half * _tanh(half * hb[o]))
             if l < L - 1:  # step's x = x + z @ w_res[l] + b_res[l]
-                _gemm(gemm, nb, C, G2, z, l * G2, LG, wrf, l * G2 * C * words, C, x, 0, C)
+                _gemm_words(gemm, nb, C, G2, z, l * G2, LG, wrf, l * G2 * C * words, C, x, 0, C)
                 brl = br[l]
                 for q in range(nb):
                     xq = x[q * C:(q + 1) * C]
@@ -369,11 +379,11 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
                 s1[q * S + o] = b1_[o]
             for o in range(O):
                 lg[q * O + o] = b2[o]
-        _gemm(gemm, nb, S, LG, z, 0, LG, wsf, 0, S, s, 0, S)
+        _gemm_words(gemm, nb, S, LG, z, 0, LG, wsf, 0, S, s, 0, S)
         np.maximum(s, zero, s)
-        _gemm(gemm, nb, S, S, s, 0, S, w1f, 0, S, s1, 0, S)
+        _gemm_words(gemm, nb, S, S, s, 0, S, w1f, 0, S, s1, 0, S)
         np.maximum(s1, zero, s1)
-        _gemm(gemm, nb, O, S, s1, 0, S, w2f, 0, O, lg, 0, O)
+        _gemm_words(gemm, nb, O, S, s1, 0, S, w2f, 0, O, lg, 0, O)
         for q in range(nb):
             b = b0 + q
             lq = lg[q * O:(q + 1) * O]
