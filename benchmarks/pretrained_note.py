@@ -30,8 +30,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     if not args.note.is_file():
-        raise SystemExit(f"{args.note}: no such note; run `wavedil prepare recipes/quickstart.yaml` "
-                         "first")
+        raise SystemExit(f"{args.note}: no such note; run `wavedil prepare "
+                         "recipes/quickstart.yaml` first")
     original, rate = sf.read(args.note, dtype="float32")
     waves = {f"original ({args.note.name})": original}
     with tempfile.TemporaryDirectory() as tmp:

@@ -35,9 +35,9 @@ Weights = namedtuple("Weights", "taps res res_bias skip skip_bias out1 out1_bias
 matrices: laid out by ``native.pack`` when the C kernel's packed form multiplies them, and held
 as 16-bit words (uint16) either way: bfloat16 patterns in the compact-weight mode, one per
 weight, else each float32 weight's two halves (its last axis twice as long; ``Options.words``
-says which). One array type for both formats means numba compiles the loop once. sample (A, L * 2G):
-the sample features' projection (``plan.w_sample``; 0 rows without them); lags (nl,) int64: the
-pitch-tap lags (0 without pitch taps)."""
+says which): one array type for both formats, so numba compiles the loop once. sample
+(A, L * 2G): the sample features' projection (``plan.w_sample``; 0 rows without them); lags
+(nl,) int64: the pitch-tap lags (0 without pitch taps)."""
 State = namedtuple("State", "ring next_input history offsets spans dilations")
 """The engine's ``plan.StepState``: ring (R * B * C,) flat, next_input (B, C), history (B, H + 1)
 (past inputs in head space, input s in column s mod (H + 1); (B, 0) without sample features);
