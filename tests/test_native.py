@@ -182,3 +182,17 @@ def test_bf16_through_generate_and_its_errors(tmp_path):
         generate(vocoder, 64, local=torch.zeros(1, 10, 2), weights="bf16")
     with pytest.raises(ValueError, match="weights"):
         GenerateConfig(weights="int8")
+
+
+def test_both_weight_formats_run_one_compiled_loop():
+    """fp32 and bf16 weights reach the compiled loop as the same array type (16-bit words), so
+    an engine of either format after the other compiles nothing new."""
+    from wavedil.engines import numba_kernels
+
+    model = small()
+    make_engine("numba", model, 1, weights="fp32").sample(2, torch.rand(2, 1, 1))
+    before = set(numba_kernels._group.signatures)
+    for weights in ("bf16", "fp32"):
+        eng = make_engine("numba", model, 1, weights=weights)
+        eng.sample(2, torch.rand(2, 1, 1))
+        assert set(numba_kernels._group.signatures) == before, weights
