@@ -43,6 +43,27 @@ def test_frames_become_hop_samples_each_and_the_noise_is_reproducible():
     assert torch.allclose(ctl["f0"], torch.full((2, 10), 200.0), rtol=1e-5)
 
 
+def test_phases_start_in_cosine_phase_and_keep_the_amplitudes():
+    # model.phases: one more output per harmonic sets its phase; built, it is pi / 2 everywhere,
+    # so the (sin, cos) amplitudes are (0, a) with a the plain model's amplitude
+    torch.manual_seed(0)
+    plain = _tiny().eval()
+    torch.manual_seed(0)
+    phased = _tiny(phases=True).eval()
+    assert phased.out.out_channels == plain.out.out_channels + 20
+    frames = _frames(2, 10)
+    with torch.no_grad():
+        phased.out.weight[:28].copy_(plain.out.weight)
+        phased.out.bias[:28].copy_(plain.out.bias)
+        a, b = plain.controls(frames), phased.controls(frames)
+    assert torch.allclose(b["quadrature"], a["amplitudes"], rtol=1e-5, atol=1e-7)
+    assert b["amplitudes"].abs().max() < 1e-6 * a["amplitudes"].abs().max()
+    noise = torch.randn(2, 320)
+    wave = phased(frames, noise)
+    assert wave.shape == (2, 320) and torch.isfinite(wave).all()
+    assert not torch.allclose(wave, plain(frames, noise))  # cosine, not sine, phase
+
+
 def test_a_causal_vocoder_reads_no_frame_after_the_next():
     torch.manual_seed(0)
     model = _tiny(causal=True).eval()

@@ -75,6 +75,44 @@ def test_harmonic_bank_equals_the_sum_over_upsampled_amplitudes_and_masks_per_sa
         harmonic_bank(phase[:, :-1], f0_t[:, :-1], amps, rate)
 
 
+def test_quadrature_amplitudes_give_each_harmonic_its_own_phase():
+    # a_k sin(k phase) + b_k cos(k phase) = r_k sin(k phase + theta_k): against the per-sample
+    # sum with the (a, b) pair interpolated between frames, and its gradients to both
+    rate, hop, frames, K = 8000, 40, 10, 24
+    g = torch.Generator().manual_seed(1)
+    f0 = torch.linspace(150.0, 700.0, frames, dtype=torch.float64)[None]
+    phase, _ = harmonic_phase(f0, rate, hop)
+    f0_t = upsample_frames(f0[:, None], hop)[:, 0]
+    r = torch.rand(1, K, frames, generator=g, dtype=torch.float64)
+    theta = 2 * math.pi * torch.rand(1, K, frames, generator=g, dtype=torch.float64)
+    a = (r * torch.cos(theta)).requires_grad_()
+    b = (r * torch.sin(theta)).requires_grad_()
+    wave = harmonic_bank(phase, f0_t, a, rate, b)
+    k = torch.arange(1, K + 1, dtype=torch.float64)[None, :, None]
+    arg = 2 * math.pi * k * phase[:, None]
+    audible = k * f0_t[:, None] < rate / 2
+    per_sample = torch.sin(arg) * upsample_frames(a, hop) + torch.cos(arg) * upsample_frames(b, hop)
+    expected = (per_sample * audible).sum(dim=1)
+    assert torch.allclose(wave, expected, atol=1e-9)
+    grad = torch.randn(wave.shape, generator=g, dtype=torch.float64)
+    got = torch.autograd.grad(wave, (a, b), grad)
+    want = torch.autograd.grad(expected, (a, b), grad)
+    assert all(torch.allclose(x, y, atol=1e-9) for x, y in zip(got, want))
+    # in a steady frame the pair is one sinusoid of amplitude r and phase theta
+    steady = torch.full((1, frames), 400.0, dtype=torch.float64)
+    ph, _ = harmonic_phase(steady, rate, hop)
+    one = torch.zeros(1, K, frames, dtype=torch.float64)
+    a1, b1 = one.clone(), one.clone()
+    a1[0, 2], b1[0, 2] = 0.5 * math.cos(1.0), 0.5 * math.sin(1.0)  # harmonic 3 at phase 1 rad
+    w = harmonic_bank(ph, torch.full_like(ph, 400.0), a1, rate, b1)
+    assert torch.allclose(w, 0.5 * torch.sin(2 * math.pi * 3 * ph + 1.0), atol=1e-9)
+    # sine phase alone is the same bank as before
+    assert torch.allclose(harmonic_bank(phase, f0_t, a.detach(), rate, torch.zeros_like(a)),
+                          harmonic_bank(phase, f0_t, a.detach(), rate), atol=1e-12)
+    with pytest.raises(ValueError, match="quadrature"):
+        harmonic_bank(phase, f0_t, a, rate, b[:, :-1])
+
+
 def test_harmonic_phase_continues_across_chunks_exactly():
     rate, hop = 16000, 64
     f0 = torch.linspace(100, 300, 40)[None].repeat(2, 1)  # (2, 40) a glide

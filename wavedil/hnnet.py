@@ -6,7 +6,8 @@ that drives a bank of harmonic oscillators and a shaped noise source (``wavedil.
     the mel bands --> spectral envelope E(f) per frame (the bands' magnitudes over their widths,
         interpolated between band centres in log magnitude)
     a_k = E(k f0) 2 f0 / rate * gain_k        noise band m: E(f_m) / sqrt(3 win / 8) * gain_m
-    f0 (from the frames' log-f0 and voicing) --> phase --> sum_k a_k sin(k phase) + shaped noise
+    f0 (from the frames' log-f0 and voicing) --> phase --> sum_k a_k sin(k phase + theta_k)
+        + shaped noise      (theta_k per frame from the network with ``phases``, else 0)
 
 The envelope terms are what a harmonic signal and white noise of those amplitudes would show
 in the mel analysis (a Hann window of win_length samples), so the untrained model is already a plain
@@ -87,6 +88,10 @@ class HarmonicNoiseConfig(Config, MelSettings):
     """Linear-frequency bands of the noise filter, from 0 to rate / 2."""
     noise_scale: float = 1.0
     """Gain of the shaped noise relative to unit white noise."""
+    phases: bool = False
+    """The network also sets each harmonic's phase per frame: harmonic k is
+    a_k sin(k phase + theta_k), theta_k one more output per harmonic, starting at pi / 2
+    (cosine phase). False: every harmonic in sine phase (theta_k = 0)."""
     smoothing: int = 1
     """Frames of a Hann-weighted moving average over the log amplitudes and log noise gains
     (centred; past frames only when causal); 1: none. Set at generation on trained pitch
@@ -171,11 +176,15 @@ class HarmonicNoiseNet(nn.Module):
                                c.kernel_size, d, causal=c.causal, residual=i < len(c.dilations) - 1)
             for i, d in enumerate(c.dilations))
         self.post = nn.Conv1d(c.skip_channels, c.skip_channels, 1)
-        self.out = nn.Conv1d(c.skip_channels, c.harmonics + c.noise_bands, 1)
+        K, M = c.harmonics, c.noise_bands
+        self.out = nn.Conv1d(c.skip_channels, K + M + (K if c.phases else 0), 1)
         with torch.no_grad():  # start as the plain vocoder of the envelope (gains measured on speech)
             self.out.weight.mul_(0.1)
-            self.out.bias[:c.harmonics] = _logit_of_gain(0.6)
-            self.out.bias[c.harmonics:] = _logit_of_gain(0.3)
+            self.out.bias[:K] = _logit_of_gain(0.6)
+            self.out.bias[K:K + M] = _logit_of_gain(0.3)
+            if c.phases:  # cosine phase (on sine-phase weights' output it scored higher)
+                self.out.weight[K + M:] = 0.0
+                self.out.bias[K + M:] = math.pi / 2
         self.mel = c.log_mel()  # the features' filterbank and scaling, inverted by log_envelope
         fb = torch.from_numpy(self.mel.filterbank()).float()  # (n_mels, bins)
         bins = torch.linspace(0, c.sample_rate / 2, fb.shape[1])
@@ -214,7 +223,8 @@ class HarmonicNoiseNet(nn.Module):
 
     def controls(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-frame synthesis controls: amplitudes (B, K, N) (zero above rate / 2), noise
-        gains (B, M, N) and f0 (B, N) Hz."""
+        gains (B, M, N) and f0 (B, N) Hz; with ``phases``, the amplitudes of sin(k phase)
+        and, as "quadrature" (B, K, N), those of cos(k phase)."""
         c = self.config
         if frames.dim() != 3 or frames.shape[1] != c.local_channels:
             raise ValueError(f"HarmonicNoiseNet: expected frames of shape (B, {c.local_channels}, "
@@ -233,14 +243,20 @@ class HarmonicNoiseNet(nn.Module):
         harm = self.log_envelope(frames, freqs) + torch.log(2 * f0[:, None] / c.sample_rate)
         noise_f = self.noise_freqs[None, :, None].expand(B, -1, N)
         noise = self.log_envelope(frames, noise_f) - 0.5 * math.log(3 * self.mel.win_length / 8)
-        harm = self._smooth(harm + torch.log(_exp_sigmoid(y[:, :c.harmonics])))
-        noise = self._smooth(noise + torch.log(_exp_sigmoid(y[:, c.harmonics:])))
+        K, M = c.harmonics, c.noise_bands
+        harm = self._smooth(harm + torch.log(_exp_sigmoid(y[:, :K])))
+        noise = self._smooth(noise + torch.log(_exp_sigmoid(y[:, K:K + M])))
         # a frame whose every band is at the features' floor (-100 dB) is digital silence
         # (1e-4 above it: a float32 ln or log10 floor read back in float64 sits a hair above)
         floor = self.mel.floor_feature + 1e-4
         sound = (frames[:, :c.mel_channels] > floor).any(dim=1, keepdim=True).to(frames.dtype)
-        return {"amplitudes": torch.exp(harm) * below * sound, "noise": torch.exp(noise) * sound,
-                "f0": f0}
+        amplitudes = torch.exp(harm) * below * sound
+        out = {"amplitudes": amplitudes, "noise": torch.exp(noise) * sound, "f0": f0}
+        if c.phases:
+            theta = y[:, K + M:]
+            out["amplitudes"] = amplitudes * torch.cos(theta)
+            out["quadrature"] = amplitudes * torch.sin(theta)
+        return out
 
     def _smooth(self, x: torch.Tensor) -> torch.Tensor:
         """The config's moving average over frames of (B, F, N) -> (B, F, N), edge frames
@@ -263,7 +279,8 @@ class HarmonicNoiseNet(nn.Module):
         T = N * c.hop_length
         phase, _ = harmonic_phase(ctl["f0"], c.sample_rate, c.hop_length)
         f0_t = upsample_frames(ctl["f0"][:, None], c.hop_length)[:, 0]
-        wave = harmonic_bank(phase, f0_t, ctl["amplitudes"], c.sample_rate)  # (B, T)
+        wave = harmonic_bank(phase, f0_t, ctl["amplitudes"], c.sample_rate,
+                             ctl.get("quadrature"))  # (B, T)
         if c.noise_scale > 0:
             if noise is None:
                 noise = torch.randn(B, T, generator=generator, device=frames.device,

@@ -4,6 +4,7 @@ as DDSP does, Engel et al. 2020). Pure functions on (B, C, T) tensors.
 
     f0 (B, N) Hz ------------------ upsample --> phase = 2 pi cumsum(f0 / rate)
     harmonic amplitudes (B, K, N) - upsample --> sum_k a_k(t) sin(k phase(t))   (k f0 < rate / 2)
+    (and, optionally, (B, K, N) more)            + b_k(t) cos(k phase(t))   (a phase per harmonic)
                                     (the upsampling folded into the sum: harmonic_bank)
     noise gains (B, M, N) --------- per frame, M linear bands from 0 to rate / 2, applied to
                                     white noise in the STFT domain (Hann, hop = frame hop)
@@ -63,14 +64,16 @@ def harmonic_phase(f0: torch.Tensor, sample_rate: int, hop: int,
 
 
 def harmonic_bank(phase: torch.Tensor, f0_samples: torch.Tensor, amplitudes: torch.Tensor,
-                  sample_rate: int) -> torch.Tensor:
+                  sample_rate: int, quadrature: torch.Tensor | None = None) -> torch.Tensor:
     """Sum of harmonics: phase (B, T) cycles, f0 (B, T) Hz, frame amplitudes (B, K, N) with
     T = N * hop -> (B, T).
 
     Sample t = n * hop + j gets sum_k ((1 - j / hop) a_k[n] + (j / hop) a_k[n + 1]) sin(k phase(t)),
     the amplitudes interpolated between frame centres as :func:`upsample_frames` does (the
     last frame held). Harmonic k (1-based) is silenced where k f0 >= rate / 2, so nothing
-    aliases.
+    aliases. ``quadrature`` (B, K, N), when given, are the amplitudes b_k of cos(k phase),
+    interpolated the same way: harmonic k is then r_k sin(k phase + theta_k) with
+    (r cos theta, r sin theta) = (a, b), a phase of its own per frame.
 
     The interpolation is taken out of the sum: each frame's hop samples are one product of
     their (hop, K) oscillator values with the (K, 2) amplitudes of the frame and the next, so
@@ -80,24 +83,31 @@ def harmonic_bank(phase: torch.Tensor, f0_samples: torch.Tensor, amplitudes: tor
     """
     B, K, N = amplitudes.shape
     T = phase.shape[-1]
-    if N == 0 or T % N or phase.shape != f0_samples.shape or phase.shape[0] != B:
+    if (N == 0 or T % N or phase.shape != f0_samples.shape or phase.shape[0] != B
+            or (quadrature is not None and quadrature.shape != amplitudes.shape)):
         raise ValueError(f"harmonic_bank: expected phase and f0 (B, N * hop) and amplitudes "
                          f"(B, K, N), got {tuple(phase.shape)}, {tuple(f0_samples.shape)} and "
-                         f"{tuple(amplitudes.shape)}")
+                         f"{tuple(amplitudes.shape)}"
+                         + ("" if quadrature is None
+                            else f" (quadrature {tuple(quadrature.shape)})"))
     hop = T // N
     # sin(k phase) as the imaginary part of e^(i k phase), one complex product per harmonic:
     # a float32 error of about k x 4e-7 (4e-5 at k = 100, as much as float32 sin of the
     # phase times k has), in a third of the time of K sines
     unit = torch.polar(torch.ones_like(phase), 2 * math.pi * phase).reshape(B, N, hop)
     limit = (sample_rate / 2) / f0_samples.reshape(B, N, hop)  # harmonics below: k < limit
-    power, waves = unit, []
+    power, waves, cosines = unit, [], []
     for k in range(1, K + 1):
         if k > 1:
             power = power * unit
-        waves.append(power.imag * (limit > k))
-    waves = torch.stack(waves, dim=2).reshape(B * N, K, hop)  # (B N, K, hop)
-    ends = torch.stack([amplitudes, _next_frame(amplitudes)], dim=-1)  # (B, K, N, 2)
-    ends = ends.transpose(1, 2).reshape(B * N, K, 2).to(waves.dtype)
+        below = limit > k
+        waves.append(power.imag * below)
+        if quadrature is not None:
+            cosines.append(power.real * below)
+    waves = torch.stack(waves + cosines, dim=2).reshape(B * N, -1, hop)  # (B N, K or 2 K, hop)
+    both = amplitudes if quadrature is None else torch.cat([amplitudes, quadrature], dim=1)
+    ends = torch.stack([both, _next_frame(both)], dim=-1)  # (B, K or 2 K, N, 2)
+    ends = ends.transpose(1, 2).reshape(B * N, -1, 2).to(waves.dtype)
     parts = torch.bmm(waves.transpose(1, 2), ends)  # (B N, hop, 2)
     w = _ramp(hop, parts)
     return (parts[..., 0] * (1 - w) + parts[..., 1] * w).reshape(B, T)
