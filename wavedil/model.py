@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .blocks import GatedResidualBlock
+from .blocks import GatedResidualBlock, chunked_stack
 from .conditioning import LocalConditioner
 from .audio import LogMel
 from .config import Config
@@ -377,6 +377,8 @@ class WaveNet(nn.Module):
         if self.excitation is not None:
             window = F.pad(x, (self.excitation.history, 0))  # silence before the first input
             cond, lp = self._with_features(window, cond, self.sample_context(local, x.shape[-1]))
+        if chunked_stack.applies(self.blocks, h):
+            return self._output(chunked_stack.run_stack(self.blocks, h, cond, g), lp)
         skips = 0
         for block in self.blocks:
             h, s = block(h, cond, g)

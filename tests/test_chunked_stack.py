@@ -1,0 +1,62 @@
+"""The chunked training pass of the residual stack equals the blocks' own forward and backward."""
+
+import pytest
+import torch
+
+from wavedil import WaveNet, WaveNetConfig
+from wavedil.blocks import chunked_stack
+
+
+def _pass(model, x, local=None, speaker=None, chunked=True, monkeypatch=None):
+    monkeypatch.setattr(chunked_stack, "enabled", chunked)
+    model.zero_grad(set_to_none=True)
+    out = model(x[:, :-1], local, speaker)
+    loss = model.head.nll(out, x[:, 1:]).mean()
+    loss.backward()
+    return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+CASES = {
+    "categorical": dict(layers=6, cycle_length=3, residual_channels=8, gate_channels=12,
+                        skip_channels=10, head="categorical", classes=32),
+    "conditioned, kernel 3, weight norm": dict(
+        dilations=[1, 4, 16, 2, 9], kernel_size=3, residual_channels=6, gate_channels=10,
+        skip_channels=7, head="logistic_mixture", mixtures=2, local_channels=5, cond_channels=4,
+        hop_length=8, speakers=3, speaker_channels=4, weight_norm=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("piece_bytes", [7 * 4 * 12, 1 << 20])
+def test_chunked_pass_equals_the_blocks_forward_and_backward(name, piece_bytes, monkeypatch):
+    torch.manual_seed(0)
+    config = WaveNetConfig(**CASES[name])
+    model = WaveNet(config).double().train()  # float64: differences are the method's, not rounding
+    monkeypatch.setattr(chunked_stack, "PIECE_BYTES", piece_bytes)
+    T = 61  # several pieces of 7 steps, a dilation (16) longer than a piece
+    if config.head == "categorical":
+        x = torch.randint(0, config.classes, (3, T + 1))
+    else:
+        x = torch.rand(3, T + 1, dtype=torch.float64) * 1.8 - 0.9
+    local = torch.randn(3, 5, 8, dtype=torch.float64) if config.local_channels else None
+    speaker = torch.tensor([0, 2, 1]) if config.speakers else None
+    assert chunked_stack.applies(model.blocks, torch.zeros(1, config.residual_channels, 1, dtype=torch.float64))
+    out_c, grads_c = _pass(model, x, local, speaker, True, monkeypatch)
+    out_r, grads_r = _pass(model, x, local, speaker, False, monkeypatch)
+    torch.testing.assert_close(out_c, out_r, rtol=1e-10, atol=1e-10)
+    assert grads_c.keys() == grads_r.keys() and len(grads_r) == len(list(model.parameters()))
+    for n in grads_r:
+        scale = grads_r[n].abs().max().clamp_min(1e-6)
+        assert ((grads_c[n] - grads_r[n]).abs().max() / scale) < 1e-9, n
+
+
+def test_the_chunked_pass_applies_only_where_it_is_exact():
+    model = WaveNet(WaveNetConfig(**CASES["categorical"])).train()
+    h = torch.zeros(1, 8, 4)
+    assert chunked_stack.applies(model.blocks, h)
+    with torch.no_grad():
+        assert not chunked_stack.applies(model.blocks, h)  # inference takes the plain forward
+    assert not chunked_stack.applies(model.blocks, h.half())
+    dropout = WaveNet(WaveNetConfig(**CASES["categorical"], dropout=0.1)).train()
+    assert not chunked_stack.applies(dropout.blocks, h)
+    assert chunked_stack.applies(dropout.eval().blocks, h)  # no dropout outside training
