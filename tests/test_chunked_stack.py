@@ -57,6 +57,8 @@ def test_the_chunked_pass_applies_only_where_it_is_exact():
     with torch.no_grad():
         assert not chunked_stack.applies(model.blocks, h)  # inference takes the plain forward
     assert not chunked_stack.applies(model.blocks, h.half())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not chunked_stack.applies(model.blocks, h)
     dropout = WaveNet(WaveNetConfig(**CASES["categorical"], dropout=0.1)).train()
     assert not chunked_stack.applies(dropout.blocks, h)
     assert chunked_stack.applies(dropout.eval().blocks, h)  # no dropout outside training
