@@ -35,11 +35,12 @@ _PER_BLOCK = 9  # conv weight, conv bias, local weight, global vector, res w, re
 
 def applies(blocks, h: torch.Tensor) -> bool:
     """Whether the chunked pass computes what ``blocks`` would for input ``h`` (B, C, T):
-    enabled, a CPU float32 or float64 training pass with gradients and without autocast, every block a causal, ungrouped,
-    biased gated block without dropout."""
+    enabled, a CPU float32 or float64 pass with gradients, outside autocast and torch.compile,
+    every block a causal, ungrouped, biased gated block without dropout. (Its backward is
+    not itself differentiable: a second-order gradient through it raises.)"""
     if not (enabled and torch.is_grad_enabled() and h.device.type == "cpu"
             and h.dtype in (torch.float32, torch.float64) and len(blocks)
-            and not torch.is_autocast_enabled("cpu")):
+            and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()):
         return False
     for blk in blocks:
         if type(blk) is not GatedResidualBlock or (blk.training and blk.dropout > 0):
