@@ -33,6 +33,7 @@ def test_chunked_pass_equals_the_blocks_forward_and_backward(name, piece_bytes, 
     config = WaveNetConfig(**CASES[name])
     model = WaveNet(config).double().train()  # float64: differences are the method's, not rounding
     monkeypatch.setattr(chunked_stack, "PIECE_BYTES", piece_bytes)
+    monkeypatch.setattr(chunked_stack, "MIN_STREAM_VALUES", 0)
     T = 61  # several pieces of 7 steps, a dilation (16) longer than a piece
     if config.head == "categorical":
         x = torch.randint(0, config.classes, (3, T + 1))
@@ -50,10 +51,11 @@ def test_chunked_pass_equals_the_blocks_forward_and_backward(name, piece_bytes, 
         assert ((grads_c[n] - grads_r[n]).abs().max() / scale) < 1e-9, n
 
 
-def test_the_chunked_pass_applies_only_where_it_is_exact():
+def test_the_chunked_pass_applies_only_where_it_is_exact_and_pays():
     model = WaveNet(WaveNetConfig(**CASES["categorical"])).train()
-    h = torch.zeros(1, 8, 4)
+    h = torch.zeros(1, 8, -(-chunked_stack.MIN_STREAM_VALUES // 12))  # 12 gate channels
     assert chunked_stack.applies(model.blocks, h)
+    assert not chunked_stack.applies(model.blocks, h[:, :, :-1])  # too short to pay
     with torch.no_grad():
         assert not chunked_stack.applies(model.blocks, h)  # inference takes the plain forward
     assert not chunked_stack.applies(model.blocks, h.half())

@@ -27,6 +27,11 @@ PIECE_BYTES = 1 << 20
 """Pre-activations per piece: 1 MB (2048 time steps of config A's 128 gate channels) stays
 in the caches, and the matrix products are still long enough to run near the FMA peak."""
 
+MIN_STREAM_VALUES = 1 << 16
+"""Pre-activations per stream (time steps x gate channels) below which the blocks' own pass
+is kept: for small models on short crops (the tests' models) the Python loop over the pieces
+costs more than the caches save; the quickstart recipe (2,048 x 64) is above it."""
+
 enabled = True
 """Whether ``WaveNet.forward`` uses this pass when it applies (see :func:`applies`)."""
 
@@ -36,7 +41,8 @@ _PER_BLOCK = 9  # conv weight, conv bias, local weight, global vector, res w, re
 def applies(blocks, h: torch.Tensor) -> bool:
     """Whether the chunked pass computes what ``blocks`` would for input ``h`` (B, C, T):
     enabled, a CPU float32 or float64 pass with gradients, outside autocast and torch.compile,
-    every block a causal, ungrouped, biased gated block without dropout. (Its backward is
+    every block a causal, ungrouped, biased gated block without dropout, and each stream at
+    least MIN_STREAM_VALUES pre-activations long. (Its backward is
     not itself differentiable: a second-order gradient through it raises.)"""
     if not (enabled and torch.is_grad_enabled() and h.device.type == "cpu"
             and h.dtype in (torch.float32, torch.float64) and len(blocks)
@@ -48,7 +54,7 @@ def applies(blocks, h: torch.Tensor) -> bool:
         conv = blk.conv
         if not conv.causal or conv.groups != 1 or conv.bias is None:
             return False
-    return True
+    return h.dim() == 3 and h.shape[2] * blocks[0].conv.out_channels >= MIN_STREAM_VALUES
 
 
 def run_stack(blocks, h: torch.Tensor, local: torch.Tensor | None = None,
