@@ -3,16 +3,17 @@
 The plain forward runs every block over the whole batch at once: each convolution and each
 element-wise step reads and writes activations of B x T x channels floats that no cache holds,
 and the backward does the same again. Here one autograd function runs the whole stack: each
-block goes over the sequence in pieces of about 1 MB of pre-activations of one stream, so the pieces'
-pre-activations, gates and products stay in the caches between the matrix products that make
-and use them, and the skip sum is accumulated in place (its gradient is the same for every
+block goes over the sequence in pieces of about 1 MB of pre-activations of one stream, so the
+pieces' pre-activations, gates and products stay in the caches between the matrix products that
+make and use them, and the skip sum is accumulated in place (its gradient is the same for every
 block). Everything is on (T, C) rows of one stream, the layout the matrix products want:
 
     pre[t]  = sum_k h[t - (K - 1 - k) d] @ W_k + b  (+ cond[t] @ W_local + g)   (rows, G)
     z[t]    = tanh(pre_a[t]) * sigmoid(pre_b[t])                            (rows, G / 2)
     skip[t] += z[t] @ W_skip + b_skip;  out[t] = h[t] + z[t] @ W_res + b_res
 
-The results are those of the blocks' own forward and backward to float rounding
+The gate is GatedResidualBlock's (``residual.py``) written again on rows, as a kernel; the
+results are those of the blocks' own forward and backward to float rounding
 (``tests/test_chunked_stack.py``); ``benchmarks/training.py`` times both.
 """
 
@@ -35,15 +36,16 @@ costs more than the caches save; the quickstart recipe (2,048 x 64) is above it.
 enabled = True
 """Whether ``WaveNet.forward`` uses this pass when it applies (see :func:`applies`)."""
 
-_PER_BLOCK = 9  # conv weight, conv bias, local weight, global vector, res w, res b, skip w, skip b, dilation
+# per block: conv weight and bias, local weight, global vector, res w and b, skip w and b, dilation
+_PER_BLOCK = 9
 
 
 def applies(blocks, h: torch.Tensor) -> bool:
     """Whether the chunked pass computes what ``blocks`` would for input ``h`` (B, C, T):
     enabled, a CPU float32 or float64 pass with gradients, outside autocast and torch.compile,
     every block a causal, ungrouped, biased gated block without dropout, and each stream at
-    least MIN_STREAM_VALUES pre-activations long. (Its backward is
-    not itself differentiable: a second-order gradient through it raises.)"""
+    least MIN_STREAM_VALUES pre-activations long. (Its backward is not itself differentiable:
+    a second-order gradient through it raises.)"""
     if not (enabled and torch.is_grad_enabled() and h.device.type == "cpu"
             and h.dtype in (torch.float32, torch.float64) and len(blocks)
             and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()):
@@ -85,6 +87,13 @@ def _piece_length(T: int, G: int) -> int:
     return -(-T // count)
 
 
+def _lagged(t0: int, t1: int, lag: int) -> tuple[int, slice] | None:
+    """For the piece [t0, t1) and a tap ``lag`` steps back: (first row of the piece that the
+    tap reaches, the source rows it reads), or None where the whole piece reads silence."""
+    lo = max(t0, lag)
+    return (lo - t0, slice(lo - lag, t1 - lag)) if lo < t1 else None
+
+
 def _pieces(T: int, size: int):
     for t0 in range(0, T, size):
         yield t0, min(T, t0 + size)
@@ -112,10 +121,9 @@ class _Stack(torch.autograd.Function):
                 for t0, t1 in _pieces(T, size):
                     pre = torch.addmm(bias, h[n, t0:t1], taps[K - 1])  # (rows, G)
                     for k in range(K - 1):
-                        lag = (K - 1 - k) * d
-                        lo = max(t0, lag)
-                        if lo < t1:
-                            pre[lo - t0:].addmm_(h[n, lo - lag:t1 - lag], taps[k])
+                        reach = _lagged(t0, t1, (K - 1 - k) * d)
+                        if reach is not None:
+                            pre[reach[0]:].addmm_(h[n, reach[1]], taps[k])
                     if wl_t is not None:
                         pre.addmm_(cond[n, t0:t1], wl_t)
                     t = torch.tanh(pre[:, :H], out=ts[n, t0:t1])
@@ -181,11 +189,11 @@ class _Stack(torch.autograd.Function):
                     gtaps[K - 1].addmm_(dp.t(), h[n, t0:t1])
                     gin[n, t0:t1].addmm_(dp, taps[K - 1])
                     for k in range(K - 1):
-                        lag = (K - 1 - k) * d
-                        lo = max(t0, lag)
-                        if lo < t1:
-                            gtaps[k].addmm_(dp[lo - t0:].t(), h[n, lo - lag:t1 - lag])
-                            gin[n, lo - lag:t1 - lag].addmm_(dp[lo - t0:], taps[k])
+                        reach = _lagged(t0, t1, (K - 1 - k) * d)
+                        if reach is not None:
+                            first, source = reach
+                            gtaps[k].addmm_(dp[first:].t(), h[n, source])
+                            gin[n, source].addmm_(dp[first:], taps[k])
                     if wl is not None:
                         gwl.addmm_(dp.t(), cond[n, t0:t1])
                         if gcond is not None:
