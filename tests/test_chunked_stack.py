@@ -1,5 +1,7 @@
 """The chunked training pass of the residual stack equals the blocks' own forward and backward."""
 
+import threading
+
 import pytest
 import torch
 
@@ -64,3 +66,29 @@ def test_the_chunked_pass_applies_only_where_it_is_exact_and_pays():
     dropout = WaveNet(WaveNetConfig(**CASES["categorical"], dropout=0.1)).train()
     assert not chunked_stack.applies(dropout.blocks, h)
     assert chunked_stack.applies(dropout.eval().blocks, h)  # no dropout outside training
+
+
+def test_the_workers_give_the_one_thread_results_and_leave_the_thread_count_alone(monkeypatch):
+    torch.manual_seed(0)
+    model = WaveNet(WaveNetConfig(**CASES["conditioned, kernel 3, weight norm"])).double().train()
+    monkeypatch.setattr(chunked_stack, "PIECE_BYTES", 7 * 4 * 10)
+    monkeypatch.setattr(chunked_stack, "MIN_STREAM_VALUES", 0)
+    x = torch.rand(5, 41, dtype=torch.float64) * 1.8 - 0.9
+    local, speaker = torch.randn(5, 5, 5, dtype=torch.float64), torch.tensor([0, 2, 1, 1, 0])
+    threads = torch.get_num_threads()
+    results = {}
+    for workers in (1, 2, 3):  # 3: streams 0 and 3, 1 and 4, 2 on the three workers
+        monkeypatch.setattr(chunked_stack, "WORKERS", workers)
+        results[workers] = _pass(model, x, local, speaker, True, monkeypatch)
+        assert torch.get_num_threads() == threads
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    assert seen == [threads]  # a thread made later still gets the process's setting
+    out_1, grads_1 = results[1]
+    for workers in (2, 3):
+        out, grads = results[workers]
+        torch.testing.assert_close(out, out_1, rtol=1e-12, atol=1e-12)
+        for n in grads_1:  # only the order of adding the workers' parameter gradients differs
+            torch.testing.assert_close(grads[n], grads_1[n], rtol=1e-11, atol=1e-12)

@@ -6,10 +6,15 @@ and the backward does the same again. Here one autograd function runs the whole 
 block goes over the sequence in pieces of about 1 MB of pre-activations of one stream, so the
 pieces' pre-activations, gates and products stay in the caches between the matrix products that
 make and use them, and the skip sum is accumulated in place (its gradient is the same for every
-block). Everything is on (T, C) rows of one stream, the layout the matrix products want:
+block). Everything is on (T, C) rows of one stream, the layout the matrix products want, and
+the streams of a batch are independent until their parameter gradients are added: so each
+stream goes through the whole stack on one of WORKERS threads (one per core by default), each
+thread's torch operations on one core, instead of every small product and element-wise step
+being split between the cores and joined again:
 
     pre[t]  = sum_k h[t - (K - 1 - k) d] @ W_k + b  (+ cond[t] @ W_local + g)   (rows, G)
     z[t]    = tanh(pre_a[t]) * sigmoid(pre_b[t])                            (rows, G / 2)
+            = (2 sigmoid(2 pre_a[t]) - 1) * sigmoid(pre_b[t])
     skip[t] += z[t] @ W_skip + b_skip;  out[t] = h[t] + z[t] @ W_res + b_res
 
 The gate is GatedResidualBlock's (``residual.py``) written again on rows, as a kernel; the
@@ -18,6 +23,10 @@ results are those of the blocks' own forward and backward to float rounding
 """
 
 from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -35,6 +44,10 @@ costs more than the caches save; the quickstart recipe (2,048 x 64) is above it.
 
 enabled = True
 """Whether ``WaveNet.forward`` uses this pass when it applies (see :func:`applies`)."""
+
+WORKERS: int | None = None
+"""Threads that run the streams of a batch side by side (each stream's work on one of them);
+None: one per ``torch.get_num_threads()``."""
 
 # per block: conv weight and bias, local weight, global vector, res w and b, skip w and b, dilation
 _PER_BLOCK = 9
@@ -99,111 +112,236 @@ def _pieces(T: int, size: int):
         yield t0, min(T, t0 + size)
 
 
+class _Block(NamedTuple):
+    """One block's parameters as the pass uses them (views, no copies)."""
+
+    w: torch.Tensor  # (G, C, K) dilated convolution; tap k reads (K - 1 - k) * dilation back
+    b: torch.Tensor  # (G,)
+    wl: torch.Tensor | None  # (G, C_local, 1) local conditioning
+    g: torch.Tensor | None  # (B, G) global conditioning, per stream
+    wr: torch.Tensor | None  # (C, G/2, 1) residual output; None: the block's output is its input
+    br: torch.Tensor | None  # (C,)
+    ws: torch.Tensor  # (S, G/2, 1) skip output
+    dilation: int
+
+
+def _blocks(inputs) -> list[_Block]:
+    return [_Block(*inputs[i:i + 7], inputs[i + 8])  # the skip bias is added once, to the sum
+            for i in range(0, len(inputs), _PER_BLOCK)]
+
+
+def _forward_stream(blocks: list[_Block], n: int, h: torch.Tensor, cond: torch.Tensor | None,
+                    skip: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+    """Stream n: its rows h (T, C) through every block, the skips added into skip (T, S),
+    -> per block what the backward needs: its input rows (T, C), the gate z (T, G/2) and the
+    gate's derivatives [s (1 - t^2) | z (1 - s)] (T, G), t = tanh(pre_a) and s = sigmoid(pre_b)."""
+    T = h.shape[0]
+    saved = []
+    for blk in blocks:
+        G, K, d = blk.w.shape[0], blk.w.shape[2], blk.dilation
+        H = G // 2
+        taps = [blk.w[:, :, k].t() for k in range(K)]  # (C, G) each
+        wl_t = blk.wl[:, :, 0].t() if blk.wl is not None else None
+        ws_t = blk.ws[:, :, 0].t()
+        wr_t = blk.wr[:, :, 0].t() if blk.wr is not None else None
+        # tanh(a) = 2 sigmoid(2 a) - 1: one sigmoid over all G columns, cheaper than a tanh
+        scale = torch.cat([h.new_full((H,), 2.0), h.new_ones(H)])  # (G,)
+        bias = (blk.b + blk.g[n] if blk.g is not None else blk.b) * scale
+        out = torch.empty_like(h) if wr_t is not None else h
+        zs, ds = h.new_empty(T, H), h.new_empty(T, G)
+        size = _piece_length(T, G)
+        tanh = h.new_empty(size, H)
+        for t0, t1 in _pieces(T, size):
+            pre = torch.mm(h[t0:t1], taps[K - 1])  # (rows, G)
+            for k in range(K - 1):
+                reach = _lagged(t0, t1, (K - 1 - k) * d)
+                if reach is not None:
+                    pre[reach[0]:].addmm_(h[reach[1]], taps[k])
+            if wl_t is not None:
+                pre.addmm_(cond[t0:t1], wl_t)
+            sig = torch.sigmoid(torch.addcmul(bias, pre, scale, out=pre), out=pre)
+            t = torch.mul(sig[:, :H], 2, out=tanh[:t1 - t0]).sub_(1)
+            s = sig[:, H:]
+            z = torch.mul(t, s, out=zs[t0:t1])
+            torch.addcmul(s, z, t, value=-1, out=ds[t0:t1, :H])  # s (1 - t^2)
+            torch.addcmul(z, z, s, value=-1, out=ds[t0:t1, H:])  # z (1 - s)
+            skip[t0:t1].addmm_(z, ws_t)
+            if wr_t is not None:
+                torch.addmm(h[t0:t1], z, wr_t, out=out[t0:t1]).add_(blk.br)
+        saved.append((h, zs, ds))
+        h = out
+    return saved
+
+
+def _new_grads(blocks: list[_Block], B: int, like: torch.Tensor) -> list[list]:
+    """Zeroed gradient accumulators per block: taps (K of (G, C)), bias, local weight (G, C_l),
+    global (B, G), residual weight (C, G/2) and bias, skip weight (S, G/2)."""
+    out = []
+    for blk in blocks:
+        G, C, K = blk.w.shape
+        out.append([
+            [like.new_zeros(G, C) for _ in range(K)], like.new_zeros(G),
+            torch.zeros_like(blk.wl[:, :, 0]) if blk.wl is not None else None,
+            like.new_zeros(B, G) if blk.g is not None else None,
+            torch.zeros_like(blk.wr[:, :, 0]) if blk.wr is not None else None,
+            torch.zeros_like(blk.br) if blk.br is not None else None,
+            torch.zeros_like(blk.ws[:, :, 0])])
+    return out
+
+
+def _backward_stream(blocks: list[_Block], n: int, saved, gskip: torch.Tensor,
+                     cond: torch.Tensor | None, gcond: torch.Tensor | None,
+                     grads: list[list]) -> torch.Tensor:
+    """Stream n backward: gskip (T, S), the forward's ``saved`` for it -> the gradient of its
+    input rows (T, C); parameter gradients added into ``grads``, the local conditioning's
+    into gcond (T, C_local) where given. ``saved`` is emptied as the blocks are done."""
+    gout = None  # gradient of the current block's output (T, C); None: only skips reach it
+    for j in reversed(range(len(blocks))):
+        blk = blocks[j]
+        h, zs, ds = saved.pop()
+        gtaps, gb, gwl, gg, gwr, gbr, gws = grads[j]
+        G, K, d = blk.w.shape[0], blk.w.shape[2], blk.dilation
+        H = G // 2
+        taps = [blk.w[:, :, k] for k in range(K)]  # (G, C): the transposed taps
+        ws_m = blk.ws[:, :, 0]  # (S, G/2)
+        wr_m = blk.wr[:, :, 0] if blk.wr is not None else None  # (C, G/2)
+        gin = gout.clone() if gout is not None else torch.zeros_like(h)  # the residual path
+        if gbr is not None and gout is not None:
+            gbr += gout.sum(0)
+        size = _piece_length(h.shape[0], G)
+        dpre = h.new_empty(size, G)
+        for t0, t1 in _pieces(h.shape[0], size):
+            z, rows = zs[t0:t1], t1 - t0
+            gs = gskip[t0:t1]
+            dz = torch.mm(gs, ws_m)  # (rows, G/2)
+            gws.addmm_(gs.t(), z)
+            if wr_m is not None and gout is not None:
+                go = gout[t0:t1]
+                dz.addmm_(go, wr_m)
+                gwr.addmm_(go.t(), z)
+            dp = dpre[:rows]  # through tanh and sigmoid:
+            torch.mul(ds[t0:t1].view(rows, 2, H), dz.unsqueeze(1), out=dp.view(rows, 2, H))
+            colsum = dp.sum(0)
+            gb += colsum
+            if gg is not None:
+                gg[n] += colsum
+            gtaps[K - 1].addmm_(dp.t(), h[t0:t1])
+            gin[t0:t1].addmm_(dp, taps[K - 1])
+            for k in range(K - 1):
+                reach = _lagged(t0, t1, (K - 1 - k) * d)
+                if reach is not None:
+                    first, source = reach
+                    gtaps[k].addmm_(dp[first:].t(), h[source])
+                    gin[source].addmm_(dp[first:], taps[k])
+            if gwl is not None:
+                gwl.addmm_(dp.t(), cond[t0:t1])
+                if gcond is not None:
+                    gcond[t0:t1].addmm_(dp, blk.wl[:, :, 0])
+        gout = gin
+    return gout
+
+
 class _Stack(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, cond, *inputs):
         B, T, _ = h.shape
-        S = inputs[6].shape[0]
-        skip = h.new_zeros(B, T, S)  # (B, T, S)
-        saved, hs = [], []
-        for i in range(0, len(inputs), _PER_BLOCK):
-            w, b, wl, g, wr, br, ws, bs, d = inputs[i:i + _PER_BLOCK]
-            K = w.shape[2]
-            H = w.shape[0] // 2
-            taps = [w[:, :, k].t() for k in range(K)]  # (C, G) each
-            wl_t = wl[:, :, 0].t() if wl is not None else None
-            ws_t, wr_t = ws[:, :, 0].t(), (wr[:, :, 0].t() if wr is not None else None)
-            size = _piece_length(T, w.shape[0])
-            out = torch.empty_like(h) if wr is not None else h
-            ts, ss, zs = (h.new_empty(B, T, H) for _ in range(3))  # (B, T, G/2) each
-            for n in range(B):
-                bias = b + g[n] if g is not None else b
-                for t0, t1 in _pieces(T, size):
-                    pre = torch.addmm(bias, h[n, t0:t1], taps[K - 1])  # (rows, G)
-                    for k in range(K - 1):
-                        reach = _lagged(t0, t1, (K - 1 - k) * d)
-                        if reach is not None:
-                            pre[reach[0]:].addmm_(h[n, reach[1]], taps[k])
-                    if wl_t is not None:
-                        pre.addmm_(cond[n, t0:t1], wl_t)
-                    t = torch.tanh(pre[:, :H], out=ts[n, t0:t1])
-                    s = torch.sigmoid(pre[:, H:], out=ss[n, t0:t1])
-                    z = torch.mul(t, s, out=zs[n, t0:t1])
-                    skip[n, t0:t1].addmm_(z, ws_t).add_(bs)
-                    if wr_t is not None:
-                        torch.addmm(h[n, t0:t1], z, wr_t, out=out[n, t0:t1]).add_(br)
-            saved.append((ts, ss, zs))
-            hs.append(h)
-            h = out
-        ctx.saved, ctx.hs, ctx.inputs, ctx.cond = saved, hs, inputs, cond
+        blocks = _blocks(inputs)
+        biases = torch.stack(inputs[7::_PER_BLOCK]).sum(0)  # (S,) the blocks' skip biases
+        skip = biases.expand(B, T, -1).contiguous()  # (B, T, S)
+        saved = [None] * B
+
+        def stream(worker, n):
+            saved[n] = _forward_stream(blocks, n, h[n], cond[n] if cond is not None else None,
+                                       skip[n])
+
+        _over_streams(_workers(B), B, stream)
+        ctx.saved, ctx.blocks, ctx.cond = saved, blocks, cond
         return skip
 
     @staticmethod
     @once_differentiable
     def backward(ctx, gskip):
         gskip = gskip.contiguous()  # (B, T, S)
-        inputs, cond = ctx.inputs, ctx.cond
-        B, T, _ = gskip.shape
-        grads = [None] * len(inputs)
-        gbs = gskip.sum((0, 1))  # every block's skip bias gets the whole skip gradient
+        blocks, cond, saved = ctx.blocks, ctx.cond, ctx.saved
+        B = gskip.shape[0]
+        gh = torch.empty(B, *saved[0][0][0].shape, dtype=gskip.dtype)  # (B, T, C)
         gcond = torch.zeros_like(cond) if cond is not None and ctx.needs_input_grad[1] else None
-        gout = None  # gradient of the current block's output (B, T, C); None: only skips
-        for blk in reversed(range(len(ctx.saved))):
-            i = blk * _PER_BLOCK
-            w, b, wl, g, wr, br, ws, bs, d = inputs[i:i + _PER_BLOCK]
-            ts, ss, zs = ctx.saved[blk]
-            h = ctx.hs[blk]
-            ctx.saved[blk] = ctx.hs[blk] = None  # free as we go
-            K = w.shape[2]
-            G = w.shape[0]
-            H = G // 2
-            taps = [w[:, :, k] for k in range(K)]  # (G, C): the transposed taps
-            gtaps = [h.new_zeros(G, h.shape[2]) for _ in range(K)]  # (G, C) each
-            gb = h.new_zeros(G)
-            gwl = h.new_zeros(G, wl.shape[1]) if wl is not None else None
-            gg = h.new_zeros(B, G) if g is not None else None
-            ws_m = ws[:, :, 0]  # (S, G/2)
-            gws = torch.zeros_like(ws_m)
-            wr_m = wr[:, :, 0] if wr is not None else None  # (C, G/2)
-            gwr = torch.zeros_like(wr_m) if wr is not None else None
-            gin = gout.clone() if gout is not None else torch.zeros_like(h)  # the residual path
-            size = _piece_length(T, G)
-            dpre = h.new_empty(size, G)
-            for n in range(B):
-                for t0, t1 in _pieces(T, size):
-                    z, t, s = zs[n, t0:t1], ts[n, t0:t1], ss[n, t0:t1]
-                    gs = gskip[n, t0:t1]
-                    dz = torch.mm(gs, ws_m)  # (rows, G/2)
-                    gws.addmm_(gs.t(), z)
-                    if wr is not None and gout is not None:
-                        go = gout[n, t0:t1]
-                        dz.addmm_(go, wr_m)
-                        gwr.addmm_(go.t(), z)
-                    dp = dpre[:t1 - t0]
-                    torch.mul(dz, s, out=dp[:, :H]).mul_(1 - t * t)  # through tanh
-                    torch.mul(dz, z, out=dp[:, H:]).mul_(1 - s)  # through sigmoid
-                    colsum = dp.sum(0)
-                    gb += colsum
-                    if gg is not None:
-                        gg[n] += colsum
-                    gtaps[K - 1].addmm_(dp.t(), h[n, t0:t1])
-                    gin[n, t0:t1].addmm_(dp, taps[K - 1])
-                    for k in range(K - 1):
-                        reach = _lagged(t0, t1, (K - 1 - k) * d)
-                        if reach is not None:
-                            first, source = reach
-                            gtaps[k].addmm_(dp[first:].t(), h[n, source])
-                            gin[n, source].addmm_(dp[first:], taps[k])
-                    if wl is not None:
-                        gwl.addmm_(dp.t(), cond[n, t0:t1])
-                        if gcond is not None:
-                            gcond[n, t0:t1].addmm_(dp, wl[:, :, 0])
-            grads[i:i + _PER_BLOCK] = [
-                torch.stack(gtaps, 2), gb, gwl.unsqueeze(2) if gwl is not None else None, gg,
-                gwr.unsqueeze(2) if gwr is not None else None,
-                gout.sum((0, 1)) if wr is not None and gout is not None else
-                (torch.zeros_like(br) if br is not None else None),
-                gws.unsqueeze(2), gbs, None]
-            gout = gin
-        ctx.inputs = ctx.cond = None
-        return (gout, gcond, *grads)
+        workers = _workers(B)
+        parts = [_new_grads(blocks, B, gskip) for _ in range(workers)]
+
+        def stream(worker, n):
+            gh[n] = _backward_stream(blocks, n, saved[n], gskip[n],
+                                     cond[n] if cond is not None else None,
+                                     gcond[n] if gcond is not None else None, parts[worker])
+            saved[n] = None  # free as we go
+
+        _over_streams(workers, B, stream)
+        grads = _sum_parts(parts)
+        out = []
+        gbs = gskip.sum((0, 1))  # every block's skip bias gets the whole skip gradient
+        for blk, (gtaps, gb, gwl, gg, gwr, gbr, gws) in zip(blocks, grads):
+            out += [torch.stack(gtaps, 2), gb, gwl.unsqueeze(2) if gwl is not None else None, gg,
+                    gwr.unsqueeze(2) if gwr is not None else None, gbr, gws.unsqueeze(2), gbs,
+                    None]
+        ctx.saved = ctx.blocks = ctx.cond = None
+        return (gh, gcond, *out)
+
+
+def _sum_parts(parts: list[list[list]]) -> list[list]:
+    """The workers' gradient accumulators added into the first's."""
+    total = parts[0]
+    for part in parts[1:]:
+        for mine, theirs in zip(total, part):
+            for k, g in enumerate(theirs):
+                if isinstance(g, list):
+                    for a, b in zip(mine[k], g):
+                        a += b
+                elif g is not None:
+                    mine[k] += g
+    return total
+
+
+def _workers(B: int) -> int:
+    """Workers for B streams: one per intra-op thread (WORKERS if set), at most one a stream."""
+    return max(1, min(B, WORKERS or torch.get_num_threads()))
+
+
+_pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (process id, workers, pool)
+
+
+def _over_streams(workers: int, B: int, fn) -> None:
+    """fn(worker, n) for every stream n < B; worker w takes streams w, w + workers, ... With
+    more than one worker each runs on its own thread of a pool kept for the process, its torch
+    operations on one thread each, so that the workers' streams run side by side on the cores
+    without splitting every small matrix product between them."""
+    global _pool
+    if workers == 1:
+        for n in range(B):
+            fn(0, n)
+        return
+    if _pool is None or _pool[:2] != (os.getpid(), workers):  # a forked child has no threads
+        _pool = (os.getpid(), workers, ThreadPoolExecutor(workers, "wavedil-stack"))
+    global _reset
+    threads = torch.get_num_threads()
+    tasks = [_pool[2].submit(_one_thread, fn, w, range(w, B, workers)) for w in range(workers)]
+    errors = [task.exception() for task in tasks]  # waits for every worker
+    if _reset:  # torch.set_num_threads(1) in a worker also set the process's default
+        _reset = False
+        torch.set_num_threads(threads)  # the process's setting again, for threads made later
+    for error in errors:
+        if error is not None:
+            raise error
+
+
+_reset = False  # whether a worker has changed the process's default thread count
+
+
+def _one_thread(fn, worker: int, streams) -> None:
+    """fn(worker, n) over streams with this thread's torch operations on one thread."""
+    global _reset
+    if torch.get_num_threads() != 1:  # (its first call sets this thread's from the process's)
+        torch.set_num_threads(1)
+        _reset = True
+    with torch.no_grad():  # as in the autograd function's own thread (grad mode is per thread)
+        for n in streams:
+            fn(worker, n)
