@@ -25,6 +25,7 @@ results are those of the blocks' own forward and backward to float rounding
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -123,11 +124,28 @@ class _Block(NamedTuple):
     br: torch.Tensor | None  # (C,)
     ws: torch.Tensor  # (S, G/2, 1) skip output
     dilation: int
+    taps: list[torch.Tensor]  # (C, G) each, w[:, :, k] transposed, contiguous for the products
 
 
 def _blocks(inputs) -> list[_Block]:
-    return [_Block(*inputs[i:i + 7], inputs[i + 8])  # the skip bias is added once, to the sum
+    return [_Block(*inputs[i:i + 7], inputs[i + 8],  # the skip bias is added once, to the sum
+                   [inputs[i][:, :, k].t().contiguous() for k in range(inputs[i].shape[2])])
             for i in range(0, len(inputs), _PER_BLOCK)]
+
+
+_buffers = threading.local()
+
+
+def _scratch(name: str, rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
+    """A (rows, cols) work buffer of this thread, kept from piece to piece and pass to pass: a
+    fresh tensor of this size is new pages from the system, whose first touch costs about as
+    much as the small product that fills it."""
+    key = (name, like.dtype)
+    buf = getattr(_buffers, "by_name", {}).get(key)
+    if buf is None or buf.numel() < rows * cols:
+        buf = torch.empty(rows * cols, dtype=like.dtype)
+        _buffers.__dict__.setdefault("by_name", {})[key] = buf
+    return buf[:rows * cols].view(rows, cols)
 
 
 def _forward_stream(blocks: list[_Block], n: int, h: torch.Tensor, cond: torch.Tensor | None,
@@ -140,7 +158,7 @@ def _forward_stream(blocks: list[_Block], n: int, h: torch.Tensor, cond: torch.T
     for blk in blocks:
         G, K, d = blk.w.shape[0], blk.w.shape[2], blk.dilation
         H = G // 2
-        taps = [blk.w[:, :, k].t() for k in range(K)]  # (C, G) each
+        taps = blk.taps
         wl_t = blk.wl[:, :, 0].t() if blk.wl is not None else None
         ws_t = blk.ws[:, :, 0].t()
         wr_t = blk.wr[:, :, 0].t() if blk.wr is not None else None
@@ -150,9 +168,8 @@ def _forward_stream(blocks: list[_Block], n: int, h: torch.Tensor, cond: torch.T
         out = torch.empty_like(h) if wr_t is not None else h
         zs, ds = h.new_empty(T, H), h.new_empty(T, G)
         size = _piece_length(T, G)
-        tanh = h.new_empty(size, H)
         for t0, t1 in _pieces(T, size):
-            pre = torch.mm(h[t0:t1], taps[K - 1])  # (rows, G)
+            pre = torch.mm(h[t0:t1], taps[K - 1], out=_scratch("pre", t1 - t0, G, h))  # (rows, G)
             for k in range(K - 1):
                 reach = _lagged(t0, t1, (K - 1 - k) * d)
                 if reach is not None:
@@ -160,7 +177,7 @@ def _forward_stream(blocks: list[_Block], n: int, h: torch.Tensor, cond: torch.T
             if wl_t is not None:
                 pre.addmm_(cond[t0:t1], wl_t)
             sig = torch.sigmoid(torch.addcmul(bias, pre, scale, out=pre), out=pre)
-            t = torch.mul(sig[:, :H], 2, out=tanh[:t1 - t0]).sub_(1)
+            t = torch.mul(sig[:, :H], 2, out=_scratch("tanh", t1 - t0, H, h)).sub_(1)
             s = sig[:, H:]
             z = torch.mul(t, s, out=zs[t0:t1])
             torch.addcmul(s, z, t, value=-1, out=ds[t0:t1, :H])  # s (1 - t^2)
@@ -202,24 +219,23 @@ def _backward_stream(blocks: list[_Block], n: int, saved, gskip: torch.Tensor,
         gtaps, gb, gwl, gg, gwr, gbr, gws = grads[j]
         G, K, d = blk.w.shape[0], blk.w.shape[2], blk.dilation
         H = G // 2
-        taps = [blk.w[:, :, k] for k in range(K)]  # (G, C): the transposed taps
+        taps = [tap.t() for tap in blk.taps]  # (G, C) each
         ws_m = blk.ws[:, :, 0]  # (S, G/2)
         wr_m = blk.wr[:, :, 0] if blk.wr is not None else None  # (C, G/2)
         gin = gout.clone() if gout is not None else torch.zeros_like(h)  # the residual path
         if gbr is not None and gout is not None:
             gbr += gout.sum(0)
         size = _piece_length(h.shape[0], G)
-        dpre = h.new_empty(size, G)
         for t0, t1 in _pieces(h.shape[0], size):
             z, rows = zs[t0:t1], t1 - t0
             gs = gskip[t0:t1]
-            dz = torch.mm(gs, ws_m)  # (rows, G/2)
+            dz = torch.mm(gs, ws_m, out=_scratch("dz", rows, H, h))  # (rows, G/2)
             gws.addmm_(gs.t(), z)
             if wr_m is not None and gout is not None:
                 go = gout[t0:t1]
                 dz.addmm_(go, wr_m)
                 gwr.addmm_(go.t(), z)
-            dp = dpre[:rows]  # through tanh and sigmoid:
+            dp = _scratch("dpre", rows, G, h)  # through tanh and sigmoid:
             torch.mul(ds[t0:t1].view(rows, 2, H), dz.unsqueeze(1), out=dp.view(rows, 2, H))
             colsum = dp.sum(0)
             gb += colsum
