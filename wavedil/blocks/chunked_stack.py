@@ -140,11 +140,10 @@ def _scratch(name: str, rows: int, cols: int, like: torch.Tensor) -> torch.Tenso
     """A (rows, cols) work buffer of this thread, kept from piece to piece and pass to pass: a
     fresh tensor of this size is new pages from the system, whose first touch costs about as
     much as the small product that fills it."""
-    key = (name, like.dtype)
-    buf = getattr(_buffers, "by_name", {}).get(key)
+    kept = _buffers.__dict__.setdefault("kept", {})  # (name, dtype) -> flat buffer
+    buf = kept.get((name, like.dtype))
     if buf is None or buf.numel() < rows * cols:
-        buf = torch.empty(rows * cols, dtype=like.dtype)
-        _buffers.__dict__.setdefault("by_name", {})[key] = buf
+        buf = kept[name, like.dtype] = torch.empty(rows * cols, dtype=like.dtype)
     return buf[:rows * cols].view(rows, cols)
 
 
