@@ -114,7 +114,7 @@ def _pieces(T: int, size: int):
 
 
 class _Block(NamedTuple):
-    """One block's parameters as the pass uses them (views, no copies)."""
+    """One block's parameters as the pass uses them: views, and its taps copied contiguous."""
 
     w: torch.Tensor  # (G, C, K) dilated convolution; tap k reads (K - 1 - k) * dilation back
     b: torch.Tensor  # (G,)
@@ -294,7 +294,7 @@ class _Stack(torch.autograd.Function):
         grads = _sum_parts(parts)
         out = []
         gbs = gskip.sum((0, 1))  # every block's skip bias gets the whole skip gradient
-        for blk, (gtaps, gb, gwl, gg, gwr, gbr, gws) in zip(blocks, grads):
+        for gtaps, gb, gwl, gg, gwr, gbr, gws in grads:
             out += [torch.stack(gtaps, 2), gb, gwl.unsqueeze(2) if gwl is not None else None, gg,
                     gwr.unsqueeze(2) if gwr is not None else None, gbr, gws.unsqueeze(2), gbs,
                     None]
