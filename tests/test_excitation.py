@@ -165,3 +165,31 @@ def test_context_length_covers_the_longest_period():
     assert c.context_length == 16000 // 40 + 1 - 1 + 1  # longest period + lag 1 - 1, then + 1
     assert config(pitch_lags=[], lpc_order=4).context_length == config(
         pitch_lags=[], lpc_order=4).receptive_field
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_last_outputs_are_the_full_forwards_last_and_carry_the_same_gradients(chunked, monkeypatch):
+    """forward(..., last=n): the head computed for the last n steps only (the LP prediction
+    sliced with them) gives the full forward's last n outputs and the same gradients."""
+    from wavedil.blocks import chunked_stack
+
+    monkeypatch.setattr(chunked_stack, "enabled", chunked)
+    monkeypatch.setattr(chunked_stack, "MIN_STREAM_VALUES", 0)
+    model = small_model().double().train()
+    fr = frames().double()
+    x = torch.rand(2, fr.shape[-1] * HOP, dtype=torch.float64) * 2 - 1
+    n = 37
+    grads = []
+    for last in (None, n):
+        model.zero_grad(set_to_none=True)
+        out = model(x, fr, last=last)
+        out = out if last else out[..., -n:]
+        assert out.shape == (2, 2, n)
+        (out * torch.linspace(-1, 1, n, dtype=torch.float64)).sum().backward()
+        grads.append((out.detach(), [p.grad.clone() for p in model.parameters()]))
+    torch.testing.assert_close(grads[0][0], grads[1][0], rtol=1e-12, atol=1e-12)
+    for a, b in zip(grads[0][1], grads[1][1]):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    for bad in (0, x.shape[-1] + 1):
+        with pytest.raises(ValueError, match="last="):
+            model(x, fr, last=bad)

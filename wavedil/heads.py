@@ -60,7 +60,10 @@ class CategoricalHead:
 
     def nll(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """logits (B, classes, T), target (B, T) long -> (B, T) nats."""
-        return F.cross_entropy(logits, target, reduction="none")
+        # over rows (B * T, classes): the softmax reads each row's classes contiguous when
+        # the logits are a view of (B, T, classes) memory, as WaveNet's are (else one copy)
+        rows = logits.transpose(1, 2).reshape(-1, self.classes)
+        return F.cross_entropy(rows, target.reshape(-1), reduction="none").view(target.shape)
 
     def sample(self, logits: torch.Tensor, u: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         """logits (B, classes), u (B, 1) in [0, 1) -> class indices (B,) long."""

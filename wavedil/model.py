@@ -330,15 +330,24 @@ class WaveNet(nn.Module):
                              f"= {cond.shape[-1]} samples, fewer than the input's {T}")
         return cond[..., :T]
 
-    def _output(self, skips: torch.Tensor, lp: torch.Tensor | None = None) -> torch.Tensor:
-        h = F.relu(skips * self.skip_scale)
-        out = self.out2(F.relu(self.out1(h)))
-        if lp is None:
-            return out
-        # the LP prediction moves the head's mean(s): the network predicts the residual
-        means = self.head.means
-        return torch.cat([out[:, :means.start], out[:, means] + lp[:, None],
-                          out[:, means.stop:]], 1)
+    def _output(self, skips: torch.Tensor, lp: torch.Tensor | None = None,
+                last: int | None = None) -> torch.Tensor:
+        """The skip sum (B, S, T) and the LP prediction (B, T) -> head parameters (B, out, T),
+        or for the last ``last`` steps only (B, out, last), the head computed for those alone.
+        The head's 1x1 convolutions run as products on rows (B, T, S), whatever the memory
+        order of ``skips``; the result is a (B, out, T) view of (B, T, out) memory, so that
+        a softmax over the channels reads them contiguous."""
+        if last is not None:
+            skips, lp = skips[..., -last:], None if lp is None else lp[..., -last:]
+        rows = F.relu(skips.transpose(1, 2) * self.skip_scale)  # (B, T, S)
+        rows = F.relu(F.linear(rows, self.out1.weight[:, :, 0], self.out1.bias))
+        out = F.linear(rows, self.out2.weight[:, :, 0], self.out2.bias)  # (B, T, out)
+        if lp is not None:
+            # the LP prediction moves the head's mean(s): the network predicts the residual
+            means = self.head.means
+            out = torch.cat([out[..., :means.start], out[..., means] + lp[..., None],
+                             out[..., means.stop:]], -1)
+        return out.transpose(1, 2)
 
     def sample_context(self, local: torch.Tensor, n_samples: int | None = None) -> SampleContext | None:
         """What the sample features need from frames (B, local_channels, N), per sample, for
@@ -367,9 +376,14 @@ class WaveNet(nn.Module):
     # -- full sequence ---------------------------------------------------------------------
 
     def forward(self, x: torch.Tensor, local: torch.Tensor | None = None,
-                speaker: torch.Tensor | int | None = None) -> torch.Tensor:
+                speaker: torch.Tensor | int | None = None, last: int | None = None) -> torch.Tensor:
         """x (B, T), local frames (B, local_channels, N) with N * hop >= T, speaker ids (B,)
-        -> head parameters (B, out, T); the output at t describes sample t + 1."""
+        -> head parameters (B, out, T); the output at t describes sample t + 1. With ``last``
+        (1 <= last <= T), only the last ``last`` outputs (B, out, last), the head computed for
+        those alone: training scores the outputs that have a full receptive field behind them."""
+        if last is not None and not 1 <= last <= x.shape[-1]:
+            raise ValueError(f"WaveNet: last={last} outputs asked of an input of {x.shape[-1]} "
+                             "steps; it must lie in [1, T]")
         h = self.embed_input(x)
         cond = self._local_for(local, x.shape[-1])
         g = self.speaker_vector(speaker, x.shape[0])
@@ -378,12 +392,12 @@ class WaveNet(nn.Module):
             window = F.pad(x, (self.excitation.history, 0))  # silence before the first input
             cond, lp = self._with_features(window, cond, self.sample_context(local, x.shape[-1]))
         if chunked_stack.applies(self.blocks, h):
-            return self._output(chunked_stack.run_stack(self.blocks, h, cond, g), lp)
+            return self._output(chunked_stack.run_stack(self.blocks, h, cond, g), lp, last)
         skips = 0
         for block in self.blocks:
             h, s = block(h, cond, g)
             skips = skips + s
-        return self._output(skips, lp)
+        return self._output(skips, lp, last)
 
     # -- incremental ---------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from ..data.paired import PairedData
 from ..generate import generate
 from ..kinds import build_model, is_autoregressive, is_effect
 from . import checkpoint as ckpt_io
+from .allocator import keep_freed_memory
 from .distributed import Dist
 from .objective import Objective, collate
 from .prepare import prepare_data
@@ -110,6 +111,7 @@ class Trainer:
         self.device = self.dist.device
         if t.threads:
             torch.set_num_threads(t.threads)
+        keep_freed_memory()  # every step's large tensors reuse the last step's pages
         if t.batch_size % self.dist.world:
             raise ValueError(f"train.batch_size ({t.batch_size}) must be divisible by the number "
                              f"of processes ({self.dist.world})")

@@ -43,9 +43,9 @@ def batch_nll(model: WaveNet | torch.nn.Module, batch: dict[str, torch.Tensor], 
         x = x + input_noise * torch.randn_like(x)
     local = batch["mel"] if cfg.local_channels else None
     speaker = batch["speaker"] if cfg.speakers else None
-    logits = model(x, local, speaker)  # (B, out, L - 1)
+    logits = model(x, local, speaker, last=crop)  # (B, out, crop)
     target = audio[:, 1:] if head.continuous else classes[:, 1:]
-    return head.nll(logits[..., -crop:].float(), target[:, -crop:]).mean()
+    return head.nll(logits.float(), target[:, -crop:]).mean()
 
 
 def to_bits(nats: float) -> float:
