@@ -32,7 +32,8 @@ PARTS: dict[str, tuple[str, ...]] = {
     "layers": ("wavedil.layers", "wavedil.blocks", "wavedil.heads", "wavedil.conditioning",
                "wavedil.excitation", "wavedil.synth"),
     "analysis": ("wavedil.receptive", "wavedil.plots", "wavedil.metrics"),
-    "foundations": ("wavedil.audio", "wavedil.mel", "wavedil.f0", "wavedil.lpc", "wavedil.config"),
+    "foundations": ("wavedil.audio", "wavedil.mel", "wavedil.f0", "wavedil.lpc", "wavedil.config",
+                    "wavedil.cbuild"),
 }
 """Part -> the modules and subpackages in it (a subpackage brings all of its modules). Some
 named modules may not exist yet; every module that exists must be in exactly one part."""

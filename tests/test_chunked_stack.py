@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from wavedil import WaveNet, WaveNetConfig
-from wavedil.blocks import chunked_stack
+from wavedil.blocks import chunked_stack, gate_kernel
 
 
 def _pass(model, x, local=None, speaker=None, chunked=True, monkeypatch=None):
@@ -92,3 +92,50 @@ def test_the_workers_give_the_one_thread_results_and_leave_the_thread_count_alon
         torch.testing.assert_close(out, out_1, rtol=1e-12, atol=1e-12)
         for n in grads_1:  # only the order of adding the workers' parameter gradients differs
             torch.testing.assert_close(grads[n], grads_1[n], rtol=1e-11, atol=1e-12)
+
+
+GATE = gate_kernel.load()
+
+
+@pytest.mark.skipif(GATE is None, reason="no C compiler: the gate kernel does not build")
+@pytest.mark.parametrize("name", sorted(CASES) + ["wide gate"])
+def test_float32_pass_with_the_c_gate_is_as_accurate_as_the_blocks_own(name, monkeypatch):
+    """float32, the gate in C (gate.c): outputs and gradients as close to the float64 result
+    as the blocks' own float32 forward and backward are (the torch gate's chunked pass
+    likewise); "wide gate" (18 columns a half) runs the kernel's eight-column vectors and its
+    padded tail."""
+    torch.manual_seed(0)
+    kw = CASES.get(name) or dict(CASES["categorical"], gate_channels=36, residual_channels=16)
+    config = WaveNetConfig(**kw)
+    model = WaveNet(config).train()
+    monkeypatch.setattr(chunked_stack, "PIECE_BYTES", 7 * 4 * config.gate_channels)
+    monkeypatch.setattr(chunked_stack, "MIN_STREAM_VALUES", 0)
+    T = 61
+    if config.head == "categorical":
+        x = torch.randint(0, config.classes, (3, T + 1))
+    else:
+        x = torch.rand(3, T + 1) * 1.8 - 0.9
+    local = torch.randn(3, 5, 8) if config.local_channels else None
+    speaker = torch.tensor([0, 2, 1]) if config.speakers else None
+    calls = []
+    monkeypatch.setattr(GATE, "forward", lambda *a, f=GATE.forward: calls.append(1) or f(*a))
+    results = {}
+    for how in ("c", "torch", "own"):
+        monkeypatch.setattr(chunked_stack, "C_GATE", how == "c")
+        results[how] = _pass(model, x, local, speaker, how != "own", monkeypatch)
+    assert calls, "the C gate was not used"
+    double = lambda t: None if t is None or not t.is_floating_point() else t.double()  # noqa: E731
+    out_64, grads_64 = _pass(model.double(), double(x) if x.is_floating_point() else x,
+                             double(local), speaker, False, monkeypatch)
+
+    def error(how):  # the largest error of the outputs and of any gradient, relative
+        out, grads = results[how]
+        errs = [((out - out_64).abs().max() / out_64.abs().max()).item()]
+        errs += [((grads[n] - grads_64[n]).abs().max() / grads_64[n].abs().max().clamp_min(1e-9))
+                 .item() for n in grads_64]
+        return max(errs)
+
+    own = error("own")
+    assert own < 1e-2  # float32's own distance from float64 here, for scale
+    for how in ("c", "torch"):
+        assert error(how) <= 2 * own + 1e-6, (how, error(how), own)

@@ -32,6 +32,8 @@ from typing import NamedTuple
 import torch
 from torch.autograd.function import once_differentiable
 
+from . import gate_kernel
+from .gate_kernel import GateKernel
 from .residual import GatedResidualBlock
 
 PIECE_BYTES = 1 << 20
@@ -45,6 +47,11 @@ costs more than the caches save; the quickstart recipe (2,048 x 64) is above it.
 
 enabled = True
 """Whether ``WaveNet.forward`` uses this pass when it applies (see :func:`applies`)."""
+
+C_GATE = True
+"""Whether a float32 pass does the gate (forward and backward) with the C kernel of
+``gate.c`` where it builds (``gate_kernel.load``), rather than torch's element-wise operations;
+a float64 pass always uses torch's."""
 
 WORKERS: int | None = None
 """Threads that run the streams of a batch side by side (each stream's work on one of them);
@@ -155,10 +162,11 @@ def _scratch(name: str, rows: int, cols: int, like: torch.Tensor) -> torch.Tenso
 
 
 def _forward_stream(blocks: list[_Block], n: int, h: torch.Tensor, cond: torch.Tensor | None,
-                    skip: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+                    skip: torch.Tensor, gate: GateKernel | None) -> list[tuple[torch.Tensor, ...]]:
     """Stream n: its rows h (T, C) through every block, the skips added into skip (T, S),
     -> per block what the backward needs: its input rows (T, C), the gate z (T, G/2) and the
-    gate's derivatives [s (1 - t^2) | z (1 - s)] (T, G), t = tanh(pre_a) and s = sigmoid(pre_b)."""
+    gate's derivatives [s (1 - t^2) | z (1 - s)] (T, G), t = tanh(pre_a) and s = sigmoid(pre_b);
+    the gate by ``gate`` (the C kernel) where given, else by torch's element-wise operations."""
     T = h.shape[0]
     saved = []
     for blk in blocks:
@@ -170,7 +178,9 @@ def _forward_stream(blocks: list[_Block], n: int, h: torch.Tensor, cond: torch.T
         wr_t = blk.wr[:, :, 0].t() if blk.wr is not None else None
         # tanh(a) = 2 sigmoid(2 a) - 1: one sigmoid over all G columns, cheaper than a tanh
         scale = blk.scale
-        bias = (blk.b + blk.g[n] if blk.g is not None else blk.b) * scale
+        bias = blk.b + blk.g[n] if blk.g is not None else blk.b
+        if gate is None:
+            bias = bias * scale
         out = torch.empty_like(h) if wr_t is not None else h
         zs, ds = h.new_empty(T, H), h.new_empty(T, G)
         size = _piece_length(T, G)
@@ -182,12 +192,16 @@ def _forward_stream(blocks: list[_Block], n: int, h: torch.Tensor, cond: torch.T
                     pre[reach[0]:].addmm_(h[reach[1]], taps[k])
             if wl_t is not None:
                 pre.addmm_(cond[t0:t1], wl_t)
-            sig = torch.sigmoid(torch.addcmul(bias, pre, scale, out=pre), out=pre)
-            t = torch.mul(sig[:, :H], 2, out=_scratch("tanh", t1 - t0, H, h)).sub_(1)
-            s = sig[:, H:]
-            z = torch.mul(t, s, out=zs[t0:t1])
-            torch.addcmul(s, z, t, value=-1, out=ds[t0:t1, :H])  # s (1 - t^2)
-            torch.addcmul(z, z, s, value=-1, out=ds[t0:t1, H:])  # z (1 - s)
+            z = zs[t0:t1]
+            if gate is not None:
+                gate.forward(pre, bias, z, ds[t0:t1])
+            else:
+                sig = torch.sigmoid(torch.addcmul(bias, pre, scale, out=pre), out=pre)
+                t = torch.mul(sig[:, :H], 2, out=_scratch("tanh", t1 - t0, H, h)).sub_(1)
+                s = sig[:, H:]
+                torch.mul(t, s, out=z)
+                torch.addcmul(s, z, t, value=-1, out=ds[t0:t1, :H])  # s (1 - t^2)
+                torch.addcmul(z, z, s, value=-1, out=ds[t0:t1, H:])  # z (1 - s)
             skip[t0:t1].addmm_(z, ws_t)
             if wr_t is not None:
                 torch.addmm(h[t0:t1], z, wr_t, out=out[t0:t1]).add_(blk.br)
@@ -214,10 +228,11 @@ def _new_grads(blocks: list[_Block], B: int, like: torch.Tensor) -> list[list]:
 
 def _backward_stream(blocks: list[_Block], n: int, saved, gskip: torch.Tensor,
                      cond: torch.Tensor | None, gcond: torch.Tensor | None,
-                     grads: list[list]) -> torch.Tensor:
+                     grads: list[list], gate: GateKernel | None) -> torch.Tensor:
     """Stream n backward: gskip (T, S), the forward's ``saved`` for it -> the gradient of its
     input rows (T, C); parameter gradients added into ``grads``, the local conditioning's
-    into gcond (T, C_local) where given. ``saved`` is emptied as the blocks are done."""
+    into gcond (T, C_local) where given. ``saved`` is emptied as the blocks are done. The
+    gate's backward by ``gate`` (the C kernel) where given, else by torch's operations."""
     gout = None  # gradient of the current block's output (T, C); None: only skips reach it
     for j in reversed(range(len(blocks))):
         blk = blocks[j]
@@ -228,9 +243,12 @@ def _backward_stream(blocks: list[_Block], n: int, saved, gskip: torch.Tensor,
         taps = [tap.t() for tap in blk.taps]  # (G, C) each
         ws_m = blk.ws[:, :, 0]  # (S, G/2)
         wr_m = blk.wr[:, :, 0] if blk.wr is not None else None  # (C, G/2)
-        gin = gout.clone() if gout is not None else torch.zeros_like(h)  # the residual path
+        # the residual path: gout itself, added to in place (a piece adds only into its own
+        # rows and earlier ones, after reading its own rows of gout; no other reader is left)
+        gin = gout if gout is not None else torch.zeros_like(h)
         if gbr is not None and gout is not None:
             gbr += gout.sum(0)
+        colsum = h.new_zeros(G)  # the gradient of the gate's bias from this stream
         size = _piece_length(h.shape[0], G)
         for t0, t1 in _pieces(h.shape[0], size):
             z, rows = zs[t0:t1], t1 - t0
@@ -242,11 +260,11 @@ def _backward_stream(blocks: list[_Block], n: int, saved, gskip: torch.Tensor,
                 dz.addmm_(go, wr_m)
                 gwr.addmm_(go.t(), z)
             dp = _scratch("dpre", rows, G, h)  # through tanh and sigmoid:
-            torch.mul(ds[t0:t1].view(rows, 2, H), dz.unsqueeze(1), out=dp.view(rows, 2, H))
-            colsum = dp.sum(0)
-            gb += colsum
-            if gg is not None:
-                gg[n] += colsum
+            if gate is not None:
+                gate.backward(ds[t0:t1], dz, dp, colsum)
+            else:
+                torch.mul(ds[t0:t1].view(rows, 2, H), dz.unsqueeze(1), out=dp.view(rows, 2, H))
+                colsum += dp.sum(0)
             gtaps[K - 1].addmm_(dp.t(), h[t0:t1])
             gin[t0:t1].addmm_(dp, taps[K - 1])
             for k in range(K - 1):
@@ -259,6 +277,9 @@ def _backward_stream(blocks: list[_Block], n: int, saved, gskip: torch.Tensor,
                 gwl.addmm_(dp.t(), cond[t0:t1])
                 if gcond is not None:
                     gcond[t0:t1].addmm_(dp, blk.wl[:, :, 0])
+        gb += colsum
+        if gg is not None:
+            gg[n] += colsum
         gout = gin
     return gout
 
@@ -271,13 +292,14 @@ class _Stack(torch.autograd.Function):
         biases = torch.stack(inputs[7::_PER_BLOCK]).sum(0)  # (S,) the blocks' skip biases
         skip = biases.expand(B, T, -1).contiguous()  # (B, T, S)
         saved = [None] * B
+        gate = gate_kernel.load() if C_GATE and h.dtype == torch.float32 else None
 
         def stream(worker, n):
             saved[n] = _forward_stream(blocks, n, h[n], cond[n] if cond is not None else None,
-                                       skip[n])
+                                       skip[n], gate)
 
         _over_streams(_workers(B), B, stream)
-        ctx.saved, ctx.blocks, ctx.cond, ctx.rows = saved, blocks, cond, h.shape
+        ctx.saved, ctx.blocks, ctx.cond, ctx.rows, ctx.gate = saved, blocks, cond, h.shape, gate
         return skip
 
     @staticmethod
@@ -294,7 +316,8 @@ class _Stack(torch.autograd.Function):
         def stream(worker, n):
             gh[n] = _backward_stream(blocks, n, saved[n], gskip[n],
                                      cond[n] if cond is not None else None,
-                                     gcond[n] if gcond is not None else None, parts[worker])
+                                     gcond[n] if gcond is not None else None, parts[worker],
+                                     ctx.gate)
             saved[n] = None  # free as we go
 
         _over_streams(workers, B, stream)
@@ -305,7 +328,7 @@ class _Stack(torch.autograd.Function):
             out += [gtaps.permute(1, 2, 0).contiguous(), gb, gwl.unsqueeze(2) if gwl is not None else None, gg,
                     gwr.unsqueeze(2) if gwr is not None else None, gbr, gws.unsqueeze(2), gbs,
                     None]
-        ctx.saved = ctx.blocks = ctx.cond = None
+        ctx.saved = ctx.blocks = ctx.cond = ctx.gate = None
         return (gh, gcond, *out)
 
 

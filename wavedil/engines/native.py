@@ -3,10 +3,8 @@
 
 The numba engine calls ``wd_gemm`` through its address, so numba's on-disk cache of the
 engine stays valid from one process to the next. The library is compiled with the system C
-compiler (``cc -O3 -march=native``; about 0.3 s here) into
-``$XDG_CACHE_HOME/wavedil/native/<key>/`` (default ``~/.cache``), keyed by the source, the
-compiler's version and the CPU's feature flags, and written atomically, so concurrent first
-uses are safe. Without a compiler, or with ``kernel="numba"``, the engine uses its own numba
+compiler by ``wavedil.cbuild`` (``cc -O3 -march=native``; about 0.3 s here, cached per
+machine). Without a compiler, or with ``kernel="numba"``, the engine uses its own numba
 loops: the same results, slower.
 """
 
@@ -14,20 +12,17 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
-import os
-import platform
-import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
+from .. import cbuild
+from ..cbuild import find_compiler
+
 SOURCE = Path(__file__).with_name("gemm.c")
-FLAGS = ["-O3", "-march=native", "-shared", "-fPIC"]
 PANEL = 16
 """Columns per panel of ``wd_gemm_packed``'s B operand."""
 
@@ -79,46 +74,10 @@ class Unavailable:
         return f"numba loops ({self.reason})"
 
 
-def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-    return Path(base) / "wavedil" / "native"
-
-
-def _cpu_flags() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return line
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def find_compiler() -> str | None:
-    """The C compiler to build with: $CC, else cc, gcc or clang on PATH; None if none."""
-    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-
-
 def build(cc: str, root: Path | None = None) -> Path:
-    """Compile gemm.c (or find it compiled) under ``root`` (default :func:`cache_root`) and
-    return the shared library's path."""
-    version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), version, " ".join(FLAGS), _cpu_flags(),
-                                    platform.machine()]).encode()).hexdigest()[:16]
-    out = (root or cache_root()) / key / "libwdgemm.so"
-    if out.is_file():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
-    os.close(fd)
-    try:
-        subprocess.run([cc, *FLAGS, "-o", tmp, str(SOURCE)], check=True, capture_output=True,
-                       text=True, timeout=120)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out
+    """Compile gemm.c (or find it compiled) under ``root`` (default: ``cbuild.cache_root``)
+    and return the shared library's path."""
+    return cbuild.build(cc, SOURCE, root)
 
 
 @functools.cache
@@ -134,9 +93,7 @@ def load(compiler: str | None = None, root: Path | None = None) -> Kernel | Unav
                               for f in (lib.wd_gemm, lib.wd_gemm_packed, lib.wd_gemm_packed_bf16))
         return Kernel(gemm, packed, bf16, cc, lib)
     except (OSError, AttributeError, subprocess.SubprocessError) as e:
-        detail = (getattr(e, "stderr", "") or str(e)).strip()
-        return Unavailable(f"building gemm.c with {cc} failed: "
-                           f"{detail.splitlines()[-1] if detail else type(e).__name__}")
+        return Unavailable(cbuild.failure(cc, SOURCE, e))
 
 
 def to_bf16(w: np.ndarray) -> np.ndarray:
