@@ -21,18 +21,33 @@ fall on one of them only.
 crop), best of ``--steps`` after two warm-up steps, in a scratch run folder that is removed:
 
     python benchmarks/training.py --recipe recipes/quickstart.yaml recipes/speech_vocoder.yaml
+
+``--against REV`` times the recipes once more each round with the ``wavedil`` package of git
+revision REV (``git archive`` into a scratch folder, imported by ``recipe_step.py`` in its
+own interpreter; the recipe files and data are this tree's), and prints the ratio: the
+issue's "recipes' samples/s up by 1.5x" is measured against the commit it was filed at,
+f7240a9, in the same run:
+
+    python benchmarks/training.py --steps 3 --rounds 3 --against f7240a9 \\
+        --recipe recipes/quickstart.yaml recipes/speech_wavenet.yaml recipes/mulaw_vocoder.yaml
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
 from machine import describe, fma_peak, multiply_adds
+from recipe_step import recipe_rate
 from wavedil import WaveNet, WaveNetConfig
 from wavedil.blocks import chunked_stack
 
@@ -92,24 +107,29 @@ def r9y9_step(batch: int, length: int):
     return step
 
 
-def recipe_rate(path: str, steps: int, chunked: bool = True) -> tuple[str, float]:
-    """(the recipe's name, its training samples/s: batch x crop per step, best of ``steps``),
-    with the chunked stack pass or the blocks' own."""
-    from wavedil.train.loop import Trainer
-    from wavedil.train.recipe import load_recipe
+def tree_at(rev: str, into: str) -> str:
+    """The package tree of git revision ``rev`` (of the repository this script is in) written
+    under ``into``; returns that folder, for ``PYTHONPATH``."""
+    root = Path(__file__).resolve().parent.parent
+    out = Path(into) / rev
+    out.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(root), "archive", rev, "wavedil"], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return str(out)
 
-    with tempfile.TemporaryDirectory() as scratch:
-        recipe = load_recipe(path, [f"train.run_dir={scratch}/run", "train.steps=1000000"])
-        trainer = Trainer(recipe, echo=lambda message: None)
 
-        def step() -> None:
-            chunked_stack.enabled = chunked
-            trainer.train_step()
-            trainer.step += 1
-
-        step()
-        seconds = measure(step, steps)
-        return recipe.name, trainer.data.config.crop * recipe.train.batch_size / seconds
+def recipe_rate_at(tree: str, path: str, steps: int) -> float:
+    """A recipe's training samples/s with the wavedil of ``tree`` (:func:`tree_at`), timed by
+    ``recipe_step.py`` in a fresh interpreter that imports it from there."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([tree, os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, str(Path(__file__).with_name("recipe_step.py")), path,
+                          "--steps", str(steps)], check=True, capture_output=True, text=True,
+                         env=env).stdout.strip().splitlines()[-1]
+    name, rate, origin = out.split("\t")
+    if not origin.startswith(tree):
+        raise RuntimeError(f"recipe_step.py imported wavedil from {origin}, not from {tree}")
+    return float(rate)
 
 
 def main() -> None:
@@ -121,6 +141,8 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="also torch.compile wavedil's model")
     ap.add_argument("--recipe", nargs="*", default=[],
                     help="also time these recipes' training steps (their own data and batch)")
+    ap.add_argument("--against", metavar="REV",
+                    help="also time the recipes with wavedil as it was at git revision REV")
     args = ap.parse_args()
     n = args.batch * args.length
     threads = torch.get_num_threads()
@@ -157,17 +179,28 @@ def main() -> None:
         print(f"| {name} | {sps:,.0f} | {ratio} | {sps * flop / 1e9:.0f} | "
               f"{100 * sps * flop / peak:.0f}% |")
     if args.recipe:
+        tree = tempfile.mkdtemp() if args.against else None
+        at = tree_at(args.against, tree) if args.against else None
+        extra = (f" | at {args.against} | now / {args.against}" if at else "")
         print("\n| recipe | training samples/s (batch x crop per step), chunked stack pass "
-              "| the blocks' own | chunked / own |\n|---|---:|---:|---:|")
-        for path in args.recipe:
-            fast = own = 0.0
-            for _ in range(args.rounds):
-                name, sps = recipe_rate(path, args.steps, chunked=True)
-                fast = max(fast, sps)
-                own = max(own, recipe_rate(path, args.steps, chunked=False)[1])
-            print(f"| {name} | {fast:,.0f} | {own:,.0f} | {fast / own:.2f}x |", flush=True)
-            chunked_stack.enabled = True
-
+              f"| the blocks' own | chunked / own{extra} |\n|---|---:|---:|---:"
+              + ("|---:|---:|" if at else "|"))
+        try:
+            for path in args.recipe:
+                fast = own = old = 0.0
+                for _ in range(args.rounds):  # in turn, so that a slow moment hits all of them
+                    name, sps = recipe_rate(path, args.steps, chunked=True)
+                    fast = max(fast, sps)
+                    own = max(own, recipe_rate(path, args.steps, chunked=False)[1])
+                    if at:
+                        old = max(old, recipe_rate_at(at, path, args.steps))
+                chunked_stack.enabled = True
+                then = f" | {old:,.0f} | {fast / old:.2f}x" if at else ""
+                print(f"| {name} | {fast:,.0f} | {own:,.0f} | {fast / own:.2f}x{then} |",
+                      flush=True)
+        finally:
+            if tree:
+                shutil.rmtree(tree, ignore_errors=True)
 
 if __name__ == "__main__":
     main()
