@@ -18,6 +18,17 @@ import tempfile
 import time
 
 
+def measure(step, steps: int) -> float:
+    """Seconds per call of ``step``, best of ``steps`` after one warm-up call."""
+    step()
+    best = float("inf")
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def recipe_rate(path: str, steps: int, chunked: bool | None = None) -> tuple[str, float]:
     """(the recipe's name, its training samples/s: batch x crop per step, best of ``steps``
     after two warm-up steps), in a scratch run folder that is removed. ``chunked`` sets
@@ -37,14 +48,8 @@ def recipe_rate(path: str, steps: int, chunked: bool | None = None) -> tuple[str
             trainer.train_step()
             trainer.step += 1
 
-        for _ in range(2):
-            step()
-        best = float("inf")
-        for _ in range(steps):
-            start = time.perf_counter()
-            step()
-            best = min(best, time.perf_counter() - start)
-        return recipe.name, trainer.data.config.crop * recipe.train.batch_size / best
+        step()
+        return recipe.name, trainer.data.config.crop * recipe.train.batch_size / measure(step, steps)
 
 
 def main() -> None:

@@ -47,23 +47,12 @@ import torch
 from torch.nn import functional as F
 
 from machine import describe, fma_peak, multiply_adds
-from recipe_step import recipe_rate
+from recipe_step import measure, recipe_rate
 from wavedil import WaveNet, WaveNetConfig
 from wavedil.blocks import chunked_stack
 
 CONFIG_A = dict(layers=20, cycle_length=10, kernel_size=2, residual_channels=64,
                 gate_channels=128, skip_channels=128, head="categorical", classes=256)
-
-
-def measure(step, steps: int) -> float:
-    """Seconds per step, best of ``steps`` after one warm-up step."""
-    step()
-    best = float("inf")
-    for _ in range(steps):
-        t = time.perf_counter()
-        step()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def wavedil_step(batch: int, length: int, compiled: bool = False, chunked: bool = True):
