@@ -74,5 +74,10 @@ class Dist:
             dist.barrier()
 
     def close(self) -> None:
+        """Leave the process group, all processes together: one that tore its group down while
+        another was still at work (the main process sampling and plotting at the end of a run)
+        was at times killed by gloo at exit ("terminate called without an active exception",
+        about one two-process run in five on this machine)."""
         if self.world > 1 and dist.is_initialized():
+            dist.barrier()
             dist.destroy_process_group()
