@@ -43,13 +43,15 @@ def test_gemm_matches_numpy(packed, M, N, K):
 
 @pytest.mark.parametrize("batch", [1, 7, 13])
 @pytest.mark.parametrize("kernel", ["c", "numba"])
-def test_engine_logits_with_and_without_the_kernel(batch, kernel):
-    """Widths of 16 and more and 7 or 13 streams reach the 6x16 and 4x16 blocks."""
+@pytest.mark.parametrize("gate", [48, 20])
+def test_engine_logits_with_and_without_the_kernel(batch, kernel, gate):
+    """Widths of 16 and more and 7 or 13 streams reach the 6x16 and 4x16 blocks; 20 gate
+    channels the unpacked products and the C gate's padded last lanes (10 of them)."""
     if kernel == "c" and not KERNEL.available:
         pytest.skip(KERNEL.status)
     torch.manual_seed(0)
     model = WaveNet(WaveNetConfig(layers=4, cycle_length=2, kernel_size=3, residual_channels=16,
-                                  gate_channels=48, skip_channels=32, head="categorical",
+                                  gate_channels=gate, skip_channels=32, head="categorical",
                                   classes=40)).eval()
     T = 30
     v = torch.randint(0, 40, (batch, T))
@@ -196,3 +198,52 @@ def test_both_weight_formats_run_one_compiled_loop():
         eng = make_engine("numba", model, 1, weights=weights)
         eng.sample(2, torch.rand(2, 1, 1))
         assert set(numba_kernels._group.signatures) == before, weights
+
+
+@needs_cc
+@pytest.mark.parametrize("n", [2, 5, 40, 256, 257])
+def test_the_c_categorical_draw_is_the_numba_and_torch_draw(n):
+    """sampler.c against numba_kernels._inverse_cdf and heads._inverse_cdf on the same
+    uniforms: the same index on every draw, for logits of every spread (terms that underflow
+    included), temperatures around 1 and uniforms at and near the ends."""
+    from numba import njit
+
+    from wavedil.engines import numba_kernels as K
+    from wavedil.heads import _inverse_cdf
+
+    draw = njit(lambda logits, T, u, work: K._inverse_cdf(logits, 0, logits.shape[0], T, u,
+                                                          work))
+    c_draw = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_double,
+                              ctypes.c_double, ctypes.c_void_p, ctypes.c_void_p)(KERNEL.sampler)
+    rng = np.random.default_rng(n)
+    work, out = np.empty(2 * n), np.zeros(1, np.int64)
+    for trial in range(300):
+        logits = (rng.standard_normal(n) * [0.1, 3.0, 40.0, 800.0][trial % 4]).astype(np.float32)
+        T = [1.0, 0.7, 1.3][trial % 3]
+        us = np.concatenate([[0.0, 1.0 - 1e-9], rng.random(6)])  # not within rounding of a boundary
+        probs = torch.softmax(torch.from_numpy(logits).double() / T, -1).expand(len(us), -1)
+        want = _inverse_cdf(probs, torch.from_numpy(us)).tolist()
+        for u, expected in zip(us, want):
+            c_draw(logits.ctypes.data, n, T, u, work.ctypes.data, out.ctypes.data)
+            assert int(out[0]) == draw(logits, T, u, work) == expected, (trial, u)
+
+
+@needs_cc
+def test_the_c_categorical_draw_is_exact_to_float64_rounding():
+    """Uniforms 1e-10 (relative) either side of a class boundary land either side of it: the C
+    draw's exp and sums are accurate far beyond what a draw can show otherwise."""
+    c_draw = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_double,
+                              ctypes.c_double, ctypes.c_void_p, ctypes.c_void_p)(KERNEL.sampler)
+    rng = np.random.default_rng(1)
+    n = 256
+    work, out = np.empty(2 * n), np.zeros(1, np.int64)
+    for trial in range(200):
+        logits = (rng.standard_normal(n) * [1.0, 5.0, 20.0][trial % 3]).astype(np.float32)
+        e = np.exp(logits.astype(np.float64) - logits.max())
+        cdf = np.cumsum(e) / e.sum()
+        k = int(rng.integers(1, n - 1))
+        if min(cdf[k + 1] - cdf[k], cdf[k] - cdf[k - 1]) < 1e-6 * cdf[k]:
+            continue  # classes too small to part at this resolution
+        for u, want in ((cdf[k] * (1 - 1e-10), k), (cdf[k] * (1 + 1e-10), k + 1)):
+            c_draw(logits.ctypes.data, n, 1.0, u, work.ctypes.data, out.ctypes.data)
+            assert int(out[0]) == want, (trial, k)

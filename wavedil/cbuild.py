@@ -1,12 +1,14 @@
 """The package's C sources compiled with the system C compiler, once per machine.
 
-``build(cc, source)`` compiles ``source`` (``cc -O3 -march=native -shared -fPIC``; well under
-a second each here) into ``$XDG_CACHE_HOME/wavedil/native/<key>/libwd<name>.so`` (default
-``~/.cache``), keyed by the source, the compiler's version, the flags and the CPU's feature
+``build(cc, source)`` compiles ``source``, a C file or several that make one library (``cc -O3
+-march=native -shared -fPIC``; well under a second each here), into
+``$XDG_CACHE_HOME/wavedil/native/<key>/libwd<name>.so`` (default ``~/.cache``, the name the
+first file's), keyed by the sources, the compiler's version, the flags and the CPU's feature
 flags, and written atomically (a temporary file, then a rename), so concurrent first uses are
 safe and a changed source or machine builds afresh. Callers fall back to their own slower
 code, with the same results, where there is no compiler or the build fails. Used by the
-numba engine's matrix kernel (``engines/native.py``, ``engines/gemm.c``) and the chunked
+numba engine's matrix kernel and layer loop (``engines/native.py``, ``engines/gemm.c`` and
+``stack.c``) and the chunked
 training pass's gate (``blocks/gate_kernel.py``, ``blocks/gate.c``).
 """
 
@@ -18,6 +20,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 FLAGS = ["-O3", "-march=native", "-shared", "-fPIC"]
@@ -43,21 +46,23 @@ def find_compiler() -> str | None:
     return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
 
 
-def build(cc: str, source: Path, root: Path | None = None) -> Path:
-    """Compile ``source`` (or find it compiled) under ``root`` (default :func:`cache_root`)
-    and return the shared library's path; raises what the compiler run raises."""
+def build(cc: str, source: Path | Sequence[Path], root: Path | None = None) -> Path:
+    """Compile ``source`` (one C file, or several linked into one library) or find it compiled
+    under ``root`` (default :func:`cache_root`) and return the shared library's path; raises
+    what the compiler run raises."""
+    sources = [source] if isinstance(source, Path) else list(source)
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
-    key = hashlib.sha256("\0".join([source.read_text(), version, " ".join(FLAGS), _cpu_flags(),
-                                    platform.machine()]).encode()).hexdigest()[:16]
-    out = (root or cache_root()) / key / f"libwd{source.stem}.so"
+    key = hashlib.sha256("\0".join([*(s.read_text() for s in sources), version, " ".join(FLAGS),
+                                    _cpu_flags(), platform.machine()]).encode()).hexdigest()[:16]
+    out = (root or cache_root()) / key / f"libwd{sources[0].stem}.so"
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
     os.close(fd)
     try:
-        subprocess.run([cc, *FLAGS, "-o", tmp, str(source)], check=True, capture_output=True,
-                       text=True, timeout=120)
+        subprocess.run([cc, *FLAGS, "-o", tmp, *map(str, sources)], check=True,
+                       capture_output=True, text=True, timeout=120)
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
@@ -65,9 +70,10 @@ def build(cc: str, source: Path, root: Path | None = None) -> Path:
     return out
 
 
-def failure(cc: str, source: Path, error: Exception) -> str:
+def failure(cc: str, source: Path | Sequence[Path], error: Exception) -> str:
     """One line saying why building ``source`` with ``cc`` failed: the compiler's last line of
     error output, or the error's type."""
     detail = (getattr(error, "stderr", "") or str(error)).strip()
-    return (f"building {source.name} with {cc} failed: "
+    names = source.name if isinstance(source, Path) else " and ".join(s.name for s in source)
+    return (f"building {names} with {cc} failed: "
             f"{detail.splitlines()[-1] if detail else type(error).__name__}")

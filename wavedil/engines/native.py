@@ -1,8 +1,9 @@
-"""The numba engine's C matrix kernel (``gemm.c``) behind one object: :func:`load` returns a
-:class:`Kernel` or an :class:`Unavailable` that says why, and the engine is handed it.
+"""The numba engine's C kernels behind one object: ``gemm.c``'s matrix products, ``stack.c``'s
+layer loop and ``sampler.c``'s categorical draw. :func:`load` returns a :class:`Kernel` or an
+:class:`Unavailable` that says why, and the engine is handed it.
 
-The numba engine calls ``wd_gemm`` through its address, so numba's on-disk cache of the
-engine stays valid from one process to the next. The library is compiled with the system C
+The numba engine calls them through their addresses, so numba's on-disk cache of the engine
+stays valid from one process to the next. The library is compiled with the system C
 compiler by ``wavedil.cbuild`` (``cc -O3 -march=native``; about 0.3 s here, cached per
 machine). Without a compiler, or with ``kernel="numba"``, the engine uses its own numba
 loops: the same results, slower.
@@ -22,7 +23,7 @@ import numpy as np
 from .. import cbuild
 from ..cbuild import find_compiler
 
-SOURCE = Path(__file__).with_name("gemm.c")
+SOURCES = tuple(Path(__file__).with_name(name) for name in ("gemm.c", "stack.c", "sampler.c"))
 PANEL = 16
 """Columns per panel of ``wd_gemm_packed``'s B operand."""
 
@@ -37,6 +38,11 @@ class Kernel:
     """Address of ``wd_gemm_packed``, whose B operand is laid out by :func:`pack`."""
     gemm_packed_bf16: int
     """Address of ``wd_gemm_packed_bf16``: the same with B in bfloat16 (:func:`to_bf16`)."""
+    stack: int
+    """Address of ``wd_stack_step`` (stack.c): a generation step's layer loop, with these
+    products, for the numba engine (0: the engine runs its own)."""
+    sampler: int
+    """Address of ``wd_categorical`` (sampler.c): the categorical head's draw."""
     compiler: str
     library: ctypes.CDLL = field(repr=False, compare=False)
     """Holds the shared library loaded while the addresses are in use."""
@@ -66,6 +72,8 @@ class Unavailable:
     gemm: ClassVar[int] = 0
     gemm_packed: ClassVar[int] = 0
     gemm_packed_bf16: ClassVar[int] = 0
+    stack: ClassVar[int] = 0
+    sampler: ClassVar[int] = 0
     packed: ClassVar[bool] = False
     compact: ClassVar[bool] = False
 
@@ -75,9 +83,9 @@ class Unavailable:
 
 
 def build(cc: str, root: Path | None = None) -> Path:
-    """Compile gemm.c (or find it compiled) under ``root`` (default: ``cbuild.cache_root``)
+    """Compile gemm.c, stack.c and sampler.c into one library (or find it compiled) under ``root`` (default: ``cbuild.cache_root``)
     and return the shared library's path."""
-    return cbuild.build(cc, SOURCE, root)
+    return cbuild.build(cc, SOURCES, root)
 
 
 @functools.cache
@@ -89,11 +97,11 @@ def load(compiler: str | None = None, root: Path | None = None) -> Kernel | Unav
         return Unavailable("no C compiler (cc, gcc or clang) on PATH")
     try:
         lib = ctypes.CDLL(str(build(cc, root)))
-        gemm, packed, bf16 = (ctypes.cast(f, ctypes.c_void_p).value or 0
-                              for f in (lib.wd_gemm, lib.wd_gemm_packed, lib.wd_gemm_packed_bf16))
-        return Kernel(gemm, packed, bf16, cc, lib)
+        functions = (lib.wd_gemm, lib.wd_gemm_packed, lib.wd_gemm_packed_bf16, lib.wd_stack_step,
+                     lib.wd_categorical)
+        return Kernel(*(ctypes.cast(f, ctypes.c_void_p).value or 0 for f in functions), cc, lib)
     except (OSError, AttributeError, subprocess.SubprocessError) as e:
-        return Unavailable(cbuild.failure(cc, SOURCE, e))
+        return Unavailable(cbuild.failure(cc, SOURCES, e))
 
 
 def to_bf16(w: np.ndarray) -> np.ndarray:

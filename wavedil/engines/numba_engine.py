@@ -66,7 +66,10 @@ class NumbaEngine(Engine):
         self.weights = K.Weights(*arrays)
         self.layout = (p.offsets.numpy() * B * C, p.spans.numpy(), np.array(p.dilations, np.int64))
         self.static_np = np.ascontiguousarray(self.static.expand(-1, B, -1).numpy())  # (L, B, 2G)
-        self.options = dict(gemm=gemm, words=1 if self.compact else 2,
+        packed = gemm != kernel.gemm
+        self.options = dict(gemm=gemm, stack=kernel.stack, sampler=kernel.sampler,
+                            format=2 if self.compact else 1 if packed else 0,
+                            words=1 if self.compact else 2,
                             head_kind=_HEAD_KIND[self.head.kind],
                             log_scale_min=float(getattr(self.head, "log_scale_min", 0.0)),
                             input_classes=p.input_kind == "classes", mulaw_input=p.mulaw_input,

@@ -49,9 +49,13 @@ biases; the sample features' context: periods (n, B) int64, each output's pitch 
 unvoiced; 0 rows without pitch taps), coeffs (n, B, p) float32, its LP predictor (p = 0 without
 LP); uniforms (n, B, k) float64 when sampling; values (B, n) float64, drawn, or given when
 teacher forcing; logits (n, B, O), written when teacher forcing."""
-Options = namedtuple("Options", "gemm words forcing head_kind temperature log_scale_min "
-                                "input_classes mulaw_input classes means_lo means_hi")
-"""gemm: the C kernel's address (0: numba's loops); words: 16-bit words per weight in the five
+Options = namedtuple("Options", "gemm stack sampler format words forcing head_kind temperature "
+                                "log_scale_min input_classes mulaw_input classes means_lo means_hi")
+"""gemm: the C kernel's address (0: numba's loops); stack: the address of the C layer loop
+(``stack.c``'s wd_stack_step, 0: the loop here), which multiplies with the weights in format
+(0: float32, 1: float32 in panels, 2: bfloat16 in panels: ``stack.c``'s ``product``);
+sampler: the address of the categorical draw (``sampler.c``'s wd_categorical, 0:
+:func:`_inverse_cdf`); words: 16-bit words per weight in the five
 matrices (2: float32, 1: bfloat16); forcing: feed ``values`` and write logits;
 the head's kind (CATEGORICAL, ...), temperature and log-scale floor; the input embedding's kind;
 classes (float); the head's mean channels means_lo .. means_hi - 1, which the LP prediction
@@ -132,12 +136,17 @@ def _argmax(logits, lo, n):
 
 
 @njit(cache=True)
-def _sample(kind, logits, u0, u1, temperature, n_out, log_scale_min, work):
+def _sample(kind, logits, u0, u1, temperature, n_out, log_scale_min, work, sampler, drawn):
     """One head sample from logits (n_out,), as a float (class index for categorical);
-    ``work`` is float64 scratch of at least 2 * n_out."""
+    ``work`` is float64 scratch of at least 2 * n_out. A categorical draw is made by the C
+    function at address ``sampler`` (``sampler.c``, its index written to ``drawn`` (1,) int64)
+    where it is not 0, else by :func:`_inverse_cdf`."""
     if kind == CATEGORICAL:
         if temperature == 0.0:
             return np.float64(_argmax(logits, 0, n_out))
+        if sampler != 0:
+            _call_c(sampler, (logits, n_out, temperature, u0, work, drawn))
+            return np.float64(drawn[0])
         return np.float64(_inverse_cdf(logits, 0, n_out, temperature, u0, work))
     if kind == LOGISTIC:
         K = n_out // 3
@@ -206,31 +215,35 @@ def _tanh(x):
 
 
 @intrinsic
-def _call_gemm(typingctx, fn, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
-    """Call the C kernel at address ``fn``: c[c_off:] += a[a_off:] @ b[b_off:] (see gemm.c);
-    b is float32, or uint16 bfloat16 patterns for ``wd_gemm_packed_bf16`` (offsets count
-    elements of each array's own type)."""
-    if not all(isinstance(t, types.Array) and t.dtype == types.float32 for t in (a, c)):
+def _call_c(typingctx, fn, args):
+    """Call the C function at address ``fn`` with the tuple ``args``: a void function whose
+    parameters are, in order, int64 for each integer or boolean of ``args``, double for each
+    float, and a pointer to the first element for each array (a view's own first element:
+    ``a[off:]`` passes a + off)."""
+    if not isinstance(fn, types.Integer) or not isinstance(args, types.BaseTuple):
         return None
-    if not (isinstance(b, types.Array) and b.dtype in (types.float32, types.uint16)):
+    if not all(isinstance(t, (types.Integer, types.Boolean, types.Float, types.Array))
+               for t in args):
         return None
-    if not all(isinstance(t, types.Integer) for t in (fn, m, n, k, a_off, lda, b_off, ldb, c_off, ldc)):
-        return None
-    sig = types.void(fn, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
+    sig = types.void(fn, args)
 
-    def codegen(context, builder, signature, args):
-        i64, fp = ir.IntType(64), ir.PointerType(ir.FloatType())
-        ints = [v if isinstance(t, types.Array) else context.cast(builder, v, t, types.int64)
-                for v, t in zip(args, signature.args)]  # integers as int64; arrays as they are
-
-        def ptr(index):
-            arr = context.make_array(signature.args[index])(context, builder, args[index])
-            return builder.bitcast(builder.gep(arr.data, [ints[index + 1]]), fp)
-
-        fnty = ir.FunctionType(ir.VoidType(), [i64, i64, i64, fp, i64, fp, i64, fp, i64])
-        func = builder.inttoptr(ints[0], fnty.as_pointer())
-        builder.call(func, [ints[1], ints[2], ints[3], ptr(4), ints[6], ptr(7), ints[9], ptr(10),
-                            ints[12]])
+    def codegen(context, builder, signature, call_args):
+        i64, f64, ptr = ir.IntType(64), ir.DoubleType(), ir.IntType(8).as_pointer()
+        values, kinds = [], []
+        for index, t in enumerate(signature.args[1]):
+            v = builder.extract_value(call_args[1], index)
+            if isinstance(t, types.Array):
+                values.append(builder.bitcast(context.make_array(t)(context, builder, v).data, ptr))
+                kinds.append(ptr)
+            elif isinstance(t, types.Float):
+                values.append(context.cast(builder, v, t, types.float64))
+                kinds.append(f64)
+            else:
+                values.append(context.cast(builder, v, t, types.int64))
+                kinds.append(i64)
+        address = context.cast(builder, call_args[0], signature.args[0], types.int64)
+        func = builder.inttoptr(address, ir.FunctionType(ir.VoidType(), kinds).as_pointer())
+        builder.call(func, values)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -254,7 +267,7 @@ def _gemm(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
     """The same product on float32 operands: by the C kernel at address ``fn``, or by
     :func:`_loops` when ``fn`` is 0."""
     if fn != 0:
-        _call_gemm(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
+        _call_c(fn, (M, N, K, a[a_off:], lda, b[b_off:], ldb, c[c_off:], ldc))
         return
     _loops(M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
 
@@ -266,7 +279,7 @@ def _gemm_words(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
     :func:`_loops` when ``fn`` is 0 (float32 weights only: the engine holds bfloat16 weights
     only with the C kernel)."""
     if fn != 0:
-        _call_gemm(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
+        _call_c(fn, (M, N, K, a[a_off:], lda, b[b_off:], ldb, c[c_off:], ldc))
         return
     _loops(M, N, K, a, a_off, lda, b.view(np.float32), b_off // 2, ldb, c, c_off, ldc)
 
@@ -284,8 +297,8 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
     wk, wr, br, ws, bs, w1, b1_, w2, b2, embed, embed_bias, wsmp, lags = weights
     buf, inp, hist, off, span, dil = state
     static, local, periods, coeffs, uni, values, logits_out = chunk
-    (gemm, words, forcing, head_kind, temperature, log_scale_min, input_classes, mulaw_input,
-     classes, means_lo, means_hi) = options
+    (gemm, stack, sampler, fmt, words, forcing, head_kind, temperature, log_scale_min, input_classes,
+     mulaw_input, classes, means_lo, means_hi) = options
     has_local = local.shape[0] > 0
     has_features = hist.shape[1] > 0
     H1 = hist.shape[1]
@@ -311,6 +324,7 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
     s1 = np.empty(nb * S, np.float32)
     lg = np.empty(nb * O, np.float32)
     work = np.empty(2 * O)  # the sampler's scratch
+    drawn = np.empty(1, np.int64)
     feats = np.empty(nb * A, np.float32)  # (nb, A): this step's sample features
     fbias = np.empty(nb * L * G, np.float32)  # (nb, L * 2G): their share of every layer's bias
     lp = np.zeros(nb, np.float32)  # the LP prediction
@@ -334,7 +348,11 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
             # step's bias + feats @ w_sample: A is a handful, numba's loops do it
             fbias[:] = zero
             _loops(nb, L * G, A, feats, 0, A, wsm, 0, L * G, fbias, 0, L * G)
-        for l in range(L):
+        if stack != 0:  # the layer loop below, in C (stack.c)
+            _call_c(stack, (fmt, nb, B, b0, t, L, C, G, KC, static, has_local,
+                            local[i] if has_local else static, has_features, fbias, wk, wr, br,
+                            buf, off, span, dil, x, a, h, z))
+        for l in range(L if stack == 0 else 0):
             sp = span[l]
             d = dil[l]
             for q in range(nb):
@@ -395,7 +413,7 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
                 value = values[b, i]
             else:
                 value = _sample(head_kind, lq, uni[i, b, 0], uni[i, b, uni.shape[2] - 1],
-                                temperature, O, log_scale_min, work)
+                                temperature, O, log_scale_min, work, sampler, drawn)
                 values[b, i] = value
             _embed(value, x[q * C:(q + 1) * C], input_classes, mulaw_input, embed, embed_bias,
                    classes)
