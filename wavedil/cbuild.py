@@ -1,15 +1,15 @@
 """The package's C sources compiled with the system C compiler, once per machine.
 
 ``build(cc, source)`` compiles ``source``, a C file or several that make one library (``cc -O3
--march=native -shared -fPIC``; well under a second each here), into
+-march=native -shared -fPIC``; about a second here), into
 ``$XDG_CACHE_HOME/wavedil/native/<key>/libwd<name>.so`` (default ``~/.cache``, the name the
-first file's), keyed by the sources, the compiler's version, the flags and the CPU's feature
-flags, and written atomically (a temporary file, then a rename), so concurrent first uses are
-safe and a changed source or machine builds afresh. Callers fall back to their own slower
-code, with the same results, where there is no compiler or the build fails. Used by the
-numba engine's matrix kernel and layer loop (``engines/native.py``, ``engines/gemm.c`` and
-``stack.c``) and the chunked
-training pass's gate (``blocks/gate_kernel.py``, ``blocks/gate.c``).
+first file's), keyed by the sources and the local headers they include (``vec8.h``), the
+compiler's version, the flags and the CPU's feature flags, and written atomically (a temporary
+file, then a rename), so concurrent first uses are safe and a changed source or machine builds
+afresh. Callers fall back to their own slower code, with the same results, where there is no
+compiler or the build fails. Used by the numba engine's kernels (``engines/native.py``:
+``gemm.c``, ``stack.c``, ``sampler.c``) and the chunked training pass's gate
+(``blocks/gate_kernel.py``, ``blocks/gate.c``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
@@ -41,6 +42,17 @@ def _cpu_flags() -> str:
     return platform.processor()
 
 
+def _texts(sources: list[Path]) -> list[str]:
+    """The sources' texts and those of the local headers they include (``#include "..."``)."""
+    texts = []
+    for source in sources:
+        text = source.read_text()
+        texts.append(text)
+        texts += [(source.parent / name).read_text()
+                  for name in re.findall(r'^#include "([^"]+)"', text, re.M)]
+    return texts
+
+
 def find_compiler() -> str | None:
     """The C compiler to build with: $CC, else cc, gcc or clang on PATH; None if none."""
     return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
@@ -52,8 +64,8 @@ def build(cc: str, source: Path | Sequence[Path], root: Path | None = None) -> P
     what the compiler run raises."""
     sources = [source] if isinstance(source, Path) else list(source)
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
-    key = hashlib.sha256("\0".join([*(s.read_text() for s in sources), version, " ".join(FLAGS),
-                                    _cpu_flags(), platform.machine()]).encode()).hexdigest()[:16]
+    key = hashlib.sha256("\0".join([*_texts(sources), version, " ".join(FLAGS), _cpu_flags(),
+                                    platform.machine()]).encode()).hexdigest()[:16]
     out = (root or cache_root()) / key / f"libwd{sources[0].stem}.so"
     if out.is_file():
         return out

@@ -20,19 +20,7 @@
 #include <stdint.h>
 #include <string.h>
 
-typedef float v8 __attribute__((vector_size(32)));
-typedef int32_t i8 __attribute__((vector_size(32)));
-typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
-
-#define LD(p) (*(const v8u *)(p))
-#define ST(p, v) (*(v8u *)(p) = (v))
-
-static inline v8 splat(float x) { return (v8){x, x, x, x, x, x, x, x}; }
-
-/* where m (a comparison's all-ones or zero lanes): a, else b (C has no vector ?:) */
-static inline v8 select(i8 m, v8 a, v8 b) { return (v8)(((i8)a & m) | ((i8)b & ~m)); }
-static inline v8 vmin(v8 a, v8 b) { return select(a < b, a, b); }
-static inline v8 vmax(v8 a, v8 b) { return select(a > b, a, b); }
+#include "../vec8.h"
 
 /* exp(x), x clamped to [-87.3, 88.3] (beyond: 0-ish and inf-ish, which the callers absorb). */
 static inline v8 exp8(v8 x)

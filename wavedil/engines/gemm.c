@@ -13,13 +13,7 @@
 
 #include <stdint.h>
 
-typedef float v8 __attribute__((vector_size(32)));
-typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
-
-#define LD(p) (*(const v8u *)(p))
-#define ST(p, v) (*(v8u *)(p) = (v))
-
-static inline v8 splat(float x) { return (v8){x, x, x, x, x, x, x, x}; }
+#include "../vec8.h"
 
 /* Weights in bfloat16 (the upper 16 bits of a float32, as ``native.to_bf16`` rounds them), for
  * the compact-weight mode: half the bytes to read, widened to floats in registers before the

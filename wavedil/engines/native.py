@@ -83,8 +83,8 @@ class Unavailable:
 
 
 def build(cc: str, root: Path | None = None) -> Path:
-    """Compile gemm.c, stack.c and sampler.c into one library (or find it compiled) under ``root`` (default: ``cbuild.cache_root``)
-    and return the shared library's path."""
+    """Compile gemm.c, stack.c and sampler.c into one library (or find it compiled) under
+    ``root`` (default: ``cbuild.cache_root``) and return the shared library's path."""
     return cbuild.build(cc, SOURCES, root)
 
 

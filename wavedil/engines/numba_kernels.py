@@ -297,8 +297,8 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
     wk, wr, br, ws, bs, w1, b1_, w2, b2, embed, embed_bias, wsmp, lags = weights
     buf, inp, hist, off, span, dil = state
     static, local, periods, coeffs, uni, values, logits_out = chunk
-    (gemm, stack, sampler, fmt, words, forcing, head_kind, temperature, log_scale_min, input_classes,
-     mulaw_input, classes, means_lo, means_hi) = options
+    (gemm, stack, sampler, fmt, words, forcing, head_kind, temperature, log_scale_min,
+     input_classes, mulaw_input, classes, means_lo, means_hi) = options
     has_local = local.shape[0] > 0
     has_features = hist.shape[1] > 0
     H1 = hist.shape[1]
@@ -348,49 +348,50 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
             # step's bias + feats @ w_sample: A is a handful, numba's loops do it
             fbias[:] = zero
             _loops(nb, L * G, A, feats, 0, A, wsm, 0, L * G, fbias, 0, L * G)
-        if stack != 0:  # the layer loop below, in C (stack.c)
+        if stack != 0:  # the layer loop, in C (stack.c)
             _call_c(stack, (fmt, nb, B, b0, t, L, C, G, KC, static, has_local,
                             local[i] if has_local else static, has_features, fbias, wk, wr, br,
                             buf, off, span, dil, x, a, h, z))
-        for l in range(L if stack == 0 else 0):
-            sp = span[l]
-            d = dil[l]
-            for q in range(nb):
-                st = static[l, b0 + q]
-                hq = h[q * G:(q + 1) * G]
-                if has_local:
-                    lc = local[i, l, b0 + q]
-                    for o in range(G):
-                        hq[o] = st[o] + lc[o]
-                else:
-                    hq[:] = st
-                if has_features:
-                    fq = fbias[(q * L + l) * G:(q * L + l + 1) * G]
-                    for o in range(G):
-                        hq[o] += fq[o]
-                aq = a[q * KC:(q + 1) * KC]  # step's window = cat(taps, x)
-                for j in range(Km1):
-                    row = off[l] + (((t + j * d) % sp) * B + b0 + q) * C
-                    aq[j * C:(j + 1) * C] = buf[row:row + C]
-                aq[Km1 * C:] = x[q * C:(q + 1) * C]
-            # step's h = bias[l] + window @ w_taps[l]
-            _gemm_words(gemm, nb, G, KC, a, 0, KC, wkf, l * KC * G * words, G, h, 0, G)
-            if sp > 0:  # step's ring write (there for all layers at once)
-                row = off[l] + ((t % sp) * B + b0) * C
-                buf[row:row + nb * C] = x
-            for q in range(nb):  # slices, so that numba sees contiguous rows and vectorises
-                zq = z[q * LG + l * G2:q * LG + (l + 1) * G2]
-                ha = h[q * G:q * G + G2]
-                hb = h[q * G + G2:(q + 1) * G]
-                for o in range(G2):  # step's z = glu(tanh(filter), gate)
-                    zq[o] = _tanh(ha[o]) * (half + half * _tanh(half * hb[o]))
-            if l < L - 1:  # step's x = x + z @ w_res[l] + b_res[l]
-                _gemm_words(gemm, nb, C, G2, z, l * G2, LG, wrf, l * G2 * C * words, C, x, 0, C)
-                brl = br[l]
+        else:
+            for l in range(L):
+                sp = span[l]
+                d = dil[l]
                 for q in range(nb):
-                    xq = x[q * C:(q + 1) * C]
-                    for c in range(C):
-                        xq[c] += brl[c]
+                    st = static[l, b0 + q]
+                    hq = h[q * G:(q + 1) * G]
+                    if has_local:
+                        lc = local[i, l, b0 + q]
+                        for o in range(G):
+                            hq[o] = st[o] + lc[o]
+                    else:
+                        hq[:] = st
+                    if has_features:
+                        fq = fbias[(q * L + l) * G:(q * L + l + 1) * G]
+                        for o in range(G):
+                            hq[o] += fq[o]
+                    aq = a[q * KC:(q + 1) * KC]  # step's window = cat(taps, x)
+                    for j in range(Km1):
+                        row = off[l] + (((t + j * d) % sp) * B + b0 + q) * C
+                        aq[j * C:(j + 1) * C] = buf[row:row + C]
+                    aq[Km1 * C:] = x[q * C:(q + 1) * C]
+                # step's h = bias[l] + window @ w_taps[l]
+                _gemm_words(gemm, nb, G, KC, a, 0, KC, wkf, l * KC * G * words, G, h, 0, G)
+                if sp > 0:  # step's ring write (there for all layers at once)
+                    row = off[l] + ((t % sp) * B + b0) * C
+                    buf[row:row + nb * C] = x
+                for q in range(nb):  # slices, so that numba sees contiguous rows and vectorises
+                    zq = z[q * LG + l * G2:q * LG + (l + 1) * G2]
+                    ha = h[q * G:q * G + G2]
+                    hb = h[q * G + G2:(q + 1) * G]
+                    for o in range(G2):  # step's z = glu(tanh(filter), gate)
+                        zq[o] = _tanh(ha[o]) * (half + half * _tanh(half * hb[o]))
+                if l < L - 1:  # step's x = x + z @ w_res[l] + b_res[l]
+                    _gemm_words(gemm, nb, C, G2, z, l * G2, LG, wrf, l * G2 * C * words, C, x, 0, C)
+                    brl = br[l]
+                    for q in range(nb):
+                        xq = x[q * C:(q + 1) * C]
+                        for c in range(C):
+                            xq[c] += brl[c]
         for q in range(nb):  # output network: skip sum, ReLU, 1x1, ReLU, 1x1
             for o in range(S):
                 s[q * S + o] = bs[o]

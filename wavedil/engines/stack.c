@@ -27,17 +27,7 @@ void wd_gemm_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda
 void wd_gemm_packed_bf16(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                          const void *B, int64_t ldb, float *C, int64_t ldc);
 
-typedef float v8 __attribute__((vector_size(32)));
-typedef int32_t i8 __attribute__((vector_size(32)));
-typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
-
-#define LD(p) (*(const v8u *)(p))
-#define ST(p, v) (*(v8u *)(p) = (v))
-
-static inline v8 splat(float x) { return (v8){x, x, x, x, x, x, x, x}; }
-
-/* where m (a comparison's all-ones or zero lanes): a, else b (C has no vector ?:) */
-static inline v8 select(i8 m, v8 a, v8 b) { return (v8)(((i8)a & m) | ((i8)b & ~m)); }
+#include "../vec8.h"
 
 /* dst[:n] = src[:n], inline: a call to memcpy costs more than copying a row of tens of floats */
 static inline void copy(float *dst, const float *src, int64_t n)
@@ -53,8 +43,7 @@ static inline void copy(float *dst, const float *src, int64_t n)
 static inline v8 tanh8(v8 x)
 {
     v8 c = splat(7.90531110763549805f);
-    x = select(x < c, x, c);
-    x = select(x > -c, x, -c);
+    x = vmax(vmin(x, c), -c);
     v8 x2 = x * x;
     v8 p = splat(-2.76076847742355e-16f);
     p = p * x2 + splat(2.00018790482477e-13f);

@@ -1,0 +1,25 @@
+"""Building the package's C sources: a changed source or included header builds afresh."""
+
+import ctypes
+
+import pytest
+
+from wavedil import cbuild
+
+CC = cbuild.find_compiler()
+
+
+@pytest.mark.skipif(CC is None, reason="no C compiler")
+def test_a_changed_header_or_second_source_builds_afresh(tmp_path):
+    (tmp_path / "value.h").write_text("#define VALUE 3\n")
+    (tmp_path / "one.c").write_text('#include "value.h"\nint one(void) { return VALUE; }\n')
+    (tmp_path / "two.c").write_text("int one(void);\nint two(void) { return 2 * one(); }\n")
+    sources = [tmp_path / "one.c", tmp_path / "two.c"]
+    first = cbuild.build(CC, sources, tmp_path / "cache")
+    assert cbuild.build(CC, sources, tmp_path / "cache") == first  # found, not rebuilt
+    assert ctypes.CDLL(str(first)).two() == 6  # both files in one library
+    (tmp_path / "value.h").write_text("#define VALUE 5\n")
+    second = cbuild.build(CC, sources, tmp_path / "cache")
+    assert second != first and ctypes.CDLL(str(second)).two() == 10
+    (tmp_path / "two.c").write_text("int one(void);\nint two(void) { return 3 * one(); }\n")
+    assert ctypes.CDLL(str(cbuild.build(CC, sources, tmp_path / "cache"))).two() == 15
