@@ -107,8 +107,11 @@ def load(compiler: str | None = None, root: Path | None = None) -> Kernel | Unav
 def to_bf16(w: np.ndarray) -> np.ndarray:
     """float32 values -> their bfloat16 bit patterns (uint16, same shape), rounded to nearest,
     ties to even, as torch's conversion rounds; exact for values that are already bfloat16."""
-    bits = np.ascontiguousarray(w, np.float32).view(np.uint32).astype(np.uint64)
-    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    bits = np.ascontiguousarray(w, np.float32).view(np.uint32)
+    rounded = (bits >> 16) & 1  # in 32 bits, in place: a tenth of the time of 64-bit temporaries
+    rounded += 0x7FFF
+    rounded += bits  # wraps only above 0xFFFF8000 (NaNs), to the 16 bits a carry would leave
+    rounded >>= 16
     return rounded.astype(np.uint16)
 
 

@@ -65,7 +65,7 @@ class NumbaEngine(Engine):
                    np.array(lags, np.int64)]
         self.weights = K.Weights(*arrays)
         self.layout = (p.offsets.numpy() * B * C, p.spans.numpy(), np.array(p.dilations, np.int64))
-        self.static_np = np.ascontiguousarray(self.static.expand(-1, B, -1).numpy())  # (L, B, 2G)
+        self.static_np = np.ascontiguousarray(self.static.numpy())  # (L, B or 1, 2G)
         packed = gemm != kernel.gemm
         self.options = dict(gemm=gemm, stack=kernel.stack, sampler=kernel.sampler,
                             format=2 if self.compact else 1 if packed else 0,

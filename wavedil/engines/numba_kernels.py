@@ -44,11 +44,12 @@ State = namedtuple("State", "ring next_input history offsets spans dilations")
 the ring's layout: offsets (L,) in floats (the plan's row offsets times B * C), spans,
 dilations (L,)."""
 Chunk = namedtuple("Chunk", "static local periods coeffs uniforms values logits")
-"""One call's inputs and outputs: static (L, B, 2G) and local (n, L, B, 2G, none: 0 rows)
-biases; the sample features' context: periods (n, B) int64, each output's pitch period (0:
-unvoiced; 0 rows without pitch taps), coeffs (n, B, p) float32, its LP predictor (p = 0 without
-LP); uniforms (n, B, k) float64 when sampling; values (B, n) float64, drawn, or given when
-teacher forcing; logits (n, B, O), written when teacher forcing."""
+"""One call's inputs and outputs: static (L, B or 1, 2G; 1: one row that every stream shares)
+and local (n, L, B, 2G, none: 0 rows) biases; the sample features' context: periods (n, B)
+int64, each output's pitch period (0: unvoiced; 0 rows without pitch taps), coeffs (n, B, p)
+float32, its LP predictor (p = 0 without LP); uniforms (n, B, k) float64 when sampling; values
+(B, n) float64, drawn, or given when teacher forcing; logits (n, B, O), written when teacher
+forcing."""
 Options = namedtuple("Options", "gemm stack sampler format words forcing head_kind temperature "
                                 "log_scale_min input_classes mulaw_input classes means_lo means_hi")
 """gemm: the C kernel's address (0: numba's loops); stack: the address of the C layer loop
@@ -349,7 +350,7 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
             fbias[:] = zero
             _loops(nb, L * G, A, feats, 0, A, wsm, 0, L * G, fbias, 0, L * G)
         if stack != 0:  # the layer loop, in C (stack.c)
-            _call_c(stack, (fmt, nb, B, b0, t, L, C, G, KC, static, has_local,
+            _call_c(stack, (fmt, nb, B, b0, t, L, C, G, KC, static, static.shape[1], has_local,
                             local[i] if has_local else static, has_features, fbias, wk, wr, br,
                             buf, off, span, dil, x, a, h, z))
         else:
@@ -357,7 +358,7 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
                 sp = span[l]
                 d = dil[l]
                 for q in range(nb):
-                    st = static[l, b0 + q]
+                    st = static[l, b0 + q if static.shape[1] > 1 else 0]
                     hq = h[q * G:(q + 1) * G]
                     if has_local:
                         lc = local[i, l, b0 + q]

@@ -14,6 +14,8 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "../vec8.h"
+
 typedef double v4 __attribute__((vector_size(32)));
 typedef int64_t i4 __attribute__((vector_size(32)));
 typedef float f4u __attribute__((vector_size(16), aligned(4), may_alias));
@@ -45,14 +47,22 @@ void wd_categorical(const float *logits, int64_t n, double T, double u, double *
                     int64_t *out)
 {
     float top = logits[0];
-    for (int64_t i = 1; i < n; i++)
+    int64_t i = 1;
+    if (n >= 8) {  /* eight lanes of running maxima, then the largest of them: the same value */
+        v8 lanes = LD(logits);
+        for (i = 8; i + 8 <= n; i += 8)
+            lanes = vmax(LD(logits + i), lanes);
+        for (int j = 0; j < 8; j++)
+            top = lanes[j] > top ? lanes[j] : top;
+    }
+    for (; i < n; i++)
         top = logits[i] > top ? logits[i] : top;
     const double m = (double)top / T;  /* max(l) / T = max(l / T): division by T > 0 keeps order */
+    const int unit = T == 1.0;  /* l / 1 is l: the division (four lanes in several cycles) skipped */
     v4 sum = splat4(0.0);
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
+    for (i = 0; i + 4 <= n; i += 4) {
         v4 v = __builtin_convertvector(*(const f4u *)(logits + i), v4);
-        v4 e = exp4(v / splat4(T) - splat4(m));
+        v4 e = exp4((unit ? v : v / splat4(T)) - splat4(m));
         for (int j = 0; j < 4; j++)
             work[i + j] = e[j];
         sum += e;
