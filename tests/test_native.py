@@ -3,6 +3,7 @@ forward with and without it."""
 
 import ctypes
 
+import numba
 import numpy as np
 import pytest
 import torch
@@ -247,3 +248,105 @@ def test_the_c_categorical_draw_is_exact_to_float64_rounding():
         for u, want in ((cdf[k] * (1 - 1e-10), k), (cdf[k] * (1 + 1e-10), k + 1)):
             c_draw(logits.ctypes.data, n, 1.0, u, work.ctypes.data, out.ctypes.data)
             assert int(out[0]) == want, (trial, k)
+
+
+# ---- one stream's steps shared by two threads (stack.c's wd_pair_step)
+
+def paired_model(**kw):
+    """Widths of whole panels for each thread's half: gate 64, residual and skip 32, 64 classes."""
+    torch.manual_seed(1)
+    cfg = dict(layers=6, cycle_length=3, kernel_size=2, residual_channels=32, gate_channels=64,
+               skip_channels=32, head="categorical", classes=64)
+    model = WaveNet(WaveNetConfig(**{**cfg, **kw})).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model
+
+
+@needs_cc
+@pytest.mark.skipif(numba.get_num_threads() < 2, reason="one numba thread: nothing to share")
+@pytest.mark.parametrize("weights", ["fp32", "bf16"])
+@pytest.mark.parametrize("cond", [{}, dict(local_channels=5, cond_channels=6, hop_length=4,
+                                           upsample_scales=[2, 2])])
+def test_a_shared_stream_is_one_threads_stream_bit_for_bit(weights, cond):
+    """Two threads sharing a batch-1 step give the one-thread engine's samples, logits, ring and
+    next input exactly, in several chunks; and the forward's logits to the usual tolerance."""
+    model = paired_model(**cond)
+    n = 88
+    local = torch.randn(1, 5, n // 4) if cond else None
+    up = model.upsample(local) if cond else None
+    engines = [make_engine("numba", model, 1, weights=weights) for _ in range(2)]
+    assert engines[0].paired
+    engines[1].paired = False
+    u = torch.rand(n, 1, 1, generator=torch.Generator().manual_seed(5))
+    out = []
+    for eng in engines:
+        got = [eng.sample(k, u[lo:lo + k], None if up is None else up[..., lo:lo + k])
+               for lo, k in ((0, 1), (1, 40), (41, 47))]
+        out.append((torch.cat(got, 1), eng.state.ring.clone(), eng.state.next_input.clone()))
+    for a, b in zip(*out):
+        assert torch.equal(a, b)
+    assert len(out[0][0].unique()) > 5  # a real stream, not a constant
+    v = torch.randint(0, 64, (1, n), generator=torch.Generator().manual_seed(6))
+    forced = []
+    fresh = [make_engine("numba", model, 1, weights=weights) for _ in range(2)]
+    fresh[1].paired = False
+    for eng in fresh:
+        eng.set_input(v[:, 0])
+        forced.append(eng.force(torch.cat([v[:, 1:], v[:, :1]], 1), up))
+    assert torch.equal(forced[0], forced[1])
+    if weights == "fp32":
+        with torch.no_grad():
+            full = model(v, local)
+        assert (forced[0].permute(1, 2, 0) - full).abs().max() <= 1e-5
+
+
+@needs_cc
+def test_a_thread_that_waits_alone_takes_the_chunk_and_the_late_one_leaves():
+    """wd_pair_join: alone past the wait, a thread runs the chunk itself (0); the one that comes
+    later does nothing (-1); two that meet both share it (1)."""
+    import threading
+    import time
+
+    join = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_double, ctypes.c_void_p)(
+        KERNEL.pair_join)
+    flags, role = np.zeros(24, np.int64), np.zeros(2, np.int64)
+    start = time.perf_counter()
+    join(flags.ctypes.data, 0.02, role.ctypes.data)
+    assert role[0] == 0 and time.perf_counter() - start >= 0.02
+    join(flags.ctypes.data, 0.02, role[1:].ctypes.data)
+    assert role[1] == -1
+    flags[:], role[:] = 0, 9
+    threads = [threading.Thread(target=join, args=(flags.ctypes.data, 5.0, role[i:].ctypes.data))
+               for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert list(role) == [1, 1]
+
+
+@needs_cc
+def test_one_numba_thread_keeps_a_shareable_stream_on_it():
+    model = paired_model()
+    u = torch.rand(30, 1, 1, generator=torch.Generator().manual_seed(2))
+    want = make_engine("numba", model, 1).sample(30, u)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        assert torch.equal(make_engine("numba", model, 1).sample(30, u), want)
+    finally:
+        numba.set_num_threads(before)
+
+
+@pytest.mark.parametrize("engine", ["torch", "numba"])
+def test_an_engine_refuses_conditioning_of_another_length(engine):
+    """Conditioning for fewer samples than steps was read past its end by the numba engine."""
+    model = paired_model(local_channels=5, cond_channels=6, hop_length=4, upsample_scales=[2, 2])
+    cond = model.upsample(torch.randn(1, 5, 2))  # 8 samples
+    eng = make_engine(engine, model, 1)
+    with pytest.raises(ValueError, match="conditioning for 8 samples given for 9 steps"):
+        eng.sample(9, torch.rand(9, 1, 1), cond)
+    with pytest.raises(ValueError, match="for 7 steps"):
+        eng.force(torch.zeros(1, 7, dtype=torch.long), cond)

@@ -1,5 +1,5 @@
 """The numba engine's C kernels behind one object: ``gemm.c``'s matrix products, ``stack.c``'s
-layer loop and ``sampler.c``'s categorical draw. :func:`load` returns a :class:`Kernel` or an
+layer loop (and its two-thread form for a single stream) and ``sampler.c``'s categorical draw. :func:`load` returns a :class:`Kernel` or an
 :class:`Unavailable` that says why, and the engine is handed it.
 
 The numba engine calls them through their addresses, so numba's on-disk cache of the engine
@@ -43,6 +43,10 @@ class Kernel:
     products, for the numba engine (0: the engine runs its own)."""
     sampler: int
     """Address of ``wd_categorical`` (sampler.c): the categorical head's draw."""
+    pair: int
+    """Address of ``wd_pair_step`` (stack.c): a batch-1 step shared by two threads."""
+    pair_join: int
+    """Address of ``wd_pair_join`` (stack.c): the two threads meeting at a chunk's start."""
     compiler: str
     library: ctypes.CDLL = field(repr=False, compare=False)
     """Holds the shared library loaded while the addresses are in use."""
@@ -74,6 +78,8 @@ class Unavailable:
     gemm_packed_bf16: ClassVar[int] = 0
     stack: ClassVar[int] = 0
     sampler: ClassVar[int] = 0
+    pair: ClassVar[int] = 0
+    pair_join: ClassVar[int] = 0
     packed: ClassVar[bool] = False
     compact: ClassVar[bool] = False
 
@@ -98,7 +104,7 @@ def load(compiler: str | None = None, root: Path | None = None) -> Kernel | Unav
     try:
         lib = ctypes.CDLL(str(build(cc, root)))
         functions = (lib.wd_gemm, lib.wd_gemm_packed, lib.wd_gemm_packed_bf16, lib.wd_stack_step,
-                     lib.wd_categorical)
+                     lib.wd_categorical, lib.wd_pair_step, lib.wd_pair_join)
         return Kernel(*(ctypes.cast(f, ctypes.c_void_p).value or 0 for f in functions), cc, lib)
     except (OSError, AttributeError, subprocess.SubprocessError) as e:
         return Unavailable(cbuild.failure(cc, SOURCES, e))

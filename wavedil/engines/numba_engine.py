@@ -67,7 +67,16 @@ class NumbaEngine(Engine):
         self.layout = (p.offsets.numpy() * B * C, p.spans.numpy(), np.array(p.dilations, np.int64))
         self.static_np = np.ascontiguousarray(self.static.numpy())  # (L, B or 1, 2G)
         packed = gemm != kernel.gemm
+        S, O = p.w_skip.shape[1], p.w_out2.shape[1]
+        self.paired = (B == 1 and packed and features is None and kernel.pair != 0
+                       and p.w_taps.shape[2] % 64 == 0 and C % 32 == 0 and S % 32 == 0
+                       and O % 32 == 0)
+        """Whether this engine's one stream has its steps shared by two threads where numba has
+        two (``stack.c``'s wd_pair_step: the same samples, bit for bit); ``paired = False``
+        keeps it on one."""
+        self.flags = np.zeros(24, np.int64)
         self.options = dict(gemm=gemm, stack=kernel.stack, sampler=kernel.sampler,
+                            pair=kernel.pair, pair_join=kernel.pair_join,
                             format=2 if self.compact else 1 if packed else 0,
                             words=1 if self.compact else 2,
                             head_kind=_HEAD_KIND[self.head.kind],
@@ -102,18 +111,23 @@ class NumbaEngine(Engine):
              uniforms: np.ndarray, values: np.ndarray, logits: np.ndarray, forcing: bool,
              temperature: float) -> None:
         B, L, G = self.batch_size, self.plan.n_layers, self.plan.w_taps.shape[2]
-        local = (local_biases(self.plan, cond).numpy() if cond is not None
+        local = (local_biases(self.plan, cond, n).numpy() if cond is not None
                  else np.zeros((0, L, B, G), np.float32))
         periods, coeffs = self._context(n, context)
         # the torch state's own arrays, so that set_input and the torch engine see every write
         history = (self.state.history.numpy() if self.state.history is not None
                    else np.zeros((B, 0), np.float32))
+        self.flags[:] = 0
         state = K.State(self.state.ring.numpy().reshape(-1), self.state.next_input.numpy(),
-                        history, *self.layout)
+                        history, *self.layout, self.flags)
+        threads = numba.get_num_threads()
+        options = dict(self.options)
+        if not (self.paired and threads >= 2):
+            options["pair"] = 0
         K.run_chunk(n, self.state.t, self.weights, state,
                     K.Chunk(self.static_np, local, periods, coeffs, uniforms, values, logits),
-                    K.Options(forcing=forcing, temperature=float(temperature), **self.options),
-                    min(B, numba.get_num_threads()))
+                    K.Options(forcing=forcing, temperature=float(temperature), **options),
+                    min(B, threads))
         self.state.t += n
 
     def sample(self, n: int, u: torch.Tensor, cond: torch.Tensor | None = None,

@@ -38,11 +38,12 @@ weight, else each float32 weight's two halves (its last axis twice as long; ``Op
 says which): one array type for both formats, so numba compiles the loop once. sample
 (A, L * 2G): the sample features' projection (``plan.w_sample``; 0 rows without them); lags
 (nl,) int64: the pitch-tap lags (0 without pitch taps)."""
-State = namedtuple("State", "ring next_input history offsets spans dilations")
+State = namedtuple("State", "ring next_input history offsets spans dilations flags")
 """The engine's ``plan.StepState``: ring (R * B * C,) flat, next_input (B, C), history (B, H + 1)
 (past inputs in head space, input s in column s mod (H + 1); (B, 0) without sample features);
 the ring's layout: offsets (L,) in floats (the plan's row offsets times B * C), spans,
-dilations (L,)."""
+dilations (L,); flags (24,) int64, zero at a call's start: the two threads' meeting place when
+one stream is shared between them (``Options.pair``)."""
 Chunk = namedtuple("Chunk", "static local periods coeffs uniforms values logits")
 """One call's inputs and outputs: static (L, B or 1, 2G; 1: one row that every stream shares)
 and local (n, L, B, 2G, none: 0 rows) biases; the sample features' context: periods (n, B)
@@ -50,13 +51,16 @@ int64, each output's pitch period (0: unvoiced; 0 rows without pitch taps), coef
 float32, its LP predictor (p = 0 without LP); uniforms (n, B, k) float64 when sampling; values
 (B, n) float64, drawn, or given when teacher forcing; logits (n, B, O), written when teacher
 forcing."""
-Options = namedtuple("Options", "gemm stack sampler format words forcing head_kind temperature "
-                                "log_scale_min input_classes mulaw_input classes means_lo means_hi")
+Options = namedtuple("Options", "gemm stack sampler pair pair_join format words forcing head_kind "
+                                "temperature log_scale_min input_classes mulaw_input classes "
+                                "means_lo means_hi")
 """gemm: the C kernel's address (0: numba's loops); stack: the address of the C layer loop
 (``stack.c``'s wd_stack_step, 0: the loop here), which multiplies with the weights in format
 (0: float32, 1: float32 in panels, 2: bfloat16 in panels: ``stack.c``'s ``product``);
 sampler: the address of the categorical draw (``sampler.c``'s wd_categorical, 0:
-:func:`_inverse_cdf`); words: 16-bit words per weight in the five
+:func:`_inverse_cdf`); pair, pair_join: the addresses of ``stack.c``'s wd_pair_step and
+wd_pair_join, where one stream's steps are shared between two threads (0: they are not; see
+:func:`_paired`); words: 16-bit words per weight in the five
 matrices (2: float32, 1: bfloat16); forcing: feed ``values`` and write logits;
 the head's kind (CATEGORICAL, ...), temperature and log-scale floor; the input embedding's kind;
 classes (float); the head's mean channels means_lo .. means_hi - 1, which the LP prediction
@@ -296,9 +300,9 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
     embedding (``heads``, ``plan.embed``, ``Engine.set_input``'s history write) follow in the
     same loop."""
     wk, wr, br, ws, bs, w1, b1_, w2, b2, embed, embed_bias, wsmp, lags = weights
-    buf, inp, hist, off, span, dil = state
+    buf, inp, hist, off, span, dil, _ = state
     static, local, periods, coeffs, uni, values, logits_out = chunk
-    (gemm, stack, sampler, fmt, words, forcing, head_kind, temperature, log_scale_min,
+    (gemm, stack, sampler, _, _, fmt, words, forcing, head_kind, temperature, log_scale_min,
      input_classes, mulaw_input, classes, means_lo, means_hi) = options
     has_local = local.shape[0] > 0
     has_features = hist.shape[1] > 0
@@ -426,12 +430,78 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
             inp[b0 + q, c] = x[q * C + c]
 
 
+PAIR_WAIT = 0.05
+"""Seconds a thread waits at a chunk's start for the other before running a shared stream alone."""
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _paired(part, n, t0, weights, state, chunk, options, shared):
+    """This thread's part (0 or 1) of n steps of the batch's one stream, shared with the other
+    thread through ``stack.c``'s wd_pair_step: each computes half of every product's columns
+    and the same samples as :func:`_group` bit for bit. Both draw every sample from the whole
+    logits (the same draw) and write their half of the next input's embedding; part 0 writes
+    the outputs. ``shared`` (z, s, s1, logits, role) are the arrays both threads use. If the
+    other thread does not arrive (``PAIR_WAIT``), the first runs the chunk alone."""
+    wk, wr, br, ws, bs, w1, b1_, w2, b2, embed, embed_bias, _, _ = weights
+    buf, inp, _, off, span, dil, flags = state
+    static, local, _, _, uni, values, logits_out = chunk
+    (_, _, sampler, pair, pair_join, fmt, words, forcing, head_kind, temperature, log_scale_min,
+     input_classes, mulaw_input, classes, _, _) = options
+    z, s, s1, lg, role = shared
+    _call_c(pair_join, (flags, PAIR_WAIT, role[part:]))
+    if role[part] < 0:
+        return
+    if role[part] == 0:
+        _group(0, 1, n, t0, weights, state, chunk, options)
+        return
+    has_local = local.shape[0] > 0
+    L, KC, G = wk.shape[0], wk.shape[1], wk.shape[2] // words
+    C = inp.shape[1]
+    S = ws.shape[1] // words
+    O = w2.shape[1] // words
+    x = inp[0]  # (C,): both threads' halves of the next input, in the state itself
+    c0, c1 = part * (C // 2), (part + 1) * (C // 2)
+    window = np.empty(KC, np.float32)
+    h = np.empty(G, np.float32)
+    e = np.empty(C, np.float32)
+    work = np.empty(2 * O)
+    drawn = np.empty(1, np.int64)
+    dims = np.array([part, t0, L, C, G, KC, S, O, fmt, has_local], np.int64)  # stack.c's order
+    for i in range(n):
+        dims[1] = t0 + i
+        _call_c(pair, (dims, static, local[i] if has_local else static, wk, wr, br, ws, bs, w1,
+                       b1_, w2, b2, buf, off, span, dil, x, window, h, z, s, s1, lg, flags))
+        if forcing:
+            if part == 0:
+                for o in range(O):
+                    logits_out[i, 0, o] = lg[o]
+            value = values[0, i]
+        else:
+            value = _sample(head_kind, lg, uni[i, 0, 0], uni[i, 0, uni.shape[2] - 1],
+                            temperature, O, log_scale_min, work, sampler, drawn)
+            if part == 0:
+                values[0, i] = value
+        _embed(value, e, input_classes, mulaw_input, embed, embed_bias, classes)
+        x[c0:c1] = e[c0:c1]
+
+
 @njit(cache=True, parallel=True)
 def run_chunk(n, t0, weights, state, chunk, options, groups):
     """Advance every stream n steps from time t0: ``weights`` on ``state``, with ``chunk``'s
     inputs and outputs, under ``options``. The batch is split into ``groups`` contiguous
-    groups that run in parallel, each to the chunk's end, with no synchronisation inside."""
+    groups that run in parallel, each to the chunk's end, with no synchronisation inside;
+    or, where ``options.pair`` is set (one stream, groups = 2), the stream's steps are shared
+    by two threads (:func:`_paired`)."""
     B = state.next_input.shape[0]
+    if options.pair != 0:
+        LG = state.offsets.shape[0] * (weights.taps.shape[2] // options.words // 2)
+        S = weights.skip.shape[1] // options.words
+        shared = (np.empty(LG, np.float32), np.empty(S, np.float32), np.empty(S, np.float32),
+                  np.empty(weights.out2.shape[1] // options.words, np.float32),
+                  np.zeros(2, np.int64))
+        for g in prange(2):
+            _paired(g, n, t0, weights, state, chunk, options, shared)
+        return
     for g in prange(groups):
         lo = g * B // groups
         hi = (g + 1) * B // groups

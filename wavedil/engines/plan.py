@@ -207,8 +207,11 @@ def static_biases(plan: Plan, speaker: torch.Tensor | None) -> torch.Tensor:
     return bias + proj.unflatten(-1, (plan.n_layers, -1)).transpose(0, 1)
 
 
-def local_biases(plan: Plan, cond: torch.Tensor) -> torch.Tensor:
-    """Upsampled conditioning (B, Cc, n) through every layer's projection: (n, L, B, 2G)."""
+def local_biases(plan: Plan, cond: torch.Tensor, n: int | None = None) -> torch.Tensor:
+    """Upsampled conditioning (B, Cc, n) through every layer's projection: (n, L, B, 2G).
+    ``n``: the steps it is for (ValueError unless cond has exactly that many)."""
+    if n is not None and cond.shape[-1] != n:
+        raise ValueError(f"conditioning for {cond.shape[-1]} samples given for {n} steps")
     proj = cond.detach().permute(2, 0, 1).to(plan.w_local) @ plan.w_local  # (n, B, L * 2G)
     return proj.unflatten(-1, (plan.n_layers, -1)).transpose(1, 2).contiguous()
 

@@ -19,6 +19,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 void wd_gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
              int64_t ldb, float *C, int64_t ldc);
@@ -146,4 +147,139 @@ void wd_stack_step(int64_t format, int64_t nb, int64_t B, int64_t b0, int64_t t,
                     x[q * C + c] += res_bias[l * C + c];
         }
     }
+}
+
+/* ---- The same step split between two threads, for a single stream ----
+ *
+ * At batch 1 a step is forty-odd small dependent products, and one core multiplies at about
+ * two thirds of its FMA peak, so the engine can only go faster by sharing each step between the
+ * two cores. wd_pair_step is entered by two threads at once (part 0 and 1), each computing half
+ * of every product's columns (whole 16-column panels, by the same code as wd_stack_step, so
+ * the results are bit for bit those of one thread) and half of the element-wise work:
+ *
+ *     x ready (sync)  ->  for each layer: h[own filter and gate columns], the gate on them
+ *     (z[own half]), sync, the ring write of x[own half], x[own half] += z @ res, sync
+ *     ->  skip (own half), sync, out1, sync, out2 (own half of the logits), sync.
+ *
+ * A sync is a counter per thread on its own cache line: a thread bumps its own (release) and
+ * spins until the other's has caught up (acquire), about 80 ns here, forty-four times a step.
+ * The caller then draws the sample from the whole logits on both threads (the same draw) and
+ * writes its half of the next input's embedding into x. The ring write waits for the first
+ * sync of its layer because the slot written is the one both threads have just read. */
+
+static inline void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* flags: int64, this thread's counter at 8 * part, the other's at 8 * (1 - part) */
+static inline void pair_sync(int64_t *flags, int64_t part)
+{
+    const int64_t mine = flags[8 * part] + 1;
+    __atomic_store_n(&flags[8 * part], mine, __ATOMIC_RELEASE);
+    while (__atomic_load_n(&flags[8 * (1 - part)], __ATOMIC_ACQUIRE) < mine)
+        spin_pause();
+}
+
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* Meet the other thread at a chunk's start. role[0] = 1: both came, run wd_pair_step; 0: the
+ * other did not come within ``wait`` seconds (a thread pool that ran both parts on one
+ * thread, say), so this one runs the chunk alone; -1: the other already did, nothing to do.
+ * flags[16] counts arrivals (zeroed by the caller before each chunk, with the counters). */
+void wd_pair_join(int64_t *flags, double wait, int64_t *role)
+{
+    int64_t *arrived = flags + 16;
+    const int64_t before = __atomic_fetch_add(arrived, 1, __ATOMIC_ACQ_REL);
+    if (before >= 100) {  /* the first went solo */
+        role[0] = -1;
+        return;
+    }
+    if (before == 1) {
+        role[0] = 1;
+        return;
+    }
+    const double until = seconds() + wait;
+    for (;;) {
+        if (__atomic_load_n(arrived, __ATOMIC_ACQUIRE) >= 2) {
+            role[0] = 1;
+            return;
+        }
+        if (seconds() > until) {
+            int64_t one = 1;
+            if (__atomic_compare_exchange_n(arrived, &one, 100, 0, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE)) {
+                role[0] = 0;
+                return;
+            }
+        }
+        spin_pause();
+    }
+}
+
+/* One step of stream 0 (B = 1), this thread's part of it: dims holds part (0 or 1), the time t,
+ * L, C, G, K * C, S, O, the weights' format and has_local; the arrays are as wd_stack_step's,
+ * and skip (L * G / 2, S), out1 (S, S), out2 (S, O) with their biases, the
+ * output network's weights in the same packed format (1 or 2). x (C,), z (L * G / 2), s, s1
+ * (S) and the logits lg (O) are shared by both threads; window (K * C) and h (G) are each
+ * thread's own. Needs G a multiple of 64 and C, S, O multiples of 32 (whole panels). */
+void wd_pair_step(const int64_t *dims, const float *static_, const float *local,
+                  const void *taps, const void *res, const float *res_bias, const void *skip,
+                  const float *skip_bias, const void *out1, const float *out1_bias,
+                  const void *out2, const float *out2_bias, float *ring, const int64_t *off,
+                  const int64_t *span, const int64_t *dil, float *x, float *window, float *h,
+                  float *z, float *s, float *s1, float *lg, int64_t *flags)
+{
+    const int64_t part = dims[0], t = dims[1], L = dims[2], C = dims[3], G = dims[4];
+    const int64_t KC = dims[5], S = dims[6], O = dims[7], format = dims[8], has_local = dims[9];
+    const int64_t G2 = G / 2, LG = L * G2, Km1 = KC / C - 1;
+    const int64_t H = G2 / 2, f0 = part * H, g0 = G2 + part * H;  /* own filter, gate columns */
+    const int64_t hc = C / 2, c0 = part * hc, hs = S / 2, s0 = part * hs, ho = O / 2;
+    const int64_t o0 = part * ho;
+    pair_sync(flags, part);  /* both halves of x, the last step's embedding */
+    for (int64_t l = 0; l < L; l++) {
+        const int64_t sp = span[l], d = dil[l];
+        copy(h + f0, static_ + l * G + f0, H);
+        copy(h + g0, static_ + l * G + g0, H);
+        if (has_local)
+            for (int64_t o = 0; o < H; o++) {
+                h[f0 + o] += local[l * G + f0 + o];
+                h[g0 + o] += local[l * G + g0 + o];
+            }
+        for (int64_t j = 0; j < Km1; j++)
+            copy(window + j * C, ring + off[l] + ((t + j * d) % sp) * C, C);
+        copy(window + Km1 * C, x, C);
+        product(format, 1, H, KC, window, KC, taps, l * KC * G + f0 * KC, h + f0, G);
+        product(format, 1, H, KC, window, KC, taps, l * KC * G + g0 * KC, h + g0, G);
+        gate(H, h + f0, h + g0, z + l * G2 + f0);
+        pair_sync(flags, part);  /* z's halves; both threads are past reading ring and x */
+        if (sp > 0)
+            copy(ring + off[l] + (t % sp) * C + c0, x + c0, hc);
+        if (l < L - 1) {
+            product(format, 1, hc, G2, z + l * G2, LG, res, l * G2 * C + c0 * G2, x + c0, C);
+            for (int64_t c = c0; c < c0 + hc; c++)
+                x[c] += res_bias[l * C + c];
+            pair_sync(flags, part);  /* x's halves */
+        }
+    }
+    copy(s + s0, skip_bias + s0, hs);
+    product(format, 1, hs, LG, z, LG, skip, s0 * LG, s + s0, S);
+    for (int64_t o = s0; o < s0 + hs; o++)
+        s[o] = s[o] < 0.0f ? 0.0f : s[o];  /* np.maximum(s, 0): -0 and NaN kept */
+    pair_sync(flags, part);
+    copy(s1 + s0, out1_bias + s0, hs);
+    product(format, 1, hs, S, s, S, out1, s0 * S, s1 + s0, S);
+    for (int64_t o = s0; o < s0 + hs; o++)
+        s1[o] = s1[o] < 0.0f ? 0.0f : s1[o];
+    pair_sync(flags, part);
+    copy(lg + o0, out2_bias + o0, ho);
+    product(format, 1, ho, S, s1, S, out2, o0 * S, lg + o0, O);
+    pair_sync(flags, part);
 }

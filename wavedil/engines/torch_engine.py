@@ -22,7 +22,7 @@ class TorchEngine(Engine):
     def _logits(self, n: int, cond: torch.Tensor | None, context: SampleContext | None):
         """Logits (B, out) of n steps in turn; the caller sets each next input in between."""
         # (n, L, B, 2G): the conditioning's share of every step, summed once per chunk
-        biases = (local_biases(self.plan, cond) + self.static) if cond is not None else None
+        biases = (local_biases(self.plan, cond, n) + self.static) if cond is not None else None
         for i in range(n):
             ctx = None if context is None else context[i:i + 1]
             yield step(self.plan, self.state, self.static if biases is None else biases[i], ctx)
