@@ -328,7 +328,12 @@ def test_a_thread_that_waits_alone_takes_the_chunk_and_the_late_one_leaves():
 
 
 @needs_cc
-def test_one_numba_thread_keeps_a_shareable_stream_on_it():
+def test_one_numba_thread_keeps_a_shareable_stream_on_it(monkeypatch):
+    """With one numba thread the engine does not share the stream; and a pool that runs both
+    parts on one thread anyway (numba told the engine two) costs one wait, then the engine
+    stops sharing: the same samples either way."""
+    from wavedil.engines import numba_engine
+
     model = paired_model()
     u = torch.rand(30, 1, 1, generator=torch.Generator().manual_seed(2))
     want = make_engine("numba", model, 1).sample(30, u)
@@ -336,7 +341,13 @@ def test_one_numba_thread_keeps_a_shareable_stream_on_it():
     numba.set_num_threads(1)
     try:
         assert torch.equal(make_engine("numba", model, 1).sample(30, u), want)
+        monkeypatch.setattr(numba_engine.numba, "get_num_threads", lambda: 2)
+        eng = make_engine("numba", model, 1)
+        assert eng.paired
+        assert torch.equal(torch.cat([eng.sample(15, u[:15]), eng.sample(15, u[15:])], 1), want)
+        assert not eng.paired
     finally:
+        monkeypatch.undo()
         numba.set_num_threads(before)
 
 

@@ -42,8 +42,9 @@ State = namedtuple("State", "ring next_input history offsets spans dilations fla
 """The engine's ``plan.StepState``: ring (R * B * C,) flat, next_input (B, C), history (B, H + 1)
 (past inputs in head space, input s in column s mod (H + 1); (B, 0) without sample features);
 the ring's layout: offsets (L,) in floats (the plan's row offsets times B * C), spans,
-dilations (L,); flags (24,) int64, zero at a call's start: the two threads' meeting place when
-one stream is shared between them (``Options.pair``)."""
+dilations (L,); flags (24,) int64: the two threads' meeting place when one stream is shared
+between them (``Options.pair``): their sync counters at 0 and 8 and arrivals at 16, zero at a
+call's start, and each part's role at 20 + part (see :func:`_paired`)."""
 Chunk = namedtuple("Chunk", "static local periods coeffs uniforms values logits")
 """One call's inputs and outputs: static (L, B or 1, 2G; 1: one row that every stream shares)
 and local (n, L, B, 2G, none: 0 rows) biases; the sample features' context: periods (n, B)
@@ -440,18 +441,20 @@ def _paired(part, n, t0, weights, state, chunk, options, shared):
     thread through ``stack.c``'s wd_pair_step: each computes half of every product's columns
     and the same samples as :func:`_group` bit for bit. Both draw every sample from the whole
     logits (the same draw) and write their half of the next input's embedding; part 0 writes
-    the outputs. ``shared`` (z, s, s1, logits, role) are the arrays both threads use. If the
-    other thread does not arrive (``PAIR_WAIT``), the first runs the chunk alone."""
+    the outputs. ``shared`` (z, s, s1, logits) are the arrays both threads use. If the
+    other thread does not arrive (``PAIR_WAIT``), the first runs the chunk alone; each part's
+    role is left in ``state.flags[20 + part]`` (1: shared, 0: alone, -1: found it done)."""
     wk, wr, br, ws, bs, w1, b1_, w2, b2, embed, embed_bias, _, _ = weights
     buf, inp, _, off, span, dil, flags = state
     static, local, _, _, uni, values, logits_out = chunk
     (_, _, sampler, pair, pair_join, fmt, words, forcing, head_kind, temperature, log_scale_min,
      input_classes, mulaw_input, classes, _, _) = options
-    z, s, s1, lg, role = shared
-    _call_c(pair_join, (flags, PAIR_WAIT, role[part:]))
-    if role[part] < 0:
+    z, s, s1, lg = shared
+    role = flags[20 + part:]
+    _call_c(pair_join, (flags, PAIR_WAIT, role))
+    if role[0] < 0:
         return
-    if role[part] == 0:
+    if role[0] == 0:
         _group(0, 1, n, t0, weights, state, chunk, options)
         return
     has_local = local.shape[0] > 0
@@ -497,8 +500,7 @@ def run_chunk(n, t0, weights, state, chunk, options, groups):
         LG = state.offsets.shape[0] * (weights.taps.shape[2] // options.words // 2)
         S = weights.skip.shape[1] // options.words
         shared = (np.empty(LG, np.float32), np.empty(S, np.float32), np.empty(S, np.float32),
-                  np.empty(weights.out2.shape[1] // options.words, np.float32),
-                  np.zeros(2, np.int64))
+                  np.empty(weights.out2.shape[1] // options.words, np.float32))
         for g in prange(2):
             _paired(g, n, t0, weights, state, chunk, options, shared)
         return
