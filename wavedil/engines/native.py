@@ -1,6 +1,7 @@
 """The numba engine's C kernels behind one object: ``gemm.c``'s matrix products, ``stack.c``'s
-layer loop (and its two-thread form for a single stream) and ``sampler.c``'s categorical draw. :func:`load` returns a :class:`Kernel` or an
-:class:`Unavailable` that says why, and the engine is handed it.
+layer loop (and its two-thread form for a single stream) and ``sampler.c``'s categorical
+draw. :func:`load` returns a :class:`Kernel` or an :class:`Unavailable` that says why, and the
+engine is handed it.
 
 The numba engine calls them through their addresses, so numba's on-disk cache of the engine
 stays valid from one process to the next. The library is compiled with the system C

@@ -58,7 +58,7 @@ void wd_categorical(const float *logits, int64_t n, double T, double u, double *
     for (; i < n; i++)
         top = logits[i] > top ? logits[i] : top;
     const double m = (double)top / T;  /* max(l) / T = max(l / T): division by T > 0 keeps order */
-    const int unit = T == 1.0;  /* l / 1 is l: the division (four lanes in several cycles) skipped */
+    const int unit = T == 1.0;  /* l / 1 is l: the division (several cycles a vector) skipped */
     v4 sum = splat4(0.0);
     for (i = 0; i + 4 <= n; i += 4) {
         v4 v = __builtin_convertvector(*(const f4u *)(logits + i), v4);

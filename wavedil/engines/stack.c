@@ -14,8 +14,9 @@
  * one-off probe). sigmoid(v) is computed as 0.5 + 0.5 tanh(v / 2) with numba_kernels._tanh's
  * rational function (Eigen's fast tanh: |error| < 3e-7), eight lanes at a time.
  *
- * The ring is flat: layer l, slot s, stream b, channel c at off[l] + (s * B + b) * C + c.
- * Built with gemm.c into one library by wavedil/engines/native.py. */
+ * For a single stream the same loop is shared by two threads, with the output network
+ * (wd_pair_step, below). The ring is flat: layer l, slot s, stream b, channel c at
+ * off[l] + (s * B + b) * C + c. Built with gemm.c into one library by wavedil/engines/native.py. */
 
 #include <stdint.h>
 #include <string.h>
@@ -88,84 +89,21 @@ static void gate(int64_t n, const float *a, const float *b, float *z)
     }
 }
 
-/* C[M, N] += A @ B with B one of the engine's weight matrices, ``elements`` into its array:
- * format 0 float32 as it is (wd_gemm), 1 float32 in panels (wd_gemm_packed), 2 bfloat16 in
- * panels (wd_gemm_packed_bf16). */
+/* C[M, N] += A @ B with B columns col .. col + N - 1 of one of the engine's weight matrices
+ * (K rows, ldb columns), ``elements`` into its array: format 0 float32 as it is (wd_gemm), 1
+ * float32 in panels (wd_gemm_packed), 2 bfloat16 in panels (wd_gemm_packed_bf16); in panels
+ * col is a multiple of 16, and the columns' panels start col * K elements in. */
 static void product(int64_t format, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                    const void *B, int64_t elements, float *C, int64_t ldc)
+                    const void *B, int64_t elements, int64_t col, int64_t ldb, float *C,
+                    int64_t ldc)
 {
     if (format == 2)
-        wd_gemm_packed_bf16(M, N, K, A, lda, (const uint16_t *)B + elements, N, C, ldc);
+        wd_gemm_packed_bf16(M, N, K, A, lda, (const uint16_t *)B + elements + col * K, N, C, ldc);
     else if (format == 1)
-        wd_gemm_packed(M, N, K, A, lda, (const float *)B + elements, N, C, ldc);
+        wd_gemm_packed(M, N, K, A, lda, (const float *)B + elements + col * K, N, C, ldc);
     else
-        wd_gemm(M, N, K, A, lda, (const float *)B + elements, N, C, ldc);
+        wd_gemm(M, N, K, A, lda, (const float *)B + elements + col, ldb, C, ldc);
 }
-
-/* Streams b0 .. b0 + nb - 1 of B, one step at time t, through all L layers. static_ is
- * (L, Bs, G): Bs = B, a row for each stream, or 1, one row that every stream shares (no
- * speaker, or one for all: 32 copies would be 160 KB more to read from the L3 cache every
- * step at batch 32, where one stays in L1); local (L, B, G), this step's local biases, read when has_local; fbias (nb, L * G),
- * the sample features' share of the biases, read when has_features. taps (L, K * C, G) and res
- * (L, G / 2, C) in ``format``; res_bias (L, C). x (nb, C) is updated in place; window
- * (nb, K * C), h (nb, G) are scratch; z (nb, L * G / 2) receives every layer's gated output. */
-void wd_stack_step(int64_t format, int64_t nb, int64_t B, int64_t b0, int64_t t, int64_t L,
-                   int64_t C, int64_t G, int64_t KC, const float *static_, int64_t Bs,
-                   int64_t has_local,
-                   const float *local, int64_t has_features, const float *fbias,
-                   const void *taps, const void *res, const float *res_bias, float *ring,
-                   const int64_t *off, const int64_t *span, const int64_t *dil, float *x,
-                   float *window, float *h, float *z)
-{
-    const int64_t G2 = G / 2, LG = L * G2, Km1 = KC / C - 1;
-    for (int64_t l = 0; l < L; l++) {
-        const int64_t sp = span[l], d = dil[l];
-        for (int64_t q = 0; q < nb; q++) {
-            const int64_t at = (l * B + b0 + q) * G;
-            float *hq = h + q * G;
-            copy(hq, static_ + (l * Bs + (Bs > 1 ? b0 + q : 0)) * G, G);
-            if (has_local)
-                for (int64_t o = 0; o < G; o++)
-                    hq[o] += local[at + o];
-            if (has_features)
-                for (int64_t o = 0; o < G; o++)
-                    hq[o] += fbias[(q * L + l) * G + o];
-            float *aq = window + q * KC;
-            for (int64_t j = 0; j < Km1; j++)
-                copy(aq + j * C, ring + off[l] + (((t + j * d) % sp) * B + b0 + q) * C, C);
-            copy(aq + Km1 * C, x + q * C, C);
-        }
-        product(format, nb, G, KC, window, KC, taps, l * KC * G, h, G);
-        if (sp > 0)
-            copy(ring + off[l] + ((t % sp) * B + b0) * C, x, nb * C);
-        for (int64_t q = 0; q < nb; q++)
-            gate(G2, h + q * G, h + q * G + G2, z + q * LG + l * G2);
-        if (l < L - 1) {
-            product(format, nb, C, G2, z + l * G2, LG, res, l * G2 * C, x, C);
-            for (int64_t q = 0; q < nb; q++)
-                for (int64_t c = 0; c < C; c++)
-                    x[q * C + c] += res_bias[l * C + c];
-        }
-    }
-}
-
-/* ---- The same step split between two threads, for a single stream ----
- *
- * At batch 1 a step is forty-odd small dependent products, and one core multiplies at about
- * two thirds of its FMA peak, so the engine can only go faster by sharing each step between the
- * two cores. wd_pair_step is entered by two threads at once (part 0 and 1), each computing half
- * of every product's columns (whole 16-column panels, by the same code as wd_stack_step, so
- * the results are bit for bit those of one thread) and half of the element-wise work:
- *
- *     x ready (sync)  ->  for each layer: h[own filter and gate columns], the gate on them
- *     (z[own half]), sync, the ring write of x[own half], x[own half] += z @ res, sync
- *     ->  skip (own half), sync, out1, sync, out2 (own half of the logits), sync.
- *
- * A sync is a counter per thread on its own cache line: a thread bumps its own (release) and
- * spins until the other's has caught up (acquire), about 80 ns here, forty-four times a step.
- * The caller then draws the sample from the whole logits on both threads (the same draw) and
- * writes its half of the next input's embedding into x. The ring write waits for the first
- * sync of its layer because the slot written is the one both threads have just read. */
 
 static inline void spin_pause(void)
 {
@@ -174,7 +112,9 @@ static inline void spin_pause(void)
 #endif
 }
 
-/* flags: int64, this thread's counter at 8 * part, the other's at 8 * (1 - part) */
+/* Two threads meet (see wd_pair_step). flags: int64, this thread's counter at 8 * part, the
+ * other's at 8 * (1 - part): a thread bumps its own (release) and spins until the other's has
+ * caught up (acquire). */
 static inline void pair_sync(int64_t *flags, int64_t part)
 {
     const int64_t mine = flags[8 * part] + 1;
@@ -182,6 +122,102 @@ static inline void pair_sync(int64_t *flags, int64_t part)
     while (__atomic_load_n(&flags[8 * (1 - part)], __ATOMIC_ACQUIRE) < mine)
         spin_pause();
 }
+
+/* Streams b0 .. b0 + nb - 1 of B, one step at time t, through all L layers, or this thread's
+ * part of them where ``parts`` (1 or 2) threads share the step: the part's share of the filter
+ * and gate columns (G / 2 / parts of each, from part * that) and of the residual columns
+ * (C / parts), the others' halves read after each meeting. static_ is (L, Bs, G): Bs = B, a
+ * row for each stream, or 1, one row that every stream shares (no speaker, or one for all: 32
+ * copies would be 160 KB more to read from the L3 cache every step at batch 32, where one stays
+ * in L1); local (L, B, G), this step's local biases, read when has_local; fbias (nb, L * G),
+ * the sample features' share of the biases, read when has_features. taps (L, K * C, G) and res
+ * (L, G / 2, C) in ``format``; res_bias (L, C). x (nb, C) is updated in place; window
+ * (nb, K * C), h (nb, G) are scratch; z (nb, L * G / 2) receives every layer's gated output.
+ * The ring write follows the gate's meeting: the slot written is the one just read. */
+static void layers(int64_t part, int64_t parts, int64_t *flags, int64_t format, int64_t nb,
+                   int64_t B, int64_t b0, int64_t t, int64_t L, int64_t C, int64_t G,
+                   int64_t KC, const float *static_, int64_t Bs, int64_t has_local,
+                   const float *local, int64_t has_features, const float *fbias,
+                   const void *taps, const void *res, const float *res_bias, float *ring,
+                   const int64_t *off, const int64_t *span, const int64_t *dil, float *x,
+                   float *window, float *h, float *z)
+{
+    const int64_t G2 = G / 2, LG = L * G2, Km1 = KC / C - 1;
+    const int64_t H = G2 / parts, f0 = part * H, g0 = G2 + part * H;  /* filter, gate columns */
+    const int64_t hc = C / parts, c0 = part * hc;  /* residual columns */
+    for (int64_t l = 0; l < L; l++) {
+        const int64_t sp = span[l], d = dil[l];
+        for (int64_t q = 0; q < nb; q++) {
+            const int64_t at = (l * B + b0 + q) * G;
+            const float *st = static_ + (l * Bs + (Bs > 1 ? b0 + q : 0)) * G;
+            float *hq = h + q * G;
+            const int64_t starts[2] = {f0, g0};  /* filter, gate */
+            for (int k = 0; k < 2; k++) {
+                const int64_t from = starts[k];
+                copy(hq + from, st + from, H);
+                if (has_local)
+                    for (int64_t o = from; o < from + H; o++)
+                        hq[o] += local[at + o];
+                if (has_features)
+                    for (int64_t o = from; o < from + H; o++)
+                        hq[o] += fbias[(q * L + l) * G + o];
+            }
+            float *aq = window + q * KC;
+            for (int64_t j = 0; j < Km1; j++)
+                copy(aq + j * C, ring + off[l] + (((t + j * d) % sp) * B + b0 + q) * C, C);
+            copy(aq + Km1 * C, x + q * C, C);
+        }
+        if (parts > 1) {  /* the part's filter and gate columns, whole panels each */
+            product(format, nb, H, KC, window, KC, taps, l * KC * G, f0, G, h + f0, G);
+            product(format, nb, H, KC, window, KC, taps, l * KC * G, g0, G, h + g0, G);
+        } else {  /* one product: G / 2 need not be whole panels */
+            product(format, nb, G, KC, window, KC, taps, l * KC * G, 0, G, h, G);
+        }
+        for (int64_t q = 0; q < nb; q++)
+            gate(H, h + q * G + f0, h + q * G + g0, z + q * LG + l * G2 + f0);
+        if (parts > 1)
+            pair_sync(flags, part);  /* z's halves; both threads are past reading ring and x */
+        if (sp > 0)
+            for (int64_t q = 0; q < nb; q++)
+                copy(ring + off[l] + ((t % sp) * B + b0 + q) * C + c0, x + q * C + c0, hc);
+        if (l < L - 1) {
+            product(format, nb, hc, G2, z + l * G2, LG, res, l * G2 * C, c0, C, x + c0, C);
+            for (int64_t q = 0; q < nb; q++)
+                for (int64_t c = c0; c < c0 + hc; c++)
+                    x[q * C + c] += res_bias[l * C + c];
+            if (parts > 1)
+                pair_sync(flags, part);  /* x's halves */
+        }
+    }
+}
+
+/* The numba engine's layer loop for a group of streams on one thread (see ``layers``). */
+void wd_stack_step(int64_t format, int64_t nb, int64_t B, int64_t b0, int64_t t, int64_t L,
+                   int64_t C, int64_t G, int64_t KC, const float *static_, int64_t Bs,
+                   int64_t has_local, const float *local, int64_t has_features,
+                   const float *fbias, const void *taps, const void *res,
+                   const float *res_bias, float *ring, const int64_t *off, const int64_t *span,
+                   const int64_t *dil, float *x, float *window, float *h, float *z)
+{
+    layers(0, 1, NULL, format, nb, B, b0, t, L, C, G, KC, static_, Bs, has_local, local,
+           has_features, fbias, taps, res, res_bias, ring, off, span, dil, x, window, h, z);
+}
+
+/* ---- The same step shared by two threads, for a single stream ----
+ *
+ * At batch 1 a step is forty-odd small dependent products, and one core multiplies at about
+ * two thirds of its FMA peak, so the engine can only go faster by sharing each step between the
+ * two cores. wd_pair_step is entered by two threads at once (part 0 and 1), each computing half
+ * of every product's columns (whole 16-column panels, by the same code as one thread, so the
+ * results are bit for bit those of one thread) and half of the element-wise work:
+ *
+ *     x ready (meet)  ->  ``layers``: for each layer h[own filter and gate columns], the gate on
+ *     them (z[own half]), meet, the ring write of x[own half], x[own half] += z @ res, meet
+ *     ->  skip (own half), meet, out1, meet, out2 (own half of the logits), meet.
+ *
+ * A meeting (pair_sync) costs about 80 ns here, forty-four a step. The caller then draws the
+ * sample from the whole logits on both threads (the same draw) and writes its half of the
+ * next input's embedding into x. */
 
 static double seconds(void)
 {
@@ -239,47 +275,21 @@ void wd_pair_step(const int64_t *dims, const float *static_, const float *local,
 {
     const int64_t part = dims[0], t = dims[1], L = dims[2], C = dims[3], G = dims[4];
     const int64_t KC = dims[5], S = dims[6], O = dims[7], format = dims[8], has_local = dims[9];
-    const int64_t G2 = G / 2, LG = L * G2, Km1 = KC / C - 1;
-    const int64_t H = G2 / 2, f0 = part * H, g0 = G2 + part * H;  /* own filter, gate columns */
-    const int64_t hc = C / 2, c0 = part * hc, hs = S / 2, s0 = part * hs, ho = O / 2;
-    const int64_t o0 = part * ho;
+    const int64_t LG = L * G / 2, hs = S / 2, s0 = part * hs, ho = O / 2, o0 = part * ho;
     pair_sync(flags, part);  /* both halves of x, the last step's embedding */
-    for (int64_t l = 0; l < L; l++) {
-        const int64_t sp = span[l], d = dil[l];
-        copy(h + f0, static_ + l * G + f0, H);
-        copy(h + g0, static_ + l * G + g0, H);
-        if (has_local)
-            for (int64_t o = 0; o < H; o++) {
-                h[f0 + o] += local[l * G + f0 + o];
-                h[g0 + o] += local[l * G + g0 + o];
-            }
-        for (int64_t j = 0; j < Km1; j++)
-            copy(window + j * C, ring + off[l] + ((t + j * d) % sp) * C, C);
-        copy(window + Km1 * C, x, C);
-        product(format, 1, H, KC, window, KC, taps, l * KC * G + f0 * KC, h + f0, G);
-        product(format, 1, H, KC, window, KC, taps, l * KC * G + g0 * KC, h + g0, G);
-        gate(H, h + f0, h + g0, z + l * G2 + f0);
-        pair_sync(flags, part);  /* z's halves; both threads are past reading ring and x */
-        if (sp > 0)
-            copy(ring + off[l] + (t % sp) * C + c0, x + c0, hc);
-        if (l < L - 1) {
-            product(format, 1, hc, G2, z + l * G2, LG, res, l * G2 * C + c0 * G2, x + c0, C);
-            for (int64_t c = c0; c < c0 + hc; c++)
-                x[c] += res_bias[l * C + c];
-            pair_sync(flags, part);  /* x's halves */
-        }
-    }
+    layers(part, 2, flags, format, 1, 1, 0, t, L, C, G, KC, static_, 1, has_local, local, 0,
+           NULL, taps, res, res_bias, ring, off, span, dil, x, window, h, z);
     copy(s + s0, skip_bias + s0, hs);
-    product(format, 1, hs, LG, z, LG, skip, s0 * LG, s + s0, S);
+    product(format, 1, hs, LG, z, LG, skip, 0, s0, S, s + s0, S);
     for (int64_t o = s0; o < s0 + hs; o++)
         s[o] = s[o] < 0.0f ? 0.0f : s[o];  /* np.maximum(s, 0): -0 and NaN kept */
     pair_sync(flags, part);
     copy(s1 + s0, out1_bias + s0, hs);
-    product(format, 1, hs, S, s, S, out1, s0 * S, s1 + s0, S);
+    product(format, 1, hs, S, s, S, out1, 0, s0, S, s1 + s0, S);
     for (int64_t o = s0; o < s0 + hs; o++)
         s1[o] = s1[o] < 0.0f ? 0.0f : s1[o];
     pair_sync(flags, part);
     copy(lg + o0, out2_bias + o0, ho);
-    product(format, 1, ho, S, s1, S, out2, o0 * S, lg + o0, O);
+    product(format, 1, ho, S, s1, S, out2, 0, o0, O, lg + o0, O);
     pair_sync(flags, part);
 }
