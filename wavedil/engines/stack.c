@@ -215,9 +215,9 @@ void wd_stack_step(int64_t format, int64_t nb, int64_t B, int64_t b0, int64_t t,
  *     them (z[own half]), meet, the ring write of x[own half], x[own half] += z @ res, meet
  *     ->  skip (own half), meet, out1, meet, out2 (own half of the logits), meet.
  *
- * A meeting (pair_sync) costs about 80 ns here, forty-four a step. The caller then draws the
- * sample from the whole logits on both threads (the same draw) and writes its half of the
- * next input's embedding into x. */
+ * A meeting (pair_sync) costs about 80 ns here, 2L + 3 a step (43 for 20 layers). The caller
+ * then draws the sample from the whole logits on both threads (the same draw) and writes its
+ * half of the next input's embedding into x. */
 
 static double seconds(void)
 {
