@@ -8,7 +8,9 @@ Part 2 measures config A (20 layers = 2 cycles of 1..512, kernel 2, 64 residual,
 128 skip channels, 256-class mu-law head, no conditioning) on the CPU: samples/s at several
 batch sizes, the speed relative to real time at 16 and 24 kHz, and the ratio to r9y9's
 ``incremental_forward`` (PyPI wavenet-vocoder==0.1.1, same config, same process); the numba
-engine with fp32 weights and with the compact bf16 weights (``weights="bf16"``).
+engine with fp32 weights and with the compact bf16 weights (``weights="bf16"``); then batch 1
+with the stream's steps shared by both cores against one core, in turn, and the engine's
+set-up time.
 
 Part 3 measures what the compact weights cost in quality: the shipped quickstart vocoder's
 validation crops teacher-forced through the numba engine with fp32 and with bf16 weights, the
@@ -146,6 +148,41 @@ def part2(quick: bool) -> None:
               f"| {2 * macs * sps / 1e9:.1f} | {width * macs * sps / batch / 1e9:.1f} |")
     if peer is None:
         print("\n(r9y9's wavenet-vocoder is not installed: pip install -e '.[bench]')")
+    shared_stream(model, quick)
+
+
+def shared_stream(model: WaveNet, quick: bool) -> None:
+    """Batch 1 with the stream's steps shared by both cores against one core (the engine's
+    ``paired``), in turn in one process, 1,600-sample chunks as ``generate`` makes them; and
+    what making an engine costs."""
+    from wavedil.engines.numba_engine import NumbaEngine
+
+    print("\n| batch 1, numba engine | weights | shared by 2 cores, samples/s (median) | "
+          "one core | shared / one, per round (min, median, max) | engine set-up, ms |")
+    print("|---|---|---:|---:|---|---:|")
+    n, rounds = (1600, 4) if quick else (8000, 10)
+    u = torch.rand(n, 1, 1, generator=torch.Generator().manual_seed(0))
+    for weights in ("fp32", "bf16"):
+        setup = timed(lambda: NumbaEngine(model, 1, weights=weights), 5)
+        engines = {"shared": NumbaEngine(model, 1, weights=weights),
+                   "one": NumbaEngine(model, 1, weights=weights)}
+        engines["one"].paired = False
+        if not engines["shared"].paired:
+            print(f"| | {weights} | (not shared: no C kernel or one numba thread) | | | |")
+            continue
+        rates = {k: [] for k in engines}
+        for e in engines.values():
+            e.sample(200, u[:200])
+        for r in range(rounds):
+            for k in (("shared", "one") if r % 2 == 0 else ("one", "shared")):
+                def run(e=engines[k]):
+                    for lo in range(0, n, 1600):
+                        e.sample(min(1600, n - lo), u[lo:lo + 1600])
+                rates[k].append(n / timed(run))
+        ratios = sorted(a / b for a, b in zip(rates["shared"], rates["one"]))
+        med = {k: sorted(v)[len(v) // 2] for k, v in rates.items()}
+        print(f"| | {weights} | {med['shared']:,.0f} | {med['one']:,.0f} | {ratios[0]:.2f}, "
+              f"{ratios[len(ratios) // 2]:.2f}, {ratios[-1]:.2f} | {1e3 * setup:.1f} |")
 
 
 @torch.inference_mode()

@@ -124,12 +124,11 @@ class NumbaEngine(Engine):
         options = dict(self.options)
         if not (self.paired and threads >= 2):
             options["pair"] = 0
-        self.flags[20:22] = 9
         K.run_chunk(n, self.state.t, self.weights, state,
                     K.Chunk(self.static_np, local, periods, coeffs, uniforms, values, logits),
                     K.Options(forcing=forcing, temperature=float(temperature), **options),
                     min(B, threads))
-        if options["pair"] and 0 in self.flags[20:22]:
+        if options["pair"] and 0 in self.flags[20:22]:  # both parts write their role
             self.paired = False  # the pool ran both parts on one thread: it waited in vain
         self.state.t += n
 

@@ -290,6 +290,27 @@ def _gemm_words(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
     _loops(M, N, K, a, a_off, lda, b.view(np.float32), b_off // 2, ldb, c, c_off, ldc)
 
 
+@njit(cache=True)
+def _output(i, b, write, lq, chunk, options, work, drawn):
+    """Step i's value for stream b from its logits lq: the given one when teacher forcing (the
+    logits written out), else drawn (the value written out); ``write``: whether to write."""
+    _, _, _, _, uni, values, logits_out = chunk
+    forcing, head_kind, temperature, log_scale_min, sampler = (
+        options.forcing, options.head_kind, options.temperature, options.log_scale_min,
+        options.sampler)
+    O = lq.shape[0]
+    if forcing:
+        if write:
+            for o in range(O):
+                logits_out[i, b, o] = lq[o]
+        return values[b, i]
+    value = _sample(head_kind, lq, uni[i, b, 0], uni[i, b, uni.shape[2] - 1], temperature, O,
+                    log_scale_min, work, sampler, drawn)
+    if write:
+        values[b, i] = value
+    return value
+
+
 @njit(cache=True, fastmath=True, error_model="numpy")
 def _group(b0, b1, n, t0, weights, state, chunk, options):
     """Run streams b0..b1-1 of the batch in lockstep for n steps: every product is one
@@ -302,9 +323,9 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
     same loop."""
     wk, wr, br, ws, bs, w1, b1_, w2, b2, embed, embed_bias, wsmp, lags = weights
     buf, inp, hist, off, span, dil, _ = state
-    static, local, periods, coeffs, uni, values, logits_out = chunk
-    (gemm, stack, sampler, _, _, fmt, words, forcing, head_kind, temperature, log_scale_min,
-     input_classes, mulaw_input, classes, means_lo, means_hi) = options
+    static, local, periods, coeffs, _, _, _ = chunk
+    (gemm, stack, _, _, _, fmt, words, _, _, _, _, input_classes, mulaw_input, classes, means_lo,
+     means_hi) = options
     has_local = local.shape[0] > 0
     has_features = hist.shape[1] > 0
     H1 = hist.shape[1]
@@ -414,14 +435,7 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
             lq = lg[q * O:(q + 1) * O]
             for o in range(means_lo, means_hi):  # step's out[:, means] += lp
                 lq[o] += lp[q]
-            if forcing:
-                for o in range(O):
-                    logits_out[i, b, o] = lq[o]
-                value = values[b, i]
-            else:
-                value = _sample(head_kind, lq, uni[i, b, 0], uni[i, b, uni.shape[2] - 1],
-                                temperature, O, log_scale_min, work, sampler, drawn)
-                values[b, i] = value
+            value = _output(i, b, True, lq, chunk, options, work, drawn)
             _embed(value, x[q * C:(q + 1) * C], input_classes, mulaw_input, embed, embed_bias,
                    classes)
             if has_features:  # set_input's history write: input t + 1, in head space
@@ -446,9 +460,9 @@ def _paired(part, n, t0, weights, state, chunk, options, shared):
     role is left in ``state.flags[20 + part]`` (1: shared, 0: alone, -1: found it done)."""
     wk, wr, br, ws, bs, w1, b1_, w2, b2, embed, embed_bias, _, _ = weights
     buf, inp, _, off, span, dil, flags = state
-    static, local, _, _, uni, values, logits_out = chunk
-    (_, _, sampler, pair, pair_join, fmt, words, forcing, head_kind, temperature, log_scale_min,
-     input_classes, mulaw_input, classes, _, _) = options
+    static, local, _, _, _, _, _ = chunk
+    (_, _, _, pair, pair_join, fmt, words, _, _, _, _, input_classes, mulaw_input, classes, _,
+     _) = options
     z, s, s1, lg = shared
     role = flags[20 + part:]
     _call_c(pair_join, (flags, PAIR_WAIT, role))
@@ -474,16 +488,7 @@ def _paired(part, n, t0, weights, state, chunk, options, shared):
         dims[1] = t0 + i
         _call_c(pair, (dims, static, local[i] if has_local else static, wk, wr, br, ws, bs, w1,
                        b1_, w2, b2, buf, off, span, dil, x, window, h, z, s, s1, lg, flags))
-        if forcing:
-            if part == 0:
-                for o in range(O):
-                    logits_out[i, 0, o] = lg[o]
-            value = values[0, i]
-        else:
-            value = _sample(head_kind, lg, uni[i, 0, 0], uni[i, 0, uni.shape[2] - 1],
-                            temperature, O, log_scale_min, work, sampler, drawn)
-            if part == 0:
-                values[0, i] = value
+        value = _output(i, 0, part == 0, lg, chunk, options, work, drawn)
         _embed(value, e, input_classes, mulaw_input, embed, embed_bias, classes)
         x[c0:c1] = e[c0:c1]
 
