@@ -41,6 +41,31 @@ static inline v4 exp4(v4 x)
     return (v4)((i4)(p * (v4)bits) & keep);
 }
 
+/* work[i] = exp(logits[i] / T - m) for i < n, and their sum. ``unit`` (T == 1: the division
+ * left out) is a constant at both calls: a vector ?: on a run-time flag here was compiled by
+ * GCC 12 with AVX-512 into a blend that divided lane 0 only (seen on a Zen 4). */
+static inline __attribute__((always_inline)) double
+exps(const int unit, const float *logits, int64_t n, double T, double m, double *work)
+{
+    v4 sum = splat4(0.0);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        v4 v = __builtin_convertvector(*(const f4u *)(logits + i), v4);
+        if (!unit)
+            v = v / splat4(T);
+        v4 e = exp4(v - splat4(m));
+        for (int j = 0; j < 4; j++)
+            work[i + j] = e[j];
+        sum += e;
+    }
+    double total = (sum[0] + sum[1]) + (sum[2] + sum[3]);
+    for (; i < n; i++) {
+        work[i] = exp((double)logits[i] / T - m);
+        total += work[i];
+    }
+    return total;
+}
+
 /* The drawn index for logits (n,), temperature T > 0 and uniform u, written to out[0]; work
  * is float64 scratch of at least n values. */
 void wd_categorical(const float *logits, int64_t n, double T, double u, double *work,
@@ -58,20 +83,8 @@ void wd_categorical(const float *logits, int64_t n, double T, double u, double *
     for (; i < n; i++)
         top = logits[i] > top ? logits[i] : top;
     const double m = (double)top / T;  /* max(l) / T = max(l / T): division by T > 0 keeps order */
-    const int unit = T == 1.0;  /* l / 1 is l: the division (several cycles a vector) skipped */
-    v4 sum = splat4(0.0);
-    for (i = 0; i + 4 <= n; i += 4) {
-        v4 v = __builtin_convertvector(*(const f4u *)(logits + i), v4);
-        v4 e = exp4((unit ? v : v / splat4(T)) - splat4(m));
-        for (int j = 0; j < 4; j++)
-            work[i + j] = e[j];
-        sum += e;
-    }
-    double total = (sum[0] + sum[1]) + (sum[2] + sum[3]);
-    for (; i < n; i++) {
-        work[i] = exp((double)logits[i] / T - m);
-        total += work[i];
-    }
+    /* l / 1 is l: the division (several cycles a vector) skipped, in a loop of its own */
+    const double total = T == 1.0 ? exps(1, logits, n, T, m, work) : exps(0, logits, n, T, m, work);
     const double target = u * total;
     double acc = 0.0;
     int64_t idx = 0;
