@@ -124,6 +124,68 @@ def test_bf16_gemm_matches_numpy(M, N, K):
     assert (C[:, N:] == want[:, N:]).all()
 
 
+# ---- bf16-dot: the products' inputs rounded to bfloat16 too, multiplied in pairs
+
+
+def dot_check(kernel_address, M, N, K, seed):
+    """C += bf16(A) @ B through wd_gemm_packed_dot at ``kernel_address`` against float64
+    numpy on the same rounded values; returns the largest error relative to the result."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((M, K + 3)).astype(np.float32)
+    B = rng.standard_normal((K, N)).astype(np.float32)
+    C = rng.standard_normal((M, N + 2)).astype(np.float32)
+    want = C.copy()
+    a16 = native.from_bf16(native.to_bf16(A[:, :K])).astype(np.float64)
+    want[:, :N] += a16 @ native.from_bf16(native.to_bf16(B)).astype(np.float64)
+    packed = native.pack_pairs(native.to_bf16(B))
+    GEMM(kernel_address)(M, N, K, A.ctypes.data, K + 3, packed.ctypes.data, N, C.ctypes.data,
+                         N + 2)
+    assert (C[:, N:] == want[:, N:]).all()  # nothing written past N
+    return float(np.abs(C - want).max() / max(1.0, np.abs(want).max()))
+
+
+@needs_cc
+@pytest.mark.parametrize("M", [1, 2, 3, 4, 5, 8, 9, 12, 16, 17, 33])
+@pytest.mark.parametrize("N,K", [(16, 2), (16, 64), (128, 64), (48, 130), (32, 600)])
+def test_dot_gemm_matches_numpy_on_the_rounded_values(M, N, K):
+    """Every row block (8, 4, 3, 2, 1 rows; 16-row conversions), K longer than a K block and
+    not a multiple of the 32-value conversion: the same sums as float64 on bf16(A), bf16(B)."""
+    assert dot_check(KERNEL.gemm_packed_dot, M, N, K, M * 1000 + N + K) <= 1e-5
+
+
+@needs_cc
+def test_dot_gemm_without_avx512_bf16_makes_the_same_products(tmp_path):
+    """The kernel built without the dot-product instruction (float32 FMAs on the widened
+    values) passes the same checks: what a CPU without AVX512-BF16 runs."""
+    import subprocess
+
+    lib = tmp_path / "libwdfallback.so"
+    from wavedil import cbuild
+
+    try:
+        subprocess.run([KERNEL.compiler, *cbuild.FLAGS, "-mno-avx512bf16", "-o", str(lib),
+                        *map(str, native.SOURCES)], check=True, capture_output=True, timeout=120)
+    except (subprocess.CalledProcessError, OSError) as e:
+        pytest.skip(f"the compiler cannot leave AVX512-BF16 out: {e}")
+    fallback = ctypes.CDLL(str(lib))
+    fallback.wd_gemm_dot_native.restype = ctypes.c_int64
+    assert fallback.wd_gemm_dot_native() == 0
+    address = ctypes.cast(fallback.wd_gemm_packed_dot, ctypes.c_void_p).value
+    for M, N, K in [(1, 16, 2), (3, 48, 130), (4, 16, 64), (9, 32, 600), (16, 128, 64)]:
+        assert dot_check(address, M, N, K, M + N + K) <= 1e-5, (M, N, K)
+
+
+def test_pack_pairs_layout():
+    """Word j of pair row i of panel p: column 16p + j of rows 2i (low) and 2i + 1 (high)."""
+    h = np.arange(6 * 32, dtype=np.uint16).reshape(6, 32)
+    words = native.pack_pairs(h).reshape(-1).view(np.uint32)
+    p, i, j = 1, 2, 5
+    word = int(words[p * 6 * 8 + i * 16 + j])
+    assert word & 0xFFFF == h[2 * i, 16 * p + j] and word >> 16 == h[2 * i + 1, 16 * p + j]
+    with pytest.raises(ValueError, match="K=5 is not even"):
+        native.pack_pairs(h[:5])
+
+
 def small(**kw):
     torch.manual_seed(0)
     cfg = dict(layers=4, cycle_length=2, kernel_size=3, residual_channels=16, gate_channels=48,
@@ -155,6 +217,35 @@ def test_bf16_engines_agree_and_stay_near_fp32(batch, widths):
     assert 0 < gap <= 0.02 * scale  # rounded, and not by much
 
 
+@pytest.mark.parametrize("batch", [1, 7])
+@pytest.mark.parametrize("widths", ["panels", "odd"])
+def test_bf16_dot_engines_agree_and_stay_near_fp32(batch, widths):
+    """bf16-dot: the torch engine rounds the products' inputs, the numba engine's C kernel
+    multiplies them in bfloat16 pairs (panels) or numba's loops round them (odd widths);
+    the logits agree within a few roundings of an activation (their sums run in other
+    orders, so a value near a bfloat16 tie may round the other way), exactly for numba's
+    loops, and stay near fp32 and near bf16 weights alone."""
+    model = small() if widths == "panels" else small(residual_channels=12, classes=40)
+    T = 40
+    v = torch.randint(0, model.config.classes, (batch, T))
+    forced = torch.cat([v[:, 1:], v[:, :1]], 1)
+    out = {}
+    for name in ("torch", "numba"):
+        for weights in ("fp32", "bf16", "bf16-dot"):
+            eng = make_engine(name, model, batch, weights=weights)
+            if name == "numba" and weights == "bf16-dot":
+                assert eng.compact == (widths == "panels" and KERNEL.available)
+                assert eng.options["round_inputs"] == (not eng.compact)
+            eng.set_input(v[:, 0])
+            out[name, weights] = eng.force(forced)
+    scale = float(out["torch", "fp32"].abs().max())
+    agree = float((out["numba", "bf16-dot"] - out["torch", "bf16-dot"]).abs().max())
+    assert agree <= (2e-3 if widths == "panels" else 1e-5) * max(1.0, scale)
+    for other in ("fp32", "bf16"):
+        gap = float((out["numba", "bf16-dot"] - out["numba", other]).abs().max())
+        assert 0 < gap <= 0.03 * scale, other  # rounded, and not by much
+
+
 def test_bf16_plan_rounds_the_large_matrices_only():
     from wavedil.engines.plan import make_plan
 
@@ -166,7 +257,8 @@ def test_bf16_plan_rounds_the_large_matrices_only():
         assert (a - b).abs().max() <= a.abs().max() * 2.0 ** -8
     for name in ("b_taps", "b_res", "b_skip", "embed", "w_local"):
         assert torch.equal(getattr(exact, name), getattr(compact, name))
-    with pytest.raises(ValueError, match="weights must be one of fp32, bf16"):
+    assert not compact.round_inputs and make_plan(model, weights="bf16-dot").round_inputs
+    with pytest.raises(ValueError, match="weights must be one of fp32, bf16, bf16-dot"):
         make_plan(model, weights="int4")
 
 
@@ -195,7 +287,7 @@ def test_both_weight_formats_run_one_compiled_loop():
     model = small()
     make_engine("numba", model, 1, weights="fp32").sample(2, torch.rand(2, 1, 1))
     before = set(numba_kernels._group.signatures)
-    for weights in ("bf16", "fp32"):
+    for weights in ("bf16", "bf16-dot", "fp32"):
         eng = make_engine("numba", model, 1, weights=weights)
         eng.sample(2, torch.rand(2, 1, 1))
         assert set(numba_kernels._group.signatures) == before, weights
@@ -266,7 +358,7 @@ def paired_model(**kw):
 
 @needs_cc
 @pytest.mark.skipif(numba.get_num_threads() < 2, reason="one numba thread: nothing to share")
-@pytest.mark.parametrize("weights", ["fp32", "bf16"])
+@pytest.mark.parametrize("weights", ["fp32", "bf16", "bf16-dot"])
 @pytest.mark.parametrize("cond", [{}, dict(local_channels=5, cond_channels=6, hop_length=4,
                                            upsample_scales=[2, 2])])
 def test_a_shared_stream_is_one_threads_stream_bit_for_bit(weights, cond):

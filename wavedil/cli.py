@@ -28,7 +28,7 @@ FORMATS = ("torchscript", "onnx", "nam")
 """wavedil.export.FORMATS: export formats."""
 EFFECT_ENGINES = ("auto", "compiled", "torch")
 """wavedil.process.ENGINES: engines of effect models."""
-WEIGHTS = ("fp32", "bf16")
+WEIGHTS = ("fp32", "bf16", "bf16-dot")
 """wavedil.engines.WEIGHTS: engine weight formats."""
 REFINE_HELP = ("passes of mel-consistent refinement after a mel-conditioned model (each band's "
                "energy per frame made the input's; 0: none; default: the recipe's "
@@ -317,8 +317,9 @@ def generate(
     kernel: str = typer.Option("auto", "--kernel", help="the numba engine's matrix kernel: "
                                "auto, c or numba (see wavedil info --system)"),
     weights: Optional[Weights] = typer.Option(None, "--weights", help="the engine's weight "
-                                              "format: fp32 (exact) or bf16 (half the bytes "
-                                              "read per sample; default: the recipe's)"),
+                                              "format: fp32 (exact), bf16 (half the bytes "
+                                              "read per sample) or bf16-dot (bfloat16 dot "
+                                              "products too; default: the recipe's)"),
     device: Device = typer.Option("cpu", "--device", help="where the model runs"),
     plot: bool = typer.Option(False, "--plot", help="write a spectrogram PNG beside each wav"),
     force: bool = typer.Option(False, "--force", help="overwrite existing outputs"),

@@ -121,9 +121,10 @@ def stream(
         chunk_size: samples per chunk without local conditioning.
         kernel: the numba engine's matrix kernel: "auto", "c" (ValueError with the reason
             where it cannot build) or "numba" (see ``wavedil.engines.native``).
-        weights: the engine's weight format, "fp32" (exact) or "bf16" (the large matrices
-            rounded to bfloat16, which the numba engine's C kernel reads in half the bytes;
-            see ``wavedil.engines.plan.WEIGHTS``).
+        weights: the engine's weight format, "fp32" (exact), "bf16" (the large matrices
+            rounded to bfloat16, which the numba engine's C kernel reads in half the bytes) or
+            "bf16-dot" (the products' inputs rounded too, for the CPU's bfloat16 dot product
+            where it has one: see ``wavedil.engines.plan.WEIGHTS``).
     """
     if weights not in WEIGHTS:
         raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}; got {weights!r}")
@@ -272,14 +273,16 @@ class GenerateConfig(Config):
     refine_momentum: float = REFINE_MOMENTUM
     """Momentum of the refinement passes, in [0, 1)."""
     weights: str = "fp32"
-    """Weight format of an autoregressive model's engine: fp32 (exact) or bf16 (its large
-    matrices rounded to bfloat16: half the bytes to read per sample in the numba engine)."""
+    """Weight format of an autoregressive model's engine: fp32 (exact), bf16 (its large
+    matrices rounded to bfloat16: half the bytes to read per sample in the numba engine) or
+    bf16-dot (the products' inputs rounded too: bfloat16 dot products where the CPU has them;
+    ``wavedil.engines.plan.WEIGHTS``)."""
 
     def __post_init__(self) -> None:
         self.need(self.seconds > 0, "seconds", "> 0")
         self.need(self.refine >= 0, "refine", ">= 0 (passes; 0: none)")
         self.need(0 <= self.refine_momentum < 1, "refine_momentum", "in [0, 1)")
-        self.need(self.weights in WEIGHTS, "weights", " or ".join(WEIGHTS))
+        self.need(self.weights in WEIGHTS, "weights", ", ".join(WEIGHTS))
         self.need(self.temperature >= 0, "temperature", ">= 0")
         self.need(self.engine in ("auto", "torch", "numba"), "engine", "auto, torch or numba")
         self.need(self.batch_size >= 1, "batch_size", ">= 1")

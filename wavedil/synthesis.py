@@ -178,7 +178,7 @@ def synthesize(
     mel-consistent refinement (:func:`wavedil.refine.mel_refine`, default the checkpoint's
     ``generate.refine``) over the whole output of a mel-conditioned model, which is then held
     in memory until the passes are done. ``weights``: an autoregressive model's engine weight
-    format, fp32 or bf16 (default the checkpoint's ``generate.weights``).
+    format, fp32, bf16 or bf16-dot (default the checkpoint's ``generate.weights``).
     """
     loaded = load_model(checkpoint, device)
     model, g, rate = loaded.model, loaded.generate, loaded.sample_rate

@@ -12,6 +12,7 @@
  * with GCC vector extensions, so it compiles for any target GCC or clang supports. */
 
 #include <stdint.h>
+#include <string.h>
 
 #include "../vec8.h"
 
@@ -222,4 +223,205 @@ void wd_gemm_packed_bf16(int64_t M, int64_t N, int64_t K, const float *A, int64_
 {
     (void)ldb;
     gemm_packed(1, M, N, K, A, lda, B, C, ldc);
+}
+
+/* ---- Products in bfloat16 on both sides (the "bf16-dot" weights) ----
+ *
+ * Where the CPU has AVX512-BF16 (Zen 4, recent Xeons), VDPBF16PS multiplies 16 pairs of
+ * bfloat16 and adds both products of each pair to a float32 lane: twice the multiply-adds of a
+ * float32 FMA per instruction (measured here: 230 against 114 GFLOP/s on one core), but both
+ * operands must be bfloat16. So this product rounds A's rows to bfloat16 too (to nearest, ties
+ * to even, as native.to_bf16) and accumulates in float32.
+ *
+ * B, in bfloat16, is laid out by ``native.pack_pairs`` in the 16-column panels of
+ * wd_gemm_packed (panel p, K x 16 elements, at B + p * K * 16), each panel as K / 2 rows of 16
+ * 32-bit words: word j of pair row i holds column j of B's rows 2i (low half) and 2i + 1
+ * (high half). K must be even. A block of up to RB rows of A is rounded once into the same
+ * pairs (P) and read by every panel.
+ *
+ * Without AVX512-BF16 the same products are made by float32 FMAs on the widened halves: the
+ * same values multiplied, the sums in another order. */
+
+#if defined(__AVX512BF16__) && defined(__AVX512F__)
+#define WD_DOT 1
+#include <immintrin.h>
+#else
+#define WD_DOT 0
+#endif
+
+#define RB 16
+
+int64_t wd_gemm_dot_native(void) { return WD_DOT; }
+
+/* float32 -> bfloat16 bits, to nearest, ties to even (native.to_bf16) */
+static inline uint32_t bf16_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+}
+
+#if WD_DOT
+/* R rows (R <= RB) of kb (even, <= KB) columns of A -> P, RB x KB / 2 words: word i of row r
+ * holds A[r, 2i] (low half) and A[r, 2i + 1] (high half) in bfloat16. */
+static void to_pairs(int64_t R, int64_t kb, const float *A, int64_t lda, void *out)
+{
+    uint32_t *P = out;
+    for (int64_t r = 0; r < R; r++) {
+        const float *a = A + r * lda;
+        uint32_t *p = P + r * (KB / 2);
+        int64_t k = 0;
+        for (; k + 32 <= kb; k += 32)
+            _mm512_storeu_si512(p + k / 2, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(a + k + 16),
+                                                                       _mm512_loadu_ps(a + k)));
+        for (; k < kb; k += 2)
+            p[k / 2] = bf16_bits(a[k]) | bf16_bits(a[k + 1]) << 16;
+    }
+}
+#else
+/* The same rows rounded to bfloat16 but kept as float32, RB x KB: F[r * KB + k] */
+static void to_pairs(int64_t R, int64_t kb, const float *A, int64_t lda, void *out)
+{
+    float *F = out;
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t k = 0; k < kb; k++) {
+            uint32_t u = bf16_bits(A[r * lda + k]) << 16;
+            memcpy(F + r * KB + k, &u, sizeof u);
+        }
+}
+#endif
+
+#if WD_DOT
+/* R rows (R <= 8) x 16 columns of C += P's rows . a panel's np pair rows: R accumulators */
+static inline __attribute__((always_inline)) void
+dot_rx16(const int R, int64_t np, const uint32_t *P, const uint32_t *B, float *C, int64_t ldc)
+{
+    __m512 c[8];
+    for (int r = 0; r < R; r++)
+        c[r] = _mm512_loadu_ps(C + r * ldc);
+    for (int64_t i = 0; i < np; i++) {
+        __m512bh b = (__m512bh)_mm512_loadu_si512(B + i * 16);
+        for (int r = 0; r < R; r++)
+            c[r] = _mm512_dpbf16_ps(c[r], (__m512bh)_mm512_set1_epi32((int)P[r * (KB / 2) + i]), b);
+    }
+    for (int r = 0; r < R; r++)
+        _mm512_storeu_ps(C + r * ldc, c[r]);
+}
+
+/* One row: four chains over the pair rows, so that the multiply-adds' latency overlaps */
+static void dot_1x16(int64_t np, const uint32_t *P, const uint32_t *B, float *C)
+{
+    __m512 c0 = _mm512_loadu_ps(C), c1 = _mm512_setzero_ps(), c2 = c1, c3 = c1;
+    int64_t i = 0;
+    for (; i + 4 <= np; i += 4) {
+        c0 = _mm512_dpbf16_ps(c0, (__m512bh)_mm512_set1_epi32((int)P[i]),
+                              (__m512bh)_mm512_loadu_si512(B + i * 16));
+        c1 = _mm512_dpbf16_ps(c1, (__m512bh)_mm512_set1_epi32((int)P[i + 1]),
+                              (__m512bh)_mm512_loadu_si512(B + (i + 1) * 16));
+        c2 = _mm512_dpbf16_ps(c2, (__m512bh)_mm512_set1_epi32((int)P[i + 2]),
+                              (__m512bh)_mm512_loadu_si512(B + (i + 2) * 16));
+        c3 = _mm512_dpbf16_ps(c3, (__m512bh)_mm512_set1_epi32((int)P[i + 3]),
+                              (__m512bh)_mm512_loadu_si512(B + (i + 3) * 16));
+    }
+    for (; i < np; i++)
+        c0 = _mm512_dpbf16_ps(c0, (__m512bh)_mm512_set1_epi32((int)P[i]),
+                              (__m512bh)_mm512_loadu_si512(B + i * 16));
+    _mm512_storeu_ps(C, _mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)));
+}
+
+static void dot_panel(int64_t R, int64_t np, const void *pairs, const uint32_t *B, float *C,
+                      int64_t ldc)
+{
+    const uint32_t *P = pairs;
+    int64_t r = 0;
+    for (; r + 8 <= R; r += 8)
+        dot_rx16(8, np, P + r * (KB / 2), B, C + r * ldc, ldc);
+    if (R - r >= 4) {
+        dot_rx16(4, np, P + r * (KB / 2), B, C + r * ldc, ldc);
+        r += 4;
+    }
+    if (R - r == 3)
+        dot_rx16(3, np, P + r * (KB / 2), B, C + r * ldc, ldc);
+    else if (R - r == 2)
+        dot_rx16(2, np, P + r * (KB / 2), B, C + r * ldc, ldc);
+    else if (R - r == 1)
+        dot_1x16(np, P + r * (KB / 2), B, C + r * ldc);
+}
+#else
+/* The same with float32 FMAs, R rows (R <= 4) x 16 columns: pair row i's words widened to B's
+ * rows 2i and 2i + 1, times A's rounded values F (to_pairs) */
+static inline __attribute__((always_inline)) void
+pairs_rx16(const int R, int64_t np, const float *F, const uint32_t *B, float *C, int64_t ldc)
+{
+    const u8 high = {0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u,
+                     0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u};
+    v8 c0[4], c1[4];
+    for (int r = 0; r < R; r++) {
+        c0[r] = LD(C + r * ldc);
+        c1[r] = LD(C + r * ldc + 8);
+    }
+    for (int64_t i = 0; i < np; i++) {
+        u8 w0 = *(const u8u *)(B + i * 16), w1 = *(const u8u *)(B + i * 16 + 8);
+        v8 e0 = (v8)(w0 << 16), o0 = (v8)(w0 & high), e1 = (v8)(w1 << 16), o1 = (v8)(w1 & high);
+        for (int r = 0; r < R; r++) {
+            v8 ae = splat(F[r * KB + 2 * i]), ao = splat(F[r * KB + 2 * i + 1]);
+            c0[r] += ao * o0;
+            c1[r] += ao * o1;
+            c0[r] += ae * e0;
+            c1[r] += ae * e1;
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        ST(C + r * ldc, c0[r]);
+        ST(C + r * ldc + 8, c1[r]);
+    }
+}
+
+/* One row: the odd and even rows' products in chains of their own */
+static void pairs_1x16(int64_t np, const float *F, const uint32_t *B, float *C)
+{
+    const u8 high = {0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u,
+                     0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u};
+    v8 c0 = LD(C), c1 = LD(C + 8), d0 = splat(0.0f), d1 = d0;
+    for (int64_t i = 0; i < np; i++) {
+        u8 w0 = *(const u8u *)(B + i * 16), w1 = *(const u8u *)(B + i * 16 + 8);
+        v8 ae = splat(F[2 * i]), ao = splat(F[2 * i + 1]);
+        c0 += ao * (v8)(w0 & high);
+        c1 += ao * (v8)(w1 & high);
+        d0 += ae * (v8)(w0 << 16);
+        d1 += ae * (v8)(w1 << 16);
+    }
+    ST(C, c0 + d0);
+    ST(C + 8, c1 + d1);
+}
+
+static void dot_panel(int64_t R, int64_t np, const void *P, const uint32_t *B, float *C,
+                      int64_t ldc)
+{
+    const float *F = P;
+    int64_t r = 0;
+    for (; r + 4 <= R; r += 4)
+        pairs_rx16(4, np, F + r * KB, B, C + r * ldc, ldc);
+    for (; r < R; r++)
+        pairs_1x16(np, F + r * KB, B, C + r * ldc);
+}
+#endif
+
+/* C[M, N] += bf16(A) @ B, B laid out by native.pack_pairs (see above); N a multiple of 16, K
+ * even; ldb is ignored. */
+void wd_gemm_packed_dot(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                        const void *B, int64_t ldb, float *C, int64_t ldc)
+{
+    (void)ldb;
+    uint32_t P[RB * KB];  /* A's rows: pairs, or rounded floats (to_pairs) */
+    for (int64_t k0 = 0; k0 < K; k0 += KB) {
+        const int64_t kb = K - k0 < KB ? K - k0 : KB;
+        for (int64_t m0 = 0; m0 < M; m0 += RB) {
+            const int64_t R = M - m0 < RB ? M - m0 : RB;
+            to_pairs(R, kb, A + m0 * lda + k0, lda, P);
+            for (int64_t n = 0; n < N; n += 16)
+                dot_panel(R, kb / 2, P, (const uint32_t *)((const uint16_t *)B + n * K + k0 * 16),
+                          C + m0 * ldc + n, ldc);
+        }
+    }
 }

@@ -39,6 +39,9 @@ class Kernel:
     """Address of ``wd_gemm_packed``, whose B operand is laid out by :func:`pack`."""
     gemm_packed_bf16: int
     """Address of ``wd_gemm_packed_bf16``: the same with B in bfloat16 (:func:`to_bf16`)."""
+    gemm_packed_dot: int
+    """Address of ``wd_gemm_packed_dot``: the same with A rounded to bfloat16 too and B laid
+    out by :func:`pack_pairs` (weights="bf16-dot")."""
     stack: int
     """Address of ``wd_stack_step`` (stack.c): a generation step's layer loop, with these
     products, for the numba engine (0: the engine runs its own)."""
@@ -49,6 +52,9 @@ class Kernel:
     pair_join: int
     """Address of ``wd_pair_join`` (stack.c): the two threads meeting at a chunk's start."""
     compiler: str
+    dot_native: bool
+    """Whether ``wd_gemm_packed_dot`` multiplies with the CPU's bfloat16 dot product
+    (AVX512-BF16); else with float32 FMAs on the same values, slower."""
     library: ctypes.CDLL = field(repr=False, compare=False)
     """Holds the shared library loaded while the addresses are in use."""
     available: ClassVar[bool] = True
@@ -65,7 +71,8 @@ class Kernel:
 
     @property
     def status(self) -> str:
-        return f"C kernel built with {self.compiler}" + (", packed panels" if self.packed else "")
+        return (f"C kernel built with {self.compiler}" + (", packed panels" if self.packed else "")
+                + (", bfloat16 dot products" if self.dot_native else ""))
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,8 @@ class Unavailable:
     gemm: ClassVar[int] = 0
     gemm_packed: ClassVar[int] = 0
     gemm_packed_bf16: ClassVar[int] = 0
+    gemm_packed_dot: ClassVar[int] = 0
+    dot_native: ClassVar[bool] = False
     stack: ClassVar[int] = 0
     sampler: ClassVar[int] = 0
     pair: ClassVar[int] = 0
@@ -104,9 +113,12 @@ def load(compiler: str | None = None, root: Path | None = None) -> Kernel | Unav
         return Unavailable("no C compiler (cc, gcc or clang) on PATH")
     try:
         lib = ctypes.CDLL(str(build(cc, root)))
-        functions = (lib.wd_gemm, lib.wd_gemm_packed, lib.wd_gemm_packed_bf16, lib.wd_stack_step,
-                     lib.wd_categorical, lib.wd_pair_step, lib.wd_pair_join)
-        return Kernel(*(ctypes.cast(f, ctypes.c_void_p).value or 0 for f in functions), cc, lib)
+        functions = (lib.wd_gemm, lib.wd_gemm_packed, lib.wd_gemm_packed_bf16,
+                     lib.wd_gemm_packed_dot, lib.wd_stack_step, lib.wd_categorical,
+                     lib.wd_pair_step, lib.wd_pair_join)
+        lib.wd_gemm_dot_native.restype = ctypes.c_int64
+        return Kernel(*(ctypes.cast(f, ctypes.c_void_p).value or 0 for f in functions), cc,
+                      bool(lib.wd_gemm_dot_native()), lib)
     except (OSError, AttributeError, subprocess.SubprocessError) as e:
         return Unavailable(cbuild.failure(cc, SOURCES, e))
 
@@ -135,6 +147,18 @@ def pack_bf16(h: np.ndarray) -> np.ndarray:
     half = PANEL // 2
     rows = panels.reshape(-1, 2, half).swapaxes(-1, -2)  # (rows, 8, 2): word j = (j, j + 8)
     return np.ascontiguousarray(rows).reshape(h.shape)
+
+
+def pack_pairs(h: np.ndarray) -> np.ndarray:
+    """bfloat16 matrices (..., K, N) (uint16, :func:`to_bf16`), K even and N a multiple of
+    PANEL, stored for ``wd_gemm_packed_dot``: :func:`pack`'s panels, each as K / 2 rows of
+    PANEL 32-bit words, word j of pair row i holding column j of rows 2i (low half) and
+    2i + 1 (high half)."""
+    *lead, K, N = h.shape
+    if K % 2:
+        raise ValueError(f"pack_pairs: K={K} is not even")
+    panels = pack(h).reshape(*lead, N // PANEL, K // 2, 2, PANEL).swapaxes(-1, -2)
+    return np.ascontiguousarray(panels).reshape(h.shape)
 
 
 def pack(w: np.ndarray) -> np.ndarray:

@@ -46,15 +46,28 @@ class NumbaEngine(Engine):
         gemm = kernel.gemm
         # the packed form of the C kernel where every output width allows it
         widths = (p.w_taps.shape[2], C, p.w_skip.shape[1], p.w_out2.shape[1])
+        depths = (p.w_taps.shape[1], p.w_res.shape[1], p.w_skip.shape[0], p.w_out1.shape[0])
+        dot = weights == "bf16-dot"
         self.compact = False
-        """Whether the large matrices are held in bfloat16 (weights="bf16" with the C kernel's
-        packed form); otherwise bf16 weights are held as float32 copies of the same values."""
+        """Whether the large matrices are held in bfloat16 (weights="bf16" or "bf16-dot" with
+        the C kernel's packed form); otherwise bf16 weights are held as float32 copies of the
+        same values."""
+        fmt = 0
         if kernel.packed and all(w % native.PANEL == 0 for w in widths):
-            self.compact = weights == "bf16" and kernel.compact
-            gemm = kernel.gemm_packed_bf16 if self.compact else kernel.gemm_packed
-            for i in (0, 1, 3, 5, 7):  # taps, res, skip, out1, out2
-                arrays[i] = (native.pack_bf16(native.to_bf16(arrays[i])) if self.compact
-                             else native.pack(arrays[i]))
+            if dot and kernel.gemm_packed_dot and all(k % 2 == 0 for k in depths):
+                self.compact, fmt, gemm = True, 3, kernel.gemm_packed_dot
+                pack = lambda w: native.pack_pairs(native.to_bf16(w))  # noqa: E731
+            elif weights == "bf16" and kernel.compact:
+                self.compact, fmt, gemm = True, 2, kernel.gemm_packed_bf16
+                pack = lambda w: native.pack_bf16(native.to_bf16(w))  # noqa: E731
+            elif not dot:
+                fmt, gemm, pack = 1, kernel.gemm_packed, native.pack
+            if fmt:
+                for i in (0, 1, 3, 5, 7):  # taps, res, skip, out1, out2
+                    arrays[i] = pack(arrays[i])
+        rounding = dot and fmt != 3  # numba's loops round the products' inputs
+        if rounding:
+            gemm = 0
         if not self.compact:  # float32 matrices as 16-bit words too: one type, one compilation
             for i in (0, 1, 3, 5, 7):
                 arrays[i] = np.ascontiguousarray(arrays[i], np.float32).view(np.uint16)
@@ -66,7 +79,7 @@ class NumbaEngine(Engine):
         self.weights = K.Weights(*arrays)
         self.layout = (p.offsets.numpy() * B * C, p.spans.numpy(), np.array(p.dilations, np.int64))
         self.static_np = np.ascontiguousarray(self.static.numpy())  # (L, B or 1, 2G)
-        packed = gemm != kernel.gemm
+        packed = fmt != 0
         S, O = p.w_skip.shape[1], p.w_out2.shape[1]
         self.paired = (B == 1 and packed and features is None and kernel.pair != 0
                        and p.w_taps.shape[2] % 64 == 0 and C % 32 == 0 and S % 32 == 0
@@ -75,10 +88,9 @@ class NumbaEngine(Engine):
         two (``stack.c``'s wd_pair_step: the same samples, bit for bit); ``paired = False``
         keeps it on one."""
         self.flags = np.zeros(24, np.int64)
-        self.options = dict(gemm=gemm, stack=kernel.stack, sampler=kernel.sampler,
-                            pair=kernel.pair, pair_join=kernel.pair_join,
-                            format=2 if self.compact else 1 if packed else 0,
-                            words=1 if self.compact else 2,
+        self.options = dict(gemm=gemm, stack=0 if rounding else kernel.stack,
+                            sampler=kernel.sampler, pair=kernel.pair, pair_join=kernel.pair_join,
+                            format=fmt, words=1 if self.compact else 2, round_inputs=rounding,
                             head_kind=_HEAD_KIND[self.head.kind],
                             log_scale_min=float(getattr(self.head, "log_scale_min", 0.0)),
                             input_classes=p.input_kind == "classes", mulaw_input=p.mulaw_input,
@@ -161,7 +173,7 @@ def warm_up() -> float:
     for head in ("categorical", "logistic_mixture", "gaussian"):
         model = WaveNet(WaveNetConfig(layers=2, residual_channels=16, gate_channels=32,
                                       skip_channels=16, head=head, mixtures=2))
-        for weights in ("fp32", "bf16") if native.load().compact else ("fp32",):
+        for weights in ("fp32", "bf16", "bf16-dot") if native.load().compact else ("fp32",):
             eng = NumbaEngine(model, 1, weights=weights)
             eng.sample(2, torch.rand(2, 1, model.head.n_uniforms))
     return time.perf_counter() - start

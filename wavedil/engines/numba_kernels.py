@@ -52,17 +52,20 @@ int64, each output's pitch period (0: unvoiced; 0 rows without pitch taps), coef
 float32, its LP predictor (p = 0 without LP); uniforms (n, B, k) float64 when sampling; values
 (B, n) float64, drawn, or given when teacher forcing; logits (n, B, O), written when teacher
 forcing."""
-Options = namedtuple("Options", "gemm stack sampler pair pair_join format words forcing head_kind "
-                                "temperature log_scale_min input_classes mulaw_input classes "
-                                "means_lo means_hi")
+Options = namedtuple("Options", "gemm stack sampler pair pair_join format words round_inputs "
+                                "forcing head_kind temperature log_scale_min input_classes "
+                                "mulaw_input classes means_lo means_hi")
 """gemm: the C kernel's address (0: numba's loops); stack: the address of the C layer loop
 (``stack.c``'s wd_stack_step, 0: the loop here), which multiplies with the weights in format
-(0: float32, 1: float32 in panels, 2: bfloat16 in panels: ``stack.c``'s ``product``);
+(0: float32, 1: float32 in panels, 2: bfloat16 in panels, 3: bfloat16 in panels of pairs,
+the inputs rounded too: ``stack.c``'s ``product``);
 sampler: the address of the categorical draw (``sampler.c``'s wd_categorical, 0:
 :func:`_inverse_cdf`); pair, pair_join: the addresses of ``stack.c``'s wd_pair_step and
 wd_pair_join, where one stream's steps are shared between two threads (0: they are not; see
 :func:`_paired`); words: 16-bit words per weight in the five
-matrices (2: float32, 1: bfloat16); forcing: feed ``values`` and write logits;
+matrices (2: float32, 1: bfloat16); round_inputs: the products' inputs rounded to bfloat16
+(weights="bf16-dot": by the C kernel in format 3, else by numba's loops, gemm and stack then
+0); forcing: feed ``values`` and write logits;
 the head's kind (CATEGORICAL, ...), temperature and log-scale floor; the input embedding's kind;
 classes (float); the head's mean channels means_lo .. means_hi - 1, which the LP prediction
 moves."""
@@ -255,10 +258,27 @@ def _call_c(typingctx, fn, args):
     return sig, codegen
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _to_bf16(M, K, a, a_off, lda):
+    """a's M rows of K values from a_off (leading dimension lda), each rounded to the nearest
+    bfloat16 (ties to even, as ``native.to_bf16``), as a new flat (M * K,) float32 array."""
+    out = np.empty(M * K, np.float32)
+    for m in range(M):
+        out[m * K:(m + 1) * K] = a[a_off + m * lda:a_off + m * lda + K]
+    bits = out.view(np.uint32)
+    for i in range(M * K):
+        u = np.uint32(bits[i])
+        bits[i] = ((u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1)))
+                   >> np.uint32(16)) << np.uint32(16)
+    return out
+
+
 @njit(cache=True, fastmath=True, error_model="numpy", inline="always")
-def _loops(M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
+def _loops(M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc, rnd):
     """c[m, n] += sum_k a[m, k] * b[k, n] on flat row-major float32 operands with offsets and
-    leading dimensions, in numba's loops."""
+    leading dimensions, in numba's loops; ``rnd``: a's values rounded to bfloat16 first."""
+    if rnd:
+        a, a_off, lda = _to_bf16(M, K, a, a_off, lda), 0, K
     for m in range(M):
         crow = c[c_off + m * ldc:c_off + m * ldc + N]
         for k in range(K):
@@ -275,19 +295,20 @@ def _gemm(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
     if fn != 0:
         _call_c(fn, (M, N, K, a[a_off:], lda, b[b_off:], ldb, c[c_off:], ldc))
         return
-    _loops(M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
+    _loops(M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc, False)
 
 
 @njit(cache=True, fastmath=True, error_model="numpy", inline="always")
-def _gemm_words(fn, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
+def _gemm_words(fn, rnd, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
     """The same product with b one of the engine's weight matrices, held as 16-bit words (see
     ``Weights``; b_off counts words, ldb elements): by the C kernel at address ``fn``, or by
     :func:`_loops` when ``fn`` is 0 (float32 weights only: the engine holds bfloat16 weights
-    only with the C kernel)."""
+    only with the C kernel), a's values rounded to bfloat16 first where ``rnd`` (the C
+    kernel's wd_gemm_packed_dot rounds them itself)."""
     if fn != 0:
         _call_c(fn, (M, N, K, a[a_off:], lda, b[b_off:], ldb, c[c_off:], ldc))
         return
-    _loops(M, N, K, a, a_off, lda, b.view(np.float32), b_off // 2, ldb, c, c_off, ldc)
+    _loops(M, N, K, a, a_off, lda, b.view(np.float32), b_off // 2, ldb, c, c_off, ldc, rnd)
 
 
 @njit(cache=True)
@@ -324,8 +345,8 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
     wk, wr, br, ws, bs, w1, b1_, w2, b2, embed, embed_bias, wsmp, lags = weights
     buf, inp, hist, off, span, dil, _ = state
     static, local, periods, coeffs, _, _, _ = chunk
-    (gemm, stack, _, _, _, fmt, words, _, _, _, _, input_classes, mulaw_input, classes, means_lo,
-     means_hi) = options
+    (gemm, stack, _, _, _, fmt, words, rnd, _, _, _, _, input_classes, mulaw_input, classes,
+     means_lo, means_hi) = options
     has_local = local.shape[0] > 0
     has_features = hist.shape[1] > 0
     H1 = hist.shape[1]
@@ -374,7 +395,7 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
                     feats[q * A + NL] = -acc
             # step's bias + feats @ w_sample: A is a handful, numba's loops do it
             fbias[:] = zero
-            _loops(nb, L * G, A, feats, 0, A, wsm, 0, L * G, fbias, 0, L * G)
+            _loops(nb, L * G, A, feats, 0, A, wsm, 0, L * G, fbias, 0, L * G, False)
         if stack != 0:  # the layer loop, in C (stack.c)
             _call_c(stack, (fmt, nb, B, b0, t, L, C, G, KC, static, static.shape[1], has_local,
                             local[i] if has_local else static, has_features, fbias, wk, wr, br,
@@ -402,7 +423,7 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
                         aq[j * C:(j + 1) * C] = buf[row:row + C]
                     aq[Km1 * C:] = x[q * C:(q + 1) * C]
                 # step's h = bias[l] + window @ w_taps[l]
-                _gemm_words(gemm, nb, G, KC, a, 0, KC, wkf, l * KC * G * words, G, h, 0, G)
+                _gemm_words(gemm, rnd, nb, G, KC, a, 0, KC, wkf, l * KC * G * words, G, h, 0, G)
                 if sp > 0:  # step's ring write (there for all layers at once)
                     row = off[l] + ((t % sp) * B + b0) * C
                     buf[row:row + nb * C] = x
@@ -413,7 +434,8 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
                     for o in range(G2):  # step's z = glu(tanh(filter), gate)
                         zq[o] = _tanh(ha[o]) * (half + half * _tanh(half * hb[o]))
                 if l < L - 1:  # step's x = x + z @ w_res[l] + b_res[l]
-                    _gemm_words(gemm, nb, C, G2, z, l * G2, LG, wrf, l * G2 * C * words, C, x, 0, C)
+                    _gemm_words(gemm, rnd, nb, C, G2, z, l * G2, LG, wrf, l * G2 * C * words, C, x,
+                                0, C)
                     brl = br[l]
                     for q in range(nb):
                         xq = x[q * C:(q + 1) * C]
@@ -425,11 +447,11 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
                 s1[q * S + o] = b1_[o]
             for o in range(O):
                 lg[q * O + o] = b2[o]
-        _gemm_words(gemm, nb, S, LG, z, 0, LG, wsf, 0, S, s, 0, S)
+        _gemm_words(gemm, rnd, nb, S, LG, z, 0, LG, wsf, 0, S, s, 0, S)
         np.maximum(s, zero, s)
-        _gemm_words(gemm, nb, S, S, s, 0, S, w1f, 0, S, s1, 0, S)
+        _gemm_words(gemm, rnd, nb, S, S, s, 0, S, w1f, 0, S, s1, 0, S)
         np.maximum(s1, zero, s1)
-        _gemm_words(gemm, nb, O, S, s1, 0, S, w2f, 0, O, lg, 0, O)
+        _gemm_words(gemm, rnd, nb, O, S, s1, 0, S, w2f, 0, O, lg, 0, O)
         for q in range(nb):
             b = b0 + q
             lq = lg[q * O:(q + 1) * O]
@@ -461,8 +483,8 @@ def _paired(part, n, t0, weights, state, chunk, options, shared):
     wk, wr, br, ws, bs, w1, b1_, w2, b2, embed, embed_bias, _, _ = weights
     buf, inp, _, off, span, dil, flags = state
     static, local, _, _, _, _, _ = chunk
-    (_, _, _, pair, pair_join, fmt, words, _, _, _, _, input_classes, mulaw_input, classes, _,
-     _) = options
+    (_, _, _, pair, pair_join, fmt, words, _, _, _, _, _, input_classes, mulaw_input, classes,
+     _, _) = options
     z, s, s1, lg = shared
     role = flags[20 + part:]
     _call_c(pair_join, (flags, PAIR_WAIT, role))

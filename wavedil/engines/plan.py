@@ -91,6 +91,9 @@ class Plan:
     tap_rows: torch.Tensor
     """(L * (k - 1), 3) int64: per tap, oldest first within each layer: its layer's ring
     offset, its delay j * d_l and span P_l (read at row offset + (t + delay) mod span)."""
+    round_inputs: bool = False
+    """Whether the five products' inputs (the activations) are rounded to bfloat16 too
+    (weights="bf16-dot")."""
 
     @property
     def n_layers(self) -> int:
@@ -129,11 +132,15 @@ def _w(conv) -> torch.Tensor:
     return conv.weight.detach()
 
 
-WEIGHTS = ("fp32", "bf16")
+WEIGHTS = ("fp32", "bf16", "bf16-dot")
 """Weight formats of a plan's five large matrices (taps, residual, skip and the two output
 products): fp32, the model's own; bf16, each rounded to bfloat16 (8 bits of mantissa, to
-nearest even), which the numba engine's C kernel then reads in half the bytes. Biases,
-embeddings and the conditioning projections stay float32 either way."""
+nearest even), which the numba engine's C kernel then reads in half the bytes; bf16-dot, the
+same weights, and each product's input rows (the layer's window, its gated output, the skip
+product's gated outputs, the output network's hidden rows) rounded to bfloat16 too, with
+float32 sums: what a CPU with AVX512-BF16 multiplies in one instruction, twice the
+multiply-adds of a float32 FMA (``gemm.c``'s wd_gemm_packed_dot). Biases, embeddings, the
+conditioning projections and every sum and activation between the products stay float32."""
 
 
 def _bf16(w: torch.Tensor) -> torch.Tensor:
@@ -185,6 +192,7 @@ def make_plan(model: WaveNet, dtype: torch.dtype = torch.float32, weights: str =
         b_skip=f(b_skip), w_out1=m(_w(model.out1)[:, :, 0].t()), b_out1=f(model.out1.bias),
         w_out2=m(_w(model.out2)[:, :, 0].t()), b_out2=f(model.out2.bias), offsets=offsets,
         spans=spans, tap_rows=torch.tensor(taps, dtype=torch.long, device=dev).reshape(-1, 3),
+        round_inputs=weights == "bf16-dot",
     )
 
 
@@ -236,6 +244,7 @@ def step(plan: Plan, state: StepState, bias: torch.Tensor,
     ``numba_kernels._group`` mirrors this function line by line; keep them together.
     """
     K1, G, t = plan.kernel_size - 1, plan.gate_half, state.t
+    q = _bf16 if plan.round_inputs else (lambda a: a)  # noqa: E731  the products' inputs
     x = state.next_input  # (B, C)
     lp = None
     if plan.features is not None:
@@ -250,19 +259,19 @@ def step(plan: Plan, state: StepState, bias: torch.Tensor,
     for l in range(plan.n_layers):
         inputs.append(x)
         window = torch.cat([*taps[l * K1:(l + 1) * K1], x], 1) if K1 else x  # (B, k * C)
-        h = torch.addmm(biases[l], window, w_taps[l])  # (B, 2G): the dilated conv
+        h = torch.addmm(biases[l], q(window), w_taps[l])  # (B, 2G): the dilated conv
         h[:, :G].tanh_()
         z = F.glu(h, 1)  # tanh(filter) * sigmoid(gate): (B, G)
         zs.append(z)
         if l < plan.n_layers - 1:
-            x = torch.addmm(x, z, w_res[l]).add_(b_res[l])  # the residual
+            x = torch.addmm(x, q(z), w_res[l]).add_(b_res[l])  # the residual
     if K1:  # each layer's input replaces its oldest tap
         rows = plan.offsets + torch.remainder(t, plan.spans)
         state.ring.index_copy_(0, rows, torch.stack(inputs))
     state.t = t + 1
-    s = torch.addmm(plan.b_skip, torch.cat(zs, 1), plan.w_skip).relu_()  # (B, S)
-    s = torch.addmm(plan.b_out1, s, plan.w_out1).relu_()
-    out = torch.addmm(plan.b_out2, s, plan.w_out2)  # (B, out)
+    s = torch.addmm(plan.b_skip, q(torch.cat(zs, 1)), plan.w_skip).relu_()  # (B, S)
+    s = torch.addmm(plan.b_out1, q(s), plan.w_out1).relu_()
+    out = torch.addmm(plan.b_out2, q(s), plan.w_out2)  # (B, out)
     if lp is not None:
         out[:, plan.means] += lp[:, None]
     return out

@@ -28,6 +28,8 @@ void wd_gemm_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda
                     const float *B, int64_t ldb, float *C, int64_t ldc);
 void wd_gemm_packed_bf16(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                          const void *B, int64_t ldb, float *C, int64_t ldc);
+void wd_gemm_packed_dot(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                        const void *B, int64_t ldb, float *C, int64_t ldc);
 
 #include "../vec8.h"
 
@@ -91,13 +93,16 @@ static void gate(int64_t n, const float *a, const float *b, float *z)
 
 /* C[M, N] += A @ B with B columns col .. col + N - 1 of one of the engine's weight matrices
  * (K rows, ldb columns), ``elements`` into its array: format 0 float32 as it is (wd_gemm), 1
- * float32 in panels (wd_gemm_packed), 2 bfloat16 in panels (wd_gemm_packed_bf16); in panels
- * col is a multiple of 16, and the columns' panels start col * K elements in. */
+ * float32 in panels (wd_gemm_packed), 2 bfloat16 in panels (wd_gemm_packed_bf16), 3 bfloat16
+ * in panels of pairs, A rounded to bfloat16 too (wd_gemm_packed_dot); in panels col is a
+ * multiple of 16, and the columns' panels start col * K elements in. */
 static void product(int64_t format, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                     const void *B, int64_t elements, int64_t col, int64_t ldb, float *C,
                     int64_t ldc)
 {
-    if (format == 2)
+    if (format == 3)
+        wd_gemm_packed_dot(M, N, K, A, lda, (const uint16_t *)B + elements + col * K, N, C, ldc);
+    else if (format == 2)
         wd_gemm_packed_bf16(M, N, K, A, lda, (const uint16_t *)B + elements + col * K, N, C, ldc);
     else if (format == 1)
         wd_gemm_packed(M, N, K, A, lda, (const float *)B + elements + col * K, N, C, ldc);
@@ -263,7 +268,7 @@ void wd_pair_join(int64_t *flags, double wait, int64_t *role)
 /* One step of stream 0 (B = 1), this thread's part of it: dims holds part (0 or 1), the time t,
  * L, C, G, K * C, S, O, the weights' format and has_local; the arrays are as wd_stack_step's,
  * and skip (L * G / 2, S), out1 (S, S), out2 (S, O) with their biases, the
- * output network's weights in the same packed format (1 or 2). x (C,), z (L * G / 2), s, s1
+ * output network's weights in the same packed format (1, 2 or 3). x (C,), z (L * G / 2), s, s1
  * (S) and the logits lg (O) are shared by both threads; window (K * C) and h (G) are each
  * thread's own. Needs G a multiple of 64 and C, S, O multiples of 32 (whole panels). */
 void wd_pair_step(const int64_t *dims, const float *static_, const float *local,
