@@ -8,13 +8,15 @@ Part 2 measures config A (20 layers = 2 cycles of 1..512, kernel 2, 64 residual,
 128 skip channels, 256-class mu-law head, no conditioning) on the CPU: samples/s at several
 batch sizes, the speed relative to real time at 16 and 24 kHz, and the ratio to r9y9's
 ``incremental_forward`` (PyPI wavenet-vocoder==0.1.1, same config, same process); the numba
-engine with fp32 weights and with the compact bf16 weights (``weights="bf16"``); then batch 1
+engine with fp32 weights, the compact bf16 weights (``weights="bf16"``) and bf16 products
+(``weights="bf16-dot"``, the CPU's bfloat16 dot product where it has one); then batch 1
 with the stream's steps shared by both cores against one core, in turn, and the engine's
 set-up time.
 
 Part 3 measures what the compact weights cost in quality: the shipped quickstart vocoder's
-validation crops teacher-forced through the numba engine with fp32 and with bf16 weights, the
-NLL of each (bits per sample, the figure training reports) and the largest logit difference.
+validation crops teacher-forced through the numba engine with fp32, bf16 and bf16-dot
+weights, the NLL of each (bits per sample, the figure training reports) and the largest logit
+difference from fp32.
 
     pip install -e '.[bench]'
     python benchmarks/generation.py            # full run, a few minutes on two cores
@@ -33,7 +35,7 @@ from pathlib import Path
 
 import torch
 
-from machine import describe, fma_peak, memory_bandwidth, multiply_adds
+from machine import describe, dot_peak, fma_peak, memory_bandwidth, multiply_adds
 from wavedil import WaveNet, WaveNetConfig
 from wavedil.generate import generate
 
@@ -124,7 +126,8 @@ def part2(quick: bool) -> None:
         rows.append(("r9y9 wavenet-vocoder 0.1.1 (batch 1 only)", 1, peer_sps, peer_sps))
     for batch in (1, 16, 32):
         n = (800 if quick else 16000) if batch == 1 else (200 if quick else 4000)
-        for engine, weights in (("torch", "fp32"), ("numba", "fp32"), ("numba", "bf16")):
+        for engine, weights in (("torch", "fp32"), ("numba", "fp32"), ("numba", "bf16"),
+                                ("numba", "bf16-dot")):
             generate(model, 100, batch, engine=engine, weights=weights)
             m = n if engine == "numba" else max(200, n // 16)
             sps = m * batch / timed(lambda: generate(model, m, batch, engine=engine,
@@ -132,20 +135,23 @@ def part2(quick: bool) -> None:
             rows.append((f"wavedil {engine} {weights}", batch, sps, peer_sps))
     threads = torch.get_num_threads()
     print(describe(threads))
-    peak, bandwidth = fma_peak(threads), memory_bandwidth()
+    peak, dot, bandwidth = fma_peak(threads), dot_peak(threads), memory_bandwidth()
     macs = multiply_adds(model)  # per sample; also the fp32 weights read once per step
     print(f"\nconfig A: {macs:,} multiply-adds per sample, {4 * macs / 1e6:.1f} MB of fp32 "
           f"weights ({2 * macs / 1e6:.1f} MB in bf16) read per step (all streams of a batch "
           f"share the read)")
     print("\n| engine | batch | samples/s (all streams) | x real time at 16 kHz | x real time at 24 kHz "
-          f"| vs r9y9 (batch 1) | GFLOP/s (of {peak / 1e9:.0f}) | weight GB/s (DRAM read "
-          f"{bandwidth / 1e9:.0f}) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          f"| vs r9y9 (batch 1) | GFLOP/s | of the peak (FMA {peak / 1e9:.0f}, bf16 dot "
+          f"{dot / 1e9:.0f}) | weight GB/s (DRAM read {bandwidth / 1e9:.0f}) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, batch, sps, peer_sps in rows:
         ratio = f"{sps / peer_sps:.1f}x" if peer_sps else "n/a"
-        width = 2 if name.endswith("bf16") else 4  # bytes per weight read
+        width = 4 if name.endswith("fp32") else 2  # bytes per weight read
+        limit = dot if name.endswith("bf16-dot") and dot else peak  # the products' ceiling
+        flops = 2 * macs * sps
         print(f"| {name} | {batch} | {sps:,.0f} | {sps / 16000:.2f} | {sps / 24000:.2f} | {ratio} "
-              f"| {2 * macs * sps / 1e9:.1f} | {width * macs * sps / batch / 1e9:.1f} |")
+              f"| {flops / 1e9:.1f} | {100 * flops / limit:.0f}% | "
+              f"{width * macs * sps / batch / 1e9:.1f} |")
     if peer is None:
         print("\n(r9y9's wavenet-vocoder is not installed: pip install -e '.[bench]')")
     shared_stream(model, quick)
@@ -162,7 +168,7 @@ def shared_stream(model: WaveNet, quick: bool) -> None:
     print("|---|---|---:|---:|---|---:|")
     n, rounds = (1600, 4) if quick else (8000, 10)
     u = torch.rand(n, 1, 1, generator=torch.Generator().manual_seed(0))
-    for weights in ("fp32", "bf16"):
+    for weights in ("fp32", "bf16", "bf16-dot"):
         setup = timed(lambda: NumbaEngine(model, 1, weights=weights), 5)
         engines = {"shared": NumbaEngine(model, 1, weights=weights),
                    "one": NumbaEngine(model, 1, weights=weights)}
@@ -205,8 +211,8 @@ def part3(checkpoint: str, limit: int) -> None:
     if model.config.input_kind != "classes" or model.config.pre_emphasis:
         raise SystemExit("part 3 reads a class-input model without pre-emphasis (quickstart)")
     crop = data.config.crop
-    nll = {"fp32": [], "bf16": []}
-    worst = 0.0
+    nll = {"fp32": [], "bf16": [], "bf16-dot": []}
+    worst = dict.fromkeys(nll, 0.0)
     count = min(limit, len(crops))
     for i in range(count):
         batch = collate([crops[i]])
@@ -222,10 +228,16 @@ def part3(checkpoint: str, limit: int) -> None:
             target = v[:, 1:][:, -crop:]
             nll[weights].append(float(model.head.nll(out.permute(1, 2, 0)[..., -crop:], target)
                                       .mean()) / math.log(2))
-        worst = max(worst, float((logits["fp32"] - logits["bf16"]).abs().max()))
-    f32, b16 = (sum(x) / len(x) for x in (nll["fp32"], nll["bf16"]))
-    print(f"{count} of the {len(crops)} validation crops, {crop} samples each: NLL fp32 {f32:.4f}, bf16 {b16:.4f} bits/sample "
-          f"(difference {b16 - f32:+.4f}); largest logit difference {worst:.4f}")
+        for weights in nll:
+            worst[weights] = max(worst[weights],
+                                 float((logits["fp32"] - logits[weights]).abs().max()))
+    mean = {k: sum(x) / len(x) for k, x in nll.items()}
+    print(f"{count} of the {len(crops)} validation crops, {crop} samples each:\n")
+    print("| weights | NLL, bits/sample | against fp32 | largest logit difference from fp32 |")
+    print("|---|---:|---:|---:|")
+    for weights in nll:
+        print(f"| {weights} | {mean[weights]:.4f} | {mean[weights] - mean['fp32']:+.4f} | "
+              f"{worst[weights]:.4f} |")
 
 
 def main() -> None:

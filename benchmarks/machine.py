@@ -4,6 +4,9 @@ can be printed beside the distance to them:
 - ``fma_peak(threads)``: float32 multiply-add throughput of a loop of independent fused
   multiply-adds (numba, vectorised by LLVM for this CPU), in FLOP/s (2 per multiply-add),
   on ``threads`` threads at once;
+- ``dot_peak(threads)``: the same for the bfloat16 dot product (AVX512-BF16's VDPBF16PS,
+  ``dot_probe.c``, two multiply-adds per float32 lane), the ceiling of ``weights="bf16-dot"``;
+  0 on a CPU without it or without a C compiler;
 - ``memory_bandwidth()``: bytes/s of reading a 256 MB array (one thread, numpy's sum), the
   ceiling of anything that streams weights from DRAM.
 
@@ -61,6 +64,46 @@ def fma_peak(threads: int = 1, seconds: float = 0.2, repeats: int = 3) -> float:
     return 2.0 * LANES * n * threads / best
 
 
+def dot_peak(threads: int = 1, seconds: float = 0.2, repeats: int = 3) -> float:
+    """FLOP/s (2 per multiply-add) of bfloat16 dot products on ``threads`` threads together
+    (best of ``repeats``); 0 where the CPU or the compiler has none."""
+    import ctypes
+    from pathlib import Path
+
+    from wavedil import cbuild
+
+    cc = cbuild.find_compiler()
+    if cc is None:
+        return 0.0
+    try:
+        probe = ctypes.CDLL(str(cbuild.build(cc, Path(__file__).with_name("dot_probe.c"))))
+    except Exception:  # noqa: BLE001  no probe, no figure
+        return 0.0
+    probe.wd_dot_probe.restype = ctypes.c_int64
+    probe.wd_dot_probe.argtypes = [ctypes.c_int64]
+    if probe.wd_dot_probe(1) == 0:
+        return 0.0
+    n = 1000
+    while True:  # size the loop to ``seconds``
+        start = time.perf_counter()
+        probe.wd_dot_probe(n)
+        took = time.perf_counter() - start
+        if took > 0.05:
+            break
+        n *= 4
+    n = max(1, int(n * seconds / took))
+    best = float("inf")
+    for _ in range(repeats):  # ctypes lets go of the GIL for the call
+        workers = [threading.Thread(target=probe.wd_dot_probe, args=(n,)) for _ in range(threads)]
+        start = time.perf_counter()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * 320 * n * threads / best
+
+
 def memory_bandwidth(megabytes: int = 256, repeats: int = 5) -> float:
     """Bytes/s of streaming a ``megabytes`` array through one core (best of ``repeats``)."""
     x = np.ones(megabytes * 2 ** 20 // 4, np.float32)
@@ -81,11 +124,15 @@ def multiply_adds(model) -> int:
 
 
 def describe(threads: int) -> str:
-    """One line of the limits: FMA peak on one and on ``threads`` threads, and bandwidth."""
+    """One line of the limits: FMA peak on one and on ``threads`` threads, the bfloat16 dot
+    product's, and bandwidth."""
     one = fma_peak(1)
     many = fma_peak(threads) if threads > 1 else one
+    dot = dot_peak(threads)
+    dots = (f"bfloat16 dot product peak {dot / 1e9:.1f} GFLOP/s on {threads}" if dot
+            else "no bfloat16 dot product (AVX512-BF16)")
     return (f"machine: FMA peak {one / 1e9:.1f} GFLOP/s on 1 thread, {many / 1e9:.1f} on "
-            f"{threads}; memory read {memory_bandwidth() / 1e9:.1f} GB/s (1 thread)")
+            f"{threads}; {dots}; memory read {memory_bandwidth() / 1e9:.1f} GB/s (1 thread)")
 
 
 if __name__ == "__main__":
