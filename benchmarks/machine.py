@@ -38,15 +38,14 @@ def _fma_loop(n: int, acc: np.ndarray) -> None:
     acc[:] = local
 
 
-def fma_peak(threads: int = 1, seconds: float = 0.2, repeats: int = 3) -> float:
-    """Float32 FLOP/s of independent multiply-adds on ``threads`` threads together (best of
-    ``repeats``: a virtual machine's core is sometimes taken for a while)."""
-    accs = [np.ones(LANES, np.float32) for _ in range(threads)]
-    _fma_loop(10, accs[0])  # compile
+def _flops(run, flops_per_n: float, threads: int, seconds: float, repeats: int) -> float:
+    """FLOP/s of ``run(n)`` (which makes ``flops_per_n`` FLOP per n and lets go of the GIL)
+    on ``threads`` threads together: n sized to about ``seconds``, best of ``repeats`` (a
+    virtual machine's core is sometimes taken for a while)."""
     n = 1000
     while True:  # size the loop to ``seconds``
         start = time.perf_counter()
-        _fma_loop(n, accs[0])
+        run(n)
         took = time.perf_counter() - start
         if took > 0.05:
             break
@@ -54,14 +53,22 @@ def fma_peak(threads: int = 1, seconds: float = 0.2, repeats: int = 3) -> float:
     n = max(1, int(n * seconds / took))
     best = float("inf")
     for _ in range(repeats):
-        workers = [threading.Thread(target=_fma_loop, args=(n, acc)) for acc in accs]
+        workers = [threading.Thread(target=run, args=(n,)) for _ in range(threads)]
         start = time.perf_counter()
         for w in workers:
             w.start()
         for w in workers:
             w.join()
         best = min(best, time.perf_counter() - start)
-    return 2.0 * LANES * n * threads / best
+    return flops_per_n * n * threads / best
+
+
+def fma_peak(threads: int = 1, seconds: float = 0.2, repeats: int = 3) -> float:
+    """Float32 FLOP/s of independent multiply-adds on ``threads`` threads together (best of
+    ``repeats``)."""
+    _fma_loop(10, np.ones(LANES, np.float32))  # compile
+    return _flops(lambda n: _fma_loop(n, np.ones(LANES, np.float32)), 2.0 * LANES, threads,
+                  seconds, repeats)
 
 
 def dot_peak(threads: int = 1, seconds: float = 0.2, repeats: int = 3) -> float:
@@ -83,25 +90,8 @@ def dot_peak(threads: int = 1, seconds: float = 0.2, repeats: int = 3) -> float:
     probe.wd_dot_probe.argtypes = [ctypes.c_int64]
     if probe.wd_dot_probe(1) == 0:
         return 0.0
-    n = 1000
-    while True:  # size the loop to ``seconds``
-        start = time.perf_counter()
-        probe.wd_dot_probe(n)
-        took = time.perf_counter() - start
-        if took > 0.05:
-            break
-        n *= 4
-    n = max(1, int(n * seconds / took))
-    best = float("inf")
-    for _ in range(repeats):  # ctypes lets go of the GIL for the call
-        workers = [threading.Thread(target=probe.wd_dot_probe, args=(n,)) for _ in range(threads)]
-        start = time.perf_counter()
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-        best = min(best, time.perf_counter() - start)
-    return 2.0 * 320 * n * threads / best
+    # ctypes lets go of the GIL for the call; a round is ten 32-multiply-add instructions
+    return _flops(probe.wd_dot_probe, 2.0 * 320, threads, seconds, repeats)
 
 
 def memory_bandwidth(megabytes: int = 256, repeats: int = 5) -> float:
@@ -128,8 +118,9 @@ def describe(threads: int) -> str:
     product's, and bandwidth."""
     one = fma_peak(1)
     many = fma_peak(threads) if threads > 1 else one
-    dot = dot_peak(threads)
-    dots = (f"bfloat16 dot product peak {dot / 1e9:.1f} GFLOP/s on {threads}" if dot
+    dot = dot_peak(1)
+    dots = (f"bfloat16 dot product peak {dot / 1e9:.1f} GFLOP/s on 1 thread, "
+            f"{(dot_peak(threads) if threads > 1 else dot) / 1e9:.1f} on {threads}" if dot
             else "no bfloat16 dot product (AVX512-BF16)")
     return (f"machine: FMA peak {one / 1e9:.1f} GFLOP/s on 1 thread, {many / 1e9:.1f} on "
             f"{threads}; {dots}; memory read {memory_bandwidth() / 1e9:.1f} GB/s (1 thread)")

@@ -193,24 +193,36 @@ def small(**kw):
     return WaveNet(WaveNetConfig(**{**cfg, **kw})).eval()
 
 
+def forced_logits(batch, widths):
+    """Teacher-forced logits (n, B, out) of a small model from the torch and numba engines in
+    every weight format, keyed (engine, weights), and the numba engines by weights. widths:
+    "panels" (every width a multiple of the C kernel's panels) or "odd" (12 residual
+    channels: float32 matrices and numba's loops)."""
+    from wavedil.engines.plan import WEIGHTS
+
+    model = small() if widths == "panels" else small(residual_channels=12, classes=40)
+    v = torch.randint(0, model.config.classes, (batch, 40))
+    forced = torch.cat([v[:, 1:], v[:, :1]], 1)
+    out, numba_engines = {}, {}
+    for name in ("torch", "numba"):
+        for weights in WEIGHTS:
+            eng = make_engine(name, model, batch, weights=weights)
+            if name == "numba":
+                numba_engines[weights] = eng
+            eng.set_input(v[:, 0])
+            out[name, weights] = eng.force(forced)
+    return out, numba_engines
+
+
 @pytest.mark.parametrize("batch", [1, 7])
 @pytest.mark.parametrize("widths", ["panels", "odd"])
 def test_bf16_engines_agree_and_stay_near_fp32(batch, widths):
     """bf16 weights: the numba engine (compact where the widths fit the C kernel's panels,
     float32 copies of the same values otherwise) gives the torch engine's bf16 logits to the
     fp32 tolerance, and both stay within bf16's rounding of the fp32 logits."""
-    model = small() if widths == "panels" else small(residual_channels=12, classes=40)
-    T = 40
-    v = torch.randint(0, model.config.classes, (batch, T))
-    forced = torch.cat([v[:, 1:], v[:, :1]], 1)
-    out = {}
-    for name in ("torch", "numba"):
-        for weights in ("fp32", "bf16"):
-            eng = make_engine(name, model, batch, weights=weights)
-            if name == "numba":
-                assert eng.compact == (weights == "bf16" and widths == "panels" and KERNEL.compact)
-            eng.set_input(v[:, 0])
-            out[name, weights] = eng.force(forced)
+    out, engines = forced_logits(batch, widths)
+    assert engines["bf16"].compact == (widths == "panels" and KERNEL.compact)
+    assert not engines["fp32"].compact
     scale = float(out["torch", "fp32"].abs().max())
     assert (out["numba", "bf16"] - out["torch", "bf16"]).abs().max() <= 1e-5 * max(1.0, scale)
     gap = float((out["numba", "bf16"] - out["numba", "fp32"]).abs().max())
@@ -222,25 +234,16 @@ def test_bf16_engines_agree_and_stay_near_fp32(batch, widths):
 def test_bf16_dot_engines_agree_and_stay_near_fp32(batch, widths):
     """bf16-dot: the torch engine rounds the products' inputs, the numba engine's C kernel
     multiplies them in bfloat16 pairs (panels) or numba's loops round them (odd widths);
-    the logits agree within a few roundings of an activation (their sums run in other
-    orders, so a value near a bfloat16 tie may round the other way), exactly for numba's
-    loops, and stay near fp32 and near bf16 weights alone."""
-    model = small() if widths == "panels" else small(residual_channels=12, classes=40)
-    T = 40
-    v = torch.randint(0, model.config.classes, (batch, T))
-    forced = torch.cat([v[:, 1:], v[:, :1]], 1)
-    out = {}
-    for name in ("torch", "numba"):
-        for weights in ("fp32", "bf16", "bf16-dot"):
-            eng = make_engine(name, model, batch, weights=weights)
-            if name == "numba" and weights == "bf16-dot":
-                assert eng.compact == (widths == "panels" and KERNEL.available)
-                assert eng.options["round_inputs"] == (not eng.compact)
-            eng.set_input(v[:, 0])
-            out[name, weights] = eng.force(forced)
+    the logits agree within a few roundings of an activation where the C kernel sums in
+    another order (a value near a bfloat16 tie may round the other way), to the fp32
+    tolerance with numba's loops, and stay near fp32 and near bf16 weights alone."""
+    out, engines = forced_logits(batch, widths)
+    eng = engines["bf16-dot"]
+    assert eng.compact == (widths == "panels" and KERNEL.available)
+    assert eng.options["round_inputs"] == (not eng.compact)
     scale = float(out["torch", "fp32"].abs().max())
     agree = float((out["numba", "bf16-dot"] - out["torch", "bf16-dot"]).abs().max())
-    assert agree <= (2e-3 if widths == "panels" else 1e-5) * max(1.0, scale)
+    assert agree <= (2e-3 if eng.compact else 1e-5) * max(1.0, scale)
     for other in ("fp32", "bf16"):
         gap = float((out["numba", "bf16-dot"] - out["numba", other]).abs().max())
         assert 0 < gap <= 0.03 * scale, other  # rounded, and not by much
