@@ -127,9 +127,10 @@ def test_bf16_gemm_matches_numpy(M, N, K):
 # ---- bf16-dot: the products' inputs rounded to bfloat16 too, multiplied in pairs
 
 
-def dot_check(kernel_address, M, N, K, seed):
-    """C += bf16(A) @ B through wd_gemm_packed_dot at ``kernel_address`` against float64
-    numpy on the same rounded values; returns the largest error relative to the result."""
+def dot_check(kernel_address, pack, M, N, K, seed):
+    """C += bf16(A) @ B through wd_gemm_packed_dot at ``kernel_address``, B laid out by
+    ``pack``, against float64 numpy on the same rounded values; returns the largest error
+    relative to the result."""
     rng = np.random.default_rng(seed)
     A = rng.standard_normal((M, K + 3)).astype(np.float32)
     B = rng.standard_normal((K, N)).astype(np.float32)
@@ -137,7 +138,7 @@ def dot_check(kernel_address, M, N, K, seed):
     want = C.copy()
     a16 = native.from_bf16(native.to_bf16(A[:, :K])).astype(np.float64)
     want[:, :N] += a16 @ native.from_bf16(native.to_bf16(B)).astype(np.float64)
-    packed = native.pack_pairs(native.to_bf16(B))
+    packed = pack(native.to_bf16(B))
     GEMM(kernel_address)(M, N, K, A.ctypes.data, K + 3, packed.ctypes.data, N, C.ctypes.data,
                          N + 2)
     assert (C[:, N:] == want[:, N:]).all()  # nothing written past N
@@ -150,13 +151,15 @@ def dot_check(kernel_address, M, N, K, seed):
 def test_dot_gemm_matches_numpy_on_the_rounded_values(M, N, K):
     """Every row block (8, 4, 3, 2, 1 rows; 16-row conversions), K longer than a K block and
     not a multiple of the 32-value conversion: the same sums as float64 on bf16(A), bf16(B)."""
-    assert dot_check(KERNEL.gemm_packed_dot, M, N, K, M * 1000 + N + K) <= 1e-5
+    pack = native.pack_pairs if KERNEL.dot_native else native.pack_bf16
+    assert dot_check(KERNEL.gemm_packed_dot, pack, M, N, K, M * 1000 + N + K) <= 1e-5
 
 
 @needs_cc
 def test_dot_gemm_without_avx512_bf16_makes_the_same_products(tmp_path):
-    """The kernel built without the dot-product instruction (float32 FMAs on the widened
-    values) passes the same checks: what a CPU without AVX512-BF16 runs."""
+    """The kernel built without the dot-product instruction (A's rounded rows through the bf16
+    kernel's float32 FMAs, B in its layout) passes the same checks: what a CPU without
+    AVX512-BF16 runs."""
     import subprocess
 
     lib = tmp_path / "libwdfallback.so"
@@ -167,12 +170,25 @@ def test_dot_gemm_without_avx512_bf16_makes_the_same_products(tmp_path):
                         *map(str, native.SOURCES)], check=True, capture_output=True, timeout=120)
     except (subprocess.CalledProcessError, OSError) as e:
         pytest.skip(f"the compiler cannot leave AVX512-BF16 out: {e}")
-    fallback = ctypes.CDLL(str(lib))
-    fallback.wd_gemm_dot_native.restype = ctypes.c_int64
-    assert fallback.wd_gemm_dot_native() == 0
-    address = ctypes.cast(fallback.wd_gemm_packed_dot, ctypes.c_void_p).value
+    fallback = native.kernel(ctypes.CDLL(str(lib)), KERNEL.compiler)
+    assert not fallback.dot_native
     for M, N, K in [(1, 16, 2), (3, 48, 130), (4, 16, 64), (9, 32, 600), (16, 128, 64)]:
-        assert dot_check(address, M, N, K, M + N + K) <= 1e-5, (M, N, K)
+        got = dot_check(fallback.gemm_packed_dot, native.pack_bf16, M, N, K, M + N + K)
+        assert got <= 1e-5, (M, N, K)
+    # the engine holds its weights in the fallback's layout: the torch engine's bf16-dot logits
+    # (batch 7 through stack.c and the output network; batch 1 shared by two threads)
+    model = paired_model()
+    for batch in (1, 7):
+        v = torch.randint(0, model.config.classes, (batch, 40))
+        forced = torch.cat([v[:, 1:], v[:, :1]], 1)
+        out = []
+        numba_engine = make_engine("numba", model, batch, kernel=fallback, weights="bf16-dot")
+        assert numba_engine.compact and numba_engine.paired == (batch == 1)
+        for eng in (numba_engine, make_engine("torch", model, batch, weights="bf16-dot")):
+            eng.set_input(v[:, 0])
+            out.append(eng.force(forced))
+        scale = max(1.0, float(out[1].abs().max()))
+        assert (out[0] - out[1]).abs().max() <= 2e-3 * scale, batch
 
 
 def test_pack_pairs_layout():

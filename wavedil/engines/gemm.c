@@ -187,16 +187,17 @@ panel1x16(const int bf16, int64_t K, const float *A, const void *B, float *C)
     ST(C + 8, (c1 + d1) + (e1 + f1));
 }
 
-/* The packed products, B in float32 or bf16 (a constant at both calls below). */
+/* The packed products, B in float32 or bf16 (a constant at every call), its panels of
+ * ``height`` rows (>= K: B may start some rows into them). */
 static inline __attribute__((always_inline)) void
 gemm_packed(const int bf16, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-            const void *B, float *C, int64_t ldc)
+            const void *B, int64_t height, float *C, int64_t ldc)
 {
     const int64_t size = bf16 ? 2 : 4;  /* bytes per element of B */
     for (int64_t k0 = 0; k0 < K; k0 += KB) {
         int64_t kb = K - k0 < KB ? K - k0 : KB;
         for (int64_t n = 0; n < N; n += 16) {
-            const void *panel = (const char *)B + (n * K + k0 * 16) * size;
+            const void *panel = (const char *)B + (n * height + k0 * 16) * size;
             int64_t m = 0;
             if (M >= 4) {
                 for (; m + 6 <= M && M - m != 8; m += 6)
@@ -214,7 +215,7 @@ void wd_gemm_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda
                     const float *B, int64_t ldb, float *C, int64_t ldc)
 {
     (void)ldb;
-    gemm_packed(0, M, N, K, A, lda, B, C, ldc);
+    gemm_packed(0, M, N, K, A, lda, B, K, C, ldc);
 }
 
 /* The same with B in bfloat16, laid out by native.pack_bf16 (see row16). */
@@ -222,15 +223,15 @@ void wd_gemm_packed_bf16(int64_t M, int64_t N, int64_t K, const float *A, int64_
                          const void *B, int64_t ldb, float *C, int64_t ldc)
 {
     (void)ldb;
-    gemm_packed(1, M, N, K, A, lda, B, C, ldc);
+    gemm_packed(1, M, N, K, A, lda, B, K, C, ldc);
 }
 
 /* ---- Products in bfloat16 on both sides (the "bf16-dot" weights) ----
  *
  * Where the CPU has AVX512-BF16 (Zen 4, recent Xeons), VDPBF16PS multiplies 16 pairs of
  * bfloat16 and adds both products of each pair to a float32 lane: twice the multiply-adds of a
- * float32 FMA per instruction (measured here: 230 against 114 GFLOP/s on one core), but both
- * operands must be bfloat16. So this product rounds A's rows to bfloat16 too (to nearest, ties
+ * float32 FMA per instruction (benchmarks/machine.py: 224 against 97 GFLOP/s on one core), but
+ * both operands must be bfloat16. So this product rounds A's rows to bfloat16 too (to nearest, ties
  * to even, as native.to_bf16) and accumulates in float32.
  *
  * B, in bfloat16, is laid out by ``native.pack_pairs`` in the 16-column panels of
@@ -239,8 +240,9 @@ void wd_gemm_packed_bf16(int64_t M, int64_t N, int64_t K, const float *A, int64_
  * (high half). K must be even. A block of up to RB rows of A is rounded once into the same
  * pairs (P) and read by every panel.
  *
- * Without AVX512-BF16 the same products are made by float32 FMAs on the widened halves: the
- * same values multiplied, the sums in another order. */
+ * Without AVX512-BF16 (wd_gemm_dot_native() == 0) B is laid out by ``native.pack_bf16``
+ * instead, and the block of A, rounded but kept as float32, goes through wd_gemm_packed_bf16's
+ * kernel: the same values multiplied, the sums in another order. */
 
 #if defined(__AVX512BF16__) && defined(__AVX512F__)
 #define WD_DOT 1
@@ -250,6 +252,13 @@ void wd_gemm_packed_bf16(int64_t M, int64_t N, int64_t K, const float *A, int64_
 #endif
 
 #define RB 16
+
+/* A block of A's rows as the products read it: bfloat16 pairs, or rounded float32 values */
+#if WD_DOT
+typedef uint32_t rows_t;
+#else
+typedef float rows_t;
+#endif
 
 int64_t wd_gemm_dot_native(void) { return WD_DOT; }
 
@@ -262,11 +271,10 @@ static inline uint32_t bf16_bits(float f)
 }
 
 #if WD_DOT
-/* R rows (R <= RB) of kb (even, <= KB) columns of A -> P, RB x KB / 2 words: word i of row r
+/* R rows (R <= RB) of kb (even, <= KB) columns of A -> P, row r at P + r * KB / 2: word i
  * holds A[r, 2i] (low half) and A[r, 2i + 1] (high half) in bfloat16. */
-static void to_pairs(int64_t R, int64_t kb, const float *A, int64_t lda, void *out)
+static void to_pairs(int64_t R, int64_t kb, const float *A, int64_t lda, rows_t *P)
 {
-    uint32_t *P = out;
     for (int64_t r = 0; r < R; r++) {
         const float *a = A + r * lda;
         uint32_t *p = P + r * (KB / 2);
@@ -279,14 +287,13 @@ static void to_pairs(int64_t R, int64_t kb, const float *A, int64_t lda, void *o
     }
 }
 #else
-/* The same rows rounded to bfloat16 but kept as float32, RB x KB: F[r * KB + k] */
-static void to_pairs(int64_t R, int64_t kb, const float *A, int64_t lda, void *out)
+/* The same rows rounded to bfloat16 but kept as float32, row r at P + r * KB */
+static void to_pairs(int64_t R, int64_t kb, const float *A, int64_t lda, rows_t *P)
 {
-    float *F = out;
     for (int64_t r = 0; r < R; r++)
         for (int64_t k = 0; k < kb; k++) {
             uint32_t u = bf16_bits(A[r * lda + k]) << 16;
-            memcpy(F + r * KB + k, &u, sizeof u);
+            memcpy(P + r * KB + k, &u, sizeof u);
         }
 }
 #endif
@@ -329,10 +336,9 @@ static void dot_1x16(int64_t np, const uint32_t *P, const uint32_t *B, float *C)
     _mm512_storeu_ps(C, _mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)));
 }
 
-static void dot_panel(int64_t R, int64_t np, const void *pairs, const uint32_t *B, float *C,
+static void dot_panel(int64_t R, int64_t np, const uint32_t *P, const uint32_t *B, float *C,
                       int64_t ldc)
 {
-    const uint32_t *P = pairs;
     int64_t r = 0;
     for (; r + 8 <= R; r += 8)
         dot_rx16(8, np, P + r * (KB / 2), B, C + r * ldc, ldc);
@@ -347,81 +353,27 @@ static void dot_panel(int64_t R, int64_t np, const void *pairs, const uint32_t *
     else if (R - r == 1)
         dot_1x16(np, P + r * (KB / 2), B, C + r * ldc);
 }
-#else
-/* The same with float32 FMAs, R rows (R <= 4) x 16 columns: pair row i's words widened to B's
- * rows 2i and 2i + 1, times A's rounded values F (to_pairs) */
-static inline __attribute__((always_inline)) void
-pairs_rx16(const int R, int64_t np, const float *F, const uint32_t *B, float *C, int64_t ldc)
-{
-    const u8 high = {0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u,
-                     0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u};
-    v8 c0[4], c1[4];
-    for (int r = 0; r < R; r++) {
-        c0[r] = LD(C + r * ldc);
-        c1[r] = LD(C + r * ldc + 8);
-    }
-    for (int64_t i = 0; i < np; i++) {
-        u8 w0 = *(const u8u *)(B + i * 16), w1 = *(const u8u *)(B + i * 16 + 8);
-        v8 e0 = (v8)(w0 << 16), o0 = (v8)(w0 & high), e1 = (v8)(w1 << 16), o1 = (v8)(w1 & high);
-        for (int r = 0; r < R; r++) {
-            v8 ae = splat(F[r * KB + 2 * i]), ao = splat(F[r * KB + 2 * i + 1]);
-            c0[r] += ao * o0;
-            c1[r] += ao * o1;
-            c0[r] += ae * e0;
-            c1[r] += ae * e1;
-        }
-    }
-    for (int r = 0; r < R; r++) {
-        ST(C + r * ldc, c0[r]);
-        ST(C + r * ldc + 8, c1[r]);
-    }
-}
-
-/* One row: the odd and even rows' products in chains of their own */
-static void pairs_1x16(int64_t np, const float *F, const uint32_t *B, float *C)
-{
-    const u8 high = {0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u,
-                     0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u};
-    v8 c0 = LD(C), c1 = LD(C + 8), d0 = splat(0.0f), d1 = d0;
-    for (int64_t i = 0; i < np; i++) {
-        u8 w0 = *(const u8u *)(B + i * 16), w1 = *(const u8u *)(B + i * 16 + 8);
-        v8 ae = splat(F[2 * i]), ao = splat(F[2 * i + 1]);
-        c0 += ao * (v8)(w0 & high);
-        c1 += ao * (v8)(w1 & high);
-        d0 += ae * (v8)(w0 << 16);
-        d1 += ae * (v8)(w1 << 16);
-    }
-    ST(C, c0 + d0);
-    ST(C + 8, c1 + d1);
-}
-
-static void dot_panel(int64_t R, int64_t np, const void *P, const uint32_t *B, float *C,
-                      int64_t ldc)
-{
-    const float *F = P;
-    int64_t r = 0;
-    for (; r + 4 <= R; r += 4)
-        pairs_rx16(4, np, F + r * KB, B, C + r * ldc, ldc);
-    for (; r < R; r++)
-        pairs_1x16(np, F + r * KB, B, C + r * ldc);
-}
 #endif
 
-/* C[M, N] += bf16(A) @ B, B laid out by native.pack_pairs (see above); N a multiple of 16, K
- * even; ldb is ignored. */
+/* C[M, N] += bf16(A) @ B, B laid out by native.pack_pairs (or pack_bf16 without AVX512-BF16;
+ * see above); N a multiple of 16, K even; ldb is ignored. */
 void wd_gemm_packed_dot(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                         const void *B, int64_t ldb, float *C, int64_t ldc)
 {
     (void)ldb;
-    uint32_t P[RB * KB];  /* A's rows: pairs, or rounded floats (to_pairs) */
+    rows_t P[RB * KB];  /* A's rows (to_pairs; pairs fill half) */
     for (int64_t k0 = 0; k0 < K; k0 += KB) {
         const int64_t kb = K - k0 < KB ? K - k0 : KB;
         for (int64_t m0 = 0; m0 < M; m0 += RB) {
             const int64_t R = M - m0 < RB ? M - m0 : RB;
             to_pairs(R, kb, A + m0 * lda + k0, lda, P);
+#if WD_DOT
             for (int64_t n = 0; n < N; n += 16)
                 dot_panel(R, kb / 2, P, (const uint32_t *)((const uint16_t *)B + n * K + k0 * 16),
                           C + m0 * ldc + n, ldc);
+#else
+            gemm_packed(1, R, N, kb, P, KB, (const uint16_t *)B + k0 * 16, K, C + m0 * ldc, ldc);
+#endif
         }
     }
 }

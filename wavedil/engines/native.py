@@ -40,8 +40,9 @@ class Kernel:
     gemm_packed_bf16: int
     """Address of ``wd_gemm_packed_bf16``: the same with B in bfloat16 (:func:`to_bf16`)."""
     gemm_packed_dot: int
-    """Address of ``wd_gemm_packed_dot``: the same with A rounded to bfloat16 too and B laid
-    out by :func:`pack_pairs` (weights="bf16-dot")."""
+    """Address of ``wd_gemm_packed_dot``: the same with A rounded to bfloat16 too (weights=
+    "bf16-dot"), B laid out by :func:`pack_pairs` where ``dot_native``, else by
+    :func:`pack_bf16`."""
     stack: int
     """Address of ``wd_stack_step`` (stack.c): a generation step's layer loop, with these
     products, for the numba engine (0: the engine runs its own)."""
@@ -54,7 +55,7 @@ class Kernel:
     compiler: str
     dot_native: bool
     """Whether ``wd_gemm_packed_dot`` multiplies with the CPU's bfloat16 dot product
-    (AVX512-BF16); else with float32 FMAs on the same values, slower."""
+    (AVX512-BF16); else with ``wd_gemm_packed_bf16``'s float32 FMAs on the same values."""
     library: ctypes.CDLL = field(repr=False, compare=False)
     """Holds the shared library loaded while the addresses are in use."""
     available: ClassVar[bool] = True
@@ -112,15 +113,19 @@ def load(compiler: str | None = None, root: Path | None = None) -> Kernel | Unav
     if cc is None:
         return Unavailable("no C compiler (cc, gcc or clang) on PATH")
     try:
-        lib = ctypes.CDLL(str(build(cc, root)))
-        functions = (lib.wd_gemm, lib.wd_gemm_packed, lib.wd_gemm_packed_bf16,
-                     lib.wd_gemm_packed_dot, lib.wd_stack_step, lib.wd_categorical,
-                     lib.wd_pair_step, lib.wd_pair_join)
-        lib.wd_gemm_dot_native.restype = ctypes.c_int64
-        return Kernel(*(ctypes.cast(f, ctypes.c_void_p).value or 0 for f in functions), cc,
-                      bool(lib.wd_gemm_dot_native()), lib)
+        return kernel(ctypes.CDLL(str(build(cc, root))), cc)
     except (OSError, AttributeError, subprocess.SubprocessError) as e:
         return Unavailable(cbuild.failure(cc, SOURCES, e))
+
+
+def kernel(lib: ctypes.CDLL, compiler: str) -> Kernel:
+    """The :class:`Kernel` of a library built from :data:`SOURCES` (by :func:`build`, or by
+    other flags: the tests build one without AVX512-BF16)."""
+    functions = (lib.wd_gemm, lib.wd_gemm_packed, lib.wd_gemm_packed_bf16, lib.wd_gemm_packed_dot,
+                 lib.wd_stack_step, lib.wd_categorical, lib.wd_pair_step, lib.wd_pair_join)
+    lib.wd_gemm_dot_native.restype = ctypes.c_int64
+    return Kernel(*(ctypes.cast(f, ctypes.c_void_p).value or 0 for f in functions), compiler,
+                  bool(lib.wd_gemm_dot_native()), lib)
 
 
 def to_bf16(w: np.ndarray) -> np.ndarray:

@@ -46,25 +46,24 @@ class NumbaEngine(Engine):
         gemm = kernel.gemm
         # the packed form of the C kernel where every output width allows it
         widths = (p.w_taps.shape[2], C, p.w_skip.shape[1], p.w_out2.shape[1])
-        depths = (p.w_taps.shape[1], p.w_res.shape[1], p.w_skip.shape[0], p.w_out1.shape[0])
         dot = weights == "bf16-dot"
         self.compact = False
         """Whether the large matrices are held in bfloat16 (weights="bf16" or "bf16-dot" with
         the C kernel's packed form); otherwise bf16 weights are held as float32 copies of the
         same values."""
         fmt = 0
-        if kernel.packed and all(w % native.PANEL == 0 for w in widths):
-            if dot and kernel.gemm_packed_dot and all(k % 2 == 0 for k in depths):
+        if kernel.packed and all(w % native.PANEL == 0 for w in widths):  # then every K is even
+            if dot:
                 self.compact, fmt, gemm = True, 3, kernel.gemm_packed_dot
-                pack = lambda w: native.pack_pairs(native.to_bf16(w))  # noqa: E731
+                pairs = native.pack_pairs if kernel.dot_native else native.pack_bf16
+                pack = lambda w: pairs(native.to_bf16(w))  # noqa: E731
             elif weights == "bf16" and kernel.compact:
                 self.compact, fmt, gemm = True, 2, kernel.gemm_packed_bf16
                 pack = lambda w: native.pack_bf16(native.to_bf16(w))  # noqa: E731
-            elif not dot:
+            else:
                 fmt, gemm, pack = 1, kernel.gemm_packed, native.pack
-            if fmt:
-                for i in (0, 1, 3, 5, 7):  # taps, res, skip, out1, out2
-                    arrays[i] = pack(arrays[i])
+            for i in (0, 1, 3, 5, 7):  # taps, res, skip, out1, out2
+                arrays[i] = pack(arrays[i])
         rounding = dot and fmt != 3  # numba's loops round the products' inputs
         if rounding:
             gemm = 0
