@@ -63,8 +63,42 @@ def test_features_are_the_taps_and_the_prediction_of_the_next_sample():
         torch.testing.assert_close(out[0, j], want)
 
 
-def test_a_model_with_sample_features_is_causal():
-    m, fr = small_model(), frames()
+def plucked(period: int, taps: list[float], n: int, seed: int = 0) -> torch.Tensor:
+    """A plucked string: one period of noise, then y[t] = sum_i taps[i] y[t - period + 1 - i]
+    (the pitch taps' lags -1, 0, 1 around ``period``), float64 (n,)."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.zeros(n, dtype=torch.float64)
+    y[:period] = torch.rand(period, generator=g, dtype=torch.float64) - 0.5
+    for t in range(period, n):
+        y[t] = sum(c * y[t - period + 1 - i] for i, c in enumerate(taps))
+    return y
+
+
+def test_the_pitch_prediction_predicts_a_plucked_string_exactly():
+    """After the noise burst a plucked string is an exact recurrence over its pitch taps: the
+    weights fit to the last 24 samples predict every next sample (to the ridge's bias), which
+    the taps alone (each one period back) do not."""
+    feats = SampleFeatures([-1, 0, 1], 0, RATE, HOP, NFFT, MELS, window=24)
+    fr = frames(B=1, N=12)
+    fr[0, -2], fr[0, -1] = f0_features(torch.full((12,), 100.0).numpy(), torch.ones(12).numpy())
+    T = fr.shape[-1] * HOP  # period 20 at 100 Hz and 2 kHz
+    y = plucked(20, [0.3, 0.45, 0.2], T + 1).float()
+    out, pred = feats.features(torch.nn.functional.pad(y[None, :T], (feats.history, 0)),
+                               feats.context(fr))
+    assert out.shape == (1, 4, T) and torch.equal(out[0, 3], pred[0])
+    settled = slice(20 + 24 + 5, T)  # the window holds no burst sample's prediction
+    err = (pred[0, settled] - y[1:][settled]).abs().max() / y[settled].abs().max()
+    tap = (out[0, 1, settled] - y[1:][settled]).abs().max() / y[settled].abs().max()
+    assert err < 1e-3 < 0.1 < tap
+    # |w|_1 <= 1: never larger than the largest tap, even on a signal that grows
+    grow = torch.arange(T + feats.history, dtype=torch.float32)[None] * 0.01
+    out, pred = feats.features(grow, feats.context(fr))
+    assert (pred.abs() <= out[:, :3].abs().amax(1) * (1 + 1e-6)).all()
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(lpc_order=0, pitch_prediction=24)])
+def test_a_model_with_sample_features_is_causal(kw):
+    m, fr = small_model(**kw), frames()
     T = fr.shape[-1] * HOP
     x = torch.randn(2, T) * 0.3
     y = m(x, fr)
@@ -76,9 +110,10 @@ def test_a_model_with_sample_features_is_causal():
         assert (y2[..., t:] - y[..., t:]).abs().max() > 0, t
 
 
-@pytest.mark.parametrize("head", ["gaussian", "logistic_mixture"])
-def test_streaming_in_chunks_equals_the_forward(head):
-    m, fr = small_model(head=head), frames()
+@pytest.mark.parametrize("head, kw", [("gaussian", {}), ("logistic_mixture", {}),
+                                      ("gaussian", dict(lpc_order=0, pitch_prediction=24))])
+def test_streaming_in_chunks_equals_the_forward(head, kw):
+    m, fr = small_model(head=head, **kw), frames()
     T = fr.shape[-1] * HOP
     x = torch.randn(2, T) * 0.3
     y = m(x, fr)
@@ -92,7 +127,8 @@ def test_streaming_in_chunks_equals_the_forward(head):
 
 
 @pytest.mark.parametrize("kw", [dict(), dict(head="logistic_mixture"), dict(lpc_order=0),
-                                dict(pitch_lags=[]), dict(pre_emphasis=0.0)])
+                                dict(pitch_lags=[]), dict(pre_emphasis=0.0),
+                                dict(lpc_order=0, pitch_prediction=24)])
 def test_greedy_generation_reproduces_the_teacher_forced_forward(kw):
     """Every feature the loop computes from generated samples is the one the forward computes
     from the same signal: greedy samples are the forward's modes on them."""
@@ -154,6 +190,9 @@ def test_unvoiced_frames_give_zero_taps_and_periods_are_clamped():
     (dict(pitch_lags=[0, 0]), "pitch_lags"),
     (dict(local_channels=2, pitch_lags=[]), "f0_input"),
     (dict(pre_emphasis=1.0), "pre_emphasis"),
+    (dict(pitch_prediction=24), "pitch_prediction.*lpc_order"),
+    (dict(lpc_order=0, pitch_lags=[], pitch_prediction=24), "pitch_prediction.*pitch_lags"),
+    (dict(lpc_order=0, pitch_prediction=4), "pitch_prediction"),
 ])
 def test_bad_sample_feature_settings_name_the_key(kw, key):
     with pytest.raises(ValueError, match=key):
@@ -163,6 +202,9 @@ def test_bad_sample_feature_settings_name_the_key(kw, key):
 def test_context_length_covers_the_longest_period():
     c = config(sample_rate=16000, hop_length=256, n_fft=1024, local_channels=82)
     assert c.context_length == 16000 // 40 + 1 - 1 + 1  # longest period + lag 1 - 1, then + 1
+    assert c.context_length + 128 == config(
+        sample_rate=16000, hop_length=256, n_fft=1024, local_channels=82, lpc_order=0,
+        pitch_prediction=128).context_length  # the oldest target's taps: a window further back
     assert config(pitch_lags=[], lpc_order=4).context_length == config(
         pitch_lags=[], lpc_order=4).receptive_field
 

@@ -149,7 +149,9 @@ def test_generate_with_a_speaker_per_stream():
 
 # -- sample features (pitch taps, LP excitation) computed inside the generation loop ----------
 
-SPEECH_HEADS = [dict(head="gaussian"), dict(head="logistic_mixture", mixtures=3)]
+SPEECH_HEADS = [dict(head="gaussian"), dict(head="logistic_mixture", mixtures=3),
+                dict(head="gaussian", lpc_order=0, pitch_prediction=24, pre_emphasis=0.0)]
+"""Heads and, last, the pitch prediction in place of the LP excitation."""
 NEEDS_C = pytest.mark.skipif(not native.load().available, reason=native.load().status)
 F0S = [[100.0] * 6 + [0.0] * 6, [150.0] * 12, [0.0] * 3 + [220.0] * 9]  # Hz per frame, 0: unvoiced
 
@@ -157,10 +159,10 @@ F0S = [[100.0] * 6 + [0.0] * 6, [150.0] * 12, [0.0] * 3 + [220.0] * 9]  # Hz per
 def make_speech(head, scale=1.0, seed=0):
     """A tiny model with pitch taps and LP excitation, its out2 scaled by ``scale``."""
     torch.manual_seed(seed)
-    cfg = WaveNetConfig(layers=4, cycle_length=2, kernel_size=3, residual_channels=8,
-                        gate_channels=8, skip_channels=8, local_channels=10, cond_channels=6,
-                        f0_input=True, pitch_lags=[-1, 0, 1], lpc_order=4, pre_emphasis=0.85,
-                        hop_length=16, sample_rate=2000, n_fft=64, **head)
+    cfg = WaveNetConfig(**{**dict(
+        layers=4, cycle_length=2, kernel_size=3, residual_channels=8, gate_channels=8,
+        skip_channels=8, local_channels=10, cond_channels=6, f0_input=True, pitch_lags=[-1, 0, 1],
+        lpc_order=4, pre_emphasis=0.85, hop_length=16, sample_rate=2000, n_fft=64), **head})
     model = WaveNet(cfg).eval()
     with torch.no_grad():
         model.out2.weight.mul_(scale)
@@ -253,7 +255,7 @@ def test_greedy_numba_generation_with_sample_features_is_the_forward(head, B):
     T = frames.shape[-1] * 16
     wave = generate(model, T, B, local=frames, temperature=0.0, engine="numba")
     assert wave.abs().max() < 0.99 and wave[:, 1:].std() > 0.01  # nothing clipped, not silence
-    y = pre_emphasis(wave, 0.85)  # (B, T) head space
+    y = pre_emphasis(wave, model.config.pre_emphasis)  # (B, T) head space
     with torch.no_grad():
         out = model(torch.cat([torch.zeros(B, 1), y[:, :-1]], 1), frames)  # (B, out, T)
     if head["head"] == "gaussian":

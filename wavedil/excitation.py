@@ -9,7 +9,15 @@ and fed to every layer beside the upsampled conditioning:
   for each lag, where the frame is voiced (zero where not);
 - the linear prediction (LPCNet, Valin and Skoglund 2019; ExcitNet): p = -sum_k a_k s_{-k}
   with the predictor a derived from the frame's mel bands (:class:`~wavedil.lpc.MelLPC`). The
-  model adds it to its head's mean(s), so the network models the excitation (residual).
+  model adds it to its head's mean(s), so the network models the excitation (residual);
+- the pitch prediction (a backward-adaptive long-term predictor, as speech coders' adaptive
+  codebook, with G.728's backward adaptation): q = sum_l w_l tap_l, the weights fit by least
+  squares (ridge :data:`LTP_RIDGE` times the mean tap energy) to the last ``window`` inputs,
+  each predicted from its own taps at the same period. A plucked string or a sustained vowel
+  repeats itself one period later up to a slow change of gain and colour, which these few
+  weights follow; the fit reads only samples already generated, so training (the true past)
+  and generation (the model's own past) compute it alike. The model adds it to its head's
+  mean(s) too, and the network models what the period before does not predict.
 
 Output t of the model predicts sample t + 1 and reads inputs at times <= t, so every feature of
 output t reads the window of inputs ending at x_t. One function computes them for the full
@@ -18,7 +26,9 @@ forward, for chunks (``WaveNet.stream``) and for single steps (the engines), fro
 
     window   | x_{t0-H} ... x_{t0-1} | x_{t0} ... x_{t0+T-1} |
               <------ history H ----> <----- T new inputs --->
-    output t0 + j: tap at lag l reads window[H + j + 1 - (P + l)]; LP reads window[H + j + 1 - k]
+    output t0 + j: tap at lag l reads window[H + j + 1 - (P + l)]; LP reads window[H + j + 1 - k];
+    the pitch prediction fits its weights to targets window[H + j + 1 - W .. H + j] (W = window),
+    target m predicted from window[m - (P + l)]
 
 Zeros before the first input are the silence that generation starts from. The frame of output
 t is frame t // hop, as for the upsampled conditioning.
@@ -37,6 +47,13 @@ from .lpc import MelLPC
 
 LOWEST_F0 = 40.0
 """Hz: periods are clamped to sample_rate / LOWEST_F0 samples, which bounds the history."""
+LTP_RIDGE = 1e-4
+"""The pitch prediction's least squares add this times the mean diagonal of the taps' Gram
+matrix to its diagonal: weights stay bounded where the window is nearly silent or its taps
+nearly collinear (on held-out corpus notes it costs under 1 dB of prediction gain)."""
+LTP_CHUNK = 256
+"""Outputs whose pitch-prediction fits are solved at once in the full forward (memory bound:
+B x LTP_CHUNK x window x lags float64 values)."""
 
 
 @dataclass
@@ -64,10 +81,29 @@ def period_range(lags: list[int], sample_rate: int) -> tuple[int, int]:
     return low, max(low, math.ceil(sample_rate / LOWEST_F0))
 
 
-def history_length(lags: list[int], order: int, sample_rate: int) -> int:
-    """Past inputs the features of one output read besides the newest one."""
+def history_length(lags: list[int], order: int, sample_rate: int, window: int = 0) -> int:
+    """Past inputs the features of one output read besides the newest one (``window``: the
+    pitch prediction's, whose oldest target's taps lie ``window`` inputs before the oldest tap
+    of the output)."""
     reach = period_range(lags, sample_rate)[1] + max(max(lags), 0) - 1 if lags else 0
-    return max(reach, order)
+    return max(reach + (window if lags else 0), order)
+
+
+def solve_ridge(gram: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """Weights of the pitch prediction: (..., n, n) Gram matrices and (..., n) right-hand
+    sides, float64 -> (..., n), solving (G + LTP_RIDGE * mean(diag G) * I) w = r by Cholesky
+    (as ``numba_kernels._pitch_prediction`` does it, step for step), then scaled down where
+    sum |w| > 1: a prediction never larger than the largest tap keeps the loop of prediction and
+    generation from growing on its own (a sufficient condition for a stable pitch filter; a
+    plucked string's loop filter sums to its gain, below 1). A zero Gram gives zero weights."""
+    n = gram.shape[-1]
+    diag = torch.diagonal(gram, dim1=-2, dim2=-1)  # (..., n)
+    lam = LTP_RIDGE * diag.mean(-1) + 1e-30  # (...,)
+    eye = torch.eye(n, dtype=gram.dtype, device=gram.device)
+    factor = torch.linalg.cholesky(gram + lam[..., None, None] * eye)
+    w = torch.cholesky_solve(rhs[..., None], factor)[..., 0]
+    norm = w.abs().sum(-1, keepdim=True)  # held at <= 1: the pitch loop cannot grow by itself
+    return w * torch.where(norm > 1.0, 1.0 / norm, torch.ones_like(norm))
 
 
 class SampleFeatures:
@@ -83,21 +119,31 @@ class SampleFeatures:
     """
 
     def __init__(self, lags: list[int], order: int, sample_rate: int, hop: int, n_fft: int,
-                 mel_channels: int, pre_emphasis: float = 0.0, mel: LogMel | None = None) -> None:
+                 mel_channels: int, pre_emphasis: float = 0.0, mel: LogMel | None = None,
+                 window: int = 0) -> None:
         if not lags and not order:
             raise ValueError("SampleFeatures: needs pitch lags or an LP order")
+        if window and not lags:
+            raise ValueError("SampleFeatures: the pitch prediction needs pitch lags")
         self.lags, self.order, self.sample_rate, self.hop = list(lags), order, sample_rate, hop
+        self.window = window
+        """Inputs the pitch prediction fits its weights to (0: no pitch prediction)."""
         self.lpc = MelLPC(sample_rate, n_fft, mel_channels, order, pre_emphasis,
                           mel=mel) if order else None
         self.mel_channels = mel_channels
         self.min_period, self.max_period = period_range(self.lags, sample_rate)
-        self.history = history_length(self.lags, order, sample_rate)
+        self.history = history_length(self.lags, order, sample_rate, window)
         """Past inputs a window must hold before the new ones."""
 
     @property
     def channels(self) -> int:
-        """Feature channels: one per lag, then the LP prediction."""
-        return len(self.lags) + (self.order > 0)
+        """Feature channels: one per lag, the pitch prediction, then the LP prediction."""
+        return len(self.lags) + (self.window > 0) + (self.order > 0)
+
+    @property
+    def predicts(self) -> bool:
+        """Whether a prediction (pitch, LP or both summed) is added to the head's mean(s)."""
+        return self.window > 0 or self.order > 0
 
     def context(self, frames: torch.Tensor, n_samples: int | None = None) -> SampleContext:
         """Frames (B, F, N) -> the context of their first ``n_samples`` outputs (default N * hop)."""
@@ -122,7 +168,8 @@ class SampleFeatures:
     def features(self, window: torch.Tensor, ctx: SampleContext
                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """window (B, history + T) of inputs, oldest first, and the context of its last T
-        outputs -> (features (B, channels, T), LP prediction (B, T) or None)."""
+        outputs -> (features (B, channels, T), the prediction added to the head's mean (B, T):
+        the pitch prediction plus the LP prediction, None with neither)."""
         H = self.history
         B, T = window.shape[0], window.shape[1] - H
         if T < 0:
@@ -136,9 +183,36 @@ class SampleFeatures:
             for lag in self.lags:
                 idx = (pos - lag).clamp(0, H + T - 1)  # unvoiced outputs read a dummy, zeroed
                 out.append(torch.gather(window, 1, idx) * voiced)
+        if self.window:
+            lp = self._pitch_prediction(window, P, torch.stack(out, -1))  # (B, T)
+            out.append(lp)
         if self.order:
             p = self.order
             past = window.unfold(1, p, 1)[:, H + 1 - p:H + 1 - p + T]  # (B, T, p), oldest first
-            lp = -(past * ctx.coeffs.flip(-1).to(window.dtype)).sum(-1)  # (B, T)
-            out.append(lp)
+            pred = -(past * ctx.coeffs.flip(-1).to(window.dtype)).sum(-1)  # (B, T)
+            out.append(pred)
+            lp = pred if lp is None else lp + pred
         return torch.stack(out, 1), lp
+
+    def _pitch_prediction(self, window: torch.Tensor, periods: torch.Tensor,
+                          taps: torch.Tensor) -> torch.Tensor:
+        """The pitch prediction of the window's last T outputs: window (B, H + T), periods
+        (B, T) long (0: unvoiced), taps (B, T, lags) -> (B, T), in the window's dtype."""
+        H, W = self.history, self.window
+        B, T = periods.shape
+        lags = torch.tensor(self.lags, device=window.device)  # (NL,)
+        x = window.detach().double()
+        pred = torch.zeros(B, T, dtype=torch.float64, device=window.device)
+        for j0 in range(0, T, LTP_CHUNK):
+            j = torch.arange(j0, min(j0 + LTP_CHUNK, T), device=window.device)  # (J,)
+            P = periods[:, j]  # (B, J)
+            target = H + j[:, None] + 1 - W + torch.arange(W, device=window.device)  # (J, W)
+            idx = target[None, :, :, None] - P[:, :, None, None] - lags  # (B, J, W, NL)
+            idx = idx.clamp(0, H + T - 1)  # unvoiced outputs read a dummy, zeroed below
+            a = torch.gather(x[:, None, None].expand(-1, len(j), W, -1), 3,
+                             idx)  # (B, J, W, NL): each target's taps
+            y = x[:, target]  # (B, J, W)
+            gram = torch.einsum("bjwi,bjwk->bjik", a, a)
+            weights = solve_ridge(gram, torch.einsum("bjwi,bjw->bji", a, y))  # (B, J, NL)
+            pred[:, j] = (weights * taps[:, j].double()).sum(-1) * (P > 0)
+        return pred.to(window.dtype)

@@ -104,6 +104,12 @@ class WaveNetConfig(Config, MelSettings):
     """Linear-prediction excitation (LPCNet): the next sample's prediction from the last
     ``lpc_order`` samples, with a predictor derived from each frame's mel bands, is fed to every
     layer and added to the head's mean(s), so the network models the residual. 0: none."""
+    pitch_prediction: int = 0
+    """Pitch prediction (a backward-adaptive long-term predictor): the next sample predicted
+    from the pitch taps with weights fit by least squares to the last ``pitch_prediction``
+    samples (each from its own taps one period back), fed to every layer and added to the
+    head's mean(s), so the network models what one period before does not predict; needs
+    pitch_lags. 128 is 8 ms at 16 kHz; 0: none (see ``wavedil.excitation``)."""
     pre_emphasis: float = 0.0
     """The model works on y_t = x_t - pre_emphasis x_{t-1}; generation de-emphasises. 0.85 in
     LPCNet; 0: none."""
@@ -152,6 +158,15 @@ class WaveNetConfig(Config, MelSettings):
                  "pitch_lags" if self.pitch_lags else "lpc_order",
                  "unset with the categorical head (sample features need a continuous head and "
                  "scalar input)")
+        need(0 <= self.pitch_prediction <= 4096, "pitch_prediction", "in [0, 4096] (samples)")
+        if self.pitch_prediction:
+            need(bool(self.pitch_lags) and self.pitch_prediction >= 2 * len(self.pitch_lags),
+                 "pitch_prediction", f"0 without pitch_lags, else >= 2 x the {len(self.pitch_lags)} "
+                 "lags (its weights are fit to that many samples)"
+                 if self.pitch_lags else "0 without pitch_lags (it predicts from the pitch taps)")
+            need(not self.lpc_order, "pitch_prediction",
+                 f"0 with lpc_order={self.lpc_order} (each adds its prediction to the head's "
+                 "mean: use one)")
         if self.lpc_order:
             need(self.local_channels > 2 * self.f0_input, "lpc_order",
                  "0 without mel conditioning (the predictor comes from the mel bands)")
@@ -182,7 +197,8 @@ class WaveNetConfig(Config, MelSettings):
         """Past samples one output depends on: the receptive field, or the sample features'
         history when it reaches further. Training crops hold this much before their loss."""
         return max(self.receptive_field,
-                   history_length(self.pitch_lags or [], self.lpc_order, self.sample_rate) + 1)
+                   history_length(self.pitch_lags or [], self.lpc_order, self.sample_rate,
+                                  self.pitch_prediction) + 1)
 
     def sample_features(self) -> SampleFeatures | None:
         """The sample features this config asks for (None without pitch taps or LP)."""
@@ -191,7 +207,8 @@ class WaveNetConfig(Config, MelSettings):
         return SampleFeatures(self.pitch_lags or [], self.lpc_order, self.sample_rate,
                               self.hop_length, self.n_fft or 4 * self.hop_length,
                               self.mel_channels, self.pre_emphasis,
-                              mel=self.log_mel() if self.mel_channels > 0 else None)
+                              mel=self.log_mel() if self.mel_channels > 0 else None,
+                              window=self.pitch_prediction)
 
     def log_mel(self) -> LogMel:
         """The extractor of the mel bands this model's LP analysis reads."""
@@ -206,8 +223,8 @@ class WaveNetConfig(Config, MelSettings):
     @property
     def sample_feature_channels(self) -> int:
         """Inputs computed per sample from the model's own past samples: one per pitch lag,
-        plus the LP prediction."""
-        return len(self.pitch_lags or []) + (self.lpc_order > 0)
+        the pitch prediction, the LP prediction."""
+        return len(self.pitch_lags or []) + (self.pitch_prediction > 0) + (self.lpc_order > 0)
 
     def make_head(self) -> Head:
         if self.head == "categorical":

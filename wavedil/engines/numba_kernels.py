@@ -27,6 +27,8 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from ..excitation import LTP_RIDGE
+
 CATEGORICAL, LOGISTIC, GAUSSIAN = 0, 1, 2
 
 Weights = namedtuple("Weights", "taps res res_bias skip skip_bias out1 out1_bias out2 out2_bias "
@@ -54,7 +56,7 @@ float32, its LP predictor (p = 0 without LP); uniforms (n, B, k) float64 when sa
 forcing."""
 Options = namedtuple("Options", "gemm stack sampler pair pair_join format words round_inputs "
                                 "forcing head_kind temperature log_scale_min input_classes "
-                                "mulaw_input classes means_lo means_hi")
+                                "mulaw_input classes means_lo means_hi ltp_window")
 """gemm: the C kernel's address (0: numba's loops); stack: the address of the C layer loop
 (``stack.c``'s wd_stack_step, 0: the loop here), which multiplies with the weights in format
 (0: float32, 1: float32 in panels, 2: bfloat16 in panels, 3: bfloat16 in panels of pairs,
@@ -67,8 +69,60 @@ matrices (2: float32, 1: bfloat16); round_inputs: the products' inputs rounded t
 (weights="bf16-dot": by the C kernel in format 3, else by numba's loops, gemm and stack then
 0); forcing: feed ``values`` and write logits;
 the head's kind (CATEGORICAL, ...), temperature and log-scale floor; the input embedding's kind;
-classes (float); the head's mean channels means_lo .. means_hi - 1, which the LP prediction
-moves."""
+classes (float); the head's mean channels means_lo .. means_hi - 1, which the LP and pitch
+predictions move; ltp_window: the pitch prediction's window (0: none)."""
+
+
+@njit(cache=True, fastmath=False)
+def _pitch_prediction(hist, b, t, P, lags, W, H1, taps, g, r):
+    """``SampleFeatures._pitch_prediction`` of output t of stream b (period P > 0): the
+    weights fit to inputs t + 1 - W .. t of the history ring, each from its own taps P + lag
+    back, by ``excitation.solve_ridge``'s ridge and Cholesky, then applied to the output's
+    taps (float32, (NL,)); g (NL * NL,) and r (NL,) float64 scratch."""
+    NL = lags.shape[0]
+    g[:] = 0.0
+    r[:] = 0.0
+    for w in range(W):
+        n = t + 1 - W + w
+        y = np.float64(hist[b, n % H1])
+        for i in range(NL):
+            ai = np.float64(hist[b, (n - P - lags[i]) % H1])
+            r[i] += ai * y
+            for k in range(NL):
+                g[i * NL + k] += ai * np.float64(hist[b, (n - P - lags[k]) % H1])
+    lam = 0.0
+    for i in range(NL):
+        lam += g[i * NL + i]
+    lam = LTP_RIDGE * (lam / NL) + 1e-30
+    for i in range(NL):
+        g[i * NL + i] += lam
+    for i in range(NL):  # Cholesky, in place: the lower triangle holds the factor
+        for k in range(i + 1):
+            acc = g[i * NL + k]
+            for m in range(k):
+                acc -= g[i * NL + m] * g[k * NL + m]
+            if i == k:
+                g[i * NL + i] = math.sqrt(acc) if acc > 0.0 else 1e-150
+            else:
+                g[i * NL + k] = acc / g[k * NL + k]
+    for i in range(NL):  # forward: L y = r
+        acc = r[i]
+        for m in range(i):
+            acc -= g[i * NL + m] * r[m]
+        r[i] = acc / g[i * NL + i]
+    for i in range(NL - 1, -1, -1):  # back: L^T w = y
+        acc = r[i]
+        for m in range(i + 1, NL):
+            acc -= g[m * NL + i] * r[m]
+        r[i] = acc / g[i * NL + i]
+    norm = 0.0
+    for i in range(NL):
+        norm += abs(r[i])
+    scale = 1.0 / norm if norm > 1.0 else 1.0  # solve_ridge's bound: sum |w| <= 1
+    pred = 0.0
+    for i in range(NL):
+        pred += r[i] * scale * np.float64(taps[i])
+    return np.float32(pred)
 
 
 @njit(cache=True, fastmath=False)
@@ -346,7 +400,7 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
     buf, inp, hist, off, span, dil, _ = state
     static, local, periods, coeffs, _, _, _ = chunk
     (gemm, stack, _, _, _, fmt, words, rnd, _, _, _, _, input_classes, mulaw_input, classes,
-     means_lo, means_hi) = options
+     means_lo, means_hi, ltp_window) = options
     has_local = local.shape[0] > 0
     has_features = hist.shape[1] > 0
     H1 = hist.shape[1]
@@ -375,7 +429,9 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
     drawn = np.empty(1, np.int64)
     feats = np.empty(nb * A, np.float32)  # (nb, A): this step's sample features
     fbias = np.empty(nb * L * G, np.float32)  # (nb, L * 2G): their share of every layer's bias
-    lp = np.zeros(nb, np.float32)  # the LP prediction
+    lp = np.zeros(nb, np.float32)  # the prediction added to the means: pitch + LP
+    gram = np.empty(NL * NL)  # the pitch prediction's scratch
+    rhs = np.empty(NL)
     wsm = wsmp.reshape(-1)
     half = np.float32(0.5)
     zero = np.float32(0.0)
@@ -387,12 +443,18 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
                 P = periods[i, b] if NL > 0 else 0
                 for j in range(NL):  # the tap at lag l reads input t + 1 - (P + l), if voiced
                     feats[q * A + j] = hist[b, (t + 1 - P - lags[j]) % H1] if P > 0 else zero
+                lp[q] = zero
+                if ltp_window > 0:  # the pitch prediction: sum_l w_l tap_l, 0 where unvoiced
+                    if P > 0:
+                        lp[q] = _pitch_prediction(hist, b, t, P, lags, ltp_window, H1,
+                                                  feats[q * A:q * A + NL], gram, rhs)
+                    feats[q * A + NL] = lp[q]
                 if p > 0:  # LP: -sum_k a_k x_{t + 1 - k}
                     acc = zero
                     for k in range(p):
                         acc += coeffs[i, b, k] * hist[b, (t - k) % H1]
-                    lp[q] = -acc
-                    feats[q * A + NL] = -acc
+                    lp[q] += -acc
+                    feats[q * A + NL + (ltp_window > 0)] = -acc
             # step's bias + feats @ w_sample: A is a handful, numba's loops do it
             fbias[:] = zero
             _loops(nb, L * G, A, feats, 0, A, wsm, 0, L * G, fbias, 0, L * G, False)
@@ -484,7 +546,7 @@ def _paired(part, n, t0, weights, state, chunk, options, shared):
     buf, inp, _, off, span, dil, flags = state
     static, local, _, _, _, _, _ = chunk
     (_, _, _, pair, pair_join, fmt, words, _, _, _, _, _, input_classes, mulaw_input, classes,
-     _, _) = options
+     _, _, _) = options
     z, s, s1, lg = shared
     role = flags[20 + part:]
     _call_c(pair_join, (flags, PAIR_WAIT, role))

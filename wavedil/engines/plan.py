@@ -188,7 +188,8 @@ def make_plan(model: WaveNet, dtype: torch.dtype = torch.float32, weights: str =
         kernel_size=k, dilations=dilations, embed=f(embed), embed_bias=f(embed_bias),
         w_taps=m(w_taps), b_taps=f(torch.stack([b.conv.bias for b in blocks])), w_res=m(w_res),
         b_res=f(b_res), w_local=f(w_local), w_sample=f(w_sample), features=model.excitation,
-        means=model.head.means if cfg.lpc_order else None, w_speaker=f(w_speaker), w_skip=m(w_skip),
+        means=model.head.means if model.excitation is not None and model.excitation.predicts
+        else None, w_speaker=f(w_speaker), w_skip=m(w_skip),
         b_skip=f(b_skip), w_out1=m(_w(model.out1)[:, :, 0].t()), b_out1=f(model.out1.bias),
         w_out2=m(_w(model.out2)[:, :, 0].t()), b_out2=f(model.out2.bias), offsets=offsets,
         spans=spans, tap_rows=torch.tensor(taps, dtype=torch.long, device=dev).reshape(-1, 3),
