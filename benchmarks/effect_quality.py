@@ -7,7 +7,10 @@ streamed output must equal). Writes a spectrogram picture: input, target, wavedi
 
     wavedil train recipes/effect_quickstart.yaml
     python benchmarks/effect_quality.py runs/effect_quickstart/best.pt recipes/effect_quickstart.yaml \
-        [--seconds 3] [--picture docs/img/effect-quickstart.png]
+        [--seconds 3] [--picture docs/img/effect-quickstart.png] [--write-docs]
+
+``--write-docs`` also writes the table into docs/results/effects.md, block
+``quickstart-quality`` (``benchmarks/docs_page.py``: with this command, the date and the CPU).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+import docs_page
 from wavedil.data.paired import prepare_pairs
 from wavedil.lpc import pre_emphasis
 from wavedil.plots import plot_comparison
@@ -33,6 +37,8 @@ def main() -> None:
     ap.add_argument("--block", type=int, default=64)
     ap.add_argument("--seconds", type=float, default=3.0, help="of the tail in the picture")
     ap.add_argument("--picture", default=None)
+    ap.add_argument("--write-docs", action="store_true",
+                    help="also write the table into docs/results/effects.md")
     args = ap.parse_args()
     recipe = load_recipe(args.recipe)
     model = load_effect(args.checkpoint)
@@ -41,7 +47,7 @@ def main() -> None:
         raise SystemExit("the recipe holds out no validation audio (data.validation_fraction)")
     rate = data.sample_rate
     pre = recipe.train.esr_pre_emphasis
-    rows = []
+    rows, notes = [], []
     for clip in data.validation:
         a, b = data.bounds[clip].tolist()
         x, y = data.inputs[a:b], data.targets[a:b]
@@ -54,12 +60,16 @@ def main() -> None:
             rows.append((name, float(esr(est[None], y[None])),
                          float(esr(pre_emphasis(est[None], pre), pre_emphasis(y[None], pre))),
                          float(multi_resolution_stft_loss(est[None], y[None]))))
-        print(f"{data.paths[clip]}: {(b - a) / rate:.1f} s held out; streamed (block "
-              f"{args.block}) vs full forward: max |difference| "
-              f"{float((streamed - full).abs().max()):.2e}")
-    print(f"\n| system | ESR | ESR, pre-emphasis {pre:g} | MR-STFT |\n|---|---:|---:|---:|")
-    for name, e, ep, s in rows:
-        print(f"| {name} | {e:.4f} | {ep:.4f} | {s:.3f} |")
+        notes.append(f"{data.paths[clip]}: {(b - a) / rate:.1f} s held out; streamed (block "
+                     f"{args.block}) vs full forward: max |difference| "
+                     f"{float((streamed - full).abs().max()):.2e}")
+        print(notes[-1])
+    table = [f"| system | ESR | ESR, pre-emphasis {pre:g} | MR-STFT |", "|---|---:|---:|---:|"]
+    table += [f"| {name} | {e:.4f} | {ep:.4f} | {s:.3f} |" for name, e, ep, s in rows]
+    print("\n" + "\n".join(table))
+    if args.write_docs:
+        docs_page.record("effects.md", "quickstart-quality", table,
+                         [f"checkpoint: {args.checkpoint}", *notes])
     if args.picture:
         clip = data.validation[0]
         a, b = data.bounds[clip].tolist()

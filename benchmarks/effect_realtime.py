@@ -13,6 +13,9 @@ column "GMAC/s" is the compiled engine's multiply-adds per second and "bound x" 
 factor the machine's measured single-thread matrix speed (a 256 x 256 product) would allow,
 so the distance to the limit is visible. The first call compiles the kernels (timed and
 printed; numba caches them on disk).
+
+``--write-docs`` also writes the figures as a table into docs/results/effects.md
+(``benchmarks/docs_page.py``: the table with this command, the date, the commit and the CPU).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import time
 import numpy as np
 import torch
 
+import docs_page
 from wavedil.effect import PRESETS, EffectConfig, EffectNet
 from wavedil.engines.effect_engine import EffectEngine
 from wavedil.nam import to_nam
@@ -91,11 +95,32 @@ def matmul_limit() -> float:
     return n * 256 ** 3 / (time.perf_counter() - start)
 
 
+def docs_table(rows: list[dict]) -> list[str]:
+    """The figures as a markdown table: one row per size, real-time factors at 48 kHz."""
+    def x(v: float) -> str:
+        return f"{v:.0f}x" if v >= 100 else f"{v:.1f}x"
+
+    table = ["| size | compiled, block 1 | block 64 | block 512 | eager, block 64 | "
+             "x NAM's Python (block 64) | GMAC/s (block 64) | compute bound |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for size in dict.fromkeys(r["size"] for r in rows):
+        at = {r["block"]: r for r in rows if r["size"] == size}
+        r64 = at[64]
+        nam = (f"{r64['samples_per_s'] / r64['nam_samples_per_s']:.0f}"
+               if r64["nam_samples_per_s"] else "n/a")
+        table.append(f"| {size} | {x(at[1]['real_time'])} | {x(r64['real_time'])} | "
+                     f"{x(at[512]['real_time'])} | {r64['eager_real_time']:.2f}x | {nam} | "
+                     f"{r64['gmac_per_s']:.1f} | {x(r64['compute_bound_real_time'])} |")
+    return table
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=2.0, help="audio per measurement")
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the eager path")
     ap.add_argument("--json", default=None, help="also write the figures here")
+    ap.add_argument("--write-docs", action="store_true",
+                    help="also write the table into docs/results/effects.md")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -108,9 +133,10 @@ def main() -> None:
     warm.forward(np.zeros(64, np.float32), block=64)
     first_call = time.perf_counter() - start
     limit = matmul_limit()
-    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{args.threads} thread(s); matrix product {limit / 1e9:.1f} GMAC/s; "
-          f"{warm.status}; first call {first_call:.1f} s (kernel compile or cache load)")
+    setting = (f"torch {torch.__version__}, {args.threads} thread(s); matrix product "
+               f"{limit / 1e9:.1f} GMAC/s; {warm.status}; first call {first_call:.1f} s (kernel "
+               "compile or cache load)")
+    print(f"{platform.processor() or platform.machine()}, {setting}")
     rows = []
     header = (f"{'size':9} {'weights':>7} {'block':>5} {'compiled/s':>11} {'x RT':>6} "
               f"{'eager/s':>9} {'x RT':>5} {'NAM/s':>8} {'vs NAM':>6} {'GMAC/s':>6} "
@@ -144,6 +170,12 @@ def main() -> None:
                   f"{ours / RATE:>6.2f} {eager:>9,.0f} {eager / RATE:>5.2f} {theirs or 0:>8,.0f} "
                   f"{(ours / theirs if theirs else float('nan')):>6.1f} {ours * macs / 1e9:>6.2f} "
                   f"{bound:>7.0f} {err:>8.1e}", flush=True)
+    if args.write_docs:
+        notes = [setting, "largest difference from the eager path, all rows: "
+                 f"{max(r['max_abs_error'] for r in rows):.1e}",
+                 "NAM's Python model: " + ("neural-amp-modeler installed" if init_from_nam
+                                           else "not installed (pip install -e '.[nam]')")]
+        docs_page.record("effects.md", "speed", docs_table(rows), notes)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"threads": args.threads, "matmul_macs_per_s": limit,

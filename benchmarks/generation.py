@@ -22,6 +22,9 @@ difference from fp32.
     python benchmarks/generation.py            # full run, a few minutes on two cores
     python benchmarks/generation.py --quick    # smaller counts
     python benchmarks/generation.py --part 3   # the compact weights' quality only
+
+``--write-docs`` also writes each table it prints into docs/results/generation.md
+(``benchmarks/docs_page.py``: the table with this command, the date, the commit and the CPU).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from pathlib import Path
 
 import torch
 
+import docs_page
 from machine import describe, dot_peak, fma_peak, memory_bandwidth, multiply_adds
 from wavedil import WaveNet, WaveNetConfig
 from wavedil.generate import generate
@@ -65,10 +69,17 @@ def naive_generate(model: WaveNet, n: int) -> torch.Tensor:
     return x
 
 
-def part1(quick: bool) -> None:
+def show(table: list[str], line: str) -> None:
+    """Print a line of a table and keep it (for ``--write-docs``)."""
+    print(line, flush=True)
+    table.append(line)
+
+
+def part1(quick: bool) -> dict[str, tuple[list[str], list[str]]]:
     print("\n## Per-sample cost against depth (batch 1, CPU, config A widths)\n")
-    print("| layers | receptive field | naive ms/sample | cached ms/sample (torch) | cached ms/sample (numba) | naive / cached |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    table: list[str] = []
+    show(table, "| layers | receptive field | naive ms/sample | cached ms/sample (torch) | cached ms/sample (numba) | naive / cached |")
+    show(table, "|---:|---:|---:|---:|---:|---:|")
     for layers in (5, 10, 20, 30):
         model = WaveNet(WaveNetConfig(**{**CONFIG_A, "layers": layers})).eval()
         # naive cost is measured at a full receptive field of history
@@ -83,8 +94,9 @@ def part1(quick: bool) -> None:
         for engine in ("torch", "numba"):
             generate(model, 50, engine=engine)
             res.append(timed(lambda: generate(model, n, engine=engine)) / n)
-        print(f"| {layers} | {rf} | {1e3 * t_naive:.2f} | {1e3 * res[0]:.3f} | {1e3 * res[1]:.3f} | "
-              f"{t_naive / res[1]:.0f}x |")
+        show(table, f"| {layers} | {rf} | {1e3 * t_naive:.2f} | {1e3 * res[0]:.3f} | "
+             f"{1e3 * res[1]:.3f} | {t_naive / res[1]:.0f}x |")
+    return {"depth": (table, [f"torch {torch.__version__}, {torch.get_num_threads()} threads"])}
 
 
 def r9y9_model():
@@ -111,7 +123,7 @@ def r9y9_generate(model, n: int) -> None:
     model.incremental_forward(initial_input=init, T=n, softmax=True, quantize=True)
 
 
-def part2(quick: bool) -> None:
+def part2(quick: bool) -> dict[str, tuple[list[str], list[str]]]:
     print("\n## Config A on the CPU\n")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}")
@@ -134,38 +146,45 @@ def part2(quick: bool) -> None:
                                                      weights=weights), 3)
             rows.append((f"wavedil {engine} {weights}", batch, sps, peer_sps))
     threads = torch.get_num_threads()
-    print(describe(threads))
+    limits = describe(threads)
+    print(limits)
     peak, dot, bandwidth = fma_peak(threads), dot_peak(threads), memory_bandwidth()
     macs = multiply_adds(model)  # per sample; also the fp32 weights read once per step
-    print(f"\nconfig A: {macs:,} multiply-adds per sample, {4 * macs / 1e6:.1f} MB of fp32 "
-          f"weights ({2 * macs / 1e6:.1f} MB in bf16) read per step (all streams of a batch "
-          f"share the read)")
-    print("\n| engine | batch | samples/s (all streams) | x real time at 16 kHz | x real time at 24 kHz "
-          f"| vs r9y9 (batch 1) | GFLOP/s | of the peak (FMA {peak / 1e9:.0f}, bf16 dot "
-          f"{dot / 1e9:.0f}) | weight GB/s (DRAM read {bandwidth / 1e9:.0f}) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    weights_line = (f"config A: {macs:,} multiply-adds per sample, {4 * macs / 1e6:.1f} MB of fp32 "
+                    f"weights ({2 * macs / 1e6:.1f} MB in bf16) read per step (all streams of a "
+                    f"batch share the read)")
+    print("\n" + weights_line + "\n")
+    table: list[str] = []
+    show(table, "| engine | batch | samples/s (all streams) | x real time at 16 kHz | x real time at 24 kHz "
+         f"| vs r9y9 (batch 1) | GFLOP/s | of the peak (FMA {peak / 1e9:.0f}, bf16 dot "
+         f"{dot / 1e9:.0f}) | weight GB/s (DRAM read {bandwidth / 1e9:.0f}) |")
+    show(table, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, batch, sps, peer_sps in rows:
         ratio = f"{sps / peer_sps:.1f}x" if peer_sps else "n/a"
         width = 4 if name.endswith("fp32") else 2  # bytes per weight read
         limit = dot if name.endswith("bf16-dot") and dot else peak  # the products' ceiling
         flops = 2 * macs * sps
-        print(f"| {name} | {batch} | {sps:,.0f} | {sps / 16000:.2f} | {sps / 24000:.2f} | {ratio} "
-              f"| {flops / 1e9:.1f} | {100 * flops / limit:.0f}% | "
-              f"{width * macs * sps / batch / 1e9:.1f} |")
+        show(table, f"| {name} | {batch} | {sps:,.0f} | {sps / 16000:.2f} | {sps / 24000:.2f} "
+             f"| {ratio} | {flops / 1e9:.1f} | {100 * flops / limit:.0f}% | "
+             f"{width * macs * sps / batch / 1e9:.1f} |")
+    notes = [f"torch {torch.__version__}, {threads} threads", limits, weights_line]
     if peer is None:
         print("\n(r9y9's wavenet-vocoder is not installed: pip install -e '.[bench]')")
-    shared_stream(model, quick)
+        notes.append("r9y9's wavenet-vocoder was not installed: no peer row")
+    return {"config-a": (table, notes), "shared-stream": (shared_stream(model, quick), notes[:1])}
 
 
-def shared_stream(model: WaveNet, quick: bool) -> None:
+def shared_stream(model: WaveNet, quick: bool) -> list[str]:
     """Batch 1 with the stream's steps shared by both cores against one core (the engine's
     ``paired``), in turn in one process, 1,600-sample chunks as ``generate`` makes them; and
     what making an engine costs."""
     from wavedil.engines.numba_engine import NumbaEngine
 
-    print("\n| batch 1, numba engine | weights | shared by 2 cores, samples/s (median) | "
-          "one core | shared / one, per round (min, median, max) | engine set-up, ms |")
-    print("|---|---|---:|---:|---|---:|")
+    print()
+    table: list[str] = []
+    show(table, "| batch 1, numba engine | weights | shared by 2 cores, samples/s (median) | "
+         "one core | shared / one, per round (min, median, max) | engine set-up, ms |")
+    show(table, "|---|---|---:|---:|---|---:|")
     n, rounds = (1600, 4) if quick else (8000, 10)
     u = torch.rand(n, 1, 1, generator=torch.Generator().manual_seed(0))
     for weights in ("fp32", "bf16", "bf16-dot"):
@@ -174,7 +193,7 @@ def shared_stream(model: WaveNet, quick: bool) -> None:
                    "one": NumbaEngine(model, 1, weights=weights)}
         engines["one"].paired = False
         if not engines["shared"].paired:
-            print(f"| | {weights} | (not shared: no C kernel or one numba thread) | | | |")
+            show(table, f"| | {weights} | (not shared: no C kernel or one numba thread) | | | |")
             continue
         rates = {k: [] for k in engines}
         for e in engines.values():
@@ -187,12 +206,13 @@ def shared_stream(model: WaveNet, quick: bool) -> None:
                 rates[k].append(n / timed(run))
         ratios = sorted(a / b for a, b in zip(rates["shared"], rates["one"]))
         med = {k: sorted(v)[len(v) // 2] for k, v in rates.items()}
-        print(f"| | {weights} | {med['shared']:,.0f} | {med['one']:,.0f} | {ratios[0]:.2f}, "
-              f"{ratios[len(ratios) // 2]:.2f}, {ratios[-1]:.2f} | {1e3 * setup:.1f} |")
+        show(table, f"| | {weights} | {med['shared']:,.0f} | {med['one']:,.0f} | {ratios[0]:.2f}, "
+             f"{ratios[len(ratios) // 2]:.2f}, {ratios[-1]:.2f} | {1e3 * setup:.1f} |")
+    return table
 
 
 @torch.inference_mode()
-def part3(checkpoint: str, limit: int) -> None:
+def part3(checkpoint: str, limit: int) -> dict[str, tuple[list[str], list[str]]]:
     """The compact weights' cost in quality on a trained model's validation crops."""
     from wavedil.checkpoint import load_checkpoint, load_model
     from wavedil.data import FixedCrops
@@ -232,12 +252,15 @@ def part3(checkpoint: str, limit: int) -> None:
             worst[weights] = max(worst[weights],
                                  float((logits["fp32"] - logits[weights]).abs().max()))
     mean = {k: sum(x) / len(x) for k, x in nll.items()}
-    print(f"{count} of the {len(crops)} validation crops, {crop} samples each:\n")
-    print("| weights | NLL, bits/sample | against fp32 | largest logit difference from fp32 |")
-    print("|---|---:|---:|---:|")
+    what = f"{checkpoint}: {count} of the {len(crops)} validation crops, {crop} samples each"
+    print(what + ":\n")
+    table: list[str] = []
+    show(table, "| weights | NLL, bits/sample | against fp32 | largest logit difference from fp32 |")
+    show(table, "|---|---:|---:|---:|")
     for weights in nll:
-        print(f"| {weights} | {mean[weights]:.4f} | {mean[weights] - mean['fp32']:+.4f} | "
-              f"{worst[weights]:.4f} |")
+        show(table, f"| {weights} | {mean[weights]:.4f} | {mean[weights] - mean['fp32']:+.4f} | "
+             f"{worst[weights]:.4f} |")
+    return {"compact-weights-quality": (table, [what])}
 
 
 def main() -> None:
@@ -247,6 +270,8 @@ def main() -> None:
     ap.add_argument("--checkpoint", default="pretrained:quickstart",
                     help="part 3's model (a class-input WaveNet with its recipe's data)")
     ap.add_argument("--crops", type=int, default=16, help="part 3's validation crops")
+    ap.add_argument("--write-docs", action="store_true",
+                    help="also write the tables into docs/results/generation.md")
     args = ap.parse_args()
     from wavedil.engines import native
     from wavedil.engines.numba_engine import warm_up
@@ -260,12 +285,16 @@ def main() -> None:
             native.build(kernel.compiler, Path(tmp))
             print(f"building gemm.c from scratch with {kernel.compiler}: "
                   f"{time.perf_counter() - start:.2f} s")
+    tables = {}
     if args.part in (None, 1):
-        part1(args.quick)
+        tables.update(part1(args.quick))
     if args.part in (None, 2):
-        part2(args.quick)
+        tables.update(part2(args.quick))
     if args.part in (None, 3):
-        part3(args.checkpoint, args.crops)
+        tables.update(part3(args.checkpoint, args.crops))
+    if args.write_docs:
+        for name, (table, notes) in tables.items():
+            docs_page.record("generation.md", name, table, notes)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ f7240a9, in the same run:
 
     python benchmarks/training.py --steps 3 --rounds 3 --against f7240a9 \\
         --recipe recipes/quickstart.yaml recipes/speech_wavenet.yaml recipes/mulaw_vocoder.yaml
+
+``--write-docs`` also writes the tables into docs/results/training.md
+(``benchmarks/docs_page.py``: each table with this command, the date, the commit and the CPU).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
+import docs_page
 from machine import describe, fma_peak, multiply_adds
 from recipe_step import measure, recipe_rate
 from wavedil import WaveNet, WaveNetConfig
@@ -132,12 +136,14 @@ def main() -> None:
                     help="also time these recipes' training steps (their own data and batch)")
     ap.add_argument("--against", metavar="REV",
                     help="also time the recipes with wavedil as it was at git revision REV")
+    ap.add_argument("--write-docs", action="store_true",
+                    help="also write the tables into docs/results/training.md")
     args = ap.parse_args()
     n = args.batch * args.length
     threads = torch.get_num_threads()
-    print(f"config A, batch {args.batch} x {args.length} samples, torch {torch.__version__}, "
-          f"{threads} threads")
-    print(describe(threads))
+    notes = [f"config A, batch {args.batch} x {args.length} samples, torch {torch.__version__}, "
+             f"{threads} threads", describe(threads)]
+    print("\n".join(notes))
     peak = fma_peak(threads)
     flop = 6 * multiply_adds(WaveNet(WaveNetConfig(**CONFIG_A)))  # per sample and step
     steps = {}
@@ -160,20 +166,24 @@ def main() -> None:
     chunked_stack.enabled = True
     rows = list(best.items())
     peer_sps = best.get("r9y9 wavenet-vocoder 0.1.1")
-    print(f"\n| implementation | training samples/s | vs r9y9 | GFLOP/s | of the "
-          f"{threads}-thread FMA peak ({peak / 1e9:.0f} GFLOP/s) |")
-    print("|---|---:|---:|---:|---:|")
+    table = [f"| implementation | training samples/s | vs r9y9 | GFLOP/s | of the "
+             f"{threads}-thread FMA peak ({peak / 1e9:.0f} GFLOP/s) |",
+             "|---|---:|---:|---:|---:|"]
     for name, sps in rows:
         ratio = f"{sps / peer_sps:.2f}x" if peer_sps else "n/a"
-        print(f"| {name} | {sps:,.0f} | {ratio} | {sps * flop / 1e9:.0f} | "
-              f"{100 * sps * flop / peak:.0f}% |")
+        table.append(f"| {name} | {sps:,.0f} | {ratio} | {sps * flop / 1e9:.0f} | "
+                     f"{100 * sps * flop / peak:.0f}% |")
+    print("\n" + "\n".join(table))
+    if args.write_docs:
+        docs_page.record("training.md", "config-a", table, notes)
     if args.recipe:
         tree = tempfile.mkdtemp() if args.against else None
         at = tree_at(args.against, tree) if args.against else None
         extra = (f" | at {args.against} | now / {args.against}" if at else "")
-        print("\n| recipe | training samples/s (batch x crop per step), chunked stack pass "
-              f"| the blocks' own | chunked / own{extra} |\n|---|---:|---:|---:"
-              + ("|---:|---:|" if at else "|"))
+        table = ["| recipe | training samples/s (batch x crop per step), chunked stack pass "
+                 f"| the blocks' own | chunked / own{extra} |",
+                 "|---|---:|---:|---:" + ("|---:|---:|" if at else "|")]
+        print("\n" + "\n".join(table))
         try:
             for path in args.recipe:
                 fast = own = old = 0.0
@@ -185,11 +195,14 @@ def main() -> None:
                         old = max(old, recipe_rate_at(at, path, args.steps))
                 chunked_stack.enabled = True
                 then = f" | {old:,.0f} | {fast / old:.2f}x" if at else ""
-                print(f"| {name} | {fast:,.0f} | {own:,.0f} | {fast / own:.2f}x{then} |",
-                      flush=True)
+                table.append(f"| {name} | {fast:,.0f} | {own:,.0f} | {fast / own:.2f}x{then} |")
+                print(table[-1], flush=True)
         finally:
             if tree:
                 shutil.rmtree(tree, ignore_errors=True)
+        if args.write_docs:
+            docs_page.record("training.md", "recipes", table, notes[1:])
+
 
 if __name__ == "__main__":
     main()

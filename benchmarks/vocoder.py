@@ -28,6 +28,11 @@ PESQ and STOI higher) with the training time and the generation speed of each va
 variant whose recipe refines its output (``generate.refine``, mel-consistent refinement,
 ``wavedil.refine``) is scored with and without the refinement, on two rows, and Griffin-Lim
 through the same passes has its own row: the control for what the passes alone do.
+
+``--write-docs`` also writes the table into docs/results/speech.md (``benchmarks/docs_page.py``:
+the table with this command, the date, the commit and the CPU): block ``copy-synthesis`` for
+the harmonic-noise variant alone, ``ablation`` for any other set of variants (the variants of
+this run only).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import json
 import time
 from pathlib import Path
 
+import docs_page
 from wavedil.evaluate import evaluate
 from wavedil.train import load_recipe, train
 
@@ -138,6 +144,8 @@ def main() -> None:
                     help="score this checkpoint (pretrained:speech, a best.pt) as the "
                     "harmonic-noise variant instead of training it")
     ap.add_argument("--set", nargs="*", default=[], help="more recipe overrides")
+    ap.add_argument("--write-docs", action="store_true",
+                    help="also write the table into docs/results/speech.md")
     args = ap.parse_args()
     names = args.only or (list(ABLATION) if args.ablation else ["harmonic-noise"])
     saved = Path(args.out) / "results.json"
@@ -152,6 +160,12 @@ def main() -> None:
         saved.write_text(json.dumps(kept + results, indent=1))
     print()
     print(table(results))
+    if args.write_docs:
+        files = results[0].get("files")
+        notes = [f"held-out files: {Path(args.corpus) / 'test'}"
+                 + (f" ({files} files)" if files else "")]
+        docs_page.record("speech.md", "copy-synthesis" if names == ["harmonic-noise"]
+                         else "ablation", table(results).splitlines(), notes)
 
 
 if __name__ == "__main__":
