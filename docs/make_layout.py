@@ -4,7 +4,7 @@
 
 Every module under wavedil/ is read with ``ast`` (nothing is imported), its imports of the
 package's own modules (at module level and inside functions) become edges, modules are
-grouped into the parts that the README's "Layout" section names (``PARTS``), and the parts
+grouped into the parts that docs/layout.md names (``PARTS``), and the parts
 are drawn as labelled boxes listing their files, with an arrow from a part to each part it
 imports; an import that a longer path of arrows implies is left out, and a part none of whose
 modules exists yet gets no box. tests/test_layout.py uses ``import_graph`` and ``find_cycle``
@@ -140,7 +140,7 @@ def reduce(graph: dict[str, set[str]]) -> dict[str, set[str]]:
 
 
 def _files(part: str, mods: dict[str, Path]) -> list[str]:
-    """The part's files as the README writes them: 'model.py', 'train/' for a subpackage."""
+    """The part's files as docs/layout.md writes them: 'model.py', 'train/' for a subpackage."""
     names = []
     for member in PARTS[part]:
         path = mods.get(member)

@@ -1,7 +1,6 @@
-"""The package's structure: no import cycles, every file in a part that the README names."""
+"""The package's structure: no import cycles, every file in a part that docs/layout.md names."""
 
 import importlib.util
-import re
 from pathlib import Path
 
 import pytest
@@ -47,17 +46,16 @@ def test_reduce_keeps_only_the_edges_no_longer_path_implies():
     assert layout.reduce(graph) == {"a": {"b"}, "b": {"c"}, "c": set()}
 
 
-def test_every_file_is_in_a_part_that_the_readme_layout_names():
-    readme = (ROOT / "README.md").read_text()
-    section = re.search(r"\n## Layout\n(.*?)(\n## |\Z)", readme, re.S).group(1)
-    assert "docs/img/layout.png" in section
+def test_every_file_is_in_a_part_that_the_layout_page_names():
+    section = (ROOT / "docs" / "layout.md").read_text()
+    assert "](img/layout.png)" in section
     for part in layout.PARTS:
-        assert f"**{part}**" in section.lower(), f"README layout does not name the part {part!r}"
+        assert f"**{part}**" in section.lower(), f"docs/layout.md does not name the part {part!r}"
     for module, path in layout.modules().items():
         assert layout.part_of(module) is not None, f"{module} is in no part of docs/make_layout.py"
         name = path.relative_to(layout.PACKAGE)
         shown = f"{name.parts[0]}/" if len(name.parts) > 1 else name.name
-        assert shown in section, f"README layout does not name {shown} ({module})"
+        assert shown in section, f"docs/layout.md does not name {shown} ({module})"
 
 
 @pytest.mark.parametrize("part", sorted(layout.PARTS))
