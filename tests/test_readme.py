@@ -27,5 +27,6 @@ def test_readme_tour_runs():
 
 def test_readme_names_the_ci_test_command():
     ci = (README.parent / ".ci" / "run").read_text()
-    assert "pip install -q -e '.[test]' && python -m pytest" in ci
-    assert "pip install -e '.[test]' && python -m pytest" in README.read_text()
+    assert "pip install -q -e '.[test,docs]' && python -m pytest" in ci
+    assert "pip install -e '.[test,docs]' && python -m pytest" in README.read_text()
+    assert "mkdocs build --strict" in ci
