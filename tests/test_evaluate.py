@@ -190,3 +190,20 @@ def test_reconstructions_in_an_inner_out_folder_are_not_references(setup, tmp_pa
     first = evaluate(ckpt, inner, out=inner / "eval", griffin_lim=False, limit=1)
     again = evaluate(ckpt, inner, out=inner / "eval", griffin_lim=False, force=True)
     assert first.files == again.files == 1 and (inner / "eval" / "a.wavedil.wav").is_file()
+
+
+def test_notes_are_scored_for_pitch_and_harmonic_to_noise_ratio():
+    """A steady note: the same note is in tune with a high HNR, the note a fifth up is out of
+    tune, the note under noise 10 dB down reads about 10 dB; a glide (speech-like) is no note."""
+    from wavedil.evaluate import score
+
+    t = np.arange(RATE) / RATE
+    note = lambda f: sum(np.sin(2 * np.pi * k * f * t) / k for k in range(1, 6)) * 0.3  # noqa: E731
+    ref = note(220.0)
+    same = score(ref, ref, RATE, extras=False)
+    assert same["in_tune"] == 1.0 and same["hnr_db"] > 40
+    assert score(ref, note(330.0), RATE, extras=False)["in_tune"] == 0.0
+    noise = np.random.default_rng(0).standard_normal(RATE) * np.sqrt(np.mean(ref ** 2) / 10)
+    assert score(ref, ref + noise, RATE, extras=False)["hnr_db"] == pytest.approx(10, abs=1.5)
+    glide = np.sin(2 * np.pi * np.cumsum(np.linspace(120, 300, RATE)) / RATE) * 0.3
+    assert score(glide, glide, RATE, extras=False)["in_tune"] is None

@@ -405,6 +405,8 @@ def evaluate(
     console.print(table)
     for metric, why in report.unavailable.items():
         console.print(f"{metric}: n/a, {why}")
+    if report.original_hnr_db is not None:
+        console.print(f"the originals' HNR: {report.original_hnr_db:.1f} dB (notes only)")
     if report.real_time_factor is not None:
         console.print(f"wavedil generation: {report.real_time_factor:.2f}x real time")
     if out is not None:

@@ -51,8 +51,30 @@ METRICS: dict[str, tuple[str, bool]] = {
     "vde": ("voicing error", False),
     "pesq_wb": ("PESQ-wb", True),
     "stoi": ("STOI", True),
+    "in_tune": ("within a semitone", True),
+    "hnr_db": ("HNR dB", True),
 }
-"""Metric key -> (label, higher is better)."""
+"""Metric key -> (label, higher is better). The last two score notes (a reference whose pitch
+holds, see :func:`steady_pitch`; None for speech): whether the estimate's median pitch lies
+within a semitone of the reference's (1 or 0), and the estimate's harmonic-to-noise ratio at
+the reference's pitch (:func:`wavedil.metrics.harmonic_to_noise_ratio`)."""
+
+NOTE_VOICED = 0.3
+"""A reference counts as a note when at least this fraction of its frames is voiced ..."""
+NOTE_SPREAD = 0.8
+"""... and this fraction of its voiced frames lies within a semitone of their median f0."""
+
+
+def steady_pitch(track: M.F0Track) -> float | None:
+    """The median f0 (Hz) of a pitch track that holds one note (see NOTE_VOICED and
+    NOTE_SPREAD), else None (speech, noise, a glide)."""
+    f0, voiced = track
+    if not voiced.size or voiced.mean() < NOTE_VOICED:
+        return None
+    median = float(np.median(f0[voiced]))
+    if np.mean(np.abs(12 * np.log2(f0[voiced] / median)) <= 1.0) < NOTE_SPREAD:
+        return None
+    return median
 
 
 @dataclass
@@ -90,6 +112,9 @@ class EvaluationReport:
     """'path: reason' for each audio-named file that could not be used."""
     unavailable: dict[str, str] = field(default_factory=dict)
     """Optional metric -> why it was not computed (its package is missing)."""
+    original_hnr_db: float | None = None
+    """Mean harmonic-to-noise ratio of the originals that are notes (the figure each system's
+    ``hnr_db`` is read against; None where no file is a note)."""
     real_time_factor: float | None = None
     """Audio seconds vocoded per second of wavedil generation (all files)."""
     outputs: list[str] = field(default_factory=list)
@@ -142,7 +167,14 @@ def score(ref: np.ndarray, est: np.ndarray, rate: int, ref_f0: M.F0Track | None 
     reference's pitch track, when already known). ``extras=False`` skips PESQ and STOI."""
     ref_f0 = ref_f0 if ref_f0 is not None else M.estimate_f0(ref, rate)
     n = min(len(ref), len(est))
-    f0 = M.f0_scores(ref_f0, M.estimate_f0(est[:n], rate))
+    est_f0 = M.estimate_f0(est[:n], rate)
+    f0 = M.f0_scores(ref_f0, est_f0)
+    note = steady_pitch(ref_f0)
+    in_tune = hnr = None
+    if note is not None:
+        got = est_f0[0][est_f0[1]]
+        in_tune = float(got.size > 0 and abs(12 * math.log2(float(np.median(got)) / note)) <= 1.0)
+        hnr = M.harmonic_to_noise_ratio(est[:n], rate, note)
     scores = {
         "log_mel_db": M.log_mel_distance(ref, est, rate),
         "mcd_db": M.mel_cepstral_distortion(ref, est, rate),
@@ -150,6 +182,8 @@ def score(ref: np.ndarray, est: np.ndarray, rate: int, ref_f0: M.F0Track | None 
         "vde": f0.vde,
         "pesq_wb": M.pesq_wb(ref, est, rate) if extras else None,
         "stoi": M.stoi(ref, est, rate) if extras else None,
+        "in_tune": in_tune,
+        "hnr_db": hnr,
     }
     # a non-finite score is no score: reports stay valid JSON, means stay defined
     return {k: v if v is None or math.isfinite(v) else None for k, v in scores.items()}
@@ -260,6 +294,7 @@ def evaluate(
     skipped: list[str] = []
     outputs: list[str] = []
     generated_seconds, generation_time, done = 0.0, 0.0, 0
+    original_hnr: list[float] = []
     total = len(files) if limit is None else min(limit, len(files))
     for path, name in zip(files, names):
         if limit is not None and done >= limit:
@@ -292,6 +327,9 @@ def evaluate(
                 waves["griffin-lim refined"] = refined(waves["griffin-lim"], mel, analysis, refine,
                                                        g.refine_momentum)
         ref_f0 = M.estimate_f0(ref, rate)
+        note = steady_pitch(ref_f0)
+        if note is not None:
+            original_hnr.append(M.harmonic_to_noise_ratio(ref, rate, note))
         for system in systems:
             rows.append(Row(str(path), system, n / rate, score(ref, waves[system], rate, ref_f0)))
         if out is not None:
@@ -313,6 +351,7 @@ def evaluate(
         checkpoint=str(checkpoint), test_dir=str(test_dir), sample_rate=rate, engine=used_engine,
         seed=seed, temperature=temperature, systems=systems, refine=refine, rows=rows,
         means=_means(rows, systems), files=done, skipped=skipped, unavailable=unavailable,
+        original_hnr_db=float(np.mean(original_hnr)) if original_hnr else None,
         real_time_factor=generated_seconds / generation_time if generation_time > 0 else None,
         outputs=outputs)
     if out is not None:
