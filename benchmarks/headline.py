@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import docs_page  # noqa: E402
+import docs_page
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

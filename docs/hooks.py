@@ -78,10 +78,11 @@ def _type(f: dataclasses.Field) -> str:
 
 
 def allowed(cls: type) -> dict[str, list[str]]:
-    """Field -> what the class's checks allow, read from its ``need(ok, key, allowed)`` calls
-    (in ``__post_init__`` and the methods it calls, in the class and the classes it inherits
-    from): the allowed text as the error message gives it, a module constant's value filled in
-    (``one of {', '.join(PRESETS)}`` -> ``one of standard, lite, ...``), other values by name."""
+    """Field -> what the class's checks allow, read from the ``need(ok, key, allowed)`` calls in
+    its methods (``__post_init__`` and the checks it calls) and in those of the classes it
+    inherits from: the allowed text as the error message gives it, a module constant's value
+    filled in (``one of {', '.join(PRESETS)}`` -> ``one of standard, lite, ...``), other values
+    by name."""
     names = {f.name for f in dataclasses.fields(cls)}
     found: dict[str, list[str]] = {}
     for klass in cls.__mro__:
@@ -109,33 +110,38 @@ def _need_calls(tree: ast.AST, scope: dict[str, Any], section_first: bool = Fals
             values = _constant(node.iter, scope)
             if isinstance(values, (list, tuple)):
                 loops = {**loops, node.target.id: list(values)}
-        if isinstance(node, ast.Call) and (
-                (isinstance(node.func, ast.Name) and node.func.id == "need")
-                or (isinstance(node.func, ast.Attribute) and node.func.attr == "need")):
-            args = node.args
-            first = isinstance(args[0], ast.Constant) and isinstance(args[0].value, str) \
-                if args else False
-            if section_first and first and len(args) >= 4:
-                section, key, text = args[0].value, args[2], args[3]
-            elif not section_first and not first and len(args) >= 3:
-                section, key, text = None, args[1], args[2]
+        call = _need_args(node, section_first)
+        if call is not None:
+            section, key, text = call
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                envs = [(key.value, {})]
+            elif isinstance(key, ast.Name) and key.id in loops:
+                envs = [(v, {key.id: v}) for v in loops[key.id]]
             else:
-                section = key = text = None
-            if key is not None:
-                if isinstance(key, ast.Constant) and isinstance(key.value, str):
-                    envs = [(key.value, {})]
-                elif isinstance(key, ast.Name) and key.id in loops:
-                    envs = [(v, {key.id: v}) for v in loops[key.id]]
-                else:
-                    envs = []
-                for value, env in envs:
-                    out.append((f"{section}.{value}" if section else str(value),
-                                _text(text, {**scope, **env})))
+                envs = []
+            for value, env in envs:
+                out.append((f"{section}.{value}" if section else str(value),
+                            _text(text, {**scope, **env})))
         for child in ast.iter_child_nodes(node):
             visit(child, loops)
 
     visit(tree, {})
     return out
+
+
+def _need_args(node: ast.AST, section_first: bool) -> tuple[str | None, ast.AST, ast.AST] | None:
+    """(section, key, allowed) of a ``need`` call of the asked form, else None."""
+    if not (isinstance(node, ast.Call) and (
+            (isinstance(node.func, ast.Name) and node.func.id == "need")
+            or (isinstance(node.func, ast.Attribute) and node.func.attr == "need"))):
+        return None
+    args = node.args
+    named = bool(args) and isinstance(args[0], ast.Constant) and isinstance(args[0].value, str)
+    if section_first and named and len(args) >= 4:
+        return args[0].value, args[2], args[3]
+    if not section_first and not named and len(args) >= 3:
+        return None, args[1], args[2]
+    return None
 
 
 def _constant(node: ast.AST, scope: dict[str, Any]) -> Any:
@@ -155,19 +161,14 @@ def _text(node: ast.AST, scope: dict[str, Any]) -> str:
     if isinstance(node, ast.Constant):
         return str(node.value)
     if isinstance(node, ast.JoinedStr):
-        return "".join(_part(v, scope) for v in node.values)
+        return "".join(_text(v, scope) for v in node.values)
+    conversion = -1
+    if isinstance(node, ast.FormattedValue):
+        node, conversion = node.value, node.conversion
     value = _constant(node, scope)
-    return str(value) if value is not None else "{" + ast.unparse(node).replace("self.", "") + "}"
-
-
-def _part(node: ast.AST, scope: dict[str, Any]) -> str:
-    if isinstance(node, ast.Constant):
-        return str(node.value)
-    assert isinstance(node, ast.FormattedValue)
-    value = _constant(node.value, scope)
     if value is None:
-        return "{" + ast.unparse(node.value).replace("self.", "") + "}"
-    return repr(value) if node.conversion == ord("r") else format(value)
+        return "{" + ast.unparse(node).replace("self.", "") + "}"
+    return repr(value) if conversion == ord("r") else str(value)
 
 
 def _escape(text: str) -> str:

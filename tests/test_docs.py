@@ -17,8 +17,8 @@ BENCHMARKS = ROOT / "benchmarks"
 
 
 def _load(name: str, path: Path):
-    if str(BENCHMARKS) not in sys.path:  # the benchmarks import their neighbours by name
-        sys.path.insert(0, str(BENCHMARKS))
+    """A script as a module, registered under its name: the benchmarks import their neighbours
+    by name (docs_page), so it is loaded before them."""
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
