@@ -90,7 +90,7 @@ def test_the_pitch_prediction_predicts_a_plucked_string_exactly():
     err = (pred[0, settled] - y[1:][settled]).abs().max() / y[settled].abs().max()
     tap = (out[0, 1, settled] - y[1:][settled]).abs().max() / y[settled].abs().max()
     assert err < 1e-3 < 0.1 < tap
-    # |w|_1 <= 1: never larger than the largest tap, even on a signal that grows
+    # clipped: never larger than the largest tap, even on a signal that grows
     grow = torch.arange(T + feats.history, dtype=torch.float32)[None] * 0.01
     out, pred = feats.features(grow, feats.context(fr))
     assert (pred.abs() <= out[:, :3].abs().amax(1) * (1 + 1e-6)).all()

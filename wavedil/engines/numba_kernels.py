@@ -115,14 +115,12 @@ def _pitch_prediction(hist, b, t, P, lags, W, H1, taps, g, r):
         for m in range(i + 1, NL):
             acc -= g[m * NL + i] * r[m]
         r[i] = acc / g[i * NL + i]
-    norm = 0.0
-    for i in range(NL):
-        norm += abs(r[i])
-    scale = 1.0 / norm if norm > 1.0 else 1.0  # solve_ridge's bound: sum |w| <= 1
     pred = 0.0
+    bound = 0.0
     for i in range(NL):
-        pred += r[i] * scale * np.float64(taps[i])
-    return np.float32(pred)
+        pred += r[i] * np.float64(taps[i])
+        bound = max(bound, abs(np.float64(taps[i])))
+    return np.float32(min(max(pred, -bound), bound))  # clipped to the largest tap
 
 
 @njit(cache=True, fastmath=False)
