@@ -72,6 +72,37 @@ def test_block_sizes_with_and_without_the_c_kernel(kernel, block):
     _close(y, _reference(m, x[None])[0])
 
 
+BLOCKS = [1, 7, 16, 17, 31, 64, 100, 4096]
+
+
+@pytest.mark.parametrize("kernel", ["c", "numba"])
+def test_silence_gives_an_exactly_constant_output_for_every_block_size(kernel):
+    m = _model(gated=True)  # the first array gated: its sigmoid divides too
+    k = native.load() if kernel == "c" else native.Unavailable("test")
+    engine = EffectEngine(m, kernel=k)
+    silence = np.zeros(5003, np.float32)
+    first = engine.forward(silence, block=1)
+    assert np.all(first == first[0]) and first[0] != 0  # every sample the same float
+    for block in BLOCKS[1:]:
+        assert np.array_equal(engine.forward(silence, block=block), first), block
+
+
+@pytest.mark.parametrize("kernel", ["c", "numba"])
+def test_the_output_does_not_depend_on_the_block_size_bit_for_bit(kernel):
+    m = _model(controls=1)
+    k = native.load() if kernel == "c" else native.Unavailable("test")
+    engine = EffectEngine(m, free=300, kernel=k)  # rewinds inside the signal
+    x = (np.random.default_rng(6).standard_normal((2, 2000)) * 0.5).astype(np.float32)
+    # a decaying signal, then silence: the tail settles on the silent constant exactly
+    x[:, 1000:] = 0.0
+    first = engine.forward(x, [0.4], block=1)
+    _close(first, _reference(m, x, np.full((2, 1), 0.4, np.float32)))
+    for block in BLOCKS[1:]:
+        assert np.array_equal(engine.forward(x, [0.4], block=block), first), block
+    tail = first[:, 1000 + m.receptive_field:]
+    assert np.all(tail == tail[:, :1])
+
+
 def test_a_nam_standard_model_matches_the_torch_forward():
     torch.manual_seed(0)
     m = from_nam(to_nam(EffectNet(EffectConfig(preset="standard"))))  # via the .nam format

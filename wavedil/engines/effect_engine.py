@@ -4,7 +4,10 @@ numba kernels (:mod:`wavedil.engines.effect_kernels`) with the C matrix kernel o
 
 It computes what :meth:`EffectNet.stream <wavedil.effect.EffectNet.stream>` computes, to
 float precision (the products are summed in another order, tanh is a rational function
-with an error below 3e-7), with its own state object that the caller holds::
+with an error below 3e-7), and every value in the same arithmetic wherever it stands in a
+block, so that the output does not depend on the block size, bit for bit, and a silent input
+gives an exactly constant output (:data:`~wavedil.engines.effect_kernels.PANEL`). It has its
+own state object that the caller holds::
 
     engine = EffectEngine(model)
     state = engine.init_state()            # the state silence leaves, as the model's own
@@ -93,7 +96,7 @@ class EffectEngine:
                        put(layer.layer1x1.bias), hist, R,
                        K.ACTIVATION_CODES[spec["activation"]], int(spec["gated"])]
                 layers.append(row)
-                hist += C * (R + free)
+                hist += C * (R + free + K.PANEL)
                 mid_max, c_max = max(mid_max, mid), max(c_max, C, H)
             arrays.append([array.rechannel.in_channels, C, H, put(array.rechannel.weight[:, :, 0]),
                            put(array.head_rechannel.weight[:, :, 0]),
