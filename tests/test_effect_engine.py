@@ -135,6 +135,23 @@ def test_process_engines_agree():
         process(m, wave, 64, [0.3], engine="fast")
 
 
+@pytest.mark.parametrize("engine", ["compiled", "torch"])
+def test_process_gives_silence_an_exactly_constant_output_after_a_signal_too(engine):
+    m = _model(controls=1)
+    rf = m.receptive_field
+    x = torch.zeros(1003)
+    x[:200] = torch.from_numpy((np.random.default_rng(7).standard_normal(200) * 0.5)
+                               .astype(np.float32))
+    silent = None
+    for block in [1, 7, 16, 17, 64, 100]:  # 1003 is no whole number of any but 1
+        quiet = process(m, torch.zeros(1003), block, [0.3], engine=engine)
+        assert torch.all(quiet == quiet[0]), block
+        silent = quiet[0] if silent is None else silent
+        assert quiet[0] == silent or engine == "torch"  # torch rounds per block length
+        tail = process(m, x, block, [0.3], engine=engine)[200 + rf - 1:]
+        assert torch.all(tail == quiet[0]), block
+
+
 def test_bad_input_is_named():
     m = _model(controls=1)
     engine = EffectEngine(m)

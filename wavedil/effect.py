@@ -293,18 +293,27 @@ class EffectNet(nn.Module):
         return self._run(F.pad(x, (pad, 0)), controls, conv)[..., pad:]
 
     def init_state(self, batch_size: int = 1, device: torch.device | str | None = None,
-                   dtype: torch.dtype | None = None,
-                   controls: torch.Tensor | None = None) -> EffectState:
+                   dtype: torch.dtype | None = None, controls: torch.Tensor | None = None,
+                   block: int | None = None) -> EffectState:
         """The state after receptive_field - 1 samples of silence (what the forward assumes
-        before its input; NAM's plugin "pre-warms" the same way)."""
+        before its input; NAM's plugin "pre-warms" the same way). ``block``: warm up in blocks
+        of this many samples instead, receptive_field - 1 rounded up to whole blocks (the same
+        state, to float rounding): torch's products round a column alike within blocks of one
+        length, so blocks of ``block`` that follow then start from what they would leave
+        themselves, and a silent input streamed in them gives an exactly constant output."""
+        if block is not None and block < 1:
+            raise ValueError(f"EffectNet.init_state: block must be >= 1, got {block}")
         w = self.arrays[0].rechannel.weight
         device = device if device is not None else w.device
         dtype = dtype if dtype is not None else w.dtype
         state = EffectState([layer.conv.init_state(batch_size, device, dtype)
                              for array in self.arrays for layer in array.layers])
+        warm = self.receptive_field - 1
+        block = block or max(warm, 1)
         with torch.no_grad():
-            silence = torch.zeros(batch_size, self.receptive_field - 1, device=device, dtype=dtype)
-            self.stream(silence, state, controls)
+            silence = torch.zeros(batch_size, block, device=device, dtype=dtype)
+            for _ in range(-(-warm // block)):
+                self.stream(silence, state, controls)
         state.samples = 0
         return state
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+from torch.nn import functional as F
 
 from .effect import EffectNet
 
@@ -92,7 +93,10 @@ class Processor:
     The compiled engine runs on one thread, as a plugin's audio thread does; the torch engine
     on ``threads`` CPU threads (0: torch's default; one is the default because an effect's
     layers are narrow, 2 to 16 channels, and splitting such small operations over threads
-    costs more than it gains). Both give the model's forward to float precision."""
+    costs more than it gains). Both give the model's forward to float precision, and a silent
+    input (or the silence after a signal has decayed) an exactly constant output at any block
+    size: the compiled engine's arithmetic does not depend on the block, and the torch engine
+    warms up and ends in whole blocks."""
 
     def __init__(self, model: EffectNet, block: int = 64, controls: list[float] | None = None,
                  threads: int = 1, engine: str = "auto") -> None:
@@ -126,7 +130,7 @@ class Processor:
         if self.threads:
             torch.set_num_threads(self.threads)
         try:
-            state = self.model.init_state(1, controls=self.knobs)
+            state = self.model.init_state(1, controls=self.knobs, block=self.block)
             start = time.perf_counter()
             y = _stream(self.model, x, self.block, self.knobs, state)
             self.seconds = time.perf_counter() - start
@@ -157,9 +161,14 @@ def _controls(model: EffectNet, controls: list[float] | None) -> torch.Tensor | 
 
 def _stream(model: EffectNet, wave: torch.Tensor, block: int, knobs: torch.Tensor | None,
             state) -> torch.Tensor:
+    """(T,) -> (T,) in blocks of ``block``, the last one padded with silence to a whole block
+    (its extra output dropped): torch rounds alike within blocks of one length, so with a
+    state warmed in the same blocks a silent input gives an exactly constant output."""
     x = wave.reshape(1, -1).float()
-    out = [model.stream(x[:, i:i + block], state, knobs)[0] for i in range(0, x.shape[1], block)]
-    return torch.cat(out, dim=1)[0] if out else x.new_zeros(0)
+    T = x.shape[1]
+    x = F.pad(x, (0, -T % block))  # (1, whole blocks)
+    out = [model.stream(x[:, i:i + block], state, knobs)[0] for i in range(0, T, block)]
+    return torch.cat(out, dim=1)[0, :T] if out else x.new_zeros(0)
 
 
 def process_file(model: EffectNet, inp: str | Path, out: str | Path, block: int = 64,
