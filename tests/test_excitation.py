@@ -85,7 +85,7 @@ def test_the_pitch_prediction_predicts_a_plucked_string_exactly():
     y = plucked(20, [0.3, 0.45, 0.2], T + 1).float()
     out, pred = feats.features(torch.nn.functional.pad(y[None, :T], (feats.history, 0)),
                                feats.context(fr))
-    assert out.shape == (1, 4, T) and torch.equal(out[0, 3], pred[0])
+    assert out.shape == (1, 5, T) and torch.equal(out[0, 3], pred[0])
     settled = slice(20 + 24 + 5, T)  # the window holds no burst sample's prediction
     err = (pred[0, settled] - y[1:][settled]).abs().max() / y[settled].abs().max()
     tap = (out[0, 1, settled] - y[1:][settled]).abs().max() / y[settled].abs().max()

@@ -165,6 +165,10 @@ def make_speech(head, scale=1.0, seed=0):
         lpc_order=4, pre_emphasis=0.85, hop_length=16, sample_rate=2000, n_fft=64), **head})
     model = WaveNet(cfg).eval()
     with torch.no_grad():
+        if cfg.pitch_prediction:  # untrained, it is its predictor (silence from silence):
+            # random means and scales well above its residual's, so that there is a signal
+            torch.nn.init.normal_(model.out2.weight[model.head.means], std=0.3)
+            model.out2.bias[model.head.scales] += 7.0
         model.out2.weight.mul_(scale)
         model.out2.bias.mul_(scale)
     return model

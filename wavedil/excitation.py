@@ -17,7 +17,11 @@ and fed to every layer beside the upsampled conditioning:
   repeats itself one period later up to a slow change of gain and colour, which these few
   weights follow; the fit reads only samples already generated, so training (the true past)
   and generation (the model's own past) compute it alike. The model adds it to its head's
-  mean(s) too, and the network models what the period before does not predict.
+  mean(s) too, and the network models what the period before does not predict. Beside it, the
+  log RMS of what the fit leaves in its window (the signal's own where unvoiced, floored at
+  :data:`LTP_FLOOR`) is a feature and is added to the head's log scale(s): the model starts
+  from the predictor's own measure of how wrong it is, so the scale drops with the error
+  where a note sustains and rises in a burst, instead of one scale for both.
 
 Output t of the model predicts sample t + 1 and reads inputs at times <= t, so every feature of
 output t reads the window of inputs ending at x_t. One function computes them for the full
@@ -51,6 +55,8 @@ LTP_RIDGE = 1e-4
 """The pitch prediction's least squares add this times the mean diagonal of the taps' Gram
 matrix to its diagonal: weights stay bounded where the window is nearly silent or its taps
 nearly collinear (on held-out corpus notes it costs under 1 dB of prediction gain)."""
+LTP_FLOOR = 2.0 ** -16
+"""The pitch prediction's residual RMS is floored here (16-bit audio's step) before its log."""
 LTP_CHUNK = 256
 """Outputs whose pitch-prediction fits are solved at once in the full forward (memory bound:
 B x LTP_CHUNK x window x lags float64 values)."""
@@ -133,8 +139,15 @@ class SampleFeatures:
 
     @property
     def channels(self) -> int:
-        """Feature channels: one per lag, the pitch prediction, then the LP prediction."""
-        return len(self.lags) + (self.window > 0) + (self.order > 0)
+        """Feature channels: one per lag, the pitch prediction and its log residual RMS, then
+        the LP prediction."""
+        return len(self.lags) + 2 * (self.window > 0) + (self.order > 0)
+
+    @property
+    def scale_channel(self) -> int | None:
+        """The feature channel added to the head's log scale(s) (None without the pitch
+        prediction)."""
+        return len(self.lags) + 1 if self.window else None
 
     @property
     def predicts(self) -> bool:
@@ -180,8 +193,8 @@ class SampleFeatures:
                 idx = (pos - lag).clamp(0, H + T - 1)  # unvoiced outputs read a dummy, zeroed
                 out.append(torch.gather(window, 1, idx) * voiced)
         if self.window:
-            lp = self._pitch_prediction(window, P, torch.stack(out, -1))  # (B, T)
-            out.append(lp)
+            lp, scale = self._pitch_prediction(window, P, torch.stack(out, -1))  # (B, T) each
+            out += [lp, scale]
         if self.order:
             p = self.order
             past = window.unfold(1, p, 1)[:, H + 1 - p:H + 1 - p + T]  # (B, T, p), oldest first
@@ -191,9 +204,10 @@ class SampleFeatures:
         return torch.stack(out, 1), lp
 
     def _pitch_prediction(self, window: torch.Tensor, periods: torch.Tensor,
-                          taps: torch.Tensor) -> torch.Tensor:
-        """The pitch prediction of the window's last T outputs: window (B, H + T), periods
-        (B, T) long (0: unvoiced), taps (B, T, lags) -> (B, T), in the window's dtype. The
+                          taps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pitch prediction of the window's last T outputs and the log RMS of what its fit
+        leaves in the window: window (B, H + T), periods (B, T) long (0: unvoiced), taps
+        (B, T, lags) -> ((B, T), (B, T)), in the window's dtype. The
         prediction is clipped to the largest tap's magnitude, so that the loop of prediction and
         generation cannot grow by itself: the weights of a signal with few harmonics are not
         unique, and the ridge's choice may extrapolate (scaling the weights to sum |w| <= 1
@@ -205,6 +219,7 @@ class SampleFeatures:
         lags = torch.tensor(self.lags, device=window.device)  # (NL,)
         x = window.detach().double()
         pred = torch.zeros(B, T, dtype=torch.float64, device=window.device)
+        scale = torch.zeros(B, T, dtype=torch.float64, device=window.device)
         for j0 in range(0, T, LTP_CHUNK):
             j = torch.arange(j0, min(j0 + LTP_CHUNK, T), device=window.device)  # (J,)
             P = periods[:, j]  # (B, J)
@@ -215,8 +230,14 @@ class SampleFeatures:
                              idx)  # (B, J, W, NL): each target's taps
             y = x[:, target]  # (B, J, W)
             gram = torch.einsum("bjwi,bjwk->bjik", a, a)
-            weights = solve_ridge(gram, torch.einsum("bjwi,bjw->bji", a, y))  # (B, J, NL)
+            rhs = torch.einsum("bjwi,bjw->bji", a, y)
+            weights = solve_ridge(gram, rhs)  # (B, J, NL)
             near = taps[:, j].double()  # (B, J, NL)
             bound = near.abs().amax(-1)  # (B, J)
             pred[:, j] = torch.minimum(torch.maximum((weights * near).sum(-1), -bound), bound)
-        return pred.to(window.dtype)
+            # the fit's residual energy y.y - 2 w.r + w G w; unvoiced: the signal's own
+            left = ((y * y).sum(-1) - 2 * (weights * rhs).sum(-1)
+                    + torch.einsum("bji,bjik,bjk->bj", weights, gram, weights))
+            left = torch.where(P > 0, left.clamp(min=0.0), (y * y).sum(-1))
+            scale[:, j] = 0.5 * torch.log(left / W + LTP_FLOOR ** 2)
+        return pred.to(window.dtype), scale.to(window.dtype)

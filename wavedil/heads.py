@@ -100,6 +100,11 @@ class LogisticMixtureHead:
         """The channels holding the components' means (an offset to the prediction moves them)."""
         return slice(self.mixtures, 2 * self.mixtures)
 
+    @property
+    def scales(self) -> slice:
+        """The channels holding the components' log scales (an offset moves them all)."""
+        return slice(2 * self.mixtures, 3 * self.mixtures)
+
     def _split(self, logits: torch.Tensor):
         K = self.mixtures
         return logits[:, :K], logits[:, K:2 * K], logits[:, 2 * K:].clamp(min=self.log_scale_min)
@@ -157,6 +162,11 @@ class GaussianHead:
     def means(self) -> slice:
         """The channel holding the mean."""
         return slice(0, 1)
+
+    @property
+    def scales(self) -> slice:
+        """The channel holding the log standard deviation."""
+        return slice(1, 2)
 
     def nll(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """logits (B, 2, T), target (B, T) in [-1, 1] -> (B, T) nats."""

@@ -223,8 +223,8 @@ class WaveNetConfig(Config, MelSettings):
     @property
     def sample_feature_channels(self) -> int:
         """Inputs computed per sample from the model's own past samples: one per pitch lag,
-        the pitch prediction, the LP prediction."""
-        return len(self.pitch_lags or []) + (self.pitch_prediction > 0) + (self.lpc_order > 0)
+        the pitch prediction and its log residual RMS, the LP prediction."""
+        return len(self.pitch_lags or []) + 2 * (self.pitch_prediction > 0) + (self.lpc_order > 0)
 
     def make_head(self) -> Head:
         if self.head == "categorical":
@@ -284,6 +284,13 @@ class WaveNet(nn.Module):
         self.out1 = nn.Conv1d(c.skip_channels, c.skip_channels, 1)
         self.out2 = nn.Conv1d(c.skip_channels, self.head.out_channels, 1)
         self.skip_scale = math.sqrt(1.0 / len(self.blocks))
+        if c.pitch_prediction:
+            # the network's share of the mean starts at zero: untrained, the model is its
+            # predictor, and the scale can shrink towards the predictor's error from the first
+            # steps instead of waiting for random means to be unlearnt
+            with torch.no_grad():
+                self.out2.weight[self.head.means].zero_()
+                self.out2.bias[self.head.means].zero_()
 
     @property
     def receptive_field(self) -> int:
@@ -348,7 +355,7 @@ class WaveNet(nn.Module):
         return cond[..., :T]
 
     def _output(self, skips: torch.Tensor, lp: torch.Tensor | None = None,
-                last: int | None = None) -> torch.Tensor:
+                last: int | None = None, scale: torch.Tensor | None = None) -> torch.Tensor:
         """The skip sum (B, S, T) and the LP prediction (B, T) -> head parameters (B, out, T),
         or for the last ``last`` steps only (B, out, last), the head computed for those alone.
         The head's 1x1 convolutions run as products on rows (B, T, S), whatever the memory
@@ -356,6 +363,7 @@ class WaveNet(nn.Module):
         a softmax over the channels reads them contiguous."""
         if last is not None:
             skips, lp = skips[..., -last:], None if lp is None else lp[..., -last:]
+            scale = None if scale is None else scale[..., -last:]
         rows = F.relu(skips.transpose(1, 2) * self.skip_scale)  # (B, T, S)
         rows = F.relu(F.linear(rows, self.out1.weight[:, :, 0], self.out1.bias))
         out = F.linear(rows, self.out2.weight[:, :, 0], self.out2.bias)  # (B, T, out)
@@ -364,6 +372,11 @@ class WaveNet(nn.Module):
             means = self.head.means
             out = torch.cat([out[..., :means.start], out[..., means] + lp[..., None],
                              out[..., means.stop:]], -1)
+        if scale is not None:
+            # the pitch prediction's residual RMS moves the head's log scale(s)
+            scales = self.head.scales
+            out = torch.cat([out[..., :scales.start], out[..., scales] + scale[..., None],
+                             out[..., scales.stop:]], -1)
         return out.transpose(1, 2)
 
     def sample_context(self, local: torch.Tensor, n_samples: int | None = None) -> SampleContext | None:
@@ -390,6 +403,14 @@ class WaveNet(nn.Module):
         feats, lp = self.excitation.features(window, ctx)
         return torch.cat([cond, feats.to(cond.dtype)], 1), lp
 
+    def _scale_offset(self, cond: torch.Tensor | None) -> torch.Tensor | None:
+        """The feature added to the head's log scale(s), from the conditioning that
+        :meth:`_with_features` made (B, T); None without one."""
+        channel = None if self.excitation is None else self.excitation.scale_channel
+        if channel is None:
+            return None
+        return cond[:, self.config.cond_channels + channel]
+
     # -- full sequence ---------------------------------------------------------------------
 
     def forward(self, x: torch.Tensor, local: torch.Tensor | None = None,
@@ -409,12 +430,13 @@ class WaveNet(nn.Module):
             window = F.pad(x, (self.excitation.history, 0))  # silence before the first input
             cond, lp = self._with_features(window, cond, self.sample_context(local, x.shape[-1]))
         if chunked_stack.applies(self.blocks, h):
-            return self._output(chunked_stack.run_stack(self.blocks, h, cond, g), lp, last)
+            return self._output(chunked_stack.run_stack(self.blocks, h, cond, g), lp, last,
+                                self._scale_offset(cond))
         skips = 0
         for block in self.blocks:
             h, s = block(h, cond, g)
             skips = skips + s
-        return self._output(skips, lp, last)
+        return self._output(skips, lp, last, self._scale_offset(cond))
 
     # -- incremental ---------------------------------------------------------------------
 
@@ -456,7 +478,7 @@ class WaveNet(nn.Module):
             (h, s), state.convs[i] = run(h, state.convs[i], cond, g)
             skips = skips + s
         state.steps += x.shape[-1]
-        return self._output(skips, lp), state
+        return self._output(skips, lp, scale=self._scale_offset(cond)), state
 
     def _check_cond(self, cond: torch.Tensor | None, B: int, T: int) -> None:
         if self.conditioner is None:

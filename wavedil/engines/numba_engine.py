@@ -96,7 +96,9 @@ class NumbaEngine(Engine):
                             classes=float(p.classes),
                             means_lo=p.means.start if p.means is not None else 0,
                             means_hi=p.means.stop if p.means is not None else 0,
-                            ltp_window=features.window if features is not None else 0)
+                            ltp_window=features.window if features is not None else 0,
+                            scales_lo=p.scales.start if p.scales is not None else 0,
+                            scales_hi=p.scales.stop if p.scales is not None else 0)
 
     def _context(self, n: int, context: SampleContext | None) -> tuple[np.ndarray, np.ndarray]:
         """The chunk's sample context as the kernel reads it: periods (n, B) int64 and LP

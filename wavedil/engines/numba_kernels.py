@@ -27,7 +27,7 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
-from ..excitation import LTP_RIDGE
+from ..excitation import LTP_FLOOR, LTP_RIDGE
 
 CATEGORICAL, LOGISTIC, GAUSSIAN = 0, 1, 2
 
@@ -56,7 +56,8 @@ float32, its LP predictor (p = 0 without LP); uniforms (n, B, k) float64 when sa
 forcing."""
 Options = namedtuple("Options", "gemm stack sampler pair pair_join format words round_inputs "
                                 "forcing head_kind temperature log_scale_min input_classes "
-                                "mulaw_input classes means_lo means_hi ltp_window")
+                                "mulaw_input classes means_lo means_hi ltp_window "
+                                "scales_lo scales_hi")
 """gemm: the C kernel's address (0: numba's loops); stack: the address of the C layer loop
 (``stack.c``'s wd_stack_step, 0: the loop here), which multiplies with the weights in format
 (0: float32, 1: float32 in panels, 2: bfloat16 in panels, 3: bfloat16 in panels of pairs,
@@ -70,26 +71,42 @@ matrices (2: float32, 1: bfloat16); round_inputs: the products' inputs rounded t
 0); forcing: feed ``values`` and write logits;
 the head's kind (CATEGORICAL, ...), temperature and log-scale floor; the input embedding's kind;
 classes (float); the head's mean channels means_lo .. means_hi - 1, which the LP and pitch
-predictions move; ltp_window: the pitch prediction's window (0: none)."""
+predictions move; ltp_window: the pitch prediction's window (0: none); the head's log-scale
+channels scales_lo .. scales_hi - 1, which the pitch prediction's log residual RMS moves."""
 
 
 @njit(cache=True, fastmath=False)
-def _pitch_prediction(hist, b, t, P, lags, W, H1, taps, g, r):
-    """``SampleFeatures._pitch_prediction`` of output t of stream b (period P > 0): the
-    weights fit to inputs t + 1 - W .. t of the history ring, each from its own taps P + lag
-    back, by ``excitation.solve_ridge``'s ridge and Cholesky, then applied to the output's
-    taps (float32, (NL,)); g (NL * NL,) and r (NL,) float64 scratch."""
+def _pitch_prediction(hist, b, t, P, lags, W, H1, taps, g, r, out):
+    """``SampleFeatures._pitch_prediction`` of output t of stream b: the weights fit to
+    inputs t + 1 - W .. t of the history ring, each from its own taps P + lag back, by
+    ``excitation.solve_ridge``'s ridge and Cholesky, applied to the output's taps (float32,
+    (NL,)) and clipped, and the log RMS of the fit's residual: written to out[0] and out[1]
+    (float32). P = 0 (unvoiced): prediction 0, the window's own log RMS. g (2 NL^2,) and r
+    (2 NL,) float64 scratch: their second halves keep the Gram matrix and right-hand side for
+    the residual while the first are factored and solved in place."""
     NL = lags.shape[0]
     g[:] = 0.0
     r[:] = 0.0
+    yy = 0.0
     for w in range(W):
         n = t + 1 - W + w
         y = np.float64(hist[b, n % H1])
+        yy += y * y
+        if P == 0:
+            continue
         for i in range(NL):
             ai = np.float64(hist[b, (n - P - lags[i]) % H1])
             r[i] += ai * y
             for k in range(NL):
                 g[i * NL + k] += ai * np.float64(hist[b, (n - P - lags[k]) % H1])
+    if P == 0:
+        out[0] = np.float32(0.0)
+        out[1] = np.float32(0.5 * math.log(yy / W + LTP_FLOOR * LTP_FLOOR))
+        return
+    gram = g[NL * NL:2 * NL * NL]  # the Gram kept for the residual, rhs too
+    rhs = r[NL:2 * NL]
+    gram[:] = g[:NL * NL]
+    rhs[:] = r[:NL]
     lam = 0.0
     for i in range(NL):
         lam += g[i * NL + i]
@@ -120,7 +137,17 @@ def _pitch_prediction(hist, b, t, P, lags, W, H1, taps, g, r):
     for i in range(NL):
         pred += r[i] * np.float64(taps[i])
         bound = max(bound, abs(np.float64(taps[i])))
-    return np.float32(min(max(pred, -bound), bound))  # clipped to the largest tap
+    out[0] = np.float32(min(max(pred, -bound), bound))  # clipped to the largest tap
+    wr = 0.0
+    wgw = 0.0
+    for i in range(NL):  # the residual energy y.y - 2 w.r + w G w
+        wr += r[i] * rhs[i]
+        acc = 0.0
+        for k in range(NL):
+            acc += gram[i * NL + k] * r[k]
+        wgw += r[i] * acc
+    left = max(yy - 2.0 * wr + wgw, 0.0)
+    out[1] = np.float32(0.5 * math.log(left / W + LTP_FLOOR * LTP_FLOOR))
 
 
 @njit(cache=True, fastmath=False)
@@ -398,7 +425,7 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
     buf, inp, hist, off, span, dil, _ = state
     static, local, periods, coeffs, _, _, _ = chunk
     (gemm, stack, _, _, _, fmt, words, rnd, _, _, _, _, input_classes, mulaw_input, classes,
-     means_lo, means_hi, ltp_window) = options
+     means_lo, means_hi, ltp_window, scales_lo, scales_hi) = options
     has_local = local.shape[0] > 0
     has_features = hist.shape[1] > 0
     H1 = hist.shape[1]
@@ -428,8 +455,10 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
     feats = np.empty(nb * A, np.float32)  # (nb, A): this step's sample features
     fbias = np.empty(nb * L * G, np.float32)  # (nb, L * 2G): their share of every layer's bias
     lp = np.zeros(nb, np.float32)  # the prediction added to the means: pitch + LP
-    gram = np.empty(NL * NL)  # the pitch prediction's scratch
-    rhs = np.empty(NL)
+    gram = np.empty(2 * NL * NL)  # the pitch prediction's scratch
+    rhs = np.empty(2 * NL)
+    ltp = np.empty(2, np.float32)  # its prediction and log residual RMS
+    ls = np.zeros(nb, np.float32)  # the offset of the head's log scales
     wsm = wsmp.reshape(-1)
     half = np.float32(0.5)
     zero = np.float32(0.0)
@@ -442,17 +471,19 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
                 for j in range(NL):  # the tap at lag l reads input t + 1 - (P + l), if voiced
                     feats[q * A + j] = hist[b, (t + 1 - P - lags[j]) % H1] if P > 0 else zero
                 lp[q] = zero
-                if ltp_window > 0:  # the pitch prediction: sum_l w_l tap_l, 0 where unvoiced
-                    if P > 0:
-                        lp[q] = _pitch_prediction(hist, b, t, P, lags, ltp_window, H1,
-                                                  feats[q * A:q * A + NL], gram, rhs)
-                    feats[q * A + NL] = lp[q]
+                if ltp_window > 0:  # the pitch prediction and its log residual RMS
+                    _pitch_prediction(hist, b, t, P, lags, ltp_window, H1,
+                                      feats[q * A:q * A + NL], gram, rhs, ltp)
+                    lp[q] = ltp[0]
+                    ls[q] = ltp[1]
+                    feats[q * A + NL] = ltp[0]
+                    feats[q * A + NL + 1] = ltp[1]
                 if p > 0:  # LP: -sum_k a_k x_{t + 1 - k}
                     acc = zero
                     for k in range(p):
                         acc += coeffs[i, b, k] * hist[b, (t - k) % H1]
                     lp[q] += -acc
-                    feats[q * A + NL + (ltp_window > 0)] = -acc
+                    feats[q * A + NL + 2 * (ltp_window > 0)] = -acc
             # step's bias + feats @ w_sample: A is a handful, numba's loops do it
             fbias[:] = zero
             _loops(nb, L * G, A, feats, 0, A, wsm, 0, L * G, fbias, 0, L * G, False)
@@ -517,6 +548,8 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
             lq = lg[q * O:(q + 1) * O]
             for o in range(means_lo, means_hi):  # step's out[:, means] += lp
                 lq[o] += lp[q]
+            for o in range(scales_lo, scales_hi):  # step's out[:, scales] += scale
+                lq[o] += ls[q]
             value = _output(i, b, True, lq, chunk, options, work, drawn)
             _embed(value, x[q * C:(q + 1) * C], input_classes, mulaw_input, embed, embed_bias,
                    classes)
@@ -544,7 +577,7 @@ def _paired(part, n, t0, weights, state, chunk, options, shared):
     buf, inp, _, off, span, dil, flags = state
     static, local, _, _, _, _, _ = chunk
     (_, _, _, pair, pair_join, fmt, words, _, _, _, _, _, input_classes, mulaw_input, classes,
-     _, _, _) = options
+     _, _, _, _, _) = options
     z, s, s1, lg = shared
     role = flags[20 + part:]
     _call_c(pair_join, (flags, PAIR_WAIT, role))

@@ -71,7 +71,10 @@ class Plan:
     features: SampleFeatures | None
     """The model's sample features (None without them)."""
     means: slice | None
-    """The head's mean channels, which the LP prediction moves (None without LP)."""
+    """The head's mean channels, which the LP and pitch predictions move (None without)."""
+    scales: slice | None
+    """The head's log-scale channels, which the pitch prediction's log residual RMS (feature
+    ``features.scale_channel``) moves (None without the pitch prediction)."""
     w_speaker: torch.Tensor | None
     """(Cs, L * 2G): every layer's speaker projection side by side."""
     w_skip: torch.Tensor
@@ -189,7 +192,8 @@ def make_plan(model: WaveNet, dtype: torch.dtype = torch.float32, weights: str =
         w_taps=m(w_taps), b_taps=f(torch.stack([b.conv.bias for b in blocks])), w_res=m(w_res),
         b_res=f(b_res), w_local=f(w_local), w_sample=f(w_sample), features=model.excitation,
         means=model.head.means if model.excitation is not None and model.excitation.predicts
-        else None, w_speaker=f(w_speaker), w_skip=m(w_skip),
+        else None, scales=model.head.scales if cfg.pitch_prediction else None,
+        w_speaker=f(w_speaker), w_skip=m(w_skip),
         b_skip=f(b_skip), w_out1=m(_w(model.out1)[:, :, 0].t()), b_out1=f(model.out1.bias),
         w_out2=m(_w(model.out2)[:, :, 0].t()), b_out2=f(model.out2.bias), offsets=offsets,
         spans=spans, tap_rows=torch.tensor(taps, dtype=torch.long, device=dev).reshape(-1, 3),
@@ -247,9 +251,11 @@ def step(plan: Plan, state: StepState, bias: torch.Tensor,
     K1, G, t = plan.kernel_size - 1, plan.gate_half, state.t
     q = _bf16 if plan.round_inputs else (lambda a: a)  # noqa: E731  the products' inputs
     x = state.next_input  # (B, C)
-    lp = None
+    lp = scale = None
     if plan.features is not None:
         feats, lp = sample_features(plan, state, ctx)  # (B, A)
+        if plan.scales is not None:
+            scale = feats[:, plan.features.scale_channel]
         bias = bias + (feats @ plan.w_sample).unflatten(-1, (plan.n_layers, -1)).transpose(0, 1)
     off, delay, span = plan.tap_rows.unbind(1)  # the older taps' rows, oldest first per layer
     taps = state.ring.index_select(0, off + torch.remainder(delay + t, span)).unbind(0)  # (B, C)
@@ -275,6 +281,8 @@ def step(plan: Plan, state: StepState, bias: torch.Tensor,
     out = torch.addmm(plan.b_out2, q(s), plan.w_out2)  # (B, out)
     if lp is not None:
         out[:, plan.means] += lp[:, None]
+    if scale is not None:
+        out[:, plan.scales] += scale[:, None]
     return out
 
 
