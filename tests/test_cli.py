@@ -249,11 +249,12 @@ def test_engine_device_and_format_are_choices_in_the_help_and_bad_ones_one_line(
     from wavedil.export import FORMATS
 
     from wavedil.process import ENGINES as EFFECT_ENGINES
+    from wavedil.effect import TANH
 
     assert cli.ENGINES == ENGINES and cli.FORMATS == tuple(FORMATS)
-    assert cli.EFFECT_ENGINES == EFFECT_ENGINES and cli.WEIGHTS == WEIGHTS
+    assert cli.EFFECT_ENGINES == EFFECT_ENGINES and cli.WEIGHTS == WEIGHTS and cli.TANH == TANH
     for command, shown in (("generate", ("auto|torch|numba", "cpu|cuda", "fp32|bf16")),
-                           ("process", ("auto|compiled|torch",)),
+                           ("process", ("auto|compiled|torch", "model|fast|exact")),
                            ("evaluate", ("auto|torch|numba", "cpu|cuda")),
                            ("export", ("torchscript|onnx|nam",))):
         r = runner.invoke(app, [command, "--help"])
@@ -298,7 +299,7 @@ def test_arguments_found_bad_leave_no_file_behind(tmp_path):
          [["--temperature", "-1"], ["--limit", "0"], ["--speaker", "1"]]),
         (["export", vocoder, "-o", new / "x.nam"], [["--format", "nam"]]),
         (["process", effect, wavs / "a.wav", "-o", new / "wet.wav"],
-         [["--block", "0"], ["--control", "0.5"], ["--engine", "fast"]]),
+         [["--block", "0"], ["--control", "0.5"], ["--engine", "fast"], ["--tanh", "quick"]]),
     ]
     for base, mistakes in cases:
         base = [str(a) for a in base]

@@ -1,11 +1,13 @@
 """The effect model: NAM's sizes, causality, exact receptive field, streaming in any block
-size equal to the forward, controls, config errors."""
+size equal to the forward, controls, config errors, NAM's fast tanh and playing tanh layers
+with it."""
 
+import numpy as np
 import pytest
 import torch
 
 from wavedil.config import ConfigError
-from wavedil.effect import PRESETS, EffectConfig, EffectNet
+from wavedil.effect import PRESETS, EffectConfig, EffectNet, fast_tanh, with_tanh
 
 SMALL = [{"channels": 4, "head_size": 2, "kernel_size": 3, "dilations": [1, 2, 4],
           "activation": "tanh", "gated": True, "head_bias": False},
@@ -121,3 +123,47 @@ def test_rf_reads_an_effect_recipe():
     d = json.loads(r.output)
     assert d["receptive_field"] == EffectConfig(preset="standard").receptive_field == 4093
     assert d["dilations"] == PRESETS["standard"][0]["dilations"] * 2
+
+
+def nam_fast_tanh(x: np.ndarray) -> np.ndarray:
+    """fast_tanh of NeuralAmpModelerCore's NAM/activations.h, in x's dtype: its float
+    constants and one rounding per operation, in the order its C expression gives."""
+    a, b, c, d, e = (x.dtype.type(v) for v in (2.45550750702956, 0.893229853513558,
+                                                0.821226666969744, 2.44506634652299,
+                                                0.814642734961073))
+    ax, x2 = np.abs(x), x * x
+    return x * (a + a * ax + (b + c * ax) * x2) / (d + (d + x2) * np.abs(x + e * x * ax))
+
+
+def test_fast_tanh_is_nams_formula_to_float32_rounding():
+    x = np.concatenate([np.linspace(-12, 12, 240_001, dtype=np.float32),
+                        np.float32([0.0, -0.0, 1e-30, -3e-8, 1e4, -1e4])])
+    assert np.array_equal(fast_tanh(torch.from_numpy(x)).numpy(), nam_fast_tanh(x))
+    x64 = np.linspace(-8, 8, 160_001)
+    got = fast_tanh(torch.from_numpy(x64)).numpy()
+    np.testing.assert_allclose(got, nam_fast_tanh(x64), rtol=1e-15, atol=0)
+    err = np.abs(got - np.tanh(x64))
+    assert 4e-4 < err.max() < 4.4e-4 and abs(abs(x64[err.argmax()]) - 0.58) < 0.01
+    big = fast_tanh(torch.tensor([-1e6, 1e6], dtype=torch.float64))
+    assert torch.allclose(big.abs(), torch.tensor(0.821226666969744 / 0.814642734961073,
+                                                  dtype=torch.float64))  # +-1.0081, not +-1
+    t = torch.linspace(-3, 3, 101, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(fast_tanh, (t[t != 0].detach().requires_grad_(),))
+
+
+def test_with_tanh_plays_the_tanh_layers_as_asked_and_keeps_the_weights():
+    m = _model()  # tanh (gated) then relu
+    assert with_tanh(m, "model") is m and with_tanh(m, "exact") is m
+    fast = with_tanh(m, "fast")
+    assert [a["activation"] for a in fast.config.arrays] == ["fast_tanh", "relu"]
+    assert [a["activation"] for a in m.config.arrays] == ["tanh", "relu"]  # m unchanged
+    assert all(torch.equal(p, q) for p, q in zip(m.parameters(), fast.parameters()))
+    assert next(fast.parameters()).dtype == torch.float64 and not fast.training
+    x = torch.randn(2, 300, dtype=torch.float64)
+    with torch.no_grad():
+        y, yf = m(x), fast(x)
+        assert 1e-6 < (yf - y).abs().max() < 1e-2 * y.abs().max()
+        torch.testing.assert_close(with_tanh(fast, "exact")(x), y, rtol=0, atol=0)
+    assert with_tanh(fast, "exact").config.arrays == m.config.arrays
+    with pytest.raises(ValueError, match="--tanh must be one of model, fast, exact, got 'quick'"):
+        with_tanh(m, "quick")

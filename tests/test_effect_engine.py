@@ -152,6 +152,39 @@ def test_process_gives_silence_an_exactly_constant_output_after_a_signal_too(eng
         assert torch.all(tail == quiet[0]), block
 
 
+def test_the_compiled_fast_tanh_is_the_torch_one_bit_for_bit():
+    from wavedil.effect import fast_tanh
+    from wavedil.engines import effect_kernels as K
+
+    z = np.concatenate([np.linspace(-12, 12, 24_001, dtype=np.float32),
+                        np.float32([0.0, -0.0, 1e-30, 1e4, -1e4])])
+    want = fast_tanh(torch.from_numpy(z)).numpy()  # NAM's formula (tests/test_effect.py)
+    for n in (1, 17, z.size):  # a lone value; vectors and their remainders
+        for zn, wn in ((z[:n], want[:n]), (z[::-1][:n], want[::-1][:n])):
+            got = np.empty(n, np.float32)
+            K._activate(K.ACTIVATION_CODES["fast_tanh"], False, zn.copy(), got, 1, n, n)
+            assert np.array_equal(got, wn), n
+
+
+@pytest.mark.parametrize("engine", ["compiled", "torch"])
+def test_process_tanh_fast_plays_tanh_layers_as_nams_plugin_does(engine):
+    m = _model(controls=1)  # tanh layers in both arrays
+    fast = EffectNet(EffectConfig(preset=None, arrays=[dict(a, activation="fast_tanh")
+                                                       for a in m.config.arrays],
+                                  controls=1, head_scale=0.5)).eval()
+    fast.load_state_dict(m.state_dict())
+    wave = torch.from_numpy((np.random.default_rng(8).standard_normal(900) * 0.5)
+                            .astype(np.float32))
+    played = process(m, wave, 64, [0.3], engine=engine, tanh="fast").numpy()
+    _close(played, _reference(fast, wave.numpy()[None], [[0.3]])[0])
+    exact = process(m, wave, 64, [0.3], engine=engine).numpy()
+    assert np.abs(played - exact).max() > 1e-4 * np.abs(exact).max()  # the choice matters
+    back = process(fast, wave, 64, [0.3], engine=engine, tanh="exact").numpy()
+    _close(back, exact)
+    with pytest.raises(ValueError, match="--tanh must be one of model, fast, exact"):
+        process(m, wave, 64, [0.3], engine=engine, tanh="quick")
+
+
 def test_bad_input_is_named():
     m = _model(controls=1)
     engine = EffectEngine(m)

@@ -15,7 +15,19 @@ ARRAYS = [{"channels": 6, "head_size": 3, "kernel_size": 3, "dilations": [1, 2, 
            "activation": "tanh", "gated": True, "head_bias": False},
           {"channels": 3, "head_size": 1, "kernel_size": 2, "dilations": [16, 1, 32],
            "activation": "hardtanh", "gated": False, "head_bias": True}]
-ACT = {"Tanh": np.tanh, "Hardtanh": lambda z: np.clip(z, -1.0, 1.0),
+FAST = [dict(ARRAYS[0], activation="fast_tanh"), ARRAYS[1]]
+
+
+def _fast_tanh(z):
+    """NAM core's fast_tanh (NAM/activations.h), in float64."""
+    az = np.abs(z)
+    return (z * (2.45550750702956 + 2.45550750702956 * az
+                 + (0.893229853513558 + 0.821226666969744 * az) * z * z)
+            / (2.44506634652299 + (2.44506634652299 + z * z)
+               * np.abs(z + 0.814642734961073 * z * az)))
+
+
+ACT = {"Tanh": np.tanh, "Fasttanh": _fast_tanh, "Hardtanh": lambda z: np.clip(z, -1.0, 1.0),
        "ReLU": lambda z: np.maximum(z, 0.0), "Sigmoid": lambda z: 1 / (1 + np.exp(-z))}
 
 
@@ -67,9 +79,10 @@ def reference_forward(nam: dict, x: np.ndarray) -> np.ndarray:
     return scale * head[0]
 
 
-@pytest.mark.parametrize("preset", [None, "nano", "standard"])
-def test_export_matches_the_format_forward(preset):
-    m = _random(preset)
+@pytest.mark.parametrize("preset, arrays", [(None, ARRAYS), (None, FAST), ("nano", None),
+                                            ("standard", None)])
+def test_export_matches_the_format_forward(preset, arrays):
+    m = _random(preset, arrays)
     nam = json.loads(json.dumps(to_nam(m)))
     x = np.random.default_rng(0).standard_normal(700) * 0.5
     with torch.no_grad():
@@ -89,6 +102,15 @@ def test_round_trip_keeps_every_weight(tmp_path):
     for a, b in zip(m.parameters(), back.parameters()):
         assert torch.equal(a, b)
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_fast_tanh_is_nams_fasttanh_both_ways():
+    m = _random(arrays=FAST)
+    nam = json.loads(json.dumps(to_nam(m)))
+    assert {a["type"] for a in nam["config"]["layers"][0]["activation"]} == {"Fasttanh"}
+    assert from_nam(nam).config.arrays == m.config.arrays
+    nam["config"]["layers"][0]["activation"] = "Fasttanh"  # one name for every layer
+    assert from_nam(nam).config.arrays == m.config.arrays
 
 
 def test_the_older_layout_reads():
@@ -120,6 +142,7 @@ def _broken(edit):
     (lambda d: d["config"]["layers"][0].update(groups_input=2), "grouped"),
     (lambda d: d["config"]["layers"][1]["activation"].__setitem__(0, {"type": "Softplus"}),
      "Softplus"),
+    (lambda d: d["config"]["layers"][0].update(activation="Fast_Tanh"), "activation 'Fast_Tanh'"),
     (lambda d: d["config"].update(head={"channels": 4}), "post-head network"),
     (lambda d: d["config"]["layers"][0].update(condition_size=2), "condition_size"),
 ])

@@ -28,6 +28,8 @@ FORMATS = ("torchscript", "onnx", "nam")
 """wavedil.export.FORMATS: export formats."""
 EFFECT_ENGINES = ("auto", "compiled", "torch")
 """wavedil.process.ENGINES: engines of effect models."""
+TANH = ("model", "fast", "exact")
+"""wavedil.effect.TANH: how process plays an effect's tanh layers."""
 WEIGHTS = ("fp32", "bf16", "bf16-dot")
 """wavedil.engines.WEIGHTS: engine weight formats."""
 REFINE_HELP = ("passes of mel-consistent refinement after a mel-conditioned model (each band's "
@@ -39,6 +41,7 @@ Device = Enum("Device", {name: name for name in DEVICES}, type=str)
 Format = Enum("Format", {name: name for name in FORMATS}, type=str)
 Weights = Enum("Weights", {name: name for name in WEIGHTS}, type=str)
 EffectEngine = Enum("EffectEngine", {name: name for name in EFFECT_ENGINES}, type=str)
+Tanh = Enum("Tanh", {name: name for name in TANH}, type=str)
 
 _UsageError, _ClickException = (next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
                                 for name in ("UsageError", "ClickException"))
@@ -532,6 +535,10 @@ def process(
     engine: EffectEngine = typer.Option("auto", "--engine", help="compiled: numba and the C "
                                         "matrix kernel, one thread; auto: compiled where numba "
                                         "runs, else torch"),
+    tanh: Tanh = typer.Option("model", "--tanh", help="fast: play tanh layers with Neural Amp "
+                              "Modeler's fast tanh, as NAM's plugin does (its output to float "
+                              "rounding); exact: fast_tanh layers with tanh; model: as the "
+                              "model names them"),
     force: bool = typer.Option(False, "--force", help="overwrite OUT"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
@@ -544,7 +551,7 @@ def process(
     with _user_errors():
         net = load_effect(model)
         result = process_file(net, inp, out, block, list(control), force, threads,
-                              engine.value)
+                              engine.value, tanh.value)
     figures = {"out": str(result.out), "samples": result.samples,
                "sample_rate": result.sample_rate, "block": result.block,
                "seconds": round(result.seconds, 4),

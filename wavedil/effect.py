@@ -25,7 +25,7 @@ so a .nam model played here and in NAM gives the same samples from the first one
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -34,8 +34,28 @@ from torch.nn import functional as F
 from .config import Config, ConfigError
 from .layers import ConvState, CausalConv1d
 
+FAST_TANH = (2.45550750702956, 0.893229853513558, 0.821226666969744, 2.44506634652299,
+             0.814642734961073)
+"""The constants a, b, c, d, e of Neural Amp Modeler's fast tanh (:func:`fast_tanh`)."""
+
+
+def fast_tanh(x: torch.Tensor) -> torch.Tensor:
+    """Neural Amp Modeler's fast tanh (``fast_tanh`` in NeuralAmpModelerCore's
+    ``NAM/activations.h``), the rational function
+
+        x (a + a|x| + (b + c|x|) x^2) / (d + (d + x^2) |x + e x |x||)
+
+    with the operations in NAM's order, so that in float32 it rounds as NAM's does. It is
+    within 4.4e-4 of tanh for |x| < 8 (the largest difference near |x| = 0.58) and tends to
+    +-c/e = +-1.0081 instead of +-1. NAM's plugin plays every tanh layer with it."""
+    a, b, c, d, e = FAST_TANH
+    ax, x2 = x.abs(), x * x
+    return x * (a + a * ax + (b + c * ax) * x2) / (d + (d + x2) * (x + e * x * ax).abs())
+
+
 ACTIVATIONS = {
     "tanh": torch.tanh,
+    "fast_tanh": fast_tanh,
     "relu": F.relu,
     "sigmoid": torch.sigmoid,
     "hardtanh": F.hardtanh,
@@ -84,8 +104,9 @@ class EffectConfig(Config):
     """standard, lite, feather or nano (Neural Amp Modeler's sizes); null: ``arrays``."""
     arrays: list[dict] | None = None
     """Layer arrays, each {channels, head_size, kernel_size, dilations, activation (tanh,
-    relu, sigmoid, hardtanh, softsign, silu, leaky_relu), gated, head_bias}; given, they
-    replace the preset's. Each array's head_size is the next one's channels; the last is 1."""
+    fast_tanh: NAM's rational approximation, relu, sigmoid, hardtanh, softsign, silu,
+    leaky_relu), gated, head_bias}; given, they replace the preset's. Each array's head_size
+    is the next one's channels; the last is 1."""
     controls: int = 0
     """Control values (knob positions, in [0, 1] by convention) the model is conditioned on,
     constant per file; 0: none (a .nam file holds none)."""
@@ -328,4 +349,29 @@ class EffectNet(nn.Module):
         return y, state
 
 
-__all__ = ["ACTIVATIONS", "EffectConfig", "EffectNet", "EffectState", "PRESETS"]
+TANH = ("model", "fast", "exact")
+"""How a model's tanh layers are played (:func:`with_tanh`; ``wavedil process --tanh``)."""
+
+
+def with_tanh(model: EffectNet, tanh: str = "model") -> EffectNet:
+    """``model`` with its tanh layers played as ``tanh`` says: model (as each array names
+    them), fast (tanh as NAM's :func:`fast_tanh`, the way NAM's plugin plays every file), or
+    exact (fast_tanh as tanh). ``model`` itself when nothing changes, else a new model with
+    its weights, in its mode (it is not changed)."""
+    if tanh not in TANH:
+        raise ValueError(f"--tanh must be one of {', '.join(TANH)}, got {tanh!r}")
+    swap = {"fast": ("tanh", "fast_tanh"), "exact": ("fast_tanh", "tanh")}.get(tanh)
+    c = model.config
+    if swap is None or all(a["activation"] != swap[0] for a in c.arrays):
+        return model
+    arrays = [dict(a, dilations=list(a["dilations"]),
+                   activation=swap[1] if a["activation"] == swap[0] else a["activation"])
+              for a in c.arrays]
+    w = model.arrays[0].rechannel.weight
+    played = EffectNet(replace(c, preset=None, arrays=arrays)).to(w.device, w.dtype)
+    played.load_state_dict(model.state_dict())
+    return played.train(model.training)
+
+
+__all__ = ["ACTIVATIONS", "EffectConfig", "EffectNet", "EffectState", "FAST_TANH", "PRESETS",
+           "TANH", "fast_tanh", "with_tanh"]

@@ -12,7 +12,9 @@ bias, in this order:
 
 Written in the format of NAM's model version 0.7.0 (layers with ``head``, ``kernel_sizes``,
 per-layer ``activation`` and ``gating_mode``); read from that and from the older layout
-(``head_size``, ``head_bias``, ``gated``, one ``activation`` name). What wavedil's effect
+(``head_size``, ``head_bias``, ``gated``, one ``activation`` name). NAM core's ``Fasttanh``
+activation is wavedil's ``fast_tanh``, both ways (NAM's plugin plays ``Tanh`` with it too: see
+``wavedil process --tanh fast``). What wavedil's effect
 model cannot hold (FiLM, grouped convolutions, a bottleneck, head 1x1 convolutions, a
 post-head network, a condition DSP, slimmable layers, per-layer activations that differ within
 an array) is refused with one line naming it.
@@ -35,9 +37,11 @@ from .effect import EffectConfig, EffectNet
 NAM_VERSION = "0.7.0"
 """The .nam model format version written."""
 
-NAM_ACTIVATIONS = {"tanh": "Tanh", "relu": "ReLU", "sigmoid": "Sigmoid", "hardtanh": "Hardtanh",
-                   "softsign": "Softsign", "silu": "SiLU", "leaky_relu": "LeakyReLU"}
-"""wavedil activation -> NAM's name (Hardtanh on [-1, 1], LeakyReLU with slope 0.01)."""
+NAM_ACTIVATIONS = {"tanh": "Tanh", "fast_tanh": "Fasttanh", "relu": "ReLU", "sigmoid": "Sigmoid",
+                   "hardtanh": "Hardtanh", "softsign": "Softsign", "silu": "SiLU",
+                   "leaky_relu": "LeakyReLU"}
+"""wavedil activation -> NAM's name (Hardtanh on [-1, 1], LeakyReLU with slope 0.01; Fasttanh is
+NAM core's name for its fast tanh, which its plugin also plays every Tanh layer with)."""
 _FROM_NAM = {v: k for k, v in NAM_ACTIVATIONS.items()}
 _FILM_KEYS = ("conv_pre_film", "conv_post_film", "input_mixin_pre_film", "input_mixin_post_film",
               "activation_pre_film", "activation_post_film", "layer1x1_post_film",

@@ -25,7 +25,7 @@ import soundfile as sf
 import torch
 from torch.nn import functional as F
 
-from .effect import EffectNet
+from .effect import EffectNet, with_tanh
 
 
 def load_effect(path: str | Path) -> EffectNet:
@@ -96,14 +96,19 @@ class Processor:
     costs more than it gains). Both give the model's forward to float precision, and a silent
     input (or the silence after a signal has decayed) an exactly constant output at any block
     size: the compiled engine's arithmetic does not depend on the block, and the torch engine
-    warms up and ends in whole blocks."""
+    warms up and ends in whole blocks.
+
+    ``tanh`` (:data:`wavedil.effect.TANH`): model plays each layer as the model names it; fast
+    plays tanh layers with NAM's fast tanh, as NAM's plugin does, so that the output is the
+    plugin's; exact plays fast_tanh layers with tanh (:func:`wavedil.effect.with_tanh`)."""
 
     def __init__(self, model: EffectNet, block: int = 64, controls: list[float] | None = None,
-                 threads: int = 1, engine: str = "auto") -> None:
+                 threads: int = 1, engine: str = "auto", tanh: str = "model") -> None:
         if block < 1:
             raise ValueError(f"--block must be >= 1, got {block}")
         if threads < 0:
             raise ValueError(f"--threads must be >= 0, got {threads}")
+        model = with_tanh(model, tanh)
         self.model, self.block, self.threads = model, block, threads
         self.knobs = _controls(model, controls)
         self.engine = resolve_engine(engine)
@@ -141,10 +146,10 @@ class Processor:
 
 def process(model: EffectNet, wave: torch.Tensor, block: int = 64,
             controls: list[float] | None = None, threads: int = 1,
-            engine: str = "auto") -> torch.Tensor:
+            engine: str = "auto", tanh: str = "model") -> torch.Tensor:
     """(T,) input at the model's rate -> (T,) output, streamed in blocks of ``block`` (see
-    :class:`Processor` for the engines and threads)."""
-    return Processor(model, block, controls, threads, engine)(wave)
+    :class:`Processor` for the engines, threads and tanh)."""
+    return Processor(model, block, controls, threads, engine, tanh)(wave)
 
 
 def _controls(model: EffectNet, controls: list[float] | None) -> torch.Tensor | None:
@@ -173,12 +178,13 @@ def _stream(model: EffectNet, wave: torch.Tensor, block: int, knobs: torch.Tenso
 
 def process_file(model: EffectNet, inp: str | Path, out: str | Path, block: int = 64,
                  controls: list[float] | None = None, force: bool = False,
-                 threads: int = 1, engine: str = "auto") -> ProcessResult:
+                 threads: int = 1, engine: str = "auto", tanh: str = "model") -> ProcessResult:
     """Process an audio file (mixed to mono) into ``out`` (32-bit float WAV at its rate)."""
     inp, out = Path(inp), Path(out)
     if block < 1:
         raise ValueError(f"--block must be >= 1, got {block}")
     resolve_engine(engine)
+    model = with_tanh(model, tanh)  # a bad choice fails before anything is read
     if not inp.is_file():
         raise ValueError(f"{inp}: no such file")
     if out.exists() and not force:

@@ -1,7 +1,7 @@
 """Compiled kernels of the effect engine (:mod:`wavedil.engines.effect_engine`): a whole
 :class:`~wavedil.effect.EffectNet` over blocks of samples, in numba, its matrix products by
 the C kernel of ``gemm.c`` (or numba's loops without it), its tanh the rational one of the
-generation engine.
+generation engine (and NAM's own rational approximation for fast_tanh layers).
 
 Layout: activations are channel-major, (channels, block) with the block's samples
 contiguous, so every product is (out x in) weights @ (in x block) signal and every
@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..effect import FAST_TANH
 from .numba_kernels import _gemm, _tanh
 
 # layer table columns
@@ -42,7 +43,7 @@ A_IN, A_C, A_HEAD, A_WRE, A_WHEAD, A_BHEAD, A_FIRST, A_N = range(8)
 N_ARRAY = 8
 
 ACTIVATION_CODES = {"tanh": 0, "relu": 1, "sigmoid": 2, "hardtanh": 3, "softsign": 4,
-                    "silu": 5, "leaky_relu": 6}
+                    "silu": 5, "leaky_relu": 6, "fast_tanh": 7}
 """The codes of :data:`wavedil.effect.ACTIVATIONS` in the layer table."""
 
 
@@ -79,6 +80,19 @@ def _sigmoid(x):
     return np.float32(0.5) + np.float32(0.5) * _tanh(np.float32(0.5) * x)
 
 
+_A, _B, _C, _D, _E = (np.float32(v) for v in FAST_TANH)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+def _fast_tanh(x):
+    """NAM's fast tanh, :func:`wavedil.effect.fast_tanh` in float32: inlined into
+    :func:`_fast_tanh_rows`, whose plain IEEE arithmetic (no fast-math: no fused or reordered
+    operations) rounds every operation as the formula's order says, as torch's does."""
+    ax = abs(x)
+    x2 = x * x
+    return x * (_A + _A * ax + (_B + _C * ax) * x2) / (_D + (_D + x2) * abs(x + _E * x * ax))
+
+
 @njit(cache=True, fastmath=True, error_model="numpy", inline="always")
 def _act(code, x):
     if code == 0:
@@ -100,6 +114,9 @@ def _act(code, x):
 def _activate(code, gated, z, a, C, n, ld):
     """a[c, t] = act(z[c, t]), or act(z[c, t]) * sigmoid(z[C + c, t]) when gated, for t < n
     (rows ld apart)."""
+    if code == 7:
+        _fast_tanh_rows(gated, z, a, C, n, ld)
+        return
     for c in range(C):
         zr = z[c * ld:c * ld + n]
         ar = a[c * ld:c * ld + n]
@@ -107,12 +124,29 @@ def _activate(code, gated, z, a, C, n, ld):
             gr = z[(C + c) * ld:(C + c) * ld + n]
             for t in range(n):
                 ar[t] = _act(code, zr[t]) * _sigmoid(gr[t])
-        elif code == 0:  # the common case as its own loop, so that it vectorises
+        elif code == 0:  # the common cases as their own loops, so that they vectorise
             for t in range(n):
                 ar[t] = _tanh(zr[t])
         else:
             for t in range(n):
                 ar[t] = _act(code, zr[t])
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _fast_tanh_rows(gated, z, a, C, n, ld):
+    """:func:`_activate` for fast_tanh layers, in plain IEEE arithmetic (see
+    :func:`_fast_tanh`; fastmath is given, False, because numba gives a function that leaves
+    it unset its caller's)."""
+    for c in range(C):
+        zr = z[c * ld:c * ld + n]
+        ar = a[c * ld:c * ld + n]
+        if gated:
+            gr = z[(C + c) * ld:(C + c) * ld + n]
+            for t in range(n):
+                ar[t] = _fast_tanh(zr[t]) * _sigmoid(gr[t])
+        else:
+            for t in range(n):
+                ar[t] = _fast_tanh(zr[t])
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
