@@ -152,6 +152,19 @@ def test_process_gives_silence_an_exactly_constant_output_after_a_signal_too(eng
         assert torch.all(tail == quiet[0]), block
 
 
+@pytest.mark.parametrize("engine", ["compiled", "torch"])
+def test_a_standard_model_gives_silence_an_exactly_constant_output(engine):
+    # NAM's standard size: its last head (8 -> 1) is where torch rounded a block's last
+    # columns differently (blocks of 17 and 100) before a block ran over whole vectors
+    torch.manual_seed(2)
+    m = EffectNet(EffectConfig(preset="standard")).eval()
+    for p in m.parameters():
+        p.data.normal_(0.0, 0.3)
+    for block in [1, 16, 17, 64, 100]:
+        quiet = process(m, torch.zeros(1003), block, engine=engine)
+        assert torch.all(quiet == quiet[0]) and quiet[0] != 0, block
+
+
 def test_the_compiled_fast_tanh_is_the_torch_one_bit_for_bit():
     from wavedil.effect import fast_tanh
     from wavedil.engines import effect_kernels as K

@@ -76,6 +76,24 @@ def test_stream_equals_forward(k, d, chunk):
     assert (torch.cat(ys, -1) - full).abs().max() <= 1e-5
 
 
+@pytest.mark.parametrize("k,d", KD)
+def test_stream_keeps_only_the_first_samples_when_asked(k, d):
+    torch.manual_seed(5)
+    conv = CausalConv1d(3, 4, k, d)
+    x = torch.randn(2, 3, 40)
+    full = conv(x)
+    state = conv.init_state(2)
+    ys = []
+    for s in range(0, 40, 7):  # each block with 9 scratch columns after it
+        block = x[..., s:s + 7]
+        y, state = conv.stream(torch.cat([block, torch.randn(2, 3, 9)], -1), state,
+                               keep=block.shape[-1])
+        ys.append(y[..., :block.shape[-1]])
+    assert (torch.cat(ys, -1) - full).abs().max() <= 1e-5
+    with pytest.raises(ValueError, match="keep must be in 0..5, got 6"):
+        conv.stream(x[..., :5], state, keep=6)
+
+
 def test_step_after_stream_continues():
     torch.manual_seed(4)
     conv = CausalConv1d(2, 2, 3, 4)

@@ -202,6 +202,10 @@ class EffectConfig(Config):
         return total
 
 
+STREAM_COLUMNS = 16
+"""Columns :meth:`EffectNet.stream` rounds a block up to (whole vectors of torch's kernels)."""
+
+
 @dataclass
 class EffectState:
     """Streaming state of an :class:`EffectNet`: one ring buffer per dilated convolution, in
@@ -341,12 +345,21 @@ class EffectNet(nn.Module):
     def stream(self, x: torch.Tensor, state: EffectState,
                controls: torch.Tensor | None = None) -> tuple[torch.Tensor, EffectState]:
         """One block of any length: (B, T) -> (B, T), and the advanced state; the blocks of a
-        signal joined equal the forward of the whole signal."""
+        signal joined equal the forward of the whole signal.
+
+        The block runs over its columns rounded up to a multiple of 16, the extra ones zeros
+        that never enter the state: torch's kernels round a column differently at the edge of
+        their vectors (a lone last column of 17, say), and whole vectors make every column's
+        arithmetic the same, so that silence streamed after :meth:`init_state` in the same
+        blocks gives an exactly constant output."""
         if len(state.convs) != sum(len(a.layers) for a in self.arrays):
             raise ValueError("EffectNet.stream: the state was made for another model")
-        y = self._run(x, controls, lambda i, layer, h: layer.conv.stream(h, state.convs[i])[0])
-        state.samples += x.shape[-1]
-        return y, state
+        T = x.shape[-1]
+        whole = F.pad(x, (0, -T % STREAM_COLUMNS))  # (B, T rounded up)
+        y = self._run(whole, controls,
+                      lambda i, layer, h: layer.conv.stream(h, state.convs[i], keep=T)[0])
+        state.samples += T
+        return y[..., :T], state
 
 
 TANH = ("model", "fast", "exact")

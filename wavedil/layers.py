@@ -178,10 +178,16 @@ class CausalConv1d(nn.Module):
         state.pos = (state.pos + 1) % self.padding
         return y, state
 
-    def stream(self, x: torch.Tensor, state: ConvState) -> tuple[torch.Tensor, ConvState]:
-        """A chunk of any length: (B, C_in, T) -> (B, C_out, T), equal to the full forward."""
+    def stream(self, x: torch.Tensor, state: ConvState,
+               keep: int | None = None) -> tuple[torch.Tensor, ConvState]:
+        """A chunk of any length: (B, C_in, T) -> (B, C_out, T), equal to the full forward.
+        ``keep``: only x's first ``keep`` samples enter the state; the rest are scratch columns
+        (their outputs causal, so the first ``keep`` outputs are the same)."""
         self._check_input(x, "stream")
         B, T = x.shape[0], x.shape[-1]
+        keep = T if keep is None else keep
+        if not 0 <= keep <= T:
+            raise ValueError(f"CausalConv1d.stream: keep must be in 0..{T}, got {keep}")
         check_state(state, B, self.in_channels, self.padding, x.device, "CausalConv1d.stream")
         if T == 0:
             return x.new_zeros(B, self.out_channels, 0), state
@@ -189,6 +195,6 @@ class CausalConv1d(nn.Module):
             return self.conv(x), state
         full = torch.cat([state.history(), x], dim=-1)  # (B, C_in, pad + T)
         y = self.conv(full)
-        state.buffer.copy_(full[..., -self.padding:])
+        state.buffer.copy_(full[..., keep:keep + self.padding])
         state.pos = 0
         return y, state
