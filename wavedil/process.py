@@ -96,7 +96,7 @@ class Processor:
     costs more than it gains). Both give the model's forward to float precision, and a silent
     input (or the silence after a signal has decayed) an exactly constant output at any block
     size: the compiled engine's arithmetic does not depend on the block, and the torch engine
-    warms up and ends in whole blocks.
+    warms up and ends in whole blocks, each run over whole vectors (:meth:`EffectNet.stream`).
 
     ``tanh`` (:data:`wavedil.effect.TANH`): model plays each layer as the model names it; fast
     plays tanh layers with NAM's fast tanh, as NAM's plugin does, so that the output is the
