@@ -19,9 +19,10 @@ and fed to every layer beside the upsampled conditioning:
   and generation (the model's own past) compute it alike. The model adds it to its head's
   mean(s) too, and the network models what the period before does not predict. Beside it, the
   log RMS of what the fit leaves in its window (the signal's own where unvoiced, floored at
-  :data:`LTP_FLOOR`) is a feature and is added to the head's log scale(s): the model starts
-  from the predictor's own measure of how wrong it is, so the scale drops with the error
-  where a note sustains and rises in a burst, instead of one scale for both.
+  :data:`LTP_FLOOR`) is a feature and the least of the head's log scale(s): the head's scale
+  is sqrt(s_net^2 + s_fit^2) (:func:`combine_scale`), so the network adds spread where the
+  window cannot foresee it (a pluck into silence) and may leave the rest to the fit, which
+  measures how wrong the predictor is where a note sustains.
 
 Output t of the model predicts sample t + 1 and reads inputs at times <= t, so every feature of
 output t reads the window of inputs ending at x_t. One function computes them for the full
@@ -57,9 +58,9 @@ matrix to its diagonal: weights stay bounded where the window is nearly silent o
 nearly collinear (on held-out corpus notes it costs under 1 dB of prediction gain)."""
 LTP_FLOOR = 2.0 ** -16
 """The pitch prediction's residual RMS is floored here (16-bit audio's step) before its log."""
-LTP_CHUNK = 256
-"""Outputs whose pitch-prediction fits are solved at once in the full forward (memory bound:
-B x LTP_CHUNK x window x lags float64 values)."""
+LTP_CHUNK = 1024
+"""Outputs whose pitch-prediction fits are solved at once in the full forward (memory: a few
+B x LTP_CHUNK x window float64 arrays)."""
 
 
 @dataclass
@@ -95,17 +96,44 @@ def history_length(lags: list[int], order: int, sample_rate: int, window: int = 
     return max(reach + (window if lags else 0), order)
 
 
+def combine_scale(log_net: torch.Tensor, log_fit: torch.Tensor) -> torch.Tensor:
+    """The head's log scale from the network's and the pitch prediction's fit's:
+    log sqrt(exp(2 a) + exp(2 b)), computed as max + log1p(exp(-2 |a - b|)) / 2 (as
+    ``numba_kernels`` does it)."""
+    top = torch.maximum(log_net, log_fit)
+    return top + 0.5 * torch.log1p(torch.exp(-2.0 * (log_net - log_fit).abs()))
+
+
 def solve_ridge(gram: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     """Weights of the pitch prediction: (..., n, n) Gram matrices and (..., n) right-hand
-    sides, float64 -> (..., n), solving (G + LTP_RIDGE * mean(diag G) * I) w = r by Cholesky
-    (as ``numba_kernels._pitch_prediction`` does it, step for step). A zero Gram gives zero
-    weights."""
+    sides, float64 -> (..., n), solving (G + LTP_RIDGE * mean(diag G) * I) w = r by Cholesky,
+    written out over the small n so that every system of the batch runs at once (LAPACK's
+    batched call costs tens of microseconds a system) and ``numba_kernels._pitch_prediction``
+    does the same operations in the same order. A zero Gram gives zero weights."""
     n = gram.shape[-1]
-    diag = torch.diagonal(gram, dim1=-2, dim2=-1)  # (..., n)
-    lam = LTP_RIDGE * diag.mean(-1) + 1e-30  # (...,)
-    eye = torch.eye(n, dtype=gram.dtype, device=gram.device)
-    factor = torch.linalg.cholesky(gram + lam[..., None, None] * eye)
-    return torch.cholesky_solve(rhs[..., None], factor)[..., 0]
+    lam = LTP_RIDGE * (sum(gram[..., i, i] for i in range(n)) / n) + 1e-30
+    g = [[gram[..., i, k] + (lam if i == k else 0.0) for k in range(n)] for i in range(n)]
+    low = [[None] * n for _ in range(n)]  # the factor's lower triangle
+    for i in range(n):
+        for k in range(i + 1):
+            acc = g[i][k]
+            for m in range(k):
+                acc = acc - low[i][m] * low[k][m]
+            low[i][k] = (torch.sqrt(acc.clamp(min=0.0)).clamp(min=1e-150) if i == k
+                         else acc / low[k][k])
+    y = []
+    for i in range(n):  # L y = r
+        acc = rhs[..., i]
+        for m in range(i):
+            acc = acc - low[i][m] * y[m]
+        y.append(acc / low[i][i])
+    w = [None] * n
+    for i in range(n - 1, -1, -1):  # L^T w = y
+        acc = y[i]
+        for m in range(i + 1, n):
+            acc = acc - low[m][i] * w[m]
+        w[i] = acc / low[i][i]
+    return torch.stack(w, -1)
 
 
 class SampleFeatures:
@@ -145,7 +173,7 @@ class SampleFeatures:
 
     @property
     def scale_channel(self) -> int | None:
-        """The feature channel added to the head's log scale(s) (None without the pitch
+        """The feature channel combined with the head's log scale(s) (None without the pitch
         prediction)."""
         return len(self.lags) + 1 if self.window else None
 
@@ -216,28 +244,37 @@ class SampleFeatures:
         outputs (taps zero) predict 0."""
         H, W = self.history, self.window
         B, T = periods.shape
-        lags = torch.tensor(self.lags, device=window.device)  # (NL,)
+        top = max(self.lags)
+        offsets = [top - lag for lag in self.lags]  # each lag's start in a target row's segment
         x = window.detach().double()
+        rows = x.unfold(1, W + top - min(self.lags), 1)  # (B, ., W + span): a view
+        ends = x.unfold(1, W, 1)  # (B, ., W): the windows of targets, a view
+        batch = torch.arange(B, device=window.device)[:, None]
         pred = torch.zeros(B, T, dtype=torch.float64, device=window.device)
         scale = torch.zeros(B, T, dtype=torch.float64, device=window.device)
         for j0 in range(0, T, LTP_CHUNK):
             j = torch.arange(j0, min(j0 + LTP_CHUNK, T), device=window.device)  # (J,)
             P = periods[:, j]  # (B, J)
-            target = H + j[:, None] + 1 - W + torch.arange(W, device=window.device)  # (J, W)
-            idx = target[None, :, :, None] - P[:, :, None, None] - lags  # (B, J, W, NL)
-            idx = idx.clamp(0, H + T - 1)  # unvoiced outputs read a dummy, zeroed below
-            a = torch.gather(x[:, None, None].expand(-1, len(j), W, -1), 3,
-                             idx)  # (B, J, W, NL): each target's taps
-            y = x[:, target]  # (B, J, W)
-            gram = torch.einsum("bjwi,bjwk->bjik", a, a)
-            rhs = torch.einsum("bjwi,bjw->bji", a, y)
+            # output j's targets: window[H + j + 1 - W .. H + j]; target m's tap at lag l is
+            # window[m - P - l], so the taps of all W targets lie in one segment per output
+            y = ends[:, H + j + 1 - W]  # (B, J, W)
+            start = H + j + 1 - W - top - P  # unvoiced outputs read a dummy row, unused
+            seg = rows[batch, torch.where(P > 0, start, 0)]  # (B, J, W + span)
+            a = [seg[..., o:o + W] for o in offsets]  # per lag (B, J, W): the targets' taps
+            n = len(a)
+            gram = torch.empty(B, len(j), n, n, dtype=torch.float64, device=window.device)
+            for i in range(n):
+                for k in range(i + 1):
+                    gram[..., i, k] = gram[..., k, i] = (a[i] * a[k]).sum(-1)
+            rhs = torch.stack([(ai * y).sum(-1) for ai in a], -1)  # (B, J, NL)
             weights = solve_ridge(gram, rhs)  # (B, J, NL)
             near = taps[:, j].double()  # (B, J, NL)
             bound = near.abs().amax(-1)  # (B, J)
             pred[:, j] = torch.minimum(torch.maximum((weights * near).sum(-1), -bound), bound)
             # the fit's residual energy y.y - 2 w.r + w G w; unvoiced: the signal's own
-            left = ((y * y).sum(-1) - 2 * (weights * rhs).sum(-1)
-                    + torch.einsum("bji,bjik,bjk->bj", weights, gram, weights))
-            left = torch.where(P > 0, left.clamp(min=0.0), (y * y).sum(-1))
+            yy = (y * y).sum(-1)
+            left = (yy - 2 * (weights * rhs).sum(-1)
+                    + (weights * (gram @ weights[..., None])[..., 0]).sum(-1))
+            left = torch.where(P > 0, left.clamp(min=0.0), yy)
             scale[:, j] = 0.5 * torch.log(left / W + LTP_FLOOR ** 2)
         return pred.to(window.dtype), scale.to(window.dtype)

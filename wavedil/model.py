@@ -22,7 +22,7 @@ from .blocks import GatedResidualBlock, chunked_stack
 from .conditioning import LocalConditioner
 from .audio import LogMel
 from .config import Config
-from .excitation import SampleContext, SampleFeatures, history_length
+from .excitation import SampleContext, SampleFeatures, combine_scale, history_length
 from .heads import HEADS, CategoricalHead, GaussianHead, Head, LogisticMixtureHead
 from .layers import ConvState
 from .mel import MelSettings
@@ -373,9 +373,10 @@ class WaveNet(nn.Module):
             out = torch.cat([out[..., :means.start], out[..., means] + lp[..., None],
                              out[..., means.stop:]], -1)
         if scale is not None:
-            # the pitch prediction's residual RMS moves the head's log scale(s)
+            # the pitch prediction's residual RMS is the least of the head's scale(s)
             scales = self.head.scales
-            out = torch.cat([out[..., :scales.start], out[..., scales] + scale[..., None],
+            out = torch.cat([out[..., :scales.start],
+                             combine_scale(out[..., scales], scale[..., None]),
                              out[..., scales.stop:]], -1)
         return out.transpose(1, 2)
 
@@ -404,7 +405,7 @@ class WaveNet(nn.Module):
         return torch.cat([cond, feats.to(cond.dtype)], 1), lp
 
     def _scale_offset(self, cond: torch.Tensor | None) -> torch.Tensor | None:
-        """The feature added to the head's log scale(s), from the conditioning that
+        """The feature combined with the head's log scale(s), from the conditioning that
         :meth:`_with_features` made (B, T); None without one."""
         channel = None if self.excitation is None else self.excitation.scale_channel
         if channel is None:

@@ -72,7 +72,7 @@ matrices (2: float32, 1: bfloat16); round_inputs: the products' inputs rounded t
 the head's kind (CATEGORICAL, ...), temperature and log-scale floor; the input embedding's kind;
 classes (float); the head's mean channels means_lo .. means_hi - 1, which the LP and pitch
 predictions move; ltp_window: the pitch prediction's window (0: none); the head's log-scale
-channels scales_lo .. scales_hi - 1, which the pitch prediction's log residual RMS moves."""
+channels scales_lo .. scales_hi - 1, combined with the pitch prediction's log residual RMS."""
 
 
 @njit(cache=True, fastmath=False)
@@ -119,7 +119,7 @@ def _pitch_prediction(hist, b, t, P, lags, W, H1, taps, g, r, out):
             for m in range(k):
                 acc -= g[i * NL + m] * g[k * NL + m]
             if i == k:
-                g[i * NL + i] = math.sqrt(acc) if acc > 0.0 else 1e-150
+                g[i * NL + i] = max(math.sqrt(max(acc, 0.0)), 1e-150)
             else:
                 g[i * NL + k] = acc / g[k * NL + k]
     for i in range(NL):  # forward: L y = r
@@ -548,8 +548,10 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
             lq = lg[q * O:(q + 1) * O]
             for o in range(means_lo, means_hi):  # step's out[:, means] += lp
                 lq[o] += lp[q]
-            for o in range(scales_lo, scales_hi):  # step's out[:, scales] += scale
-                lq[o] += ls[q]
+            for o in range(scales_lo, scales_hi):  # step's combine_scale(out[:, scales], scale)
+                top = max(lq[o], ls[q])
+                lq[o] = top + half * np.float32(math.log1p(math.exp(
+                    np.float64(np.float32(-2.0) * abs(lq[o] - ls[q])))))
             value = _output(i, b, True, lq, chunk, options, work, drawn)
             _embed(value, x[q * C:(q + 1) * C], input_classes, mulaw_input, embed, embed_bias,
                    classes)

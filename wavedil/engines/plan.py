@@ -35,7 +35,7 @@ import torch
 from torch.nn import functional as F
 
 from ..audio import mulaw_decode
-from ..excitation import SampleContext, SampleFeatures
+from ..excitation import SampleContext, SampleFeatures, combine_scale
 from ..model import WaveNet
 
 
@@ -73,8 +73,8 @@ class Plan:
     means: slice | None
     """The head's mean channels, which the LP and pitch predictions move (None without)."""
     scales: slice | None
-    """The head's log-scale channels, which the pitch prediction's log residual RMS (feature
-    ``features.scale_channel``) moves (None without the pitch prediction)."""
+    """The head's log-scale channels, combined with the pitch prediction's log residual RMS
+    (feature ``features.scale_channel``; ``excitation.combine_scale``); None without it."""
     w_speaker: torch.Tensor | None
     """(Cs, L * 2G): every layer's speaker projection side by side."""
     w_skip: torch.Tensor
@@ -282,7 +282,7 @@ def step(plan: Plan, state: StepState, bias: torch.Tensor,
     if lp is not None:
         out[:, plan.means] += lp[:, None]
     if scale is not None:
-        out[:, plan.scales] += scale[:, None]
+        out[:, plan.scales] = combine_scale(out[:, plan.scales], scale[:, None])
     return out
 
 
