@@ -56,6 +56,10 @@ LTP_RIDGE = 1e-4
 """The pitch prediction's least squares add this times the mean diagonal of the taps' Gram
 matrix to its diagonal: weights stay bounded where the window is nearly silent or its taps
 nearly collinear (on held-out corpus notes it costs under 1 dB of prediction gain)."""
+LTP_SHARE = 0.5
+"""The head's scale is at least this share of the RMS that the pitch prediction's fit leaves
+in its window: below 1, so that noise the model draws, which the next fit cannot predict,
+fades from window to window instead of holding the scale up by itself."""
 LTP_FLOOR = 2.0 ** -16
 """The pitch prediction's residual RMS is floored here (16-bit audio's step) before its log."""
 LTP_CHUNK = 1024
@@ -276,5 +280,5 @@ class SampleFeatures:
             left = (yy - 2 * (weights * rhs).sum(-1)
                     + (weights * (gram @ weights[..., None])[..., 0]).sum(-1))
             left = torch.where(P > 0, left.clamp(min=0.0), yy)
-            scale[:, j] = 0.5 * torch.log(left / W + LTP_FLOOR ** 2)
+            scale[:, j] = 0.5 * torch.log(LTP_SHARE ** 2 * left / W + LTP_FLOOR ** 2)
         return pred.to(window.dtype), scale.to(window.dtype)

@@ -27,7 +27,7 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
-from ..excitation import LTP_FLOOR, LTP_RIDGE
+from ..excitation import LTP_FLOOR, LTP_RIDGE, LTP_SHARE
 
 CATEGORICAL, LOGISTIC, GAUSSIAN = 0, 1, 2
 
@@ -101,7 +101,7 @@ def _pitch_prediction(hist, b, t, P, lags, W, H1, taps, g, r, out):
                 g[i * NL + k] += ai * np.float64(hist[b, (n - P - lags[k]) % H1])
     if P == 0:
         out[0] = np.float32(0.0)
-        out[1] = np.float32(0.5 * math.log(yy / W + LTP_FLOOR * LTP_FLOOR))
+        out[1] = np.float32(0.5 * math.log(LTP_SHARE * LTP_SHARE * yy / W + LTP_FLOOR * LTP_FLOOR))
         return
     gram = g[NL * NL:2 * NL * NL]  # the Gram kept for the residual, rhs too
     rhs = r[NL:2 * NL]
@@ -147,7 +147,7 @@ def _pitch_prediction(hist, b, t, P, lags, W, H1, taps, g, r, out):
             acc += gram[i * NL + k] * r[k]
         wgw += r[i] * acc
     left = max(yy - 2.0 * wr + wgw, 0.0)
-    out[1] = np.float32(0.5 * math.log(left / W + LTP_FLOOR * LTP_FLOOR))
+    out[1] = np.float32(0.5 * math.log(LTP_SHARE * LTP_SHARE * left / W + LTP_FLOOR * LTP_FLOOR))
 
 
 @njit(cache=True, fastmath=False)
