@@ -18,11 +18,11 @@ and fed to every layer beside the upsampled conditioning:
   weights follow; the fit reads only samples already generated, so training (the true past)
   and generation (the model's own past) compute it alike. The model adds it to its head's
   mean(s) too, and the network models what the period before does not predict. Beside it, the
-  log RMS of what the fit leaves in its window (the signal's own where unvoiced, floored at
-  :data:`LTP_FLOOR`) is a feature and the least of the head's log scale(s): the head's scale
-  is sqrt(s_net^2 + s_fit^2) (:func:`combine_scale`), so the network adds spread where the
-  window cannot foresee it (a pluck into silence) and may leave the rest to the fit, which
-  measures how wrong the predictor is where a note sustains.
+  log of :data:`LTP_SHARE` times the RMS that the fit leaves in its window (the signal's own
+  where unvoiced, floored at :data:`LTP_FLOOR`) is a feature and the least of the head's log
+  scale(s): the head's scale is sqrt(s_net^2 + s_fit^2) (:func:`combine_scale`), so the
+  network adds spread where the window cannot foresee it (a pluck into silence) and may leave
+  the rest to the fit, which measures how wrong the predictor is where a note sustains.
 
 Output t of the model predicts sample t + 1 and reads inputs at times <= t, so every feature of
 output t reads the window of inputs ending at x_t. One function computes them for the full

@@ -1,0 +1,174 @@
+"""Notes: does the autoregressive WaveNet make clean notes of the embedded corpus?
+
+Trains each variant's recipe with ``wavedil.train`` (the embedded plucked-string corpus), then
+vocodes held-out notes from their own frames with ``wavedil.evaluate`` (copy synthesis, as
+``wavedil generate --from-wav`` does it) and scores them against the originals: pitch within a
+semitone of the original's, harmonic-to-noise ratio (HNR) beside the originals', log-mel
+distance and wideband PESQ. Griffin-Lim from the main variant's frames and a
+harmonic-plus-noise model trained on the same frames within the same budget stand beside.
+
+Held-out notes: the corpus synthesised with another seed (``make_corpus(..., seed=1)``): the
+same timbres and notes, new noise bursts, never trained on; one note per MIDI number, the
+timbre cycling (24 notes, 0.5 to 1 s each).
+
+    python benchmarks/notes.py                  # recipes/notes.yaml, GL and HN beside
+    python benchmarks/notes.py --ablation       # every variant of the ablation, same budget
+    python benchmarks/notes.py --skip-training  # re-score the runs under --out
+    python benchmarks/notes.py --write-docs     # also write docs/results/notes.md's blocks
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+RECIPES = ROOT / "recipes"
+
+
+@dataclass
+class Variant:
+    """One row of the table: a recipe, the keys it overrides, how it samples."""
+
+    name: str
+    recipe: str
+    sets: list[str] = field(default_factory=list)
+    temperature: float | None = None
+    """None: the recipe's generate.temperature."""
+    reuse: str | None = None
+    """Score the run of this variant instead of training one (sampling-only variants)."""
+    griffin_lim: bool = False
+
+
+MAIN = [
+    Variant("WaveNet, recipes/notes.yaml", "notes.yaml", temperature=1.0, griffin_lim=True),
+    Variant("  sampled at temperature 0.7", "notes.yaml", temperature=0.7,
+            reuse="WaveNet, recipes/notes.yaml"),
+    Variant("harmonic-plus-noise, same frames", "notes_harmonic.yaml"),
+]
+"""The default run: the notes WaveNet (at its recipe's temperature, 1.0, and colder), with
+Griffin-Lim and the harmonic-plus-noise model from the same frames beside it."""
+
+ABLATION = [
+    Variant("mu-law, mel (the quickstart)", "quickstart.yaml"),
+    Variant("Gaussian, mel + f0, pitch taps", "notes.yaml",
+            ["model.head=gaussian", "model.pitch_prediction=0"]),
+    Variant("+ pitch prediction", "notes.yaml", ["model.head=gaussian"]),
+    Variant("+ mixture of 2 logistics (recipes/notes.yaml)", "notes.yaml", griffin_lim=True),
+    Variant("  + input noise 1e-3", "notes.yaml", ["train.input_noise=0.001"]),
+    Variant("  sampled at temperature 0.7", "notes.yaml", temperature=0.7,
+            reuse="+ mixture of 2 logistics (recipes/notes.yaml)"),
+    Variant("  sampled at temperature 0.5", "notes.yaml", temperature=0.5,
+            reuse="+ mixture of 2 logistics (recipes/notes.yaml)"),
+    Variant("harmonic-plus-noise, same frames", "notes_harmonic.yaml"),
+]
+"""What the model is told (f0, pitch taps, the pitch prediction), what it predicts (mu-law,
+a Gaussian, a mixture of logistics), how it is trained (noise in the teacher-forced input) and
+how it samples (temperature), each trained with its recipe's steps."""
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.strip().lower()).strip("-")
+
+
+def heldout(folder: Path, rate: int) -> Path:
+    """24 held-out notes (seed 1), one per MIDI number with the timbre cycling, linked under
+    ``folder/notes``."""
+    from wavedil.data import make_corpus
+
+    items = make_corpus(folder / "corpus", rate, 48, 71, 4, 1, seed=1)
+    timbres = sorted({item.timbre for item in items})
+    notes = folder / "notes"
+    notes.mkdir(parents=True, exist_ok=True)
+    for item in items:
+        if timbres[item.midi % len(timbres)] == item.timbre:
+            link = notes / f"{item.midi:03d}_{item.timbre}.wav"
+            if not link.exists():
+                link.symlink_to(item.path.resolve())
+    return notes
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ablation", action="store_true", help="every variant of the ablation")
+    ap.add_argument("--out", type=Path, default=Path("runs/notes"))
+    ap.add_argument("--skip-training", action="store_true", help="score the runs under --out")
+    ap.add_argument("--limit", type=int, default=None, help="score the first N held-out notes")
+    ap.add_argument("--write-docs", action="store_true",
+                    help="write the table into docs/results/notes.md")
+    args = ap.parse_args()
+
+    import torch
+
+    from wavedil.checkpoint import load_model
+    from wavedil.evaluate import evaluate
+    from wavedil.train import load_recipe, train
+
+    torch.set_num_threads(2)
+    variants = ABLATION if args.ablation else MAIN
+    notes = heldout(args.out / "heldout", 16000)
+    rows, original_hnr = [], None
+    for v in variants:
+        run = args.out / slug(v.reuse or v.name)
+        minutes = None
+        if v.reuse is None and not args.skip_training:
+            recipe = load_recipe(RECIPES / v.recipe, [*v.sets, f"train.run_dir={run}"])
+            start = time.perf_counter()
+            train(recipe, force=True)
+            minutes = (time.perf_counter() - start) / 60
+            (run / "train_minutes.json").write_text(json.dumps({"minutes": minutes}))
+        elif (run / "train_minutes.json").exists():
+            minutes = json.loads((run / "train_minutes.json").read_text())["minutes"]
+        loaded = load_model(run / "best.pt")
+        report = evaluate(run / "best.pt", notes, out=run / f"scores-{slug(v.name)}",
+                          griffin_lim=v.griffin_lim, temperature=v.temperature,
+                          limit=args.limit, force=True)
+        original_hnr = report.original_hnr_db
+        for system in report.systems:
+            if system != "wavedil" and not system.startswith("griffin"):
+                continue
+            m = report.means[system]
+            label = v.name if system == "wavedil" else f"Griffin-Lim ({v.name}'s frames)"
+            rows.append({
+                "system": label, "minutes": minutes if system == "wavedil" else None,
+                "steps": loaded.step if system == "wavedil" else None,
+                "val": loaded.best_val if system == "wavedil" else None,
+                "kind": loaded.model.config.kind,
+                "temperature": report.temperature if system == "wavedil" else None,
+                **m, "rtf": report.real_time_factor if system == "wavedil" else None})
+        print(f"{v.name}: {report.files} notes, HNR {m['hnr_db']}, PESQ {m['pesq_wb']}", flush=True)
+
+    def fmt(value, spec):
+        return "" if value is None else spec.format(value)
+
+    table = ["| system | train min | steps | validation | T | within a semitone | HNR dB | "
+             "log-mel dB | PESQ-wb | gen x real time |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        val = "" if r["val"] is None else (f"{r['val']:.3f} bits" if r["kind"] == "wavenet"
+                                           else f"{r['val']:.3f} stft")
+        table.append(f"| {r['system']} | {fmt(r['minutes'], '{:.1f}')} | {fmt(r['steps'], '{:,}')} "
+                     f"| {val} | {fmt(r['temperature'], '{:g}')} | "
+                     f"{fmt(r['in_tune'], '{:.0%}')} | {fmt(r['hnr_db'], '{:.1f}')} | "
+                     f"{fmt(r['log_mel_db'], '{:.2f}')} | {fmt(r['pesq_wb'], '{:.2f}')} | "
+                     f"{fmt(r['rtf'], '{:.2f}')} |")
+    note = (f"the originals' HNR: {original_hnr:.1f} dB (mean over the held-out notes)"
+            if original_hnr is not None else "")
+    print("\n" + "\n".join(table) + "\n" + note)
+    (args.out / "notes.json").write_text(json.dumps({"rows": rows, "original_hnr_db": original_hnr},
+                                                    indent=1))
+    if args.write_docs:
+        import docs_page
+
+        docs_page.record("notes.md", "ablation" if args.ablation else "notes", table,
+                         [note] if note else [])
+
+
+if __name__ == "__main__":
+    main()
