@@ -108,8 +108,9 @@ class WaveNetConfig(Config, MelSettings):
     """Pitch prediction (a backward-adaptive long-term predictor): the next sample predicted
     from the pitch taps with weights fit by least squares to the last ``pitch_prediction``
     samples (each from its own taps one period back), fed to every layer and added to the
-    head's mean(s), so the network models what one period before does not predict; needs
-    pitch_lags. 128 is 8 ms at 16 kHz; 0: none (see ``wavedil.excitation``)."""
+    head's mean(s), so the network models what one period before does not predict; the RMS its
+    fit leaves is a floor of the head's scale(s). Needs pitch_lags; 128 is 8 ms at 16 kHz; 0:
+    none (see ``wavedil.excitation``)."""
     pre_emphasis: float = 0.0
     """The model works on y_t = x_t - pre_emphasis x_{t-1}; generation de-emphasises. 0.85 in
     LPCNet; 0: none."""
@@ -356,7 +357,8 @@ class WaveNet(nn.Module):
 
     def _output(self, skips: torch.Tensor, lp: torch.Tensor | None = None,
                 last: int | None = None, scale: torch.Tensor | None = None) -> torch.Tensor:
-        """The skip sum (B, S, T) and the LP prediction (B, T) -> head parameters (B, out, T),
+        """The skip sum (B, S, T), the prediction added to the means (B, T) and the log scale
+        floor (B, T; see ``excitation.combine_scale``) -> head parameters (B, out, T),
         or for the last ``last`` steps only (B, out, last), the head computed for those alone.
         The head's 1x1 convolutions run as products on rows (B, T, S), whatever the memory
         order of ``skips``; the result is a (B, out, T) view of (B, T, out) memory, so that
