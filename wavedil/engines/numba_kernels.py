@@ -94,15 +94,20 @@ def _pitch_prediction(hist, b, t, P, lags, W, H1, taps, g, r, out):
         yy += y * y
         if P == 0:
             continue
+        for i in range(NL):  # this target's taps, held in r's second half for now
+            r[NL + i] = np.float64(hist[b, (n - P - lags[i]) % H1])
         for i in range(NL):
-            ai = np.float64(hist[b, (n - P - lags[i]) % H1])
+            ai = r[NL + i]
             r[i] += ai * y
-            for k in range(NL):
-                g[i * NL + k] += ai * np.float64(hist[b, (n - P - lags[k]) % H1])
+            for k in range(i + 1):  # the lower triangle; mirrored below
+                g[i * NL + k] += ai * r[NL + k]
     if P == 0:
         out[0] = np.float32(0.0)
         out[1] = np.float32(0.5 * math.log(LTP_SHARE * LTP_SHARE * yy / W + LTP_FLOOR * LTP_FLOOR))
         return
+    for i in range(NL):
+        for k in range(i):
+            g[k * NL + i] = g[i * NL + k]
     gram = g[NL * NL:2 * NL * NL]  # the Gram kept for the residual, rhs too
     rhs = r[NL:2 * NL]
     gram[:] = g[:NL * NL]
