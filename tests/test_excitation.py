@@ -163,7 +163,7 @@ def test_the_lp_prediction_moves_the_mean():
     _, lp = m.excitation.features(torch.nn.functional.pad(x, (m.excitation.history, 0)), ctx)
     # the mean is the network's output plus the prediction; the log scale is untouched
     window = torch.nn.functional.pad(x, (m.excitation.history, 0))
-    cond, _ = m._with_features(window, m.upsample(fr)[..., :T], ctx)
+    cond, _, _ = m._with_features(window, m.upsample(fr)[..., :T], ctx)
     h, skips = m.embed_input(x), 0
     for block in m.blocks:
         h, s = block(h, cond, None)

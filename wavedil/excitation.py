@@ -55,7 +55,7 @@ LOWEST_F0 = 40.0
 LTP_RIDGE = 1e-4
 """The pitch prediction's least squares add this times the mean diagonal of the taps' Gram
 matrix to its diagonal: weights stay bounded where the window is nearly silent or its taps
-nearly collinear (on held-out corpus notes it costs under 1 dB of prediction gain)."""
+nearly collinear, at a small cost in prediction where they are not."""
 LTP_SHARE = 0.5
 """The head's scale is at least this share of the RMS that the pitch prediction's fit leaves
 in its window: below 1, so that noise the model draws, which the next fit cannot predict,
@@ -243,7 +243,8 @@ class SampleFeatures:
         prediction is clipped to the largest tap's magnitude, so that the loop of prediction and
         generation cannot grow by itself: the weights of a signal with few harmonics are not
         unique, and the ridge's choice may extrapolate (scaling the weights to sum |w| <= 1
-        instead cost 20 to 35 dB of prediction on corpus notes); a plucked string's own loop
+        instead bounds the loop too, but throws away most of the prediction on corpus notes,
+        commit 8322260); a plucked string's own loop
         filter, positive and summing to its gain below 1, never reaches the bound. Unvoiced
         outputs (taps zero) predict 0."""
         H, W = self.history, self.window

@@ -102,7 +102,8 @@ class LogisticMixtureHead:
 
     @property
     def scales(self) -> slice:
-        """The channels holding the components' log scales (an offset moves them all)."""
+        """The channels holding the components' log scales (each floored alike by the pitch
+        prediction, ``excitation.combine_scale``)."""
         return slice(2 * self.mixtures, 3 * self.mixtures)
 
     def _split(self, logits: torch.Tensor):

@@ -390,11 +390,13 @@ class WaveNet(nn.Module):
         return self.excitation.context(local, n_samples)
 
     def _with_features(self, window: torch.Tensor, cond: torch.Tensor | None,
-                       ctx: SampleContext | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+                       ctx: SampleContext | None
+                       ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
         """The sample features of the window's new inputs appended to the conditioning:
-        (conditioning (B, cond_channels + A, T), LP prediction (B, T) or None)."""
+        (conditioning (B, cond_channels + A, T), the prediction added to the head's means
+        (B, T) or None, the floor of its log scales (B, T) or None)."""
         if self.excitation is None:
-            return cond, None
+            return cond, None, None
         T = window.shape[1] - self.excitation.history
         if ctx is None:
             raise ValueError("WaveNet: this model computes sample features and needs their "
@@ -404,15 +406,9 @@ class WaveNet(nn.Module):
                 raise ValueError(f"WaveNet: sample context for {tuple(got.shape[:2])} (B, T), "
                                  f"the input has {(window.shape[0], T)}")
         feats, lp = self.excitation.features(window, ctx)
-        return torch.cat([cond, feats.to(cond.dtype)], 1), lp
-
-    def _scale_offset(self, cond: torch.Tensor | None) -> torch.Tensor | None:
-        """The feature combined with the head's log scale(s), from the conditioning that
-        :meth:`_with_features` made (B, T); None without one."""
-        channel = None if self.excitation is None else self.excitation.scale_channel
-        if channel is None:
-            return None
-        return cond[:, self.config.cond_channels + channel]
+        channel = self.excitation.scale_channel
+        scale = None if channel is None else feats[:, channel]
+        return torch.cat([cond, feats.to(cond.dtype)], 1), lp, scale
 
     # -- full sequence ---------------------------------------------------------------------
 
@@ -428,18 +424,18 @@ class WaveNet(nn.Module):
         h = self.embed_input(x)
         cond = self._local_for(local, x.shape[-1])
         g = self.speaker_vector(speaker, x.shape[0])
-        lp = None
+        lp = scale = None
         if self.excitation is not None:
             window = F.pad(x, (self.excitation.history, 0))  # silence before the first input
-            cond, lp = self._with_features(window, cond, self.sample_context(local, x.shape[-1]))
+            cond, lp, scale = self._with_features(window, cond,
+                                                  self.sample_context(local, x.shape[-1]))
         if chunked_stack.applies(self.blocks, h):
-            return self._output(chunked_stack.run_stack(self.blocks, h, cond, g), lp, last,
-                                self._scale_offset(cond))
+            return self._output(chunked_stack.run_stack(self.blocks, h, cond, g), lp, last, scale)
         skips = 0
         for block in self.blocks:
             h, s = block(h, cond, g)
             skips = skips + s
-        return self._output(skips, lp, last, self._scale_offset(cond))
+        return self._output(skips, lp, last, scale)
 
     # -- incremental ---------------------------------------------------------------------
 
@@ -469,10 +465,10 @@ class WaveNet(nn.Module):
         self._check_state(state, x.shape[0])
         self._check_cond(cond, x.shape[0], x.shape[-1])
         g = self.speaker_vector(speaker, x.shape[0])
-        lp = None
+        lp = scale = None
         if self.excitation is not None:
             window = torch.cat([state.history, x.to(state.history.dtype)], 1)  # (B, H + T)
-            cond, lp = self._with_features(window, cond, context)
+            cond, lp, scale = self._with_features(window, cond, context)
             state.history = window[:, window.shape[1] - self.excitation.history:]
         skips = 0
         for i, block in enumerate(self.blocks):
@@ -481,7 +477,7 @@ class WaveNet(nn.Module):
             (h, s), state.convs[i] = run(h, state.convs[i], cond, g)
             skips = skips + s
         state.steps += x.shape[-1]
-        return self._output(skips, lp, scale=self._scale_offset(cond)), state
+        return self._output(skips, lp, scale=scale), state
 
     def _check_cond(self, cond: torch.Tensor | None, B: int, T: int) -> None:
         if self.conditioner is None:
