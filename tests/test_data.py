@@ -56,7 +56,8 @@ def digest(folder):
     ("hop_length", 0), ("n_fft", 16), ("crop", 0), ("validation_fraction", 1.0), ("seed", -1),
     ("normalise", "yes"), ("path", ""), ("corpus_timbres", 5), ("corpus_high", 40),
     ("corpus_high", 127), ("corpus_takes", 0), ("min_seconds", -1), ("f0", "yes"), ("f0", 1),
-    ("f0_min", 0.0), ("f0_min", SR / 2), ("f0_max", SR / 2), ("f0_max", 40.0), ("f0_max", math.nan)])
+    ("f0_min", 0.0), ("f0_min", SR / 2), ("f0_max", SR / 2), ("f0_max", 40.0), ("f0_max", math.nan),
+    ("onset_share", 1.5), ("onset_share", -0.1), ("onset_share", "half")])
 def test_config_rejects_bad_values_naming_the_field(field, value):
     with pytest.raises(ValueError, match=f"DataConfig.{field} must be"):
         DataConfig(**{field: value})
@@ -519,6 +520,23 @@ def test_random_crops_deterministic_and_uniform_over_positions(prepared):
     with pytest.raises(IndexError):
         ds[2000]
     assert len(RandomCrops(d, d.train)) == (8000 + 3968 + 384) // 512  # about one pass
+
+
+def test_onset_share_draws_that_share_of_crops_at_a_clips_onset(prepared, monkeypatch):
+    d = prepared
+    plain = [RandomCrops(d, [0, 1, 2], 3000, seed=7).position(i) for i in range(3000)]
+    monkeypatch.setattr(d.config, "onset_share", 0.5)
+    ds = RandomCrops(d, [0, 1, 2], epoch_size=3000, seed=7)
+    positions = [ds.position(i) for i in range(3000)]
+    at_onset = [c for c, s in positions if s == d.start_range(c)[0]]
+    # half the crops, each clip alike (1/3 each), plus the uniform half's few onset draws
+    assert 0.45 < len(at_onset) / 3000 < 0.6
+    assert all(abs(np.mean(np.array(at_onset) == c) - 1 / 3) < 0.06 for c in range(3))
+    share_of_onsets = sum(s == d.start_range(c)[0] for c, s in plain) / 3000
+    assert share_of_onsets < 0.05  # without it, an onset is one start among many
+    for clip, start in positions:
+        lo, hi = d.start_range(clip)
+        assert start % 64 == 0 and lo <= start <= hi
 
 
 def test_fixed_crops(prepared):

@@ -58,6 +58,11 @@ class DataConfig(Config, MelSettings):
     crop: int = 8000
     """Samples per training crop that carry loss; each crop also holds the receptive field
     before them, rounded up to whole frames."""
+    onset_share: float = 0.0
+    """Share of training crops drawn at a clip's first start, its onset after silence, rather
+    than uniformly over its starts: generation starts from silence, and a note's first period
+    (a pluck's burst) is otherwise a sliver of the training audio. Each such crop's clip is
+    drawn uniformly."""
     min_seconds: float = 0.0
     """Clips shorter than this after trimming are skipped (so are clips shorter than one frame,
     than half the FFT window, or than the model's receptive field)."""
@@ -105,6 +110,8 @@ class DataConfig(Config, MelSettings):
         need(_is_num(self.f0_max) and self.f0_min < self.f0_max < self.sample_rate / 2, "f0_max",
              f"a number in (f0_min = {self.f0_min:g}, sample_rate / 2 = {self.sample_rate / 2:g}) Hz")
         need(_is_int(self.crop) and self.crop >= 1, "crop", "an integer >= 1")
+        need(_is_num(self.onset_share) and 0 <= self.onset_share <= 1, "onset_share",
+             "a number in [0, 1]")
         need(_is_num(self.min_seconds) and self.min_seconds >= 0, "min_seconds", "a number >= 0")
         need(_is_num(self.validation_fraction) and 0 <= self.validation_fraction < 1,
              "validation_fraction", "a number in [0, 1)")

@@ -27,7 +27,9 @@ from .dataset import PreparedData
 
 class RandomCrops(Dataset):
     """``epoch_size`` crops drawn uniformly over every (clip, frame-aligned start) pair, so a
-    clip is drawn in proportion to its length; ``seed`` defaults to the data config's.
+    clip is drawn in proportion to its length, except a share ``data.config.onset_share`` of
+    them, each at the first start of a clip drawn uniformly (its onset after silence);
+    ``seed`` defaults to the data config's.
 
     Item i of epoch e depends only on (seed, e, i): the same with any number of DataLoader
     workers, in any order. Call :meth:`set_epoch` to draw new crops.
@@ -62,6 +64,10 @@ class RandomCrops(Dataset):
         if not 0 <= index < self.epoch_size:
             raise IndexError(f"RandomCrops: index {index} out of range [0, {self.epoch_size})")
         rng = np.random.default_rng([self.seed, self.epoch, index])
+        share = self.data.config.onset_share
+        if share and rng.random() < share:
+            k = int(rng.integers(len(self.clips)))
+            return self.clips[k], int(self.lows[k])
         r = int(rng.integers(int(self.cumulative[-1])))
         k = int(np.searchsorted(self.cumulative, r, side="right"))
         before = int(self.cumulative[k - 1]) if k else 0
