@@ -369,7 +369,8 @@ def test_train_prints_the_resolved_recipe_and_keeps_it_in_the_run_folder(tmp_pat
     printed = yaml.safe_load(r.stdout)
     assert printed["train"]["lr"] == 3e-4 and printed["model"]["layers"] == 3
     assert printed["model"]["sample_rate"] == printed["data"]["sample_rate"] == 16000  # filled
-    assert printed["generate"] == {"seconds": 2.0, "temperature": 1.0, "engine": "auto",
+    assert printed["generate"] == {"seconds": 2.0, "temperature": 1.0, "voiced_temperature": None,
+                                   "engine": "auto",
                                    "batch_size": 1, "seed": 0, "refine": 0,
                                    "refine_momentum": 0.9, "weights": "fp32"}  # every key
     expected = load_recipe(path, ["train.lr=3e-4", "model.layers=3"])

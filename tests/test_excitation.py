@@ -96,7 +96,8 @@ def test_the_pitch_prediction_predicts_a_plucked_string_exactly():
     assert (pred.abs() <= out[:, :3].abs().amax(1) * (1 + 1e-6)).all()
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(lpc_order=0, pitch_prediction=24)])
+@pytest.mark.parametrize("kw", [dict(), dict(lpc_order=0, pitch_prediction=24),
+                                dict(lpc_order=0, pitch_gains=True)])
 def test_a_model_with_sample_features_is_causal(kw):
     m, fr = small_model(**kw), frames()
     T = fr.shape[-1] * HOP
@@ -111,7 +112,8 @@ def test_a_model_with_sample_features_is_causal(kw):
 
 
 @pytest.mark.parametrize("head, kw", [("gaussian", {}), ("logistic_mixture", {}),
-                                      ("gaussian", dict(lpc_order=0, pitch_prediction=24))])
+                                      ("gaussian", dict(lpc_order=0, pitch_prediction=24)),
+                                      ("logistic_mixture", dict(lpc_order=0, pitch_gains=True))])
 def test_streaming_in_chunks_equals_the_forward(head, kw):
     m, fr = small_model(head=head, **kw), frames()
     T = fr.shape[-1] * HOP
@@ -128,7 +130,7 @@ def test_streaming_in_chunks_equals_the_forward(head, kw):
 
 @pytest.mark.parametrize("kw", [dict(), dict(head="logistic_mixture"), dict(lpc_order=0),
                                 dict(pitch_lags=[]), dict(pre_emphasis=0.0),
-                                dict(lpc_order=0, pitch_prediction=24)])
+                                dict(lpc_order=0, pitch_prediction=24), dict(lpc_order=0, pitch_gains=True)])
 def test_greedy_generation_reproduces_the_teacher_forced_forward(kw):
     """Every feature the loop computes from generated samples is the one the forward computes
     from the same signal: greedy samples are the forward's modes on them."""
@@ -154,6 +156,30 @@ def test_a_prime_is_continued_seamlessly():
     torch.testing.assert_close(primed[:, 50:], whole[:, 50:], atol=1e-4, rtol=0)
 
 
+def test_a_note_from_silence_repeats_its_first_period():
+    """Generation starts from silence, so the second period of a note finds no earlier period
+    in the window to fit: the pitch prediction's ridge then gives its prior, a copy of the
+    period before, and an untrained model with pitch gains starts as that copy too."""
+    feats = SampleFeatures([0, 1, 2], 0, RATE, HOP, NFFT, MELS, window=24)
+    fr = frames(B=1, N=12)
+    fr[0, -2], fr[0, -1] = f0_features(torch.full((12,), 100.0).numpy(), torch.ones(12).numpy())
+    T = fr.shape[-1] * HOP  # period 20
+    y = torch.zeros(T)
+    y[:20] = torch.rand(20, generator=torch.Generator().manual_seed(3)) - 0.5  # the burst
+    out, pred = feats.features(torch.nn.functional.pad(y[None], (feats.history, 0)),
+                               feats.context(fr))
+    # output 19 predicts sample 20, the first of period 2: the window's targets are all in
+    # the burst, whose taps are silence
+    torch.testing.assert_close(pred[0, 19], y[0])
+    assert y[0] != 0 and (pred[0, :19] == 0).all()  # a burst out of silence is not predicted
+    m = WaveNet(config(lpc_order=0, pitch_lags=[0, 1, 2], pitch_gains=True,
+                       pre_emphasis=0.0)).eval()
+    with torch.no_grad():
+        logits = m(y[None], fr)  # (1, out, T): the gaussian head's mean is channel 0
+    assert m.head.means == slice(0, 1)
+    torch.testing.assert_close(logits[0, 0], out[0, 0])  # the lag-0 tap, one period back
+
+
 def test_the_lp_prediction_moves_the_mean():
     m, fr = small_model(), frames()
     T = fr.shape[-1] * HOP
@@ -163,7 +189,7 @@ def test_the_lp_prediction_moves_the_mean():
     _, lp = m.excitation.features(torch.nn.functional.pad(x, (m.excitation.history, 0)), ctx)
     # the mean is the network's output plus the prediction; the log scale is untouched
     window = torch.nn.functional.pad(x, (m.excitation.history, 0))
-    cond, _, _ = m._with_features(window, m.upsample(fr)[..., :T], ctx)
+    cond, _ = m._with_features(window, m.upsample(fr)[..., :T], ctx)
     h, skips = m.embed_input(x), 0
     for block in m.blocks:
         h, s = block(h, cond, None)
@@ -193,6 +219,9 @@ def test_unvoiced_frames_give_zero_taps_and_periods_are_clamped():
     (dict(pitch_prediction=24), "pitch_prediction.*lpc_order"),
     (dict(lpc_order=0, pitch_lags=[], pitch_prediction=24), "pitch_prediction.*pitch_lags"),
     (dict(lpc_order=0, pitch_prediction=4), "pitch_prediction"),
+    (dict(pitch_lags=[], pitch_gains=True), "pitch_gains.*pitch_lags"),
+    (dict(lpc_order=0, pitch_prediction=24, pitch_gains=True), "pitch_gains.*pitch_prediction"),
+    (dict(pitch_gains=1), "pitch_gains"),
 ])
 def test_bad_sample_feature_settings_name_the_key(kw, key):
     with pytest.raises(ValueError, match=key):

@@ -150,8 +150,10 @@ def test_generate_with_a_speaker_per_stream():
 # -- sample features (pitch taps, LP excitation) computed inside the generation loop ----------
 
 SPEECH_HEADS = [dict(head="gaussian"), dict(head="logistic_mixture", mixtures=3),
-                dict(head="gaussian", lpc_order=0, pitch_prediction=24, pre_emphasis=0.0)]
-"""Heads and, last, the pitch prediction in place of the LP excitation."""
+                dict(head="gaussian", lpc_order=0, pitch_prediction=24, pre_emphasis=0.0),
+                dict(head="logistic_mixture", mixtures=2, lpc_order=0, pitch_gains=True,
+                     pre_emphasis=0.0)]
+"""Heads, then the pitch prediction and the pitch gains in place of the LP excitation."""
 NEEDS_C = pytest.mark.skipif(not native.load().available, reason=native.load().status)
 F0S = [[100.0] * 6 + [0.0] * 6, [150.0] * 12, [0.0] * 3 + [220.0] * 9]  # Hz per frame, 0: unvoiced
 
@@ -165,12 +167,17 @@ def make_speech(head, scale=1.0, seed=0):
         lpc_order=4, pre_emphasis=0.85, hop_length=16, sample_rate=2000, n_fft=64), **head})
     model = WaveNet(cfg).eval()
     with torch.no_grad():
-        if cfg.pitch_prediction:  # untrained, it is its predictor (silence from silence):
-            # random means and scales well above its residual's, so that there is a signal
+        if cfg.pitch_prediction or cfg.pitch_gains:  # untrained, it is its predictor
+            # (silence from silence): random means and scales well above its residual's, so
+            # that there is a signal, and gains that vary around the copy
             torch.nn.init.normal_(model.out2.weight[model.head.means], std=0.3)
-            model.out2.bias[model.head.scales] += 7.0
+            model.out2.bias[model.head.scales] += 7.0 if cfg.pitch_prediction else 1.0
+            torch.nn.init.normal_(model.out2.weight[model.head.out_channels:], std=0.3)
         model.out2.weight.mul_(scale)
         model.out2.bias.mul_(scale)
+        if cfg.pitch_gains:  # means that excite, a loop gain near the copy's, at any scale
+            torch.nn.init.normal_(model.out2.weight[model.head.means], std=0.3)
+            model.out2.bias[model.head.out_channels + model.excitation.prior] = 0.9
     return model
 
 
@@ -268,6 +275,43 @@ def test_greedy_numba_generation_with_sample_features_is_the_forward(head, B):
         K = model.head.mixtures
         mode = out[:, K:2 * K].gather(1, out[:, :K].argmax(1, keepdim=True))[:, 0]
     assert (mode - y).abs().max() <= 1e-5
+
+
+def test_voiced_temperature_draws_a_runs_first_period_at_the_temperature_and_the_rest_colder():
+    from wavedil.generate import VoicedTemperature
+
+    # stream 0: unvoiced 3, voiced at period 4 for 10 steps, unvoiced 2, voiced at 3 for 5
+    periods = torch.tensor([[0] * 3 + [4] * 10 + [0] * 2 + [3] * 5,
+                            [5] * 20])  # stream 1: voiced from the first step
+    want = torch.tensor([[0] * 3 + [0] * 4 + [1] * 6 + [0] * 2 + [0] * 3 + [1] * 2,
+                         [0] * 5 + [1] * 15], dtype=torch.bool)
+    whole = VoicedTemperature(1.0, 0.2, 2).cold(periods)
+    assert torch.equal(whole, want)
+    split = VoicedTemperature(1.0, 0.2, 2)  # in chunks: a run's start carries over
+    assert torch.equal(torch.cat([split.cold(periods[:, a:b]) for a, b in
+                                  ((0, 5), (5, 6), (6, 14), (14, 20))], 1), want)
+    temps = VoicedTemperature(1.0, 0.2, 2).temperatures(want)
+    assert temps.shape == (20, 2) and set(temps[:, 0].tolist()) == {1.0, 0.2}
+
+
+@pytest.mark.parametrize("B", [1, 3])
+def test_both_engines_draw_each_sample_at_its_own_temperature(B):
+    model = make_speech(SPEECH_HEADS[3], scale=0.1)
+    frames = speech_frames(B)
+    T = frames.shape[-1] * 16
+    out = {(engine, vt): generate(model, T, B, local=frames, engine=engine, temperature=0.9,
+                                  voiced_temperature=vt,
+                                  generator=torch.Generator().manual_seed(5))
+           for engine in ENGINES for vt in (None, 0.9, 0.1)}
+    assert (out["torch", 0.1] - out["numba", 0.1]).abs().max() <= 1e-4
+    for engine in ENGINES:  # the temperature everywhere: the same draws as without
+        assert torch.equal(out[engine, 0.9], out[engine, None])
+        assert (out[engine, 0.1] - out[engine, None]).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="voiced_temperature needs a model with pitch taps"):
+        generate(make(2, HEADS[0], CONDS[1]), 40, local=torch.randn(1, 5, 10),
+                 voiced_temperature=0.5)
+    with pytest.raises(ValueError, match="voiced_temperature must be >= 0"):
+        generate(model, T, B, local=frames, voiced_temperature=-1.0)
 
 
 def test_bad_requests():

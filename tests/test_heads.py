@@ -84,3 +84,19 @@ def test_continuous_samplers():
 def test_bad_temperature():
     with pytest.raises(ValueError, match="temperature"):
         CategoricalHead().sample(torch.zeros(1, 256), torch.rand(1, 1), temperature=-1.0)
+
+
+@pytest.mark.parametrize("head", [CategoricalHead(16), LogisticMixtureHead(3), GaussianHead()])
+def test_a_temperature_per_row_draws_each_row_as_alone(head):
+    torch.manual_seed(0)
+    logits = torch.randn(6, head.out_channels)
+    u = torch.rand(6, head.n_uniforms)
+    temps = torch.tensor([1.0, 0.0, 0.3, 1.0, 0.3, 0.0])
+    got = head.sample(logits, u, temps)
+    for i, t in enumerate(temps.tolist()):
+        assert torch.equal(got[i:i + 1], head.sample(logits[i:i + 1], u[i:i + 1], t))
+    assert torch.equal(head.sample(logits, u, torch.full((6,), 0.3)), head.sample(logits, u, 0.3))
+    with pytest.raises(ValueError, match="5 temperatures for 6 rows"):
+        head.sample(logits, u, temps[:5])
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        head.sample(logits, u, -temps)

@@ -74,6 +74,10 @@ def test_every_field_is_documented(cls):
      r"model.local_channels must be data.n_mels \+ 2 \(82: .*got 80"),
     ({"model": {"kind": "harmonic_noise"}, "data": {"f0": True}, "train": {"input_noise": 0.1}},
      r"train.input_noise must be 0 for model.kind harmonic_noise"),
+    ({"generate": {"voiced_temperature": 0.0}},
+     r"generate.voiced_temperature must be null without model.pitch_lags .*got 0.0"),
+    ({"generate": {"voiced_temperature": -0.5}}, r"generate.voiced_temperature must be >= 0"),
+    ({"data": {"onset_share": 2}}, r"data.onset_share must be a number in \[0, 1\]"),
 ])
 def test_bad_recipes_fail_with_one_line_naming_the_key(raw, match):
     with pytest.raises(ValueError, match=match) as e:

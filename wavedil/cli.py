@@ -314,6 +314,9 @@ def generate(
     refine: Optional[int] = typer.Option(None, "--refine", metavar="PASSES",
                                          help=REFINE_HELP),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="sampling temperature"),
+    voiced_temperature: Optional[float] = typer.Option(
+        None, "--voiced-temp", help="temperature of voiced samples after their run's first "
+        "period (models with pitch taps; default: the recipe's generate.voiced_temperature)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="random seed"),
     engine: Engine = typer.Option("auto", "--engine", help="generation engine (auto: numba on "
                                   "the CPU where it imports, torch otherwise)"),
@@ -341,7 +344,8 @@ def generate(
         result = synthesize(checkpoint, out, seconds, samples, batch, speaker, mel, from_wav,
                             temperature, seed, engine.value, device.value, plot, force, progress,
                             kernel=kernel, f0=f0, refine=refine,
-                            weights=weights.value if weights is not None else None)
+                            weights=weights.value if weights is not None else None,
+                            voiced_temperature=voiced_temperature)
     if as_json:
         print(json.dumps(result.__dict__))
         return
@@ -365,6 +369,9 @@ def evaluate(
                                             "(default: the recipe's)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="random seed of every file's stream"),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="sampling temperature"),
+    voiced_temperature: Optional[float] = typer.Option(
+        None, "--voiced-temp", help="temperature of voiced samples after their run's first "
+        "period (models with pitch taps; default: the recipe's generate.voiced_temperature)"),
     limit: Optional[int] = typer.Option(None, "--limit", help="evaluate the first N usable files"),
     refine: Optional[int] = typer.Option(None, "--refine", metavar="PASSES", help=REFINE_HELP),
     speaker: Optional[int] = typer.Option(None, "--speaker", help="speaker id (multi-speaker models)"),
@@ -387,7 +394,8 @@ def evaluate(
 
         report = run_evaluate(checkpoint, test_dir, out, griffin_lim,
                               engine.value if engine is not None else None, seed, temperature,
-                              limit, speaker, device.value, force, warn, progress, refine)
+                              limit, speaker, device.value, force, warn, progress, refine,
+                              voiced_temperature)
     if as_json:
         print(json.dumps(report.to_dict()))
         return
@@ -395,8 +403,10 @@ def evaluate(
     from rich.table import Table
 
     table = Table(title=f"{report.files} files, {report.engine} engine, seed {report.seed}, "
-                        f"temperature {report.temperature:g}, {report.refine} refinement "
-                        f"passes (means)")
+                        f"temperature {report.temperature:g}"
+                        + (f" ({report.voiced_temperature:g} voiced)"
+                           if report.voiced_temperature is not None else "")
+                        + f", {report.refine} refinement passes (means)")
     table.add_column("metric")
     for system in report.systems:
         table.add_column(system, justify="right")

@@ -110,6 +110,9 @@ class EvaluationReport:
     """Files evaluated."""
     skipped: list[str] = field(default_factory=list)
     """'path: reason' for each audio-named file that could not be used."""
+    voiced_temperature: float | None = None
+    """The temperature of voiced samples after their run's first period (None: ``temperature``
+    for all; ``wavedil.generate.VoicedTemperature``)."""
     unavailable: dict[str, str] = field(default_factory=dict)
     """Optional metric -> why it was not computed (its package is missing)."""
     original_hnr_db: float | None = None
@@ -138,7 +141,8 @@ def _features(path: Path, loaded: LoadedModel) -> tuple[torch.Tensor, np.ndarray
 
 
 def vocode(model: WaveNet, features: torch.Tensor, n_samples: int, seed: int, temperature: float,
-           engine: str, speaker: int | None = None, weights: str = "fp32") -> np.ndarray:
+           engine: str, speaker: int | None = None, weights: str = "fp32",
+           voiced_temperature: float | None = None) -> np.ndarray:
     """Copy synthesis of one file as ``wavedil generate`` does it before any refinement:
     ``stream`` over the whole features with a generator seeded with ``seed`` -> (n_samples,)
     float32 (not clipped: :func:`refined` reads it first)."""
@@ -148,7 +152,7 @@ def vocode(model: WaveNet, features: torch.Tensor, n_samples: int, seed: int, te
     chunks = [c.detach().cpu().float().numpy()[0]
               for c in stream(model, n_samples, 1, local=local, speaker=speaker,
                               temperature=temperature, generator=gen, engine=engine,
-                              weights=weights)]
+                              weights=weights, voiced_temperature=voiced_temperature)]
     return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
 
 
@@ -229,12 +233,13 @@ def evaluate(
     warn: Callable[[str], None] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     refine: int | None = None,
+    voiced_temperature: float | None = None,
 ) -> EvaluationReport:
     """Copy-synthesise every audio file of ``test_dir`` with the checkpoint, and score it (and
     Griffin-Lim from the same features, unless ``griffin_lim`` is False) against the original.
 
-    Defaults (engine, seed, temperature, refine) come from the checkpoint's ``generate``
-    settings; ``refine`` passes of mel-consistent refinement follow wavedil's synthesis, as in
+    Defaults (engine, seed, temperature, voiced_temperature, refine) come from the
+    checkpoint's ``generate`` settings; ``refine`` passes of mel-consistent refinement follow wavedil's synthesis, as in
     ``wavedil generate``. With refinement the report has four systems (see SYSTEMS): the same
     generation scored before the passes too, and Griffin-Lim through the same passes. ``limit``
     evaluates the first N usable files (sorted by path). ``out`` keeps, per file,
@@ -264,6 +269,9 @@ def evaluate(
     temperature = g.temperature if temperature is None else temperature
     if not temperature >= 0:
         raise ValueError(f"--temperature must be >= 0, got {temperature}")
+    voiced_temperature = g.voiced_temperature if voiced_temperature is None else voiced_temperature
+    if voiced_temperature is not None and not voiced_temperature >= 0:
+        raise ValueError(f"--voiced-temperature must be >= 0, got {voiced_temperature}")
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be >= 1, got {limit}")
     refine = g.refine if refine is None else refine
@@ -313,7 +321,7 @@ def evaluate(
         n = ref.size
         start = time.perf_counter()
         raw = vocode(model, mel, n, seed, temperature, engine, speaker,
-                     g.weights if is_autoregressive(model.config) else "fp32")
+                     g.weights if is_autoregressive(model.config) else "fp32", voiced_temperature)
         waves = {"original": ref, "wavedil": refined(raw, mel, analysis, refine, g.refine_momentum)}
         generation_time += time.perf_counter() - start  # the passes are part of the synthesis
         generated_seconds += n / rate
@@ -349,7 +357,8 @@ def evaluate(
                          f"({skipped[0] if skipped else 'no file'})")
     report = EvaluationReport(
         checkpoint=str(checkpoint), test_dir=str(test_dir), sample_rate=rate, engine=used_engine,
-        seed=seed, temperature=temperature, systems=systems, refine=refine, rows=rows,
+        seed=seed, temperature=temperature, voiced_temperature=voiced_temperature,
+        systems=systems, refine=refine, rows=rows,
         means=_means(rows, systems), files=done, skipped=skipped, unavailable=unavailable,
         original_hnr_db=float(np.mean(original_hnr)) if original_hnr else None,
         real_time_factor=generated_seconds / generation_time if generation_time > 0 else None,

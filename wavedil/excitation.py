@@ -12,8 +12,8 @@ and fed to every layer beside the upsampled conditioning:
   model adds it to its head's mean(s), so the network models the excitation (residual);
 - the pitch prediction (a backward-adaptive long-term predictor, as speech coders' adaptive
   codebook, with G.728's backward adaptation): q = sum_l w_l tap_l, the weights fit by least
-  squares (ridge :data:`LTP_RIDGE` times the mean tap energy) to the last ``window`` inputs,
-  each predicted from its own taps at the same period. A plucked string or a sustained vowel
+  squares (ridge :data:`LTP_RIDGE` times the mean tap energy, towards a copy of the period
+  before) to the last ``window`` inputs, each predicted from its own taps at the same period. A plucked string or a sustained vowel
   repeats itself one period later up to a slow change of gain and colour, which these few
   weights follow; the fit reads only samples already generated, so training (the true past)
   and generation (the model's own past) compute it alike. The model adds it to its head's
@@ -54,7 +54,8 @@ LOWEST_F0 = 40.0
 """Hz: periods are clamped to sample_rate / LOWEST_F0 samples, which bounds the history."""
 LTP_RIDGE = 1e-4
 """The pitch prediction's least squares add this times the mean diagonal of the taps' Gram
-matrix to its diagonal: weights stay bounded where the window is nearly silent or its taps
+matrix to its diagonal, pulling the weights towards a copy of the period before
+(:func:`prior_index`): weights stay bounded where the window is nearly silent or its taps
 nearly collinear, at a small cost in prediction where they are not."""
 LTP_SHARE = 0.5
 """The head's scale is at least this share of the RMS that the pitch prediction's fit leaves
@@ -108,12 +109,31 @@ def combine_scale(log_net: torch.Tensor, log_fit: torch.Tensor) -> torch.Tensor:
     return top + 0.5 * torch.log1p(torch.exp(-2.0 * (log_net - log_fit).abs()))
 
 
-def solve_ridge(gram: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+def prior_index(lags: list[int]) -> int:
+    """The tap the pitch prediction's ridge pulls its weights towards (weight 1, the others 0):
+    the lag nearest 0, the first of two as near. The signal then repeats one period later
+    where the window cannot tell otherwise."""
+    return min(range(len(lags)), key=lambda i: abs(lags[i]))
+
+
+def pitch_gain_prediction(gains: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+    """The pitch gains' prediction (``model.pitch_gains``): sum over lags of gain times tap,
+    clipped to the largest tap's magnitude as the pitch prediction is, so that a loop gain
+    above 1 cannot grow the signal by itself: gains and taps (..., lags) -> (...)."""
+    bound = taps.abs().amax(-1)
+    return torch.minimum(torch.maximum((gains * taps).sum(-1), -bound), bound)
+
+
+def solve_ridge(gram: torch.Tensor, rhs: torch.Tensor, prior: int) -> torch.Tensor:
     """Weights of the pitch prediction: (..., n, n) Gram matrices and (..., n) right-hand
-    sides, float64 -> (..., n), solving (G + LTP_RIDGE * mean(diag G) * I) w = r by Cholesky,
+    sides, float64 -> (..., n), minimising |y - A w|^2 + lam |w - e_prior|^2 with
+    lam = LTP_RIDGE * mean(diag G), that is (G + lam I) w = r + lam e_prior, by Cholesky,
     written out over the small n so that every system of the batch runs at once (LAPACK's
     batched call costs tens of microseconds a system) and ``numba_kernels._pitch_prediction``
-    does the same operations in the same order. A zero Gram gives zero weights."""
+    does the same operations in the same order. A zero Gram (the window's taps silent: the
+    second period of a note) gives the prior, a copy of the period before, so that a note
+    generated from silence sustains once its first period is drawn; a few targets leave the
+    weights nearest the prior among those that fit them."""
     n = gram.shape[-1]
     lam = LTP_RIDGE * (sum(gram[..., i, i] for i in range(n)) / n) + 1e-30
     g = [[gram[..., i, k] + (lam if i == k else 0.0) for k in range(n)] for i in range(n)]
@@ -126,8 +146,8 @@ def solve_ridge(gram: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
             low[i][k] = (torch.sqrt(acc.clamp(min=0.0)).clamp(min=1e-150) if i == k
                          else acc / low[k][k])
     y = []
-    for i in range(n):  # L y = r
-        acc = rhs[..., i]
+    for i in range(n):  # L y = r + lam e_prior
+        acc = rhs[..., i] + lam if i == prior else rhs[..., i]
         for m in range(i):
             acc = acc - low[i][m] * y[m]
         y.append(acc / low[i][i])
@@ -162,6 +182,8 @@ class SampleFeatures:
         self.lags, self.order, self.sample_rate, self.hop = list(lags), order, sample_rate, hop
         self.window = window
         """Inputs the pitch prediction fits its weights to (0: no pitch prediction)."""
+        self.prior = prior_index(self.lags) if self.lags else 0
+        """The tap the pitch prediction's weights are pulled towards (:func:`prior_index`)."""
         self.lpc = MelLPC(sample_rate, n_fft, mel_channels, order, pre_emphasis,
                           mel=mel) if order else None
         self.mel_channels = mel_channels
@@ -272,7 +294,7 @@ class SampleFeatures:
                 for k in range(i + 1):
                     gram[..., i, k] = gram[..., k, i] = (a[i] * a[k]).sum(-1)
             rhs = torch.stack([(ai * y).sum(-1) for ai in a], -1)  # (B, J, NL)
-            weights = solve_ridge(gram, rhs)  # (B, J, NL)
+            weights = solve_ridge(gram, rhs, self.prior)  # (B, J, NL)
             near = taps[:, j].double()  # (B, J, NL)
             bound = near.abs().amax(-1)  # (B, J)
             pred[:, j] = torch.minimum(torch.maximum((weights * near).sum(-1), -bound), bound)

@@ -104,6 +104,7 @@ def stream(
     chunk_size: int = DEFAULT_CHUNK,
     kernel: str | Kernel | Unavailable = "auto",
     weights: str = "fp32",
+    voiced_temperature: float | None = None,
 ) -> Iterator[torch.Tensor]:
     """Yield generated waveform chunks (B, n_i) in [-1, 1] as they are produced.
 
@@ -125,6 +126,9 @@ def stream(
             rounded to bfloat16, which the numba engine's C kernel reads in half the bytes) or
             "bf16-dot" (the products' inputs rounded too, for the CPU's bfloat16 dot product
             where it has one: see ``wavedil.engines.plan.WEIGHTS``).
+        voiced_temperature: the temperature of voiced samples whose period before lies in
+            their own voiced run (:class:`VoicedTemperature`; a model with pitch taps); None:
+            ``temperature`` for all.
     """
     if weights not in WEIGHTS:
         raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}; got {weights!r}")
@@ -144,6 +148,12 @@ def stream(
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if not temperature >= 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if voiced_temperature is not None:
+        if not voiced_temperature >= 0:
+            raise ValueError(f"voiced_temperature must be >= 0, got {voiced_temperature}")
+        if not model.config.pitch_lags:
+            raise ValueError("voiced_temperature needs a model with pitch taps (model.pitch_lags "
+                             "gives each sample's period); this model has none")
     if (local is None) != (model.conditioner is None):
         raise ValueError("local conditioning must be given exactly when the model has "
                          f"local_channels > 0 (this model: {model.config.local_channels})")
@@ -193,10 +203,14 @@ def stream(
 
     P = 0 if prime_values is None else prime_values.shape[1]
     uniforms = _Uniforms(B, head.n_uniforms, generator, device)
+    voiced = (None if voiced_temperature is None
+              else VoicedTemperature(temperature, voiced_temperature, B))
     to_wave = _ToWave(model, B, device)
     for n, cond, ctx in pieces():
         # the part of this chunk still covered by the prime is teacher-forced
         k = min(max(P - done, 0), n)
+        if voiced is not None:
+            cold = voiced.cold(ctx.periods)  # (B, n)
         if k:
             forced = prime_values[:, done:done + k]
             eng.force(forced, None if cond is None else cond[..., :k],
@@ -204,10 +218,50 @@ def stream(
             yield to_wave(forced, prime.expand(B, -1)[:, done:done + k].clone())
         if n - k:
             u = uniforms.take(n - k)
-            values = eng.sample(n - k, u, None if cond is None else cond[..., k:], temperature,
+            temps = temperature if voiced is None else voiced.temperatures(cold[:, k:])
+            values = eng.sample(n - k, u, None if cond is None else cond[..., k:], temps,
                                 None if ctx is None else ctx[k:])
             yield to_wave(values)
         done += n
+
+
+class VoicedTemperature:
+    """A colder draw where a note repeats itself, as LPCNet lowers its temperature where the
+    pitch correlation is high: within a voiced run, once the period before a sample is itself
+    in the run (after the run's first period: a pluck's burst, a vowel's onset), the sample is
+    drawn at ``voiced`` instead of ``temperature``. A held note's next sample is its period
+    before, up to a slow change: noise drawn there at the training error's scale is heard as
+    hiss and lingers in the note's loop, and a rare component of a mixture drawn there is a
+    click. Per stream; a run's start carries over chunks."""
+
+    def __init__(self, temperature: float, voiced: float, batch_size: int) -> None:
+        self.temperature, self.voiced = float(temperature), float(voiced)
+        self.start = torch.full((batch_size,), -1, dtype=torch.long)
+        """The output at which each stream's current voiced run began; -1: unvoiced."""
+        self.t = 0
+
+    def cold(self, periods: torch.Tensor) -> torch.Tensor:
+        """The next outputs' periods (B, n) (0: unvoiced) -> (B, n) bool: those drawn at the
+        voiced temperature. Advances over them (call once per chunk, teacher-forced steps
+        included)."""
+        periods = periods.cpu()
+        B, n = periods.shape
+        if not n:
+            return torch.zeros(B, 0, dtype=torch.bool)
+        t = self.t + torch.arange(n)
+        voiced = periods > 0
+        before = torch.cat([(self.start >= 0)[:, None], voiced[:, :-1]], 1)
+        marks = torch.where(voiced & ~before, t.expand(B, n), torch.full((B, n), -1))
+        start = torch.cummax(torch.cat([self.start[:, None], marks], 1), 1).values[:, 1:]
+        self.start = torch.where(voiced[:, -1], start[:, -1], -1)
+        self.t += n
+        return voiced & (t - start >= periods)
+
+    def temperatures(self, cold: torch.Tensor) -> torch.Tensor:
+        """(B, n) bool -> each draw's temperature, (n, B) float64, as the engines take them."""
+        f64 = dict(dtype=torch.float64)
+        return torch.where(cold, torch.tensor(self.voiced, **f64),
+                           torch.tensor(self.temperature, **f64)).T.contiguous()
 
 
 def _vocode(model: torch.nn.Module, n_samples: int | None, batch_size: int, local,
@@ -260,6 +314,12 @@ class GenerateConfig(Config):
     """Length of generated audio."""
     temperature: float = 1.0
     """Sampling temperature; 0 takes the most likely value."""
+    voiced_temperature: float | None = None
+    """Temperature of voiced samples once the period before them is in their own voiced run
+    (after a note's first period, its pluck or onset), as LPCNet samples colder where the
+    pitch correlation is high: a held note repeats itself, and what is drawn there at the
+    training error's scale is heard as hiss. Needs model.pitch_lags; None: ``temperature``
+    for every sample (``wavedil.generate.VoicedTemperature``)."""
     engine: str = "auto"
     """Generation engine: auto, torch or numba."""
     batch_size: int = 1
@@ -284,5 +344,7 @@ class GenerateConfig(Config):
         self.need(0 <= self.refine_momentum < 1, "refine_momentum", "in [0, 1)")
         self.need(self.weights in WEIGHTS, "weights", ", ".join(WEIGHTS))
         self.need(self.temperature >= 0, "temperature", ">= 0")
+        self.need(self.voiced_temperature is None or self.voiced_temperature >= 0,
+                  "voiced_temperature", ">= 0, or null for the temperature everywhere")
         self.need(self.engine in ("auto", "torch", "numba"), "engine", "auto, torch or numba")
         self.need(self.batch_size >= 1, "batch_size", ">= 1")

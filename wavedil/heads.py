@@ -42,7 +42,33 @@ def _check_temperature(temperature: float) -> None:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
 
 
-class CategoricalHead:
+class _Sampler:
+    """``sample`` for every head: one temperature for all rows, or one per row."""
+
+    def sample(self, logits: torch.Tensor, u: torch.Tensor,
+               temperature: float | torch.Tensor = 1.0) -> torch.Tensor:
+        """logits (B, out), u (B, n_uniforms) in [0, 1) and a temperature, or a (B,) tensor
+        of them (each row drawn exactly as alone at its own) -> values (B,); 0 takes the
+        mode."""
+        if not torch.is_tensor(temperature):
+            return self.draw(logits, u, temperature)
+        temperature = temperature.reshape(-1)
+        if temperature.shape[0] != logits.shape[0]:
+            raise ValueError(f"{temperature.shape[0]} temperatures for {logits.shape[0]} rows")
+        values = torch.unique(temperature)
+        if len(values) == 1:
+            return self.draw(logits, u, float(values[0]))
+        out = None
+        for value in values:
+            rows = (temperature == value).nonzero()[:, 0].to(logits.device)
+            got = self.draw(logits[rows], u[rows], float(value))
+            if out is None:
+                out = torch.empty(logits.shape[0], dtype=got.dtype, device=got.device)
+            out[rows] = got
+        return out
+
+
+class CategoricalHead(_Sampler):
     """Softmax over ``classes`` mu-law levels; targets are class indices (B, T)."""
 
     kind = "categorical"
@@ -65,7 +91,7 @@ class CategoricalHead:
         rows = logits.transpose(1, 2).reshape(-1, self.classes)
         return F.cross_entropy(rows, target.reshape(-1), reduction="none").view(target.shape)
 
-    def sample(self, logits: torch.Tensor, u: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    def draw(self, logits: torch.Tensor, u: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         """logits (B, classes), u (B, 1) in [0, 1) -> class indices (B,) long."""
         _check_temperature(temperature)
         if temperature == 0.0:
@@ -74,7 +100,7 @@ class CategoricalHead:
         return _inverse_cdf(probs, u[:, 0].double())
 
 
-class LogisticMixtureHead:
+class LogisticMixtureHead(_Sampler):
     """Discretised mixture of ``mixtures`` logistics over ``bins`` levels in [-1, 1].
 
     Channels: ``[mixture logits (K), means (K), log scales (K)]``.
@@ -129,7 +155,7 @@ class LogisticMixtureHead:
         log_p = log_p + torch.log_softmax(weights, dim=1)
         return -torch.logsumexp(log_p, dim=1)
 
-    def sample(self, logits: torch.Tensor, u: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    def draw(self, logits: torch.Tensor, u: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         """logits (B, 3K), u (B, 2) -> samples (B,) in [-1, 1]."""
         _check_temperature(temperature)
         weights, means, log_scales = self._split(logits)
@@ -143,7 +169,7 @@ class LogisticMixtureHead:
         return (mu + s * temperature * (torch.log(v) - torch.log1p(-v))).clamp(-1.0, 1.0)
 
 
-class GaussianHead:
+class GaussianHead(_Sampler):
     """A single Gaussian, discretised to ``bins`` levels in [-1, 1]. Channels: [mean, log std]."""
 
     kind = "gaussian"
@@ -187,7 +213,7 @@ class GaussianHead:
                             torch.where(target > 1 - half, log_sf_lo, inner))
         return -log_p
 
-    def sample(self, logits: torch.Tensor, u: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    def draw(self, logits: torch.Tensor, u: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         """logits (B, 2), u (B, 1) -> samples (B,) in [-1, 1]."""
         _check_temperature(temperature)
         mean, log_std = logits[:, 0], logits[:, 1].clamp(min=self.log_scale_min)

@@ -22,7 +22,8 @@ from .blocks import GatedResidualBlock, chunked_stack
 from .conditioning import LocalConditioner
 from .audio import LogMel
 from .config import Config
-from .excitation import SampleContext, SampleFeatures, combine_scale, history_length
+from .excitation import (SampleContext, SampleFeatures, combine_scale, history_length,
+                         pitch_gain_prediction)
 from .heads import HEADS, CategoricalHead, GaussianHead, Head, LogisticMixtureHead
 from .layers import ConvState
 from .mel import MelSettings
@@ -111,6 +112,13 @@ class WaveNetConfig(Config, MelSettings):
     head's mean(s), so the network models what one period before does not predict; the RMS its
     fit leaves is a floor of the head's scale(s). Needs pitch_lags; 128 is 8 ms at 16 kHz; 0:
     none (see ``wavedil.excitation``)."""
+    pitch_gains: bool = False
+    """Pitch gains (a forward-adaptive long-term predictor): the head also outputs one weight
+    per pitch tap, and the sum of weights times taps is added to its mean(s). The network
+    learns the loop filter of a note (its decay and colour per period) from the conditioning,
+    where the pitch prediction fits it to the samples already generated, which in generation
+    are the model's own; the weights start as a copy of the period before. Needs pitch_lags;
+    not with pitch_prediction."""
     pre_emphasis: float = 0.0
     """The model works on y_t = x_t - pre_emphasis x_{t-1}; generation de-emphasises. 0.85 in
     LPCNet; 0: none."""
@@ -168,6 +176,13 @@ class WaveNetConfig(Config, MelSettings):
             need(not self.lpc_order, "pitch_prediction",
                  f"0 with lpc_order={self.lpc_order} (each adds its prediction to the head's "
                  "mean: use one)")
+        need(isinstance(self.pitch_gains, bool), "pitch_gains", "true or false")
+        if self.pitch_gains:
+            need(bool(self.pitch_lags), "pitch_gains",
+                 "false without pitch_lags (its weights multiply the pitch taps)")
+            need(not self.pitch_prediction, "pitch_gains",
+                 f"false with pitch_prediction={self.pitch_prediction} (each predicts from "
+                 "the pitch taps: use one)")
         if self.lpc_order:
             need(self.local_channels > 2 * self.f0_input, "lpc_order",
                  "0 without mel conditioning (the predictor comes from the mel bands)")
@@ -283,9 +298,17 @@ class WaveNet(nn.Module):
             for i, d in enumerate(c.layer_dilations)
         )
         self.out1 = nn.Conv1d(c.skip_channels, c.skip_channels, 1)
-        self.out2 = nn.Conv1d(c.skip_channels, self.head.out_channels, 1)
+        self.gains = len(c.pitch_lags) if c.pitch_gains else 0
+        """Rows of out2 after the head's: the pitch gains (0: none)."""
+        self.out2 = nn.Conv1d(c.skip_channels, self.head.out_channels + self.gains, 1)
         self.skip_scale = math.sqrt(1.0 / len(self.blocks))
-        if c.pitch_prediction:
+        if self.gains:
+            # untrained, the gains copy the period before (excitation.prior_index)
+            with torch.no_grad():
+                self.out2.weight[self.head.out_channels:].zero_()
+                self.out2.bias[self.head.out_channels:].zero_()
+                self.out2.bias[self.head.out_channels + self.excitation.prior] = 1.0
+        if c.pitch_prediction or c.pitch_gains:
             # the network's share of the mean starts at zero: untrained, the model is its
             # predictor, and the scale can shrink towards the predictor's error from the first
             # steps instead of waiting for random means to be unlearnt
@@ -356,9 +379,11 @@ class WaveNet(nn.Module):
         return cond[..., :T]
 
     def _output(self, skips: torch.Tensor, lp: torch.Tensor | None = None,
-                last: int | None = None, scale: torch.Tensor | None = None) -> torch.Tensor:
-        """The skip sum (B, S, T), the prediction added to the means (B, T) and the log scale
-        floor (B, T; see ``excitation.combine_scale``) -> head parameters (B, out, T),
+                last: int | None = None, scale: torch.Tensor | None = None,
+                taps: torch.Tensor | None = None) -> torch.Tensor:
+        """The skip sum (B, S, T), the prediction added to the means (B, T), the log scale
+        floor (B, T; see ``excitation.combine_scale``) and the pitch taps the gains multiply
+        (B, lags, T) -> head parameters (B, out, T),
         or for the last ``last`` steps only (B, out, last), the head computed for those alone.
         The head's 1x1 convolutions run as products on rows (B, T, S), whatever the memory
         order of ``skips``; the result is a (B, out, T) view of (B, T, out) memory, so that
@@ -366,9 +391,14 @@ class WaveNet(nn.Module):
         if last is not None:
             skips, lp = skips[..., -last:], None if lp is None else lp[..., -last:]
             scale = None if scale is None else scale[..., -last:]
+            taps = None if taps is None else taps[..., -last:]
         rows = F.relu(skips.transpose(1, 2) * self.skip_scale)  # (B, T, S)
         rows = F.relu(F.linear(rows, self.out1.weight[:, :, 0], self.out1.bias))
-        out = F.linear(rows, self.out2.weight[:, :, 0], self.out2.bias)  # (B, T, out)
+        out = F.linear(rows, self.out2.weight[:, :, 0], self.out2.bias)  # (B, T, out + gains)
+        if self.gains:
+            out, gains = out[..., :-self.gains], out[..., -self.gains:]
+            pred = pitch_gain_prediction(gains, taps.transpose(1, 2).to(out.dtype))
+            lp = pred if lp is None else lp + pred
         if lp is not None:
             # the LP prediction moves the head's mean(s): the network predicts the residual
             means = self.head.means
@@ -390,13 +420,14 @@ class WaveNet(nn.Module):
         return self.excitation.context(local, n_samples)
 
     def _with_features(self, window: torch.Tensor, cond: torch.Tensor | None,
-                       ctx: SampleContext | None
-                       ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+                       ctx: SampleContext | None) -> tuple[torch.Tensor | None, dict]:
         """The sample features of the window's new inputs appended to the conditioning:
-        (conditioning (B, cond_channels + A, T), the prediction added to the head's means
-        (B, T) or None, the floor of its log scales (B, T) or None)."""
+        (conditioning (B, cond_channels + A, T), the keywords of :meth:`_output` they give:
+        ``lp``, the prediction added to the head's means (B, T) or None; ``scale``, the floor
+        of its log scales (B, T) or None; ``taps``, the pitch taps the gains multiply
+        (B, lags, T) or None)."""
         if self.excitation is None:
-            return cond, None, None
+            return cond, {}
         T = window.shape[1] - self.excitation.history
         if ctx is None:
             raise ValueError("WaveNet: this model computes sample features and needs their "
@@ -408,7 +439,8 @@ class WaveNet(nn.Module):
         feats, lp = self.excitation.features(window, ctx)
         channel = self.excitation.scale_channel
         scale = None if channel is None else feats[:, channel]
-        return torch.cat([cond, feats.to(cond.dtype)], 1), lp, scale
+        taps = feats[:, :self.gains] if self.gains else None
+        return torch.cat([cond, feats.to(cond.dtype)], 1), dict(lp=lp, scale=scale, taps=taps)
 
     # -- full sequence ---------------------------------------------------------------------
 
@@ -424,18 +456,19 @@ class WaveNet(nn.Module):
         h = self.embed_input(x)
         cond = self._local_for(local, x.shape[-1])
         g = self.speaker_vector(speaker, x.shape[0])
-        lp = scale = None
+        extra = {}
         if self.excitation is not None:
             window = F.pad(x, (self.excitation.history, 0))  # silence before the first input
-            cond, lp, scale = self._with_features(window, cond,
-                                                  self.sample_context(local, x.shape[-1]))
+            cond, extra = self._with_features(window, cond,
+                                              self.sample_context(local, x.shape[-1]))
         if chunked_stack.applies(self.blocks, h):
-            return self._output(chunked_stack.run_stack(self.blocks, h, cond, g), lp, last, scale)
+            return self._output(chunked_stack.run_stack(self.blocks, h, cond, g), last=last,
+                                **extra)
         skips = 0
         for block in self.blocks:
             h, s = block(h, cond, g)
             skips = skips + s
-        return self._output(skips, lp, last, scale)
+        return self._output(skips, last=last, **extra)
 
     # -- incremental ---------------------------------------------------------------------
 
@@ -465,10 +498,10 @@ class WaveNet(nn.Module):
         self._check_state(state, x.shape[0])
         self._check_cond(cond, x.shape[0], x.shape[-1])
         g = self.speaker_vector(speaker, x.shape[0])
-        lp = scale = None
+        extra = {}
         if self.excitation is not None:
             window = torch.cat([state.history, x.to(state.history.dtype)], 1)  # (B, H + T)
-            cond, lp, scale = self._with_features(window, cond, context)
+            cond, extra = self._with_features(window, cond, context)
             state.history = window[:, window.shape[1] - self.excitation.history:]
         skips = 0
         for i, block in enumerate(self.blocks):
@@ -477,7 +510,7 @@ class WaveNet(nn.Module):
             (h, s), state.convs[i] = run(h, state.convs[i], cond, g)
             skips = skips + s
         state.steps += x.shape[-1]
-        return self._output(skips, lp, scale=scale), state
+        return self._output(skips, **extra), state
 
     def _check_cond(self, cond: torch.Tensor | None, B: int, T: int) -> None:
         if self.conditioner is None:

@@ -166,6 +166,7 @@ def synthesize(
     f0: str | Path | None = None,
     refine: int | None = None,
     weights: str | None = None,
+    voiced_temperature: float | None = None,
 ) -> Synthesis:
     """Generate audio from a checkpoint and write one wav per stream.
 
@@ -179,6 +180,9 @@ def synthesize(
     ``generate.refine``) over the whole output of a mel-conditioned model, which is then held
     in memory until the passes are done. ``weights``: an autoregressive model's engine weight
     format, fp32, bf16 or bf16-dot (default the checkpoint's ``generate.weights``).
+    ``voiced_temperature``: the temperature of voiced samples after their run's first period
+    (default the checkpoint's ``generate.voiced_temperature``; see
+    :class:`wavedil.generate.VoicedTemperature`).
     """
     loaded = load_model(checkpoint, device)
     model, g, rate = loaded.model, loaded.generate, loaded.sample_rate
@@ -187,6 +191,8 @@ def synthesize(
                          "use wavedil process CHECKPOINT IN.wav -o OUT.wav")
     batch = g.batch_size if batch is None else batch  # 0 is a mistake, not the default
     temperature = g.temperature if temperature is None else temperature
+    voiced_temperature = (g.voiced_temperature if voiced_temperature is None
+                          else voiced_temperature)
     seed = g.seed if seed is None else seed
     engine = engine or g.engine
     if weights is not None and weights not in WEIGHTS:
@@ -245,6 +251,7 @@ def synthesize(
     done, interrupted = 0, False
     start = time.perf_counter()
     chunks = stream(model, n, batch, local=local, speaker=speaker, temperature=temperature,
+                    voiced_temperature=voiced_temperature,
                     generator=gen, engine=engine, kernel=chosen, weights=weights)
     try:  # stream checks its arguments when asked for the first chunk: no file before they pass
         first = [next(chunks)]

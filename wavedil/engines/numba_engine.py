@@ -98,7 +98,8 @@ class NumbaEngine(Engine):
                             means_hi=p.means.stop if p.means is not None else 0,
                             ltp_window=features.window if features is not None else 0,
                             scales_lo=p.scales.start if p.scales is not None else 0,
-                            scales_hi=p.scales.stop if p.scales is not None else 0)
+                            scales_hi=p.scales.stop if p.scales is not None else 0,
+                            gains=p.gains)
 
     def _context(self, n: int, context: SampleContext | None) -> tuple[np.ndarray, np.ndarray]:
         """The chunk's sample context as the kernel reads it: periods (n, B) int64 and LP
@@ -123,11 +124,20 @@ class NumbaEngine(Engine):
 
     def _run(self, n: int, cond: torch.Tensor | None, context: SampleContext | None,
              uniforms: np.ndarray, values: np.ndarray, logits: np.ndarray, forcing: bool,
-             temperature: float) -> None:
+             temperature: float | torch.Tensor) -> None:
         B, L, G = self.batch_size, self.plan.n_layers, self.plan.w_taps.shape[2]
         local = (local_biases(self.plan, cond, n).numpy() if cond is not None
                  else np.zeros((0, L, B, G), np.float32))
         periods, coeffs = self._context(n, context)
+        if torch.is_tensor(temperature):  # one per draw
+            if tuple(temperature.shape) != (n, B):
+                raise ValueError(f"temperatures of shape {tuple(temperature.shape)}, expected "
+                                 f"(n={n}, B={B})")
+            temperatures = np.ascontiguousarray(temperature.cpu().numpy(), np.float64)
+            temperature = 1.0
+        else:
+            temperatures = np.zeros((0, B), np.float64)
+            temperature = float(temperature)
         # the torch state's own arrays, so that set_input and the torch engine see every write
         history = (self.state.history.numpy() if self.state.history is not None
                    else np.zeros((B, 0), np.float32))
@@ -139,15 +149,17 @@ class NumbaEngine(Engine):
         if not (self.paired and threads >= 2):
             options["pair"] = 0
         K.run_chunk(n, self.state.t, self.weights, state,
-                    K.Chunk(self.static_np, local, periods, coeffs, uniforms, values, logits),
-                    K.Options(forcing=forcing, temperature=float(temperature), **options),
+                    K.Chunk(self.static_np, local, periods, coeffs, uniforms, values, logits,
+                            temperatures),
+                    K.Options(forcing=forcing, temperature=temperature, **options),
                     min(B, threads))
         if options["pair"] and 0 in self.flags[20:22]:  # both parts write their role
             self.paired = False  # the pool ran both parts on one thread: it waited in vain
         self.state.t += n
 
     def sample(self, n: int, u: torch.Tensor, cond: torch.Tensor | None = None,
-               temperature: float = 1.0, context: SampleContext | None = None) -> torch.Tensor:
+               temperature: float | torch.Tensor = 1.0,
+               context: SampleContext | None = None) -> torch.Tensor:
         """As :meth:`TorchEngine.sample <wavedil.engines.torch_engine.TorchEngine.sample>`."""
         B, O = self.batch_size, self.head.out_channels
         values = np.empty((B, n), np.float64)

@@ -47,17 +47,18 @@ the ring's layout: offsets (L,) in floats (the plan's row offsets times B * C), 
 dilations (L,); flags (24,) int64: the two threads' meeting place when one stream is shared
 between them (``Options.pair``): their sync counters at 0 and 8 and arrivals at 16, zero at a
 call's start, and each part's role at 20 + part (see :func:`_paired`)."""
-Chunk = namedtuple("Chunk", "static local periods coeffs uniforms values logits")
+Chunk = namedtuple("Chunk", "static local periods coeffs uniforms values logits temperatures")
 """One call's inputs and outputs: static (L, B or 1, 2G; 1: one row that every stream shares)
 and local (n, L, B, 2G, none: 0 rows) biases; the sample features' context: periods (n, B)
 int64, each output's pitch period (0: unvoiced; 0 rows without pitch taps), coeffs (n, B, p)
 float32, its LP predictor (p = 0 without LP); uniforms (n, B, k) float64 when sampling; values
 (B, n) float64, drawn, or given when teacher forcing; logits (n, B, O), written when teacher
-forcing."""
+forcing; temperatures (n, B) float64, each draw's own (0 rows: ``Options.temperature`` for
+all)."""
 Options = namedtuple("Options", "gemm stack sampler pair pair_join format words round_inputs "
                                 "forcing head_kind temperature log_scale_min input_classes "
                                 "mulaw_input classes means_lo means_hi ltp_window "
-                                "scales_lo scales_hi")
+                                "scales_lo scales_hi gains")
 """gemm: the C kernel's address (0: numba's loops); stack: the address of the C layer loop
 (``stack.c``'s wd_stack_step, 0: the loop here), which multiplies with the weights in format
 (0: float32, 1: float32 in panels, 2: bfloat16 in panels, 3: bfloat16 in panels of pairs,
@@ -72,14 +73,16 @@ matrices (2: float32, 1: bfloat16); round_inputs: the products' inputs rounded t
 the head's kind (CATEGORICAL, ...), temperature and log-scale floor; the input embedding's kind;
 classes (float); the head's mean channels means_lo .. means_hi - 1, which the LP and pitch
 predictions move; ltp_window: the pitch prediction's window (0: none); the head's log-scale
-channels scales_lo .. scales_hi - 1, combined with the pitch prediction's log residual RMS."""
+channels scales_lo .. scales_hi - 1, combined with the pitch prediction's log residual RMS;
+gains: the pitch gains, the last ``gains`` columns of out2, which multiply the pitch taps
+(0: none)."""
 
 
 @njit(cache=True, fastmath=False)
 def _pitch_prediction(hist, b, t, P, lags, W, H1, taps, g, r, out):
     """``SampleFeatures._pitch_prediction`` of output t of stream b: the weights fit to
     inputs t + 1 - W .. t of the history ring, each from its own taps P + lag back, by
-    ``excitation.solve_ridge``'s ridge and Cholesky, applied to the output's taps (float32,
+    ``excitation.solve_ridge``'s ridge towards its prior and Cholesky, applied to the output's taps (float32,
     (NL,)) and clipped, and the log RMS of the fit's residual: written to out[0] and out[1]
     (float32). P = 0 (unvoiced): prediction 0, the window's own log RMS. g (2 NL^2,) and r
     (2 NL,) float64 scratch: their second halves keep the Gram matrix and right-hand side for
@@ -116,8 +119,11 @@ def _pitch_prediction(hist, b, t, P, lags, W, H1, taps, g, r, out):
     for i in range(NL):
         lam += g[i * NL + i]
     lam = LTP_RIDGE * (lam / NL) + 1e-30
+    prior = 0  # excitation.prior_index: the lag nearest 0, the first of two as near
     for i in range(NL):
         g[i * NL + i] += lam
+        if abs(lags[i]) < abs(lags[prior]):
+            prior = i
     for i in range(NL):  # Cholesky, in place: the lower triangle holds the factor
         for k in range(i + 1):
             acc = g[i * NL + k]
@@ -127,8 +133,8 @@ def _pitch_prediction(hist, b, t, P, lags, W, H1, taps, g, r, out):
                 g[i * NL + i] = max(math.sqrt(max(acc, 0.0)), 1e-150)
             else:
                 g[i * NL + k] = acc / g[k * NL + k]
-    for i in range(NL):  # forward: L y = r
-        acc = r[i]
+    for i in range(NL):  # forward: L y = r + lam e_prior
+        acc = r[i] + lam if i == prior else r[i]
         for m in range(i):
             acc -= g[i * NL + m] * r[m]
         r[i] = acc / g[i * NL + i]
@@ -399,10 +405,12 @@ def _gemm_words(fn, rnd, M, N, K, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
 def _output(i, b, write, lq, chunk, options, work, drawn):
     """Step i's value for stream b from its logits lq: the given one when teacher forcing (the
     logits written out), else drawn (the value written out); ``write``: whether to write."""
-    _, _, _, _, uni, values, logits_out = chunk
+    _, _, _, _, uni, values, logits_out, temps = chunk
     forcing, head_kind, temperature, log_scale_min, sampler = (
         options.forcing, options.head_kind, options.temperature, options.log_scale_min,
         options.sampler)
+    if temps.shape[0] > 0:
+        temperature = temps[i, b]
     O = lq.shape[0]
     if forcing:
         if write:
@@ -428,9 +436,9 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
     same loop."""
     wk, wr, br, ws, bs, w1, b1_, w2, b2, embed, embed_bias, wsmp, lags = weights
     buf, inp, hist, off, span, dil, _ = state
-    static, local, periods, coeffs, _, _, _ = chunk
+    static, local, periods, coeffs, _, _, _, _ = chunk
     (gemm, stack, _, _, _, fmt, words, rnd, _, _, _, _, input_classes, mulaw_input, classes,
-     means_lo, means_hi, ltp_window, scales_lo, scales_hi) = options
+     means_lo, means_hi, ltp_window, scales_lo, scales_hi, gains) = options
     has_local = local.shape[0] > 0
     has_features = hist.shape[1] > 0
     H1 = hist.shape[1]
@@ -550,7 +558,15 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
         _gemm_words(gemm, rnd, nb, O, S, s1, 0, S, w2f, 0, O, lg, 0, O)
         for q in range(nb):
             b = b0 + q
-            lq = lg[q * O:(q + 1) * O]
+            lq = lg[q * O:(q + 1) * O - gains]
+            if gains > 0:  # step's pitch_gain_prediction(gains, taps), added to lp
+                acc = zero
+                bound = zero
+                for j in range(gains):
+                    tap = feats[q * A + j]
+                    acc += lg[(q + 1) * O - gains + j] * tap
+                    bound = max(bound, abs(tap))
+                lp[q] += min(max(acc, -bound), bound)
             for o in range(means_lo, means_hi):  # step's out[:, means] += lp
                 lq[o] += lp[q]
             for o in range(scales_lo, scales_hi):  # step's combine_scale(out[:, scales], scale)
@@ -582,9 +598,9 @@ def _paired(part, n, t0, weights, state, chunk, options, shared):
     role is left in ``state.flags[20 + part]`` (1: shared, 0: alone, -1: found it done)."""
     wk, wr, br, ws, bs, w1, b1_, w2, b2, embed, embed_bias, _, _ = weights
     buf, inp, _, off, span, dil, flags = state
-    static, local, _, _, _, _, _ = chunk
+    static, local, _, _, _, _, _, _ = chunk
     (_, _, _, pair, pair_join, fmt, words, _, _, _, _, _, input_classes, mulaw_input, classes,
-     _, _, _, _, _) = options
+     _, _, _, _, _, _) = options
     z, s, s1, lg = shared
     role = flags[20 + part:]
     _call_c(pair_join, (flags, PAIR_WAIT, role))

@@ -35,7 +35,7 @@ import torch
 from torch.nn import functional as F
 
 from ..audio import mulaw_decode
-from ..excitation import SampleContext, SampleFeatures, combine_scale
+from ..excitation import SampleContext, SampleFeatures, combine_scale, pitch_gain_prediction
 from ..model import WaveNet
 
 
@@ -75,6 +75,9 @@ class Plan:
     scales: slice | None
     """The head's log-scale channels, combined with the pitch prediction's log residual RMS
     (feature ``features.scale_channel``; ``excitation.combine_scale``); None without it."""
+    gains: int
+    """The pitch gains: w_out2's last ``gains`` columns, which multiply the first ``gains``
+    sample features (the pitch taps) into a prediction of the means (0: none)."""
     w_speaker: torch.Tensor | None
     """(Cs, L * 2G): every layer's speaker projection side by side."""
     w_skip: torch.Tensor
@@ -191,8 +194,9 @@ def make_plan(model: WaveNet, dtype: torch.dtype = torch.float32, weights: str =
         kernel_size=k, dilations=dilations, embed=f(embed), embed_bias=f(embed_bias),
         w_taps=m(w_taps), b_taps=f(torch.stack([b.conv.bias for b in blocks])), w_res=m(w_res),
         b_res=f(b_res), w_local=f(w_local), w_sample=f(w_sample), features=model.excitation,
-        means=model.head.means if model.excitation is not None and model.excitation.predicts
-        else None, scales=model.head.scales if cfg.pitch_prediction else None,
+        means=model.head.means if model.excitation is not None
+        and (model.excitation.predicts or model.gains) else None,
+        scales=model.head.scales if cfg.pitch_prediction else None, gains=model.gains,
         w_speaker=f(w_speaker), w_skip=m(w_skip),
         b_skip=f(b_skip), w_out1=m(_w(model.out1)[:, :, 0].t()), b_out1=f(model.out1.bias),
         w_out2=m(_w(model.out2)[:, :, 0].t()), b_out2=f(model.out2.bias), offsets=offsets,
@@ -278,7 +282,11 @@ def step(plan: Plan, state: StepState, bias: torch.Tensor,
     state.t = t + 1
     s = torch.addmm(plan.b_skip, q(torch.cat(zs, 1)), plan.w_skip).relu_()  # (B, S)
     s = torch.addmm(plan.b_out1, q(s), plan.w_out1).relu_()
-    out = torch.addmm(plan.b_out2, q(s), plan.w_out2)  # (B, out)
+    out = torch.addmm(plan.b_out2, q(s), plan.w_out2)  # (B, out + gains)
+    if plan.gains:
+        out, gains = out[:, :-plan.gains], out[:, -plan.gains:]
+        pred = pitch_gain_prediction(gains, feats[:, :plan.gains])
+        lp = pred if lp is None else lp + pred
     if lp is not None:
         out[:, plan.means] += lp[:, None]
     if scale is not None:

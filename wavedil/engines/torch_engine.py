@@ -29,13 +29,19 @@ class TorchEngine(Engine):
 
     @torch.inference_mode()
     def sample(self, n: int, u: torch.Tensor, cond: torch.Tensor | None = None,
-               temperature: float = 1.0, context: SampleContext | None = None) -> torch.Tensor:
+               temperature: float | torch.Tensor = 1.0,
+               context: SampleContext | None = None) -> torch.Tensor:
         """Draw ``n`` values per stream with uniforms u (n, B, k), upsampled conditioning
         (B, Cc, n) and, for sample features, their context of the n outputs: the head-space
-        values (B, n), each fed back as the next input."""
+        values (B, n), each fed back as the next input. ``temperature``: one for every draw,
+        or (n, B), each draw's own."""
+        if torch.is_tensor(temperature) and tuple(temperature.shape) != (n, self.batch_size):
+            raise ValueError(f"temperatures of shape {tuple(temperature.shape)}, expected "
+                             f"(n={n}, B={self.batch_size})")
         values = []
         for i, logits in enumerate(self._logits(n, cond, context)):
-            values.append(self.head.sample(logits, u[i], temperature))
+            values.append(self.head.sample(logits, u[i], temperature[i] if torch.is_tensor(
+                temperature) else temperature))
             self.set_input(values[-1])
         return torch.stack(values, 1) if values else torch.empty(self.batch_size, 0)
 

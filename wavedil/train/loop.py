@@ -319,6 +319,7 @@ class Trainer:
         if model.config.speakers:
             speaker = int(self.data.speaker[clip])
         return generate(model, n, 1, local=local, speaker=speaker, temperature=g.temperature,
+                        voiced_temperature=g.voiced_temperature,
                         generator=torch.Generator(device=self.device).manual_seed(g.seed),
                         engine=g.engine if self.device.type == "cpu" else "torch")[0]
 

@@ -201,6 +201,9 @@ class Recipe:
              "0 without data.speakers_from_folders: true", model.speakers)
         need("train", not self.train.input_noise or model.input_kind == "scalar", "input_noise",
              "0 for a model with class input (model.input must be scalar)", self.train.input_noise)
+        need("generate", self.generate.voiced_temperature is None or bool(model.pitch_lags),
+             "voiced_temperature", "null without model.pitch_lags (the pitch taps give each "
+             "sample's period)", self.generate.voiced_temperature)
 
     @staticmethod
     def _check_mel_settings(model: MelSettings, data: DataConfig) -> None:
