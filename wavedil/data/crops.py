@@ -41,6 +41,8 @@ class RandomCrops(Dataset):
             raise ValueError("RandomCrops: no clips to crop")
         seed = data.config.seed if seed is None else seed
         self.data, self.clips, self.seed, self.epoch = data, list(clips), seed, 0
+        self.onset_share = float(getattr(data.config, "onset_share", 0.0))
+        """Share of crops at a clip's first start (paired data has no such setting: 0)."""
         hop = data.hop_length
         self.lows = np.array([data.start_range(c)[0] for c in self.clips], dtype=np.int64)
         counts = np.array([(hi - lo) // hop + 1 for lo, hi in map(data.start_range, self.clips)],
@@ -64,8 +66,7 @@ class RandomCrops(Dataset):
         if not 0 <= index < self.epoch_size:
             raise IndexError(f"RandomCrops: index {index} out of range [0, {self.epoch_size})")
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        share = self.data.config.onset_share
-        if share and rng.random() < share:
+        if self.onset_share and rng.random() < self.onset_share:
             k = int(rng.integers(len(self.clips)))
             return self.clips[k], int(self.lows[k])
         r = int(rng.integers(int(self.cumulative[-1])))
