@@ -13,7 +13,7 @@ engine with fp32 weights, the compact bf16 weights (``weights="bf16"``) and bf16
 with the stream's steps shared by both cores against one core, in turn, and the engine's
 set-up time.
 
-Part 3 measures what the compact weights cost in quality: the shipped quickstart vocoder's
+Part 3 measures what the compact weights cost in quality: the shipped mu-law vocoder's
 validation crops teacher-forced through the numba engine with fp32, bf16 and bf16-dot
 weights, the NLL of each (bits per sample, the figure training reports) and the largest logit
 difference from fp32.
@@ -229,7 +229,7 @@ def part3(checkpoint: str, limit: int) -> dict[str, tuple[list[str], list[str]]]
     crops = FixedCrops(data, data.validation, recipe.train.validation_crops)
     model = load_model(checkpoint).model
     if model.config.input_kind != "classes" or model.config.pre_emphasis:
-        raise SystemExit("part 3 reads a class-input model without pre-emphasis (quickstart)")
+        raise SystemExit("part 3 reads a class-input model without pre-emphasis (pretrained:mulaw)")
     crop = data.config.crop
     nll = {"fp32": [], "bf16": [], "bf16-dot": []}
     worst = dict.fromkeys(nll, 0.0)
@@ -267,7 +267,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sample counts")
     ap.add_argument("--part", type=int, choices=(1, 2, 3), help="run one part only")
-    ap.add_argument("--checkpoint", default="pretrained:quickstart",
+    ap.add_argument("--checkpoint", default="pretrained:mulaw",
                     help="part 3's model (a class-input WaveNet with its recipe's data)")
     ap.add_argument("--crops", type=int, default=16, help="part 3's validation crops")
     ap.add_argument("--write-docs", action="store_true",

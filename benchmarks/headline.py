@@ -89,6 +89,22 @@ def training_rows() -> list[str]:
                  _where(block), block.command)]
 
 
+def notes_rows() -> list[str]:
+    """The quickstart WaveNet's held-out notes beside Griffin-Lim from the same frames."""
+    block = docs_page.read("notes.md", "notes")
+    rows = block.rows()
+    ours = next(r for r in rows if r["system"].startswith("WaveNet"))
+    gl = next(r for r in rows if r["system"].startswith("Griffin-Lim"))
+    original = next(line for line in block.notes if line.startswith("the originals' HNR"))
+    return [_row("WaveNet quickstart, 24 held-out notes",
+                 f"HNR **{ours[_col(ours, 'HNR')]}** dB ({original.split(': ')[1].split(' (')[0]} "
+                 f"in the originals), PESQ-wb {ours[_col(ours, 'PESQ')]}, "
+                 f"{ours[_col(ours, 'within')]} within a semitone, "
+                 f"{ours[_col(ours, 'train min')]} min of training; Griffin-Lim "
+                 f"{gl[_col(gl, 'HNR')]} dB, {gl[_col(gl, 'PESQ')]}", _where(block),
+                 block.command)]
+
+
 def speech_rows() -> list[str]:
     """Copy synthesis of held-out speech: PESQ-wb of the vocoder and of Griffin-Lim."""
     block = docs_page.read("speech.md", "copy-synthesis")
@@ -131,7 +147,7 @@ def _col(row: dict[str, str], prefix: str) -> str:
 def table() -> str:
     """The headline table, markdown."""
     lines = ["| | figure | measured on | printed by |", "|---|---|---|---|",
-             *model_rows(), *generation_rows(), *training_rows(), *speech_rows(),
+             *model_rows(), *notes_rows(), *generation_rows(), *training_rows(), *speech_rows(),
              *effect_rows()]
     return "\n".join(lines)
 

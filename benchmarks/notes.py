@@ -11,9 +11,10 @@ Held-out notes: the corpus synthesised with another seed (``make_corpus(..., see
 same timbres and notes, new noise bursts, never trained on; one note per MIDI number, the
 timbre cycling (24 notes, 0.5 to 1 s each).
 
-    python benchmarks/notes.py                  # recipes/notes.yaml, GL and HN beside
+    python benchmarks/notes.py                  # recipes/quickstart.yaml, GL and HN beside
     python benchmarks/notes.py --ablation       # every variant of the ablation, same budget
     python benchmarks/notes.py --skip-training  # re-score the runs under --out
+    python benchmarks/notes.py --ablation --reuse-runs  # train only the runs not there yet
     python benchmarks/notes.py --write-docs     # also write docs/results/notes.md's blocks
 """
 
@@ -41,36 +42,50 @@ class Variant:
     sets: list[str] = field(default_factory=list)
     temperature: float | None = None
     """None: the recipe's generate.temperature."""
+    voiced_temperature: float | None = None
+    """None: the recipe's generate.voiced_temperature (the temperature itself: none)."""
     reuse: str | None = None
     """Score the run of this variant instead of training one (sampling-only variants)."""
     griffin_lim: bool = False
 
 
 MAIN = [
-    Variant("WaveNet, recipes/notes.yaml", "notes.yaml", temperature=1.0, griffin_lim=True),
-    Variant("  sampled at temperature 0.7", "notes.yaml", temperature=0.7,
-            reuse="WaveNet, recipes/notes.yaml"),
+    Variant("WaveNet, recipes/quickstart.yaml", "quickstart.yaml", griffin_lim=True),
+    Variant("  every sample at temperature 1.0", "quickstart.yaml", voiced_temperature=1.0,
+            reuse="WaveNet, recipes/quickstart.yaml"),
     Variant("harmonic-plus-noise, same frames", "notes_harmonic.yaml"),
 ]
-"""The default run: the notes WaveNet (at its recipe's temperature, 1.0, and colder), with
-Griffin-Lim and the harmonic-plus-noise model from the same frames beside it."""
+"""The default run: the notes WaveNet (at its recipe's temperatures: 1.0, and 0 once a note
+repeats itself; and at 1.0 throughout), with Griffin-Lim and the harmonic-plus-noise model
+from the same frames beside it."""
 
 ABLATION = [
-    Variant("mu-law, mel (the quickstart)", "quickstart.yaml"),
-    Variant("Gaussian, mel + f0, pitch taps", "notes.yaml",
-            ["model.head=gaussian", "model.pitch_prediction=0"]),
-    Variant("+ pitch prediction", "notes.yaml", ["model.head=gaussian"]),
-    Variant("+ mixture of 2 logistics (recipes/notes.yaml)", "notes.yaml", griffin_lim=True),
-    Variant("  + input noise 1e-3", "notes.yaml", ["train.input_noise=0.001"]),
-    Variant("  sampled at temperature 0.7", "notes.yaml", temperature=0.7,
-            reuse="+ mixture of 2 logistics (recipes/notes.yaml)"),
-    Variant("  sampled at temperature 0.5", "notes.yaml", temperature=0.5,
-            reuse="+ mixture of 2 logistics (recipes/notes.yaml)"),
-    Variant("harmonic-plus-noise, same frames", "notes_harmonic.yaml"),
+    Variant("mu-law, mel (recipes/notes_mulaw.yaml)", "notes_mulaw.yaml"),
+    Variant("mixture of 2, mel + f0, pitch taps", "quickstart.yaml",
+            ["model.pitch_gains=false", "data.onset_share=0"], voiced_temperature=1.0),
+    Variant("+ pitch prediction (fit to its past)", "quickstart.yaml",
+            ["model.pitch_gains=false", "model.pitch_prediction=128", "data.onset_share=0"],
+            voiced_temperature=1.0),
+    Variant("  + onset crops", "quickstart.yaml",
+            ["model.pitch_gains=false", "model.pitch_prediction=128"], voiced_temperature=1.0),
+    Variant("  + voiced temperature 0", "quickstart.yaml",
+            reuse="  + onset crops"),
+    Variant("+ pitch gains (learnt), onset crops", "quickstart.yaml", voiced_temperature=1.0,
+            reuse=MAIN[0].name),
+    Variant("  + voiced temperature 0 (recipes/quickstart.yaml)", "quickstart.yaml",
+            griffin_lim=True, reuse=MAIN[0].name),
+    Variant("  voiced temperature 0.1", "quickstart.yaml", voiced_temperature=0.1,
+            reuse=MAIN[0].name),
+    Variant("  without onset crops", "quickstart.yaml", ["data.onset_share=0"]),
+    Variant("  Gaussian head", "quickstart.yaml", ["model.head=gaussian"]),
+    Variant("  + input noise 1e-3", "quickstart.yaml", ["train.input_noise=0.001"]),
+    MAIN[2],
 ]
-"""What the model is told (f0, pitch taps, the pitch prediction), what it predicts (mu-law,
-a Gaussian, a mixture of logistics), how it is trained (noise in the teacher-forced input) and
-how it samples (temperature), each trained with its recipe's steps."""
+"""What the model is told (f0, pitch taps, the pitch prediction or learnt pitch gains), what
+it predicts (mu-law, a Gaussian, a mixture of logistics), how it is trained (crops at onsets,
+noise in the teacher-forced input) and how it samples (the voiced temperature), each trained
+with its recipe's steps. The quickstart's run and the harmonic-plus-noise model's are the
+default run's (same --out): with --reuse-runs they are scored, not trained again."""
 
 
 def slug(name: str) -> str:
@@ -131,6 +146,8 @@ def main() -> None:
     ap.add_argument("--ablation", action="store_true", help="every variant of the ablation")
     ap.add_argument("--out", type=Path, default=Path("runs/notes"))
     ap.add_argument("--skip-training", action="store_true", help="score the runs under --out")
+    ap.add_argument("--reuse-runs", action="store_true",
+                    help="train only the variants whose run under --out is not finished")
     ap.add_argument("--limit", type=int, default=None, help="score the first N held-out notes")
     ap.add_argument("--write-docs", action="store_true",
                     help="write the table into docs/results/notes.md")
@@ -149,7 +166,8 @@ def main() -> None:
     for v in variants:
         run = args.out / slug(v.reuse or v.name)
         minutes = None
-        if v.reuse is None and not args.skip_training:
+        finished = (run / "best.pt").exists() and (run / "train_minutes.json").exists()
+        if v.reuse is None and not args.skip_training and not (args.reuse_runs and finished):
             recipe = load_recipe(RECIPES / v.recipe, [*v.sets, f"train.run_dir={run}"])
             start = time.perf_counter()
             train(recipe, force=True)
@@ -160,7 +178,7 @@ def main() -> None:
         loaded = load_model(run / "best.pt")
         report = evaluate(run / "best.pt", notes, out=run / f"scores-{slug(v.name)}",
                           griffin_lim=v.griffin_lim, temperature=v.temperature,
-                          limit=args.limit, force=True)
+                          voiced_temperature=v.voiced_temperature, limit=args.limit, force=True)
         original_hnr = report.original_hnr_db
         if v.reuse is None and (gain := prediction_gain(loaded, notes, args.limit)) is not None:
             gains[v.name.strip()] = gain
@@ -175,6 +193,8 @@ def main() -> None:
                 "val": loaded.best_val if system == "wavedil" else None,
                 "kind": loaded.model.config.kind,
                 "temperature": report.temperature if system == "wavedil" else None,
+                "voiced_temperature": (report.voiced_temperature if system == "wavedil"
+                                       else None),
                 **m, "rtf": report.real_time_factor if system == "wavedil" else None})
         own = report.means["wavedil"]
         print(f"{v.name}: {report.files} notes, HNR {own['hnr_db']}, PESQ {own['pesq_wb']}",
@@ -183,6 +203,13 @@ def main() -> None:
     def fmt(value, spec):
         return "" if value is None else spec.format(value)
 
+    def temps(r):
+        if r["temperature"] is None:
+            return ""
+        vt = r.get("voiced_temperature")
+        same = vt is None or vt == r["temperature"]
+        return f"{r['temperature']:g}" + ("" if same else f", voiced {vt:g}")
+
     table = ["| system | train min | steps | validation | T | within a semitone | HNR dB | "
              "log-mel dB | PESQ-wb | gen x real time |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -190,7 +217,7 @@ def main() -> None:
         val = "" if r["val"] is None else (f"{r['val']:.3f} bits" if r["kind"] == "wavenet"
                                            else f"{r['val']:.3f} stft")
         table.append(f"| {r['system']} | {fmt(r['minutes'], '{:.1f}')} | {fmt(r['steps'], '{:,}')} "
-                     f"| {val} | {fmt(r['temperature'], '{:g}')} | "
+                     f"| {val} | {temps(r)} | "
                      f"{fmt(r['in_tune'], '{:.0%}')} | {fmt(r['hnr_db'], '{:.1f}')} | "
                      f"{fmt(r['log_mel_db'], '{:.2f}')} | {fmt(r['pesq_wb'], '{:.2f}')} | "
                      f"{fmt(r['rtf'], '{:.2f}')} |")
