@@ -116,12 +116,13 @@ def prior_index(lags: list[int]) -> int:
     return min(range(len(lags)), key=lambda i: abs(lags[i]))
 
 
-def pitch_gain_prediction(gains: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
-    """The pitch gains' prediction (``model.pitch_gains``): sum over lags of gain times tap,
-    clipped to the largest tap's magnitude as the pitch prediction is, so that a loop gain
-    above 1 cannot grow the signal by itself: gains and taps (..., lags) -> (...)."""
+def tap_prediction(weights: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+    """A prediction from the pitch taps, the pitch prediction's (fit weights) and the pitch
+    gains' (``model.pitch_gains``) alike: sum over lags of weight times tap, clipped to the
+    largest tap's magnitude, so that a loop gain above 1 cannot grow the signal by itself:
+    weights and taps (..., lags) -> (...)."""
     bound = taps.abs().amax(-1)
-    return torch.minimum(torch.maximum((gains * taps).sum(-1), -bound), bound)
+    return torch.minimum(torch.maximum((weights * taps).sum(-1), -bound), bound)
 
 
 def solve_ridge(gram: torch.Tensor, rhs: torch.Tensor, prior: int) -> torch.Tensor:
@@ -295,9 +296,7 @@ class SampleFeatures:
                     gram[..., i, k] = gram[..., k, i] = (a[i] * a[k]).sum(-1)
             rhs = torch.stack([(ai * y).sum(-1) for ai in a], -1)  # (B, J, NL)
             weights = solve_ridge(gram, rhs, self.prior)  # (B, J, NL)
-            near = taps[:, j].double()  # (B, J, NL)
-            bound = near.abs().amax(-1)  # (B, J)
-            pred[:, j] = torch.minimum(torch.maximum((weights * near).sum(-1), -bound), bound)
+            pred[:, j] = tap_prediction(weights, taps[:, j].double())
             # the fit's residual energy y.y - 2 w.r + w G w; unvoiced: the signal's own
             yy = (y * y).sum(-1)
             left = (yy - 2 * (weights * rhs).sum(-1)

@@ -23,7 +23,7 @@ from .conditioning import LocalConditioner
 from .audio import LogMel
 from .config import Config
 from .excitation import (SampleContext, SampleFeatures, combine_scale, history_length,
-                         pitch_gain_prediction)
+                         tap_prediction)
 from .heads import HEADS, CategoricalHead, GaussianHead, Head, LogisticMixtureHead
 from .layers import ConvState
 from .mel import MelSettings
@@ -397,7 +397,7 @@ class WaveNet(nn.Module):
         out = F.linear(rows, self.out2.weight[:, :, 0], self.out2.bias)  # (B, T, out + gains)
         if self.gains:
             out, gains = out[..., :-self.gains], out[..., -self.gains:]
-            pred = pitch_gain_prediction(gains, taps.transpose(1, 2).to(out.dtype))
+            pred = tap_prediction(gains, taps.transpose(1, 2).to(out.dtype))
             lp = pred if lp is None else lp + pred
         if lp is not None:
             # the LP prediction moves the head's mean(s): the network predicts the residual

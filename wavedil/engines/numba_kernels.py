@@ -148,7 +148,7 @@ def _pitch_prediction(hist, b, t, P, lags, W, H1, taps, g, r, out):
     for i in range(NL):
         pred += r[i] * np.float64(taps[i])
         bound = max(bound, abs(np.float64(taps[i])))
-    out[0] = np.float32(min(max(pred, -bound), bound))  # clipped to the largest tap
+    out[0] = np.float32(min(max(pred, -bound), bound))  # excitation.tap_prediction
     wr = 0.0
     wgw = 0.0
     for i in range(NL):  # the residual energy y.y - 2 w.r + w G w
@@ -559,7 +559,7 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
         for q in range(nb):
             b = b0 + q
             lq = lg[q * O:(q + 1) * O - gains]
-            if gains > 0:  # step's pitch_gain_prediction(gains, taps), added to lp
+            if gains > 0:  # step's tap_prediction(gains, taps), added to lp
                 acc = zero
                 bound = zero
                 for j in range(gains):

@@ -35,7 +35,7 @@ import torch
 from torch.nn import functional as F
 
 from ..audio import mulaw_decode
-from ..excitation import SampleContext, SampleFeatures, combine_scale, pitch_gain_prediction
+from ..excitation import SampleContext, SampleFeatures, combine_scale, tap_prediction
 from ..model import WaveNet
 
 
@@ -285,7 +285,7 @@ def step(plan: Plan, state: StepState, bias: torch.Tensor,
     out = torch.addmm(plan.b_out2, q(s), plan.w_out2)  # (B, out + gains)
     if plan.gains:
         out, gains = out[:, :-plan.gains], out[:, -plan.gains:]
-        pred = pitch_gain_prediction(gains, feats[:, :plan.gains])
+        pred = tap_prediction(gains, feats[:, :plan.gains])
         lp = pred if lp is None else lp + pred
     if lp is not None:
         out[:, plan.means] += lp[:, None]
