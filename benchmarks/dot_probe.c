@@ -1,6 +1,6 @@
 /* The bfloat16 dot product's throughput, for benchmarks/machine.py: ten independent chains of
  * VDPBF16PS on 512-bit registers (16 lanes, two multiply-adds each), ``n`` times. Built with
- * wavedil.cbuild (-march=native); on a CPU without AVX512-BF16, wd_dot_probe returns 0 and
+ * wavedil.native.build (-march=native); on a CPU without AVX512-BF16, wd_dot_probe returns 0 and
  * does nothing. */
 
 #include <stdint.h>

@@ -1,5 +1,5 @@
 """How close a trained effect is to its target on held-out audio: the validation tail of the
-recipe's pair streamed through ``wavedil.process`` in blocks of 64 (the plugin path), scored
+recipe's pair streamed through ``wavedil.effect.process`` in blocks of 64 (the plugin path), scored
 by error-to-signal ratio (plain and pre-emphasised, as in training) and the multi-resolution
 STFT distance, beside two reference points in the same run: the dry input at the level that
 fits the target best (what "no model" scores), and the model's own full forward (which the
@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 
 import docs_page
-from wavedil.data.paired import prepare_pairs
-from wavedil.lpc import pre_emphasis
+from wavedil.effect.paired import prepare_pairs
+from wavedil.dsp.lpc import pre_emphasis
 from wavedil.plots import plot_comparison
-from wavedil.process import load_effect, process
+from wavedil.effect.process import load_effect, process
 from wavedil.train import load_recipe
 from wavedil.train.objective import esr
 from wavedil.train.spectral import multi_resolution_stft_loss

@@ -29,9 +29,9 @@ import numpy as np
 import torch
 
 import docs_page
-from wavedil.effect import PRESETS, EffectConfig, EffectNet
-from wavedil.engines.effect_engine import EffectEngine
-from wavedil.nam import to_nam
+from wavedil.effect.model import PRESETS, EffectConfig, EffectNet
+from wavedil.effect.engine import EffectEngine
+from wavedil.effect.nam import to_nam
 
 RATE = 48000
 BLOCKS = (1, 64, 512)

@@ -41,7 +41,7 @@ import torch
 import docs_page
 from machine import describe, dot_peak, fma_peak, memory_bandwidth, multiply_adds
 from wavedil import WaveNet, WaveNetConfig
-from wavedil.generate import generate
+from wavedil.wavenet.generate import generate
 
 CONFIG_A = dict(layers=20, cycle_length=10, kernel_size=2, residual_channels=64,
                 gate_channels=128, skip_channels=128, head="categorical", classes=256)
@@ -178,7 +178,7 @@ def shared_stream(model: WaveNet, quick: bool) -> list[str]:
     """Batch 1 with the stream's steps shared by both cores against one core (the engine's
     ``paired``), in turn in one process, 1,600-sample chunks as ``generate`` makes them; and
     what making an engine costs."""
-    from wavedil.engines.numba_engine import NumbaEngine
+    from wavedil.wavenet.engines.numba_engine import NumbaEngine
 
     print()
     table: list[str] = []
@@ -216,7 +216,7 @@ def part3(checkpoint: str, limit: int) -> dict[str, tuple[list[str], list[str]]]
     """The compact weights' cost in quality on a trained model's validation crops."""
     from wavedil.checkpoint import load_checkpoint, load_model
     from wavedil.data import FixedCrops
-    from wavedil.engines import make_engine
+    from wavedil.wavenet.engines import make_engine
     from wavedil.train.objective import collate
     from wavedil.train.prepare import prepare_data
     from wavedil.train.recipe import recipe_from_dict
@@ -273,8 +273,8 @@ def main() -> None:
     ap.add_argument("--write-docs", action="store_true",
                     help="also write the tables into docs/results/generation.md")
     args = ap.parse_args()
-    from wavedil.engines import native
-    from wavedil.engines.numba_engine import warm_up
+    from wavedil.native import kernel as native
+    from wavedil.wavenet.engines.numba_engine import warm_up
 
     print(f"numba warm-up (compile or load from cache): {warm_up():.1f} s")
     kernel = native.load()

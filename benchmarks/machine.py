@@ -77,7 +77,7 @@ def dot_peak(threads: int = 1, seconds: float = 0.2, repeats: int = 3) -> float:
     import ctypes
     from pathlib import Path
 
-    from wavedil import cbuild
+    from wavedil.native import build as cbuild
 
     cc = cbuild.find_compiler()
     if cc is None:

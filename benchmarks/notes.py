@@ -120,7 +120,7 @@ def prediction_gain(loaded, notes: Path, limit: int | None) -> float | None:
 
     from wavedil.data import midi_to_hz
     from wavedil.evaluate import _features
-    from wavedil.lpc import pre_emphasis
+    from wavedil.dsp.lpc import pre_emphasis
 
     model = loaded.model
     feats = getattr(model, "excitation", None)

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from wavedil.checkpoint import FORMAT, VERSION, load_checkpoint, save_checkpoint
-from wavedil.kinds import validation_key
+from wavedil.families import validation_key
 from wavedil.pretrained import FOLDER
 from wavedil.train.validation import checkpoint_validation
 

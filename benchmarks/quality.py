@@ -8,7 +8,7 @@ measures each generated note's fundamental with librosa.pyin and reports the fra
 semitone of the request, and the harmonic-to-noise ratio (HNR) of the generated notes beside
 that of the corpus takes they were asked to imitate.
 
-HNR: ``wavedil.metrics.harmonic_to_noise_ratio`` at the note's f0: per frame of 1024 samples
+HNR: ``wavedil.dsp.metrics.harmonic_to_noise_ratio`` at the note's f0: per frame of 1024 samples
 (hop 256) whose energy is within 30 dB of the note's loudest, the normalised autocorrelation r
 one period later, the lag searched within a sample of the period at a sixteenth of a sample,
 HNR = 10 log10(r / (1 - r)); the median over frames. Until session 9 the lag was the best
@@ -49,9 +49,9 @@ import torch
 from wavedil import load_model, save_audio
 from wavedil.data import make_corpus, midi_to_hz
 from wavedil.data.files import load_clip
-from wavedil.f0 import F0_REFERENCE
-from wavedil.generate import generate
-from wavedil.metrics import harmonic_to_noise_ratio
+from wavedil.dsp.f0 import F0_REFERENCE
+from wavedil.wavenet.generate import generate
+from wavedil.dsp.metrics import harmonic_to_noise_ratio
 from wavedil.train import load_recipe, train
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "pitch.yaml"

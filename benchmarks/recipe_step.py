@@ -32,19 +32,19 @@ def measure(step, steps: int) -> float:
 def recipe_rate(path: str, steps: int, chunked: bool | None = None) -> tuple[str, float]:
     """(the recipe's name, its training samples/s: batch x crop per step, best of ``steps``
     after two warm-up steps), in a scratch run folder that is removed. ``chunked`` sets
-    ``chunked_stack.enabled`` (the residual stack's chunked training pass or the blocks' own)
-    before every step; None leaves the code's default (and works where there is no such pass)."""
+    the training objective's residual-stack pass (the chunked training pass or the blocks'
+    own); None leaves the code's default (and works where there is no such pass)."""
     from wavedil.train.loop import Trainer
     from wavedil.train.recipe import load_recipe
 
     with tempfile.TemporaryDirectory() as scratch:
         recipe = load_recipe(path, [f"train.run_dir={scratch}/run", "train.steps=1000000"])
         trainer = Trainer(recipe, echo=lambda message: None)
+        if chunked is not None:
+            from wavedil.train.chunked_stack import ChunkedStack
+            trainer.objective.stack = ChunkedStack() if chunked else None
 
         def step() -> None:
-            if chunked is not None:
-                from wavedil.blocks import chunked_stack
-                chunked_stack.enabled = chunked
             trainer.train_step()
             trainer.step += 1
 

@@ -4,9 +4,9 @@
     python benchmarks/speech_baseline.py data/speech/test
 
 Prints, for every file and on average, the objective metrics of ``wavedil evaluate``
-(``wavedil.metrics``) for Griffin-Lim (32 iterations) from 80-band, hop-256 log-mel frames,
+(``wavedil.dsp.metrics``) for Griffin-Lim (32 iterations) from 80-band, hop-256 log-mel frames,
 the features a vocoder of that corpus is conditioned on; and the prediction gain of the
-order-16 linear predictor derived from those frames (``wavedil.lpc.MelLPC``) on the
+order-16 linear predictor derived from those frames (``wavedil.dsp.lpc.MelLPC``) on the
 pre-emphasised signal: how much of the signal's energy an excitation model no longer has to
 produce.
 """
@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from wavedil.audio import LogMel, load_audio
-from wavedil.lpc import MelLPC, lp_predict, pre_emphasis
-from wavedil.metrics import (f0_metrics, griffin_lim, log_mel_distance, mel_cepstral_distortion,
+from wavedil.dsp.audio import LogMel, load_audio
+from wavedil.dsp.lpc import MelLPC, lp_predict, pre_emphasis
+from wavedil.dsp.metrics import (f0_metrics, griffin_lim, log_mel_distance, mel_cepstral_distortion,
                              pesq_wb, stoi)
 
 RATE, HOP, N_FFT, N_MELS, ORDER, PRE = 16000, 256, 1024, 80, 16, 0.85

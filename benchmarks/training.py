@@ -11,8 +11,8 @@ beside the machine's FMA peak measured in the same run (``benchmarks/machine.py`
 ``--compile`` adds wavedil's model under ``torch.compile`` (inductor, built with the system
 C++ compiler; the first step's compile time is printed). wavedil's step runs twice: as
 ``wavedil train`` runs it (the residual stack's chunked training pass,
-``wavedil/blocks/chunked_stack.py``) and with the blocks' own forward and backward
-(``chunked_stack.enabled = False``). The implementations are timed in turn, ``--rounds``
+``wavedil/train/chunked_stack.py``) and with the blocks' own forward and backward
+(``stack=None``). The implementations are timed in turn, ``--rounds``
 times over, and each row keeps its best round, so that a slow moment of the host does not
 fall on one of them only.
 
@@ -53,7 +53,7 @@ import docs_page
 from machine import describe, fma_peak, multiply_adds
 from recipe_step import measure, recipe_rate
 from wavedil import WaveNet, WaveNetConfig
-from wavedil.blocks import chunked_stack
+from wavedil.train.chunked_stack import ChunkedStack
 
 CONFIG_A = dict(layers=20, cycle_length=10, kernel_size=2, residual_channels=64,
                 gate_channels=128, skip_channels=128, head="categorical", classes=256)
@@ -66,9 +66,10 @@ def wavedil_step(batch: int, length: int, compiled: bool = False, chunked: bool 
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x = torch.randint(0, 256, (batch, length + 1))
 
+    stack = ChunkedStack() if chunked else None
+
     def step() -> None:
-        chunked_stack.enabled = chunked
-        logits = net(x[:, :-1])
+        logits = net(x[:, :-1], stack=stack)
         loss = model.head.nll(logits, x[:, 1:]).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -163,7 +164,6 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, step in steps.items():
             best[name] = max(best[name], n / measure(step, args.steps))
-    chunked_stack.enabled = True
     rows = list(best.items())
     peer_sps = best.get("r9y9 wavenet-vocoder 0.1.1")
     table = [f"| implementation | training samples/s | vs r9y9 | GFLOP/s | of the "
@@ -193,7 +193,6 @@ def main() -> None:
                     own = max(own, recipe_rate(path, args.steps, chunked=False)[1])
                     if at:
                         old = max(old, recipe_rate_at(at, path, args.steps))
-                chunked_stack.enabled = True
                 then = f" | {old:,.0f} | {fast / old:.2f}x" if at else ""
                 table.append(f"| {name} | {fast:,.0f} | {own:,.0f} | {fast / own:.2f}x{then} |")
                 print(table[-1], flush=True)

@@ -26,7 +26,7 @@ variants:
 Prints one table (mean over the test files; log-mel distance, MCD and f0 RMSE lower is better,
 PESQ and STOI higher) with the training time and the generation speed of each variant. A
 variant whose recipe refines its output (``generate.refine``, mel-consistent refinement,
-``wavedil.refine``) is scored with and without the refinement, on two rows, and Griffin-Lim
+``wavedil.dsp.refine``) is scored with and without the refinement, on two rows, and Griffin-Lim
 through the same passes has its own row: the control for what the passes alone do.
 
 ``--write-docs`` also writes the table into docs/results/speech.md (``benchmarks/docs_page.py``:

@@ -40,7 +40,7 @@ MARKER = re.compile(r"^<!-- generate: ([\w-]+) -->$", re.M)
 def _sections() -> list[tuple[str, str, type]]:
     """(heading, what it is for, config class) for every section a recipe can have, in the
     order of a recipe file; the model and data sections once per family."""
-    from wavedil.kinds import KINDS, data_config_class
+    from wavedil.families import KINDS, data_config_class
     from wavedil.train.recipe import SECTIONS
 
     out = []

@@ -23,27 +23,38 @@ PACKAGE = ROOT / "wavedil"
 PARTS: dict[str, tuple[str, ...]] = {
     "interface": ("wavedil", "wavedil.__main__", "wavedil.cli"),
     "training": ("wavedil.train",),
-    "synthesis": ("wavedil.synthesis", "wavedil.export", "wavedil.evaluate", "wavedil.process",
-                  "wavedil.nam"),
     "data": ("wavedil.data",),
-    "generation": ("wavedil.generate", "wavedil.engines", "wavedil.pitch", "wavedil.refine"),
-    "checkpoint": ("wavedil.checkpoint", "wavedil.pretrained"),
-    "model": ("wavedil.model", "wavedil.hnnet", "wavedil.effect", "wavedil.kinds"),
-    "layers": ("wavedil.layers", "wavedil.blocks", "wavedil.heads", "wavedil.conditioning",
-               "wavedil.excitation", "wavedil.synth"),
-    "analysis": ("wavedil.receptive", "wavedil.plots", "wavedil.metrics"),
-    "foundations": ("wavedil.audio", "wavedil.mel", "wavedil.f0", "wavedil.lpc", "wavedil.config",
-                    "wavedil.cbuild"),
+    "drivers": ("wavedil.synthesis", "wavedil.evaluate", "wavedil.export", "wavedil.plots"),
+    "checkpoint": ("wavedil.checkpoint", "wavedil.families", "wavedil.features",
+                   "wavedil.pretrained"),
+    "wavenet": ("wavedil.wavenet",),
+    "harmonic_noise": ("wavedil.harmonic_noise",),
+    "effect": ("wavedil.effect",),
+    "nn": ("wavedil.nn",),
+    "dsp": ("wavedil.dsp", "wavedil.config"),
+    "native": ("wavedil.native",),
 }
 """Part -> the modules and subpackages in it (a subpackage brings all of its modules). Some
 named modules may not exist yet; every module that exists must be in exactly one part."""
 
+FAMILIES = ("wavenet", "harmonic_noise", "effect")
+"""The parts that are model families: none imports another, nor training, data, the drivers
+or the interface (tests/test_layout.py), except the modules in ``TRAINING_SIDE``."""
+
+TRAINING_SIDE = ("wavedil.effect.paired",)
+"""Family modules that are training data, not the model: an effect's paired signals, read by
+the trainer and never by loading or processing."""
+
+LOWER = ("nn", "dsp", "native")
+"""The shared parts under the families: they import no family and nothing above them."""
+
 # Where each part's box stands: (column, row), row 0 at the top. Data flows from the left
 # (audio files -> data -> training) to the checkpoint in the middle, and from there to the
-# right (synthesis -> generation -> audio files).
-_PLACES = {"interface": (1, 0), "training": (0, 1), "synthesis": (2, 1),
-           "data": (0, 2), "checkpoint": (1, 2), "generation": (2, 2), "model": (1, 3),
-           "foundations": (0, 4), "layers": (1, 4), "analysis": (2, 4)}
+# right (drivers -> the families' models and engines -> audio files).
+_PLACES = {"interface": (1, 0), "training": (0, 1), "drivers": (2, 1),
+           "data": (0, 2), "checkpoint": (1, 2),
+           "effect": (0, 3), "wavenet": (1, 3), "harmonic_noise": (2, 3),
+           "dsp": (0, 4), "nn": (1, 4), "native": (2, 4)}
 
 
 def modules(package: Path = PACKAGE) -> dict[str, Path]:
@@ -140,15 +151,22 @@ def reduce(graph: dict[str, set[str]]) -> dict[str, set[str]]:
 
 
 def _files(part: str, mods: dict[str, Path]) -> list[str]:
-    """The part's files as docs/layout.md writes them: 'model.py', 'train/' for a subpackage."""
+    """The part's files as the picture lists them: 'checkpoint.py'; a subpackage's own files
+    ('model.py', 'engines/' for a package inside it) where there are at most eight, else the
+    subpackage itself ('train/')."""
     names = []
     for member in PARTS[part]:
         path = mods.get(member)
         if path is None:
             continue
-        name = path.relative_to(PACKAGE)
-        names.append(f"{name.parent}/" if path.name == "__init__.py" and member != "wavedil"
-                     else str(name))
+        if path.name != "__init__.py" or member == "wavedil":
+            names.append(str(path.relative_to(PACKAGE)))
+            continue
+        inside = sorted({m[len(member) + 1:].split(".")[0] + ("/" if "." in m[len(member) + 1:]
+                                                              or mods[m].name == "__init__.py"
+                                                              else ".py")
+                         for m in mods if m.startswith(member + ".")})
+        names += inside if len(inside) <= 8 else [f"{path.parent.name}/"]
     return names
 
 
@@ -182,8 +200,8 @@ def draw(out: Path) -> None:
     parts = part_graph(graph)
     edges = parts if find_cycle(parts) else reduce(parts)
     places = {p: _PLACES[p] for p in PARTS if _files(p, mods)}  # a part with no file yet: no box
-    step_x, step_y, box_w, box_h = 3.4, 1.5, 2.8, 0.95
-    fig, ax = plt.subplots(figsize=(10.5, 7.6))
+    step_x, step_y, box_w, box_h = 3.4, 1.75, 3.1, 1.35
+    fig, ax = plt.subplots(figsize=(11, 8.6))
     boxes = {}
     for part, (column, row) in places.items():
         x, y = column * step_x, -row * step_y
@@ -191,9 +209,9 @@ def draw(out: Path) -> None:
             (x - box_w / 2, y - box_h / 2), box_w, box_h, boxstyle="round,pad=0.02,rounding_size=0.08",
             facecolor="#eef3fa", edgecolor="#36597f", lw=1.2, zorder=2))
         files = _files(part, mods)
-        lines = [", ".join(files[i:i + 2]) for i in range(0, len(files), 2)]
-        ax.text(x, y + 0.24, part, ha="center", va="center", weight="bold", zorder=3)
-        ax.text(x, y - 0.12, "\n".join(lines), ha="center", va="center", fontsize=8,
+        lines = [", ".join(files[i:i + 3]) for i in range(0, len(files), 3)]
+        ax.text(x, y + 0.45, part, ha="center", va="center", weight="bold", zorder=3)
+        ax.text(x, y - 0.1, "\n".join(lines), ha="center", va="center", fontsize=8,
                 family="monospace", zorder=3)
     centres = {p: (c * step_x, -r * step_y) for p, (c, r) in places.items()}
     for source in PARTS:

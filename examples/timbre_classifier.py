@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from wavedil.blocks import ASPP1d, ContextModule
+from wavedil.nn.blocks import ASPP1d, ContextModule
 
 SAMPLE_RATE = 8000
 CLIP_SAMPLES = 512  # 64 ms

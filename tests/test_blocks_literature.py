@@ -1,4 +1,4 @@
-"""The blocks from the dilated-convolution literature (wavedil/blocks/): causality, streaming ==
+"""The blocks from the dilated-convolution literature (wavedil/nn/blocks/): causality, streaming ==
 forward, exact receptive fields, centring, and each block's own defining property."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from wavedil.blocks import (
+from wavedil.nn.blocks import (
     ASPP1d,
     ASPPState,
     BlockState,
@@ -25,8 +25,8 @@ from wavedil.blocks import (
     PreFilteredDilatedConv1d,
     SmoothedDilatedConv1d,
 )
-from wavedil.layers import CausalConv1d
-from wavedil.receptive import gridding, receptive_field
+from wavedil.nn.layers import CausalConv1d
+from wavedil.nn.receptive import gridding, receptive_field
 
 C = 4
 

@@ -4,7 +4,7 @@ import ctypes
 
 import pytest
 
-from wavedil import cbuild
+from wavedil.native import build as cbuild
 
 CC = cbuild.find_compiler()
 

@@ -122,7 +122,7 @@ def test_settings_that_build_no_model_are_a_value_error(tmp_path):
 
 
 def test_loading_and_generating_import_no_training_code():
-    code = ("import sys; import wavedil.synthesis, wavedil.export, wavedil.generate, "
+    code = ("import sys; import wavedil.synthesis, wavedil.export, wavedil.wavenet.generate, "
             "wavedil.checkpoint, wavedil.plots, wavedil; "
             "print(sorted(m for m in sys.modules if m.startswith('wavedil.train')))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,

@@ -6,13 +6,15 @@ import pytest
 import torch
 
 from wavedil import WaveNet, WaveNetConfig
-from wavedil.blocks import chunked_stack, gate_kernel
+from wavedil.native import gate as gate_kernel
+from wavedil.train.chunked_stack import ChunkedStack
 
 
-def _pass(model, x, local=None, speaker=None, chunked=True, monkeypatch=None):
-    monkeypatch.setattr(chunked_stack, "enabled", chunked)
+def _pass(model, x, local=None, speaker=None, stack=None):
+    """Outputs and parameter gradients of the model's forward with the residual stack's pass
+    ``stack`` (None: the blocks' own)."""
     model.zero_grad(set_to_none=True)
-    out = model(x[:, :-1], local, speaker)
+    out = model(x[:, :-1], local, speaker, stack=stack)
     loss = model.head.nll(out, x[:, 1:]).mean()
     loss.backward()
     return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
@@ -30,12 +32,11 @@ CASES = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 @pytest.mark.parametrize("piece_bytes", [7 * 4 * 12, 1 << 20])
-def test_chunked_pass_equals_the_blocks_forward_and_backward(name, piece_bytes, monkeypatch):
+def test_chunked_pass_equals_the_blocks_forward_and_backward(name, piece_bytes):
     torch.manual_seed(0)
     config = WaveNetConfig(**CASES[name])
     model = WaveNet(config).double().train()  # float64: differences are the method's, not rounding
-    monkeypatch.setattr(chunked_stack, "PIECE_BYTES", piece_bytes)
-    monkeypatch.setattr(chunked_stack, "MIN_STREAM_VALUES", 0)
+    chunked = ChunkedStack(piece_bytes=piece_bytes, min_stream_values=0)
     T = 61  # several pieces of 7 steps, a dilation (16) longer than a piece
     if config.head == "categorical":
         x = torch.randint(0, config.classes, (3, T + 1))
@@ -43,9 +44,9 @@ def test_chunked_pass_equals_the_blocks_forward_and_backward(name, piece_bytes, 
         x = torch.rand(3, T + 1, dtype=torch.float64) * 1.8 - 0.9
     local = torch.randn(3, 5, 8, dtype=torch.float64) if config.local_channels else None
     speaker = torch.tensor([0, 2, 1]) if config.speakers else None
-    assert chunked_stack.applies(model.blocks, torch.zeros(1, config.residual_channels, 1, dtype=torch.float64))
-    out_c, grads_c = _pass(model, x, local, speaker, True, monkeypatch)
-    out_r, grads_r = _pass(model, x, local, speaker, False, monkeypatch)
+    assert chunked.applies(model.blocks, torch.zeros(1, config.residual_channels, 1, dtype=torch.float64))
+    out_c, grads_c = _pass(model, x, local, speaker, chunked)
+    out_r, grads_r = _pass(model, x, local, speaker)
     torch.testing.assert_close(out_c, out_r, rtol=1e-10, atol=1e-10)
     assert grads_c.keys() == grads_r.keys() and len(grads_r) == len(list(model.parameters()))
     for n in grads_r:
@@ -55,7 +56,8 @@ def test_chunked_pass_equals_the_blocks_forward_and_backward(name, piece_bytes, 
 
 def test_the_chunked_pass_applies_only_where_it_is_exact_and_pays():
     model = WaveNet(WaveNetConfig(**CASES["categorical"])).train()
-    h = torch.zeros(1, 8, -(-chunked_stack.MIN_STREAM_VALUES // 12))  # 12 gate channels
+    chunked_stack = ChunkedStack()
+    h = torch.zeros(1, 8, -(-chunked_stack.min_stream_values // 12))  # 12 gate channels
     assert chunked_stack.applies(model.blocks, h)
     assert not chunked_stack.applies(model.blocks, h[:, :, :-1])  # too short to pay
     with torch.no_grad():
@@ -68,18 +70,16 @@ def test_the_chunked_pass_applies_only_where_it_is_exact_and_pays():
     assert chunked_stack.applies(dropout.eval().blocks, h)  # no dropout outside training
 
 
-def test_the_workers_give_the_one_thread_results_and_leave_the_thread_count_alone(monkeypatch):
+def test_the_workers_give_the_one_thread_results_and_leave_the_thread_count_alone():
     torch.manual_seed(0)
     model = WaveNet(WaveNetConfig(**CASES["conditioned, kernel 3, weight norm"])).double().train()
-    monkeypatch.setattr(chunked_stack, "PIECE_BYTES", 7 * 4 * 10)
-    monkeypatch.setattr(chunked_stack, "MIN_STREAM_VALUES", 0)
     x = torch.rand(5, 41, dtype=torch.float64) * 1.8 - 0.9
     local, speaker = torch.randn(5, 5, 5, dtype=torch.float64), torch.tensor([0, 2, 1, 1, 0])
     threads = torch.get_num_threads()
     results = {}
     for workers in (1, 2, 3):  # 3: streams 0 and 3, 1 and 4, 2 on the three workers
-        monkeypatch.setattr(chunked_stack, "WORKERS", workers)
-        results[workers] = _pass(model, x, local, speaker, True, monkeypatch)
+        chunked = ChunkedStack(piece_bytes=7 * 4 * 10, min_stream_values=0, workers=workers)
+        results[workers] = _pass(model, x, local, speaker, chunked)
         assert torch.get_num_threads() == threads
     seen = []
     thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
@@ -97,7 +97,7 @@ def test_the_workers_give_the_one_thread_results_and_leave_the_thread_count_alon
 GATE = gate_kernel.load()
 
 
-@pytest.mark.skipif(GATE is None, reason="no C compiler: the gate kernel does not build")
+@pytest.mark.skipif(not GATE, reason="no C compiler: the gate kernel does not build")
 @pytest.mark.parametrize("name", sorted(CASES) + ["wide gate"])
 def test_float32_pass_with_the_c_gate_is_as_accurate_as_the_blocks_own(name, monkeypatch):
     """float32, the gate in C (gate.c): outputs and gradients as close to the float64 result
@@ -108,8 +108,6 @@ def test_float32_pass_with_the_c_gate_is_as_accurate_as_the_blocks_own(name, mon
     kw = CASES.get(name) or dict(CASES["categorical"], gate_channels=36, residual_channels=16)
     config = WaveNetConfig(**kw)
     model = WaveNet(config).train()
-    monkeypatch.setattr(chunked_stack, "PIECE_BYTES", 7 * 4 * config.gate_channels)
-    monkeypatch.setattr(chunked_stack, "MIN_STREAM_VALUES", 0)
     T = 61
     if config.head == "categorical":
         x = torch.randint(0, config.classes, (3, T + 1))
@@ -121,12 +119,13 @@ def test_float32_pass_with_the_c_gate_is_as_accurate_as_the_blocks_own(name, mon
     monkeypatch.setattr(GATE, "forward", lambda *a, f=GATE.forward: calls.append(1) or f(*a))
     results = {}
     for how in ("c", "torch", "own"):
-        monkeypatch.setattr(chunked_stack, "C_GATE", how == "c")
-        results[how] = _pass(model, x, local, speaker, how != "own", monkeypatch)
+        chunked = ChunkedStack(piece_bytes=7 * 4 * config.gate_channels, min_stream_values=0,
+                               c_gate=how == "c")
+        results[how] = _pass(model, x, local, speaker, chunked if how != "own" else None)
     assert calls, "the C gate was not used"
     double = lambda t: None if t is None or not t.is_floating_point() else t.double()  # noqa: E731
     out_64, grads_64 = _pass(model.double(), double(x) if x.is_floating_point() else x,
-                             double(local), speaker, False, monkeypatch)
+                             double(local), speaker)
 
     def error(how):  # the largest error of the outputs and of any gradient, relative
         out, grads = results[how]

@@ -103,7 +103,7 @@ def f0_checkpoint(path, f0_input=True):
 
     from wavedil import WaveNet, WaveNetConfig, save_checkpoint
     from wavedil.data import DataConfig
-    from wavedil.generate import GenerateConfig
+    from wavedil.wavenet.generate import GenerateConfig
 
     torch.manual_seed(0)
     model = WaveNet(WaveNetConfig(layers=3, kernel_size=2, residual_channels=4, gate_channels=4,
@@ -119,7 +119,7 @@ def test_generate_mel_takes_f0_from_a_flag_or_a_file_beside_it(tmp_path):
     import numpy as np
     import soundfile as sf
 
-    from wavedil.f0 import f0_features
+    from wavedil.dsp.f0 import f0_features
 
     ckpt = f0_checkpoint(tmp_path / "f0.pt")
     rng = np.random.default_rng(0)
@@ -233,11 +233,11 @@ def test_the_package_names_load_on_first_use_as_plain_imports_did():
     assert seen == {(module, name) for module, names in wavedil._EXPORTS.items() for name in names}
     for module, name in seen:
         assert getattr(wavedil, name) is getattr(sys.modules[f"wavedil.{module}"], name)
-    # a function named as its submodule stays the function once the submodule is imported
-    import wavedil.generate  # noqa: F401  (binds the submodule's name on the package)
-    import wavedil.process  # noqa: F401
-    assert wavedil.generate is sys.modules["wavedil.generate"].generate
-    assert wavedil.process is sys.modules["wavedil.process"].process
+    # the public functions are the functions once their modules are imported
+    import wavedil.wavenet.generate  # noqa: F401
+    import wavedil.effect.process  # noqa: F401
+    assert wavedil.generate is sys.modules["wavedil.wavenet.generate"].generate
+    assert wavedil.process is sys.modules["wavedil.effect.process"].process
     assert wavedil.data is sys.modules["wavedil.data"] and set(wavedil.__all__) <= set(dir(wavedil))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         wavedil.nope
@@ -245,11 +245,11 @@ def test_the_package_names_load_on_first_use_as_plain_imports_did():
 
 def test_engine_device_and_format_are_choices_in_the_help_and_bad_ones_one_line():
     from wavedil import cli
-    from wavedil.engines import ENGINES, WEIGHTS
+    from wavedil.wavenet.engines import ENGINES, WEIGHTS
     from wavedil.export import FORMATS
 
-    from wavedil.process import ENGINES as EFFECT_ENGINES
-    from wavedil.effect import TANH
+    from wavedil.effect.process import ENGINES as EFFECT_ENGINES
+    from wavedil.effect.model import TANH
 
     assert cli.ENGINES == ENGINES and cli.FORMATS == tuple(FORMATS)
     assert cli.EFFECT_ENGINES == EFFECT_ENGINES and cli.WEIGHTS == WEIGHTS and cli.TANH == TANH
@@ -281,7 +281,7 @@ def test_arguments_found_bad_leave_no_file_behind(tmp_path):
 
     from wavedil import EffectConfig, EffectNet, save_checkpoint
     from wavedil.checkpoint import checkpoint_dict
-    from wavedil.data.paired import PairedDataConfig
+    from wavedil.effect.data_config import PairedDataConfig
 
     vocoder = f0_checkpoint(tmp_path / "voc.pt", f0_input=False)  # 8 mel bands, hop 16, 8 kHz
     np.save(tmp_path / "mel.npy", np.full((8, 4), 0.5, np.float32))

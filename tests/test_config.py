@@ -3,8 +3,8 @@ import pickle
 import pytest
 
 from wavedil.config import ConfigError, check_keys
-from wavedil.generate import GenerateConfig
-from wavedil.model import WaveNetConfig
+from wavedil.wavenet.generate import GenerateConfig
+from wavedil.wavenet.model import WaveNetConfig
 from wavedil.train.recipe import TrainConfig, recipe_from_dict
 
 

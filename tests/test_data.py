@@ -13,7 +13,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wavedil.audio import LogMel, mulaw_encode
+from wavedil.dsp.audio import LogMel, mulaw_encode
 from wavedil.data import (TIMBRES, DataConfig, FixedCrops, RandomCrops, clean_clip, discover,
                           load_clip, make_corpus, midi_to_hz, prepare, split)
 from wavedil.data import dataset as dataset_module

@@ -131,9 +131,9 @@ def test_the_recipe_reference_has_every_key_of_every_section():
 
 
 def test_the_allowed_values_come_from_the_checks():
-    from wavedil.effect import EffectConfig
-    from wavedil.generate import GenerateConfig
-    from wavedil.model import WaveNetConfig
+    from wavedil.effect.model import EffectConfig
+    from wavedil.wavenet.generate import GenerateConfig
+    from wavedil.wavenet.model import WaveNetConfig
     from wavedil.train.recipe import TrainConfig
 
     assert hooks.allowed(TrainConfig)["steps"] == [">= 1"]  # a loop over the names

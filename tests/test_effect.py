@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from wavedil.config import ConfigError
-from wavedil.effect import PRESETS, EffectConfig, EffectNet, fast_tanh, with_tanh
+from wavedil.effect.model import PRESETS, EffectConfig, EffectNet, fast_tanh, with_tanh
 
 SMALL = [{"channels": 4, "head_size": 2, "kernel_size": 3, "dilations": [1, 2, 4],
           "activation": "tanh", "gated": True, "head_bias": False},

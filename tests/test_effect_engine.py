@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from wavedil.effect import ACTIVATIONS, EffectConfig, EffectNet
-from wavedil.engines import native
-from wavedil.engines.effect_engine import EffectEngine
-from wavedil.nam import from_nam, to_nam
-from wavedil.process import process
+from wavedil.effect.model import ACTIVATIONS, EffectConfig, EffectNet
+from wavedil.native import kernel as native
+from wavedil.effect.engine import EffectEngine
+from wavedil.effect.nam import from_nam, to_nam
+from wavedil.effect.process import process
 
 
 def _arrays(activation: str, gated: bool) -> list[dict]:
@@ -166,8 +166,8 @@ def test_a_standard_model_gives_silence_an_exactly_constant_output(engine):
 
 
 def test_the_compiled_fast_tanh_is_the_torch_one_bit_for_bit():
-    from wavedil.effect import fast_tanh
-    from wavedil.engines import effect_kernels as K
+    from wavedil.effect.model import fast_tanh
+    from wavedil.effect import kernels as K
 
     z = np.concatenate([np.linspace(-12, 12, 24_001, dtype=np.float32),
                         np.float32([0.0, -0.0, 1e-30, 1e4, -1e4])])
@@ -218,7 +218,7 @@ def test_bad_input_is_named():
 
 
 def test_a_processor_starts_every_call_afresh():
-    from wavedil.process import Processor
+    from wavedil.effect.process import Processor
 
     m = _model()
     wave = torch.from_numpy((np.random.default_rng(5).standard_normal(700) * 0.5)

@@ -11,9 +11,9 @@ import torch
 from typer.testing import CliRunner
 
 from wavedil.cli import app
-from wavedil.data.reference_effect import reference_effect
-from wavedil.nam import load_nam
-from wavedil.process import load_effect
+from wavedil.effect.reference import reference_effect
+from wavedil.effect.nam import load_nam
+from wavedil.effect.process import load_effect
 from wavedil.train import load_recipe, train
 
 RATE = 8000

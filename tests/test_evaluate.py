@@ -22,9 +22,9 @@ def write_checkpoint(path, local_channels=16, f0=False):
     """A tiny untrained checkpoint, mel-conditioned (16 bands, hop 64) unless local_channels=0;
     with ``f0``, log-f0 and voicing follow the bands."""
     from wavedil.checkpoint import save_checkpoint
-    from wavedil.data.config import DataConfig
-    from wavedil.generate import GenerateConfig
-    from wavedil.model import WaveNet, WaveNetConfig
+    from wavedil.features import DataConfig
+    from wavedil.wavenet.generate import GenerateConfig
+    from wavedil.wavenet.model import WaveNet, WaveNetConfig
 
     config = WaveNetConfig(layers=4, cycle_length=4, kernel_size=2, residual_channels=8,
                            gate_channels=16, skip_channels=16,
@@ -102,8 +102,8 @@ def test_evaluate_end_to_end_with_outputs(setup):
 
 
 def test_an_f0_model_is_given_f0_and_griffin_lim_the_mel_bands_alone(setup, tmp_path):
-    from wavedil import metrics as M
-    from wavedil.audio import save_audio
+    from wavedil.dsp import metrics as M
+    from wavedil.dsp.audio import save_audio
 
     _, _, data = setup
     ckpt = write_checkpoint(tmp_path / "f0.pt", f0=True)

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from wavedil.excitation import SampleFeatures
-from wavedil.f0 import f0_features
-from wavedil.generate import generate
-from wavedil.lpc import MelLPC, lp_predict, pre_emphasis
-from wavedil.model import WaveNet, WaveNetConfig
+from wavedil.wavenet.excitation import SampleFeatures
+from wavedil.dsp.f0 import f0_features
+from wavedil.wavenet.generate import generate
+from wavedil.dsp.lpc import MelLPC, lp_predict, pre_emphasis
+from wavedil.wavenet.model import WaveNet, WaveNetConfig
 
 HOP, RATE, MELS, NFFT = 16, 2000, 8, 64
 
@@ -266,13 +266,12 @@ def test_context_length_covers_the_longest_period():
 
 
 @pytest.mark.parametrize("chunked", [False, True])
-def test_last_outputs_are_the_full_forwards_last_and_carry_the_same_gradients(chunked, monkeypatch):
+def test_last_outputs_are_the_full_forwards_last_and_carry_the_same_gradients(chunked):
     """forward(..., last=n): the head computed for the last n steps only (the LP prediction
     sliced with them) gives the full forward's last n outputs and the same gradients."""
-    from wavedil.blocks import chunked_stack
+    from wavedil.train.chunked_stack import ChunkedStack
 
-    monkeypatch.setattr(chunked_stack, "enabled", chunked)
-    monkeypatch.setattr(chunked_stack, "MIN_STREAM_VALUES", 0)
+    stack = ChunkedStack(min_stream_values=0) if chunked else None
     model = small_model().double().train()
     fr = frames().double()
     x = torch.rand(2, fr.shape[-1] * HOP, dtype=torch.float64) * 2 - 1
@@ -280,7 +279,7 @@ def test_last_outputs_are_the_full_forwards_last_and_carry_the_same_gradients(ch
     grads = []
     for last in (None, n):
         model.zero_grad(set_to_none=True)
-        out = model(x, fr, last=last)
+        out = model(x, fr, last=last, stack=stack)
         out = out if last else out[..., -n:]
         assert out.shape == (2, 2, n)
         (out * torch.linspace(-1, 1, n, dtype=torch.float64)).sum().backward()

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from wavedil import WaveNet, WaveNetConfig
 from wavedil.cli import app
-from wavedil.engines import make_engine
+from wavedil.wavenet.engines import make_engine
 from wavedil.export import StepFunction, example_inputs, export
 from wavedil.checkpoint import load_model
 from wavedil.train import recipe_from_dict, train

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from wavedil.f0 import estimate_f0, f0_features, refine_f0, sample_periods
+from wavedil.dsp.f0 import estimate_f0, f0_features, refine_f0, sample_periods
 
 RATE, HOP = 16000, 256
 

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from wavedil.blocks import gate_kernel
+from wavedil.native import gate as gate_kernel
 
 GATE = gate_kernel.load()
-pytestmark = pytest.mark.skipif(GATE is None, reason="no C compiler: the gate kernel does not build")
+pytestmark = pytest.mark.skipif(not GATE, reason="no C compiler: the gate kernel does not build")
 
 
 @pytest.mark.parametrize("H", [1, 5, 8, 13, 32, 64])

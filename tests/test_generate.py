@@ -4,10 +4,11 @@ import pytest
 import torch
 
 from wavedil import WaveNet, WaveNetConfig, mulaw_decode, mulaw_encode
-from wavedil.engines import make_engine, native
-from wavedil.f0 import f0_features
-from wavedil.generate import generate, stream
-from wavedil.lpc import pre_emphasis
+from wavedil.native import kernel as native
+from wavedil.wavenet.engines import make_engine
+from wavedil.dsp.f0 import f0_features
+from wavedil.wavenet.generate import generate, stream
+from wavedil.dsp.lpc import pre_emphasis
 
 ENGINES = ["torch", "numba"]
 HEADS = [dict(head="categorical", classes=32), dict(head="logistic_mixture", mixtures=3),
@@ -278,7 +279,7 @@ def test_greedy_numba_generation_with_sample_features_is_the_forward(head, B):
 
 
 def test_voiced_temperature_draws_a_runs_first_period_at_the_temperature_and_the_rest_colder():
-    from wavedil.generate import VoicedTemperature
+    from wavedil.wavenet.generate import VoicedTemperature
 
     # stream 0: unvoiced 3, voiced at period 4 for 10 steps, unvoiced 2, voiced at 3 for 5
     periods = torch.tensor([[0] * 3 + [4] * 10 + [0] * 2 + [3] * 5,

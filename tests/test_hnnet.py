@@ -6,11 +6,11 @@ import math
 import pytest
 import torch
 
-from wavedil.audio import LogMel
+from wavedil.dsp.audio import LogMel
 from wavedil.config import ConfigError
-from wavedil.f0 import f0_features
-from wavedil.hnnet import HarmonicNoiseConfig, HarmonicNoiseNet
-from wavedil.kinds import build_model, model_config
+from wavedil.dsp.f0 import f0_features
+from wavedil.harmonic_noise.model import HarmonicNoiseConfig, HarmonicNoiseNet
+from wavedil.families import build_model, model_config
 from wavedil.train.spectral import multi_resolution_stft_loss
 
 

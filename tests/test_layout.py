@@ -20,7 +20,7 @@ layout = _load_layout()
 
 def test_the_package_has_no_import_cycle():
     graph = layout.import_graph()
-    assert {"wavedil.model", "wavedil.generate", "wavedil.data.crops"} <= set(graph)
+    assert {"wavedil.wavenet.model", "wavedil.wavenet.generate", "wavedil.data.crops"} <= set(graph)
     cycle = layout.find_cycle(graph)
     assert cycle is None, f"import cycle: {' -> '.join(cycle)}"
 
@@ -61,3 +61,68 @@ def test_every_file_is_in_a_part_that_the_layout_page_names():
 @pytest.mark.parametrize("part", sorted(layout.PARTS))
 def test_every_part_has_a_place_in_the_picture(part):
     assert part in layout._PLACES
+
+
+def _imports_between(sources: str | tuple[str, ...], targets: tuple[str, ...]) -> list[str]:
+    """Edges 'a -> b' of the import graph from a module of the parts ``sources`` to a module of
+    the parts ``targets``."""
+    sources = (sources,) if isinstance(sources, str) else sources
+    return sorted(f"{a} -> {b}" for a, bs in layout.import_graph().items() for b in bs
+                  if layout.part_of(a) in sources and layout.part_of(b) in targets
+                  and a not in layout.TRAINING_SIDE)
+
+
+@pytest.mark.parametrize("family", layout.FAMILIES)
+def test_a_family_imports_no_other_family_nor_data_training_drivers_or_interface(family):
+    above = ("data", "training", "drivers", "interface")
+    others = tuple(f for f in layout.FAMILIES if f != family)
+    assert _imports_between(family, above + others) == []
+
+
+def test_the_shared_parts_import_nothing_above_them():
+    above = tuple(p for p in layout.PARTS if p not in layout.LOWER)
+    assert _imports_between(layout.LOWER, above) == []
+
+
+def test_data_never_imports_training_and_nothing_imports_the_interface():
+    assert _imports_between("data", ("training", "drivers")) == []
+    graph = layout.import_graph()
+    assert sorted(a for a, bs in graph.items() if "wavedil.cli" in bs) == ["wavedil.__main__"]
+
+
+def test_engines_never_import_their_driver():
+    graph = layout.import_graph()
+    engines = [m for m in graph if m.startswith("wavedil.wavenet.engines")]
+    assert engines and all("wavedil.wavenet.generate" not in graph[m] for m in engines)
+    assert "wavedil.effect.process" not in graph["wavedil.effect.engine"]
+
+
+def test_the_training_pass_is_chosen_by_the_objective_not_by_the_model():
+    graph = layout.import_graph()
+    assert not any(layout.part_of(b) == "training" for b in graph["wavedil.wavenet.model"])
+
+
+def test_loading_and_generating_import_neither_data_nor_training_nor_the_cli():
+    """Every shipped model loads, and a WaveNet generates, in a fresh interpreter without
+    importing the data package, training or the CLI."""
+    import subprocess
+    import sys
+
+    code = ("import sys, json, torch\n"
+            "from wavedil import generate, load_model\n"
+            "from wavedil.pretrained import models\n"
+            "for entry in models():\n"
+            "    load_model('pretrained:' + entry.name)\n"
+            "m = load_model('pretrained:quickstart').model\n"
+            "frames = torch.zeros(1, m.config.local_channels, 2)\n"
+            "generate(m, 200, local=frames, engine='torch')\n"
+            "print(json.dumps(sorted(k for k in sys.modules if k.startswith('wavedil'))))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    import json
+
+    loaded = json.loads(r.stdout.strip().splitlines()[-1])
+    assert "wavedil.wavenet.generate" in loaded and "wavedil.effect.model" in loaded
+    bad = [m for m in loaded if m.split(".")[1:2] in (["data"], ["train"], ["cli"])]
+    assert bad == []

@@ -6,8 +6,8 @@ import scipy.linalg
 import scipy.signal
 import torch
 
-from wavedil.audio import LogMel
-from wavedil.lpc import MelLPC, de_emphasis, levinson, lp_predict, pre_emphasis
+from wavedil.dsp.audio import LogMel
+from wavedil.dsp.lpc import MelLPC, de_emphasis, levinson, lp_predict, pre_emphasis
 
 RATE, HOP, NFFT, MELS = 16000, 256, 1024, 80
 

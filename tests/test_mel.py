@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from wavedil.audio import MEL_LOGS, LogMel
+from wavedil.dsp.audio import MEL_LOGS, LogMel
 from wavedil.config import ConfigError
 from wavedil.data import DataConfig
-from wavedil.hnnet import HarmonicNoiseConfig, HarmonicNoiseNet
-from wavedil.mel import MEL_PRESETS
-from wavedil.metrics import griffin_lim
+from wavedil.harmonic_noise.model import HarmonicNoiseConfig, HarmonicNoiseNet
+from wavedil.dsp.mel import MEL_PRESETS
+from wavedil.dsp.metrics import griffin_lim
 from wavedil.train.recipe import recipe_from_dict
 
 
@@ -134,7 +134,7 @@ def test_a_vocoder_on_hifigan_features_inverts_them():
 
 def _tacotron2_checkpoint(path):
     from wavedil import WaveNet, WaveNetConfig, save_checkpoint
-    from wavedil.generate import GenerateConfig
+    from wavedil.wavenet.generate import GenerateConfig
 
     torch.manual_seed(0)
     data = DataConfig(mel_preset="tacotron2")
@@ -174,7 +174,7 @@ def test_features_command_writes_what_generate_reads(tmp_path):
     # info and the export metadata state every setting a front end needs
     r = runner.invoke(app, ["info", str(ckpt)])
     assert "mel_scale=slaney" in r.stdout and "mel_log=ln" in r.stdout and "f_max=8000.0" in r.stdout
-    from wavedil.mel import feature_settings
+    from wavedil.dsp.mel import feature_settings
 
     settings = feature_settings(load_model(ckpt).data)
     assert settings["mel_preset"] == "tacotron2" and settings["n_fft"] == 1024

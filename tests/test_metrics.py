@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from wavedil import metrics as M
-from wavedil.audio import LogMel, mel_filterbank
+from wavedil.dsp import metrics as M
+from wavedil.dsp.audio import LogMel, mel_filterbank
 
 RATE = 16000
 

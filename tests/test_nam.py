@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from wavedil.effect import EffectConfig, EffectNet
-from wavedil.nam import NamFormatError, from_nam, load_nam, save_nam, to_nam
+from wavedil.effect.model import EffectConfig, EffectNet
+from wavedil.effect.nam import NamFormatError, from_nam, load_nam, save_nam, to_nam
 
 ARRAYS = [{"channels": 6, "head_size": 3, "kernel_size": 3, "dilations": [1, 2, 4, 8],
            "activation": "tanh", "gated": True, "head_bias": False},

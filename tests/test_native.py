@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from wavedil import WaveNet, WaveNetConfig, generate
-from wavedil.engines import make_engine, native, resolve_kernel
+from wavedil.native import kernel as native
+from wavedil.wavenet.engines import make_engine, resolve_kernel
 
 KERNEL = native.load()
 needs_cc = pytest.mark.skipif(not KERNEL.available, reason=KERNEL.status)
@@ -163,7 +164,7 @@ def test_dot_gemm_without_avx512_bf16_makes_the_same_products(tmp_path):
     import subprocess
 
     lib = tmp_path / "libwdfallback.so"
-    from wavedil import cbuild
+    from wavedil.native import build as cbuild
 
     try:
         subprocess.run([KERNEL.compiler, *cbuild.FLAGS, "-mno-avx512bf16", "-o", str(lib),
@@ -214,7 +215,7 @@ def forced_logits(batch, widths):
     every weight format, keyed (engine, weights), and the numba engines by weights. widths:
     "panels" (every width a multiple of the C kernel's panels) or "odd" (12 residual
     channels: float32 matrices and numba's loops)."""
-    from wavedil.engines.plan import WEIGHTS
+    from wavedil.wavenet.engines.plan import WEIGHTS
 
     model = small() if widths == "panels" else small(residual_channels=12, classes=40)
     v = torch.randint(0, model.config.classes, (batch, 40))
@@ -266,7 +267,7 @@ def test_bf16_dot_engines_agree_and_stay_near_fp32(batch, widths):
 
 
 def test_bf16_plan_rounds_the_large_matrices_only():
-    from wavedil.engines.plan import make_plan
+    from wavedil.wavenet.engines.plan import make_plan
 
     model = small(local_channels=5, cond_channels=8, hop_length=4)
     exact, compact = make_plan(model), make_plan(model, weights="bf16")
@@ -282,8 +283,8 @@ def test_bf16_plan_rounds_the_large_matrices_only():
 
 
 def test_bf16_through_generate_and_its_errors(tmp_path):
-    from wavedil.generate import GenerateConfig
-    from wavedil.hnnet import HarmonicNoiseConfig, HarmonicNoiseNet
+    from wavedil.wavenet.generate import GenerateConfig
+    from wavedil.harmonic_noise.model import HarmonicNoiseConfig, HarmonicNoiseNet
 
     model = small()
     a = generate(model, 200, engine="numba", weights="bf16", generator=torch.Generator().manual_seed(1))
@@ -301,7 +302,7 @@ def test_bf16_through_generate_and_its_errors(tmp_path):
 def test_both_weight_formats_run_one_compiled_loop():
     """fp32 and bf16 weights reach the compiled loop as the same array type (16-bit words), so
     an engine of either format after the other compiles nothing new."""
-    from wavedil.engines import numba_kernels
+    from wavedil.wavenet.engines import numba_kernels
 
     model = small()
     make_engine("numba", model, 1, weights="fp32").sample(2, torch.rand(2, 1, 1))
@@ -320,8 +321,8 @@ def test_the_c_categorical_draw_is_the_numba_and_torch_draw(n):
     included), temperatures around 1 and uniforms at and near the ends."""
     from numba import njit
 
-    from wavedil.engines import numba_kernels as K
-    from wavedil.heads import _inverse_cdf
+    from wavedil.wavenet.engines import numba_kernels as K
+    from wavedil.nn.heads import _inverse_cdf
 
     draw = njit(lambda logits, T, u, work: K._inverse_cdf(logits, 0, logits.shape[0], T, u,
                                                           work))
@@ -443,7 +444,7 @@ def test_one_numba_thread_keeps_a_shareable_stream_on_it(monkeypatch):
     """With one numba thread the engine does not share the stream; and a pool that runs both
     parts on one thread anyway (numba told the engine two) costs one wait, then the engine
     stops sharing: the same samples either way."""
-    from wavedil.engines import numba_engine
+    from wavedil.wavenet.engines import numba_engine
 
     model = paired_model()
     u = torch.rand(30, 1, 1, generator=torch.Generator().manual_seed(2))

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from wavedil.data.paired import LATENCY_MARGIN, PairedDataConfig, measure_latency, prepare_pairs
-from wavedil.data.reference_effect import reference_effect
+from wavedil.effect.paired import LATENCY_MARGIN, PairedDataConfig, measure_latency, prepare_pairs
+from wavedil.effect.reference import reference_effect
 
 RATE = 8000
 

@@ -86,7 +86,7 @@ def test_rf_and_export_take_pretrained_names(tmp_path):
     assert r.exit_code == 0, r.output
     import torch
 
-    from wavedil.nam import load_nam
+    from wavedil.effect.nam import load_nam
 
     x = torch.randn(1, 3000) * 0.3
     with torch.no_grad():

@@ -3,11 +3,11 @@ from pathlib import Path
 import pytest
 
 from wavedil.data import DataConfig
-from wavedil.data.paired import PairedDataConfig
-from wavedil.effect import EffectConfig
-from wavedil.generate import GenerateConfig
-from wavedil.hnnet import HarmonicNoiseConfig
-from wavedil.model import WaveNetConfig
+from wavedil.effect.data_config import PairedDataConfig
+from wavedil.effect.model import EffectConfig
+from wavedil.wavenet.generate import GenerateConfig
+from wavedil.harmonic_noise.model import HarmonicNoiseConfig
+from wavedil.wavenet.model import WaveNetConfig
 from wavedil.train.recipe import (SECTIONS, TrainConfig, field_docs, load_recipe,
                                   recipe_from_dict, recipe_yaml, save_recipe)
 

@@ -6,7 +6,7 @@ from typing import get_type_hints
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from wavedil.kinds import KINDS
+from wavedil.families import KINDS
 from wavedil.train.recipe import SECTIONS, recipe_from_dict
 
 KEYS = {name: list(get_type_hints(cls)) for name, cls in SECTIONS.items()}

@@ -1,4 +1,4 @@
-"""Mel-consistent refinement (wavedil.refine): a signal that already has its features is left
+"""Mel-consistent refinement (wavedil.dsp.refine): a signal that already has its features is left
 alone, any other moves towards them, silence stays silent, every framing of LogMel works, and
 generate and evaluate run it from a recipe's generate.refine or --refine."""
 
@@ -7,8 +7,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from wavedil.audio import LogMel
-from wavedil.refine import mel_refine
+from wavedil.dsp.audio import LogMel
+from wavedil.dsp.refine import mel_refine
 
 RATE = 16000
 FRAMINGS = [{}, {"padding": "overlap"}, {"win_length": 192}, {"log": "ln", "mel_scale": "slaney",
@@ -106,7 +106,7 @@ def test_generate_and_evaluate_refine(tmp_path):
 
     from wavedil.checkpoint import load_model
     from wavedil.evaluate import evaluate
-    from wavedil.generate import GenerateConfig
+    from wavedil.wavenet.generate import GenerateConfig
     from wavedil.synthesis import synthesize
 
     ckpt = write_checkpoint(tmp_path / "tiny.pt")

@@ -1,4 +1,4 @@
-"""wavedil.synth: interpolation between frame centres, oscillators at the right frequencies
+"""wavedil.harmonic_noise.synth: interpolation between frame centres, oscillators at the right frequencies
 without aliasing, phase that continues across chunks, shaped noise, f0 filling."""
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from wavedil.synth import (fill_unvoiced, filtered_noise, harmonic_bank, harmonic_phase,
+from wavedil.harmonic_noise.synth import (fill_unvoiced, filtered_noise, harmonic_bank, harmonic_phase,
                            upsample_frames)
 
 

@@ -210,7 +210,7 @@ def test_cli_train_then_generate_and_info(tmp_path):
 
 
 def test_input_noise_perturbs_what_the_model_reads_not_what_it_predicts():
-    from wavedil.model import WaveNet, WaveNetConfig
+    from wavedil.wavenet.model import WaveNet, WaveNetConfig
     from wavedil.train.objective import batch_nll
 
     torch.manual_seed(0)
@@ -237,7 +237,7 @@ def test_a_harmonic_noise_vocoder_learns_and_goes_through_generate_info_and_eval
 
     from wavedil.checkpoint import load_model
     from wavedil.evaluate import evaluate
-    from wavedil.hnnet import HarmonicNoiseNet
+    from wavedil.harmonic_noise.model import HarmonicNoiseNet
     from wavedil.synthesis import describe, synthesize
 
     raw = tiny(tmp_path, steps=60, lr=3e-3, validate_every=30, checkpoint_every=30).to_dict()

@@ -9,28 +9,26 @@ second instead of three.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "audio": ("LogMel", "load_audio", "mulaw_decode", "mulaw_encode", "save_audio"),
-    "blocks": ("ASPP1d", "CCCBlock", "ContextModule", "DegriddingStack", "ESPBlock1d",
+    "dsp.audio": ("LogMel", "load_audio", "mulaw_decode", "mulaw_encode", "save_audio"),
+    "nn.blocks": ("ASPP1d", "CCCBlock", "ContextModule", "DegriddingStack", "ESPBlock1d",
                "GatedResidualBlock", "HDCStack", "KroneckerConv1d", "NonCausalWaveNet",
                "PreFilteredDilatedConv1d", "SmoothedDilatedConv1d"),
-    "conditioning": ("LocalConditioner",),
-    "heads": ("CategoricalHead", "GaussianHead", "LogisticMixtureHead", "bits"),
-    "layers": ("CausalConv1d", "ConvState"),
-    "model": ("WaveNet", "WaveNetConfig", "WaveNetState"),
-    "generate": ("GenerateConfig", "generate", "stream"),
+    "nn.conditioning": ("LocalConditioner",),
+    "nn.heads": ("CategoricalHead", "GaussianHead", "LogisticMixtureHead", "bits"),
+    "nn.layers": ("CausalConv1d", "ConvState"),
+    "wavenet.model": ("WaveNet", "WaveNetConfig", "WaveNetState"),
+    "wavenet.generate": ("GenerateConfig", "generate", "stream"),
     "checkpoint": ("LoadedModel", "load_checkpoint", "load_model", "save_checkpoint"),
-    "effect": ("EffectConfig", "EffectNet", "EffectState"),
-    "nam": ("load_nam", "save_nam"),
-    "process": ("process",),
-    "refine": ("mel_refine",),
-    "receptive": ("GriddingReport", "effective_kernel", "gridding", "hdc_condition",
+    "effect.model": ("EffectConfig", "EffectNet", "EffectState"),
+    "effect.nam": ("load_nam", "save_nam"),
+    "effect.process": ("process",),
+    "dsp.refine": ("mel_refine",),
+    "nn.receptive": ("GriddingReport", "effective_kernel", "gridding", "hdc_condition",
                   "layer_receptive_fields", "layered_dilations", "path_counts",
                   "receptive_field", "repeating_group", "sawtooth_dilations",
                   "wavenet_dilations"),
@@ -63,36 +61,22 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-class _Package(types.ModuleType):
-    """This package's module. Importing a submodule binds it as an attribute of the package;
-    where a public function has the submodule's name (``generate``, ``process``) the function
-    stays bound instead, as ``from .generate import generate`` left it when imports were eager."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if (isinstance(value, types.ModuleType) and name in _HOME
-                and value.__name__ == f"{__name__}.{name}"):
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
-
 if TYPE_CHECKING:
-    from .audio import LogMel, load_audio, mulaw_decode, mulaw_encode, save_audio
-    from .blocks import (ASPP1d, CCCBlock, ContextModule, DegriddingStack, ESPBlock1d,
+    from .dsp.audio import LogMel, load_audio, mulaw_decode, mulaw_encode, save_audio
+    from .nn.blocks import (ASPP1d, CCCBlock, ContextModule, DegriddingStack, ESPBlock1d,
                          GatedResidualBlock, HDCStack, KroneckerConv1d, NonCausalWaveNet,
                          PreFilteredDilatedConv1d, SmoothedDilatedConv1d)
     from .checkpoint import LoadedModel, load_checkpoint, load_model, save_checkpoint
-    from .conditioning import LocalConditioner
-    from .effect import EffectConfig, EffectNet, EffectState
-    from .generate import GenerateConfig, generate, stream
-    from .heads import CategoricalHead, GaussianHead, LogisticMixtureHead, bits
-    from .layers import CausalConv1d, ConvState
-    from .model import WaveNet, WaveNetConfig, WaveNetState
-    from .nam import load_nam, save_nam
-    from .process import process
-    from .refine import mel_refine
-    from .receptive import (GriddingReport, effective_kernel, gridding, hdc_condition,
+    from .nn.conditioning import LocalConditioner
+    from .effect.model import EffectConfig, EffectNet, EffectState
+    from .wavenet.generate import GenerateConfig, generate, stream
+    from .nn.heads import CategoricalHead, GaussianHead, LogisticMixtureHead, bits
+    from .nn.layers import CausalConv1d, ConvState
+    from .wavenet.model import WaveNet, WaveNetConfig, WaveNetState
+    from .effect.nam import load_nam, save_nam
+    from .effect.process import process
+    from .dsp.refine import mel_refine
+    from .nn.receptive import (GriddingReport, effective_kernel, gridding, hdc_condition,
                             layer_receptive_fields, layered_dilations, path_counts,
                             receptive_field, repeating_group, sawtooth_dilations,
                             wavenet_dilations)

@@ -4,7 +4,7 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts:
 
     format, version  "wavedil", 1
     recipe           settings by recipe section: model (WaveNetConfig, or the config of the
-                     kind its ``kind`` names: ``wavedil.kinds``), data (DataConfig: the
+                     kind its ``kind`` names: ``wavedil.families``), data (DataConfig: the
                      sample rate and features), generate (GenerateConfig), train (trainer only)
     name             the recipe's (or the model's) name
     model, ema       state dicts; ema is None without a moving average
@@ -34,12 +34,12 @@ from typing import Any
 
 import torch
 
-from .data.config import DataConfig
-from .generate import GenerateConfig
-from .hnnet import HarmonicNoiseConfig, HarmonicNoiseNet
-from .data.paired import PairedDataConfig
-from .kinds import build_model, data_config_class, model_config
-from .model import WaveNet, WaveNetConfig
+from .features import DataConfig
+from .wavenet.generate import GenerateConfig
+from .harmonic_noise.model import HarmonicNoiseConfig, HarmonicNoiseNet
+from .effect.data_config import PairedDataConfig
+from .families import build_model, data_config_class, model_config
+from .wavenet.model import WaveNet, WaveNetConfig
 
 FORMAT = "wavedil"
 VERSION = 1
@@ -169,10 +169,10 @@ def load_model(path_or_dict: str | Path | dict, device: str | torch.device = "cp
     """The model of a checkpoint file (or of a dict read by :func:`load_checkpoint`) on
     ``device``, with its settings and training metadata; the EMA weights unless ``ema`` is
     False or the checkpoint has none. A ``.nam`` file (Neural Amp Modeler) loads as an
-    effect model (wavedil.nam); ``pretrained:NAME`` a model shipped with the package
+    effect model (wavedil.effect.nam); ``pretrained:NAME`` a model shipped with the package
     (wavedil.pretrained, listed by ``wavedil models``)."""
     if not isinstance(path_or_dict, dict) and Path(path_or_dict).suffix.lower() == ".nam":
-        from .nam import load_nam  # a Neural Amp Modeler file: an effect with no training state
+        from .effect.nam import load_nam  # a Neural Amp Modeler file: an effect with no training state
 
         model = load_nam(path_or_dict)
         return LoadedModel(model.to(device), PairedDataConfig(sample_rate=model.config.sample_rate),

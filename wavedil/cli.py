@@ -16,22 +16,22 @@ from typing import Any, Callable, Iterator, Optional
 import typer
 from typer.core import TyperGroup
 
-from . import receptive
+from .nn import receptive
 
 # Choices shown in the help. The library's lists import torch, which --help must not, so they
 # are repeated here; tests/test_cli.py checks that they agree.
 ENGINES = ("auto", "torch", "numba")
-"""wavedil.engines.ENGINES: generation engines."""
+"""wavedil.wavenet.engines.ENGINES: generation engines."""
 DEVICES = ("cpu", "cuda")
 """Devices of generate and evaluate."""
 FORMATS = ("torchscript", "onnx", "nam")
 """wavedil.export.FORMATS: export formats."""
 EFFECT_ENGINES = ("auto", "compiled", "torch")
-"""wavedil.process.ENGINES: engines of effect models."""
+"""wavedil.effect.process.ENGINES: engines of effect models."""
 TANH = ("model", "fast", "exact")
-"""wavedil.effect.TANH: how process plays an effect's tanh layers."""
+"""wavedil.effect.model.TANH: how process plays an effect's tanh layers."""
 WEIGHTS = ("fp32", "bf16", "bf16-dot")
-"""wavedil.engines.WEIGHTS: engine weight formats."""
+"""wavedil.wavenet.engines.WEIGHTS: engine weight formats."""
 REFINE_HELP = ("passes of mel-consistent refinement after a mel-conditioned model (each band's "
                "energy per frame made the input's; 0: none; default: the recipe's "
                "generate.refine)")
@@ -440,7 +440,7 @@ def info(
     Example: wavedil info --system
     """
     if system:
-        from .engines import system_info
+        from .wavenet.engines import system_info
 
         facts = system_info()
         lines = [f"{key}: {value}" for key, value in facts.items()]
@@ -556,7 +556,7 @@ def process(
 
     Example: wavedil process runs/effect_quickstart/best.pt dry.wav -o wet.wav --block 64
     """
-    from .process import load_effect, process_file
+    from .effect.process import load_effect, process_file
 
     with _user_errors():
         net = load_effect(model)
@@ -604,8 +604,8 @@ def import_nam(
     Example: wavedil import-nam amp.nam -o amp.pt
     """
     from .checkpoint import checkpoint_dict, save_checkpoint
-    from .data.paired import PairedDataConfig
-    from .nam import load_nam
+    from .effect.data_config import PairedDataConfig
+    from .effect.nam import load_nam
 
     out = out if out is not None else nam_file.with_suffix(".pt")
     with _user_errors():

@@ -6,7 +6,7 @@ generate --from-wav`` (same loading, resampling, peak normalisation and LogMel),
 vocodes them with ``wavedil.stream`` (one file at a time, a fresh random stream from ``seed``
 per file, so a file's audio does not depend on which other files are evaluated), and
 Griffin-Lim inverts the very same features. Both are scored against the original, normalised
-the same way and cut to the same length (whole frames), with :mod:`wavedil.metrics`.
+the same way and cut to the same length (whole frames), with :mod:`wavedil.dsp.metrics`.
 
 Bad input: a missing or empty folder, or a checkpoint without mel conditioning, is a
 ValueError before any work. Files are found by their suffix (.wav/.flac/.ogg, recursively; any
@@ -27,16 +27,16 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import metrics as M
-from .audio import LogMel, load_audio, save_audio
+from .dsp import metrics as M
+from .dsp.audio import LogMel, load_audio, save_audio
 from .checkpoint import LoadedModel, load_model
 from .data.files import discover
-from .engines import resolve_engine
-from .generate import stream
-from .kinds import is_autoregressive, is_effect
-from .model import WaveNet
+from .wavenet.engines import resolve_engine
+from .wavenet.generate import stream
+from .families import is_autoregressive, is_effect
+from .wavenet.model import WaveNet
 from .plots import plot_comparison
-from .refine import REFINE_MOMENTUM, mel_refine
+from .dsp.refine import REFINE_MOMENTUM, mel_refine
 from .synthesis import mel_from_wav
 
 SYSTEMS = ("wavedil", "wavedil unrefined", "griffin-lim", "griffin-lim refined")
@@ -57,7 +57,7 @@ METRICS: dict[str, tuple[str, bool]] = {
 """Metric key -> (label, higher is better). The last two score notes (a reference whose pitch
 holds, see :func:`steady_pitch`; None for speech): whether the estimate's median pitch lies
 within a semitone of the reference's (1 or 0), and the estimate's harmonic-to-noise ratio at
-the reference's pitch (:func:`wavedil.metrics.harmonic_to_noise_ratio`)."""
+the reference's pitch (:func:`wavedil.dsp.metrics.harmonic_to_noise_ratio`)."""
 
 NOTE_VOICED = 0.3
 """A reference counts as a note when at least this fraction of its frames is voiced ..."""
@@ -112,7 +112,7 @@ class EvaluationReport:
     """'path: reason' for each audio-named file that could not be used."""
     voiced_temperature: float | None = None
     """The temperature of voiced samples after their run's first period (None: ``temperature``
-    for all; ``wavedil.generate.VoicedTemperature``)."""
+    for all; ``wavedil.wavenet.generate.VoicedTemperature``)."""
     unavailable: dict[str, str] = field(default_factory=dict)
     """Optional metric -> why it was not computed (its package is missing)."""
     original_hnr_db: float | None = None
@@ -158,7 +158,7 @@ def vocode(model: WaveNet, features: torch.Tensor, n_samples: int, seed: int, te
 
 def refined(wave: np.ndarray, features: torch.Tensor, mel: LogMel, passes: int,
             momentum: float = REFINE_MOMENTUM) -> np.ndarray:
-    """``passes`` of :func:`wavedil.refine.mel_refine` towards the features' first
+    """``passes`` of :func:`wavedil.dsp.refine.mel_refine` towards the features' first
     ``mel.n_mels`` bands, as ``wavedil generate`` runs them, then clipped to [-1, 1]."""
     x = torch.from_numpy(np.ascontiguousarray(wave, np.float32))[None]
     x = mel_refine(x, features[None, :mel.n_mels].cpu().float(), mel, passes, momentum)

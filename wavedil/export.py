@@ -12,11 +12,11 @@ The export is a folder with one file per function and a manifest:
 sample t + 1. ``out`` holds the head's raw parameters (mu-law logits, or mixture logits,
 means and log scales); sampling is the caller's.
 
-``step`` advances one sample; it is ``wavedil.engines.plan.step``, the step every generation
+``step`` advances one sample; it is ``wavedil.wavenet.engines.plan.step``, the step every generation
 engine runs. Its state is explicit: one time-major ring, passed in and returned, never hidden
 in the module. Layer l keeps its last P_l = (k - 1) d_l inputs in rows o_l .. o_l + P_l - 1
 (``offsets`` and ``lengths`` in export.json), the input of time s in row o_l + (s mod P_l)
-(a diagram in ``wavedil/engines/plan.py``). Start from zeros (silence before the first
+(a diagram in ``wavedil/wavenet/engines/plan.py``). Start from zeros (silence before the first
 sample) with t = 0 and feed each returned ring back with t + 1; layer l's rows, as
 (B, C, P_l), equal ``WaveNet.step``'s ring buffers at every step. ``cond`` is column t of
 ``upsample``'s output; ``speaker`` holds ids. A model with kernel size 1 keeps no state, and
@@ -35,9 +35,9 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .engines.plan import StepState, embed, local_biases, make_plan, static_biases, step
-from .mel import feature_settings
-from .model import WaveNet, WaveNetConfig
+from .wavenet.engines.plan import StepState, embed, local_biases, make_plan, static_biases, step
+from .dsp.mel import feature_settings
+from .wavenet.model import WaveNet, WaveNetConfig
 
 FORMATS = {"torchscript": ".pt", "onnx": ".onnx", "nam": ".nam"}
 ONNX_OPSET = 18
@@ -94,7 +94,7 @@ class SequenceFunction(nn.Module):
 
 class StepFunction(nn.Module):
     """One sample with explicit ring state (see the module docstring), through
-    ``wavedil.engines.plan.step``: (x (B,)[, ring (R, B, C)], t ()[, cond (B, Cc)]
+    ``wavedil.wavenet.engines.plan.step``: (x (B,)[, ring (R, B, C)], t ()[, cond (B, Cc)]
     [, speaker (B,)]) -> (out (B, out)[, new_ring (R, B, C)])."""
 
     def __init__(self, model: WaveNet) -> None:
@@ -235,9 +235,9 @@ def _write_torchscript(module: nn.Module, args: tuple, path: Path) -> None:
 
 
 def _export_nam(checkpoint_or_model, out: Path, force: bool) -> Path:
-    """An effect model as one Neural Amp Modeler file ``out`` (wavedil.nam)."""
-    from .effect import EffectNet
-    from .nam import save_nam
+    """An effect model as one Neural Amp Modeler file ``out`` (wavedil.effect.nam)."""
+    from .effect.model import EffectNet
+    from .effect.nam import save_nam
 
     if isinstance(checkpoint_or_model, torch.nn.Module):
         model, name = checkpoint_or_model, "model"

@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .receptive import gridding, layer_receptive_fields, repeating_group
+from .nn.receptive import gridding, layer_receptive_fields, repeating_group
 
 # Above these sizes the diagram is a raster: dots and edges would merge into a grey smear.
 _MAX_DOT_OFFSETS = 160

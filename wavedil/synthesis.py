@@ -14,15 +14,15 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from .audio import load_audio
+from .dsp.audio import load_audio
 from .checkpoint import LoadedModel, load_model
-from .engines import WEIGHTS, resolve_engine, resolve_kernel
-from .f0 import f0_features
-from .generate import stream
-from .kinds import is_autoregressive, is_effect, validation_key
-from .mel import feature_settings
+from .wavenet.engines import WEIGHTS, resolve_engine, resolve_kernel
+from .dsp.f0 import f0_features
+from .wavenet.generate import stream
+from .families import is_autoregressive, is_effect, validation_key
+from .dsp.mel import feature_settings
 from .plots import plot_spectrogram
-from .refine import mel_refine
+from .dsp.refine import mel_refine
 
 
 @dataclass
@@ -176,13 +176,13 @@ def synthesize(
     early and still writes what was generated. ``kernel`` is the numba engine's matrix kernel:
     auto, c or numba. ``f0`` (with ``mel``, for a model with f0 input): f0 in Hz per frame (.npy)
     when the mel file holds the mel bands alone (see :func:`load_mel`). ``refine``: passes of
-    mel-consistent refinement (:func:`wavedil.refine.mel_refine`, default the checkpoint's
+    mel-consistent refinement (:func:`wavedil.dsp.refine.mel_refine`, default the checkpoint's
     ``generate.refine``) over the whole output of a mel-conditioned model, which is then held
     in memory until the passes are done. ``weights``: an autoregressive model's engine weight
     format, fp32, bf16 or bf16-dot (default the checkpoint's ``generate.weights``).
     ``voiced_temperature``: the temperature of voiced samples after their run's first period
     (default the checkpoint's ``generate.voiced_temperature``; see
-    :class:`wavedil.generate.VoicedTemperature`).
+    :class:`wavedil.wavenet.generate.VoicedTemperature`).
     """
     loaded = load_model(checkpoint, device)
     model, g, rate = loaded.model, loaded.generate, loaded.sample_rate

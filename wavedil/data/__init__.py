@@ -4,7 +4,7 @@
                                            --FixedCrops(data, data.validation)-> torch Dataset
 """
 
-from .config import DataConfig
+from ..features import DataConfig
 from .corpus import TIMBRES, CorpusItem, Timbre, make_corpus, midi_to_hz
 from .crops import FixedCrops, RandomCrops
 from .dataset import PreparedData, prepare, split

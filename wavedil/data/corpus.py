@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from ..dsp.f0 import midi_to_hz
+
 VERSION = 1
 """Bump when the synthesis changes, so cached corpora are regenerated."""
 MANIFEST = "corpus.json"
@@ -68,11 +70,6 @@ class CorpusItem:
     """Fundamental frequency in Hz (A4 = MIDI 69 = 440 Hz)."""
     timbre: str
     take: int
-
-
-def midi_to_hz(midi: float) -> float:
-    """Equal-tempered frequency of a MIDI note: 69 -> 440.0."""
-    return 440.0 * 2.0 ** ((midi - 69) / 12)
 
 
 def note_seconds(midi: int, low: int, high: int) -> float:

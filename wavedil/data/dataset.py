@@ -28,9 +28,9 @@ from pathlib import Path
 
 import torch
 
-from ..audio import LogMel, mulaw_encode
+from ..dsp.audio import LogMel, mulaw_encode
 from . import files
-from .config import DataConfig
+from ..features import DataConfig
 from .corpus import make_corpus
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from .config import DataConfig
+from ..features import DataConfig
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 MANIFEST_SUFFIXES = (".txt", ".csv")

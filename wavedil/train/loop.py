@@ -25,12 +25,12 @@ from typing import Callable
 
 import torch
 
-from ..audio import save_audio
+from ..dsp.audio import save_audio
 from ..checkpoint import checkpoint_dict, save_checkpoint
 from ..data import FixedCrops, PreparedData, RandomCrops
-from ..data.paired import PairedData
-from ..generate import generate
-from ..kinds import build_model, is_autoregressive, is_effect
+from ..effect.paired import PairedData
+from ..wavenet.generate import generate
+from ..families import build_model, is_autoregressive, is_effect
 from . import checkpoint as ckpt_io
 from .allocator import keep_freed_memory
 from .distributed import Dist
@@ -56,7 +56,7 @@ class TrainResult:
     interrupted: bool
     seconds: float
     unit: str = "bits"
-    """What the validation figures are (wavedil.kinds.validation_key): bits (a WaveNet's NLL
+    """What the validation figures are (wavedil.families.validation_key): bits (a WaveNet's NLL
     per sample), stft (a vocoder's spectral loss) or esr (an effect's error-to-signal ratio)."""
 
 

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 import torch
 
-from ..heads import LN2
-from ..kinds import is_autoregressive, validation_key
-from ..lpc import pre_emphasis
-from ..model import WaveNet
+from ..nn.heads import LN2
+from ..families import is_autoregressive, validation_key
+from ..dsp.lpc import pre_emphasis
+from ..wavenet.model import WaveNet
+from .chunked_stack import ChunkedStack
 from .spectral import FFT_SIZES, multi_resolution_stft_loss
 
 
@@ -22,7 +23,8 @@ def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
 
 
 def batch_nll(model: WaveNet | torch.nn.Module, batch: dict[str, torch.Tensor], crop: int,
-              config=None, input_noise: float = 0.0) -> torch.Tensor:
+              config=None, input_noise: float = 0.0,
+              stack: ChunkedStack | None = ChunkedStack()) -> torch.Tensor:
     """Mean NLL in nats per sample over the last ``crop`` targets of each crop.
 
     The model reads samples 0..L-2 of each crop and predicts samples 1..L-1; only the last
@@ -30,7 +32,8 @@ def batch_nll(model: WaveNet | torch.nn.Module, batch: dict[str, torch.Tensor], 
     ``pre_emphasis`` reads and predicts the pre-emphasised signal.
     ``input_noise`` adds Gaussian noise of that standard deviation to the (scalar) samples the
     model reads, not to its targets. ``model`` may be wrapped (DDP); then pass the WaveNet's
-    ``config``.
+    ``config``. ``stack``: the residual stack's training pass where it applies
+    (:class:`ChunkedStack`, the CPU pass in pieces of time; None: the blocks' own forward).
     """
     net = model.module if hasattr(model, "module") else model
     cfg = config or net.config
@@ -43,7 +46,7 @@ def batch_nll(model: WaveNet | torch.nn.Module, batch: dict[str, torch.Tensor], 
         x = x + input_noise * torch.randn_like(x)
     local = batch["mel"] if cfg.local_channels else None
     speaker = batch["speaker"] if cfg.speakers else None
-    logits = model(x, local, speaker, last=crop)  # (B, out, crop)
+    logits = model(x, local, speaker, last=crop, stack=stack)  # (B, out, crop)
     target = audio[:, 1:] if head.continuous else classes[:, 1:]
     return head.nll(logits.float(), target[:, -crop:]).mean()
 
@@ -109,6 +112,9 @@ class Objective:
     """The effect loss' weight of the multi-resolution STFT term (train.stft_weight)."""
     stft_sizes: tuple[int, ...] = FFT_SIZES
     """FFT sizes of the multi-resolution STFT loss (train.stft_sizes)."""
+    stack: ChunkedStack | None = ChunkedStack()
+    """A WaveNet's residual-stack pass for training on the CPU (None: the blocks' own
+    forward and backward); the same gradients to float rounding, faster."""
 
     @classmethod
     def for_config(cls, config, crop: int, train) -> "Objective":
@@ -133,7 +139,7 @@ class Objective:
              input_noise: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
         """The loss to minimise (nats per sample for a WaveNet)."""
         if self.autoregressive:
-            return batch_nll(model, batch, self.crop, config, input_noise)
+            return batch_nll(model, batch, self.crop, config, input_noise, self.stack)
         if self.effect:
             return batch_effect_loss(model, batch, self.pre_emphasis, self.stft_weight,
                                      self.stft_sizes)

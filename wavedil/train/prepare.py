@@ -14,8 +14,8 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
 from ..data import PreparedData, prepare
-from ..data.paired import PairedData, prepare_pairs
-from ..kinds import is_autoregressive, is_effect
+from ..effect.paired import PairedData, prepare_pairs
+from ..families import is_autoregressive, is_effect
 from .recipe import Recipe
 
 

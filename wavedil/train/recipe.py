@@ -1,12 +1,12 @@
 """Recipes: YAML files mapped one-to-one onto config dataclasses.
 
-    data:      DataConfig       (wavedil.data.config); PairedDataConfig (wavedil.data.paired)
+    data:      DataConfig       (wavedil.data.config); PairedDataConfig (wavedil.effect.paired)
                                 for model.kind effect
-    model:     WaveNetConfig    (wavedil.model), or the config of the kind that ``kind`` names
-                                (``wavedil.kinds``: harmonic_noise -> HarmonicNoiseConfig,
+    model:     WaveNetConfig    (wavedil.wavenet.model), or the config of the kind that ``kind`` names
+                                (``wavedil.families``: harmonic_noise -> HarmonicNoiseConfig,
                                 effect -> EffectConfig)
     train:     TrainConfig      (below)
-    generate:  GenerateConfig   (wavedil.generate)
+    generate:  GenerateConfig   (wavedil.wavenet.generate)
 
 Unknown keys, wrong types and out-of-range values fail before any work, with one line that
 names the key, the allowed values and, for a typo, the nearest valid key. ``--set
@@ -29,14 +29,14 @@ from typing import Any
 import yaml
 
 from ..config import Config, ConfigError, check_keys, need
-from ..data.config import DataConfig
-from ..data.paired import PairedDataConfig
-from ..effect import EffectConfig
-from ..generate import GenerateConfig
-from ..hnnet import HarmonicNoiseConfig
-from ..kinds import config_class, data_config_class
-from ..mel import MEL_KEYS, MelSettings
-from ..model import WaveNetConfig
+from ..features import DataConfig
+from ..effect.data_config import PairedDataConfig
+from ..effect.model import EffectConfig
+from ..wavenet.generate import GenerateConfig
+from ..harmonic_noise.model import HarmonicNoiseConfig
+from ..families import config_class, data_config_class
+from ..dsp.mel import MEL_KEYS, MelSettings
+from ..wavenet.model import WaveNetConfig
 from .spectral import FFT_SIZES
 
 

@@ -1,0 +1,171 @@
+"""The compiled CPU engine of effect models: an :class:`~wavedil.effect.model.EffectNet` run by
+numba kernels (:mod:`wavedil.effect.kernels`) with the C matrix kernel of
+``gemm.c``, on one thread, as a plugin's audio thread would run it.
+
+It computes what :meth:`EffectNet.stream <wavedil.effect.model.EffectNet.stream>` computes, to
+float precision (the products are summed in another order, tanh is a rational function
+with an error below 3e-7), and every value in the same arithmetic wherever it stands in a
+block, so that the output does not depend on the block size, bit for bit, and a silent input
+gives an exactly constant output (:data:`~wavedil.effect.kernels.PANEL`). It has its
+own state object that the caller holds::
+
+    engine = EffectEngine(model)
+    state = engine.init_state()            # the state silence leaves, as the model's own
+    y = engine.stream(block, state)        # (T,) or (B, T) numpy float32, any length
+
+The first use in a process compiles the kernels (numba caches them on disk, so later
+processes load them in about a second). Without numba the effect runs on torch
+(:func:`wavedil.effect.process.process` picks the engine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .model import EffectNet
+from ..native import kernel as native
+
+F_DEFAULT = 4096
+"""Free history columns per layer: blocks up to this long run in one pass, and every layer
+moves its past to the front once per this many samples."""
+
+
+@dataclass
+class CompiledEffectState:
+    """Streaming state of an :class:`EffectEngine`: every layer's history, per stream."""
+
+    history: np.ndarray
+    """(B, S) float32: stream b's layers' histories, one after another (see effect_kernels)."""
+    cursor: int
+    """Where the past starts in every layer's history."""
+    controls: np.ndarray
+    """(B, P) float32: each stream's control values (constant for a stream)."""
+    samples: int = 0
+    """Input samples streamed so far."""
+
+    @property
+    def batch_size(self) -> int:
+        return self.history.shape[0]
+
+
+class EffectEngine:
+    """An effect model's weights laid out for the compiled kernels, and the means to stream.
+
+    ``free``: free history columns per layer (the longest block run in one pass; longer
+    blocks are split). ``kernel``: the C kernel (default :func:`native.load`'s), or numba's
+    loops where it is :class:`~wavedil.native.kernel.Unavailable`."""
+
+    name = "compiled"
+
+    def __init__(self, model: EffectNet, free: int = F_DEFAULT,
+                 kernel: native.Kernel | native.Unavailable | None = None) -> None:
+        from . import kernels as K
+
+        if free < 1:
+            raise ValueError(f"EffectEngine: free must be >= 1, got {free}")
+        self.model, self.free, self._K = model, free, K
+        self.kernel = native.load() if kernel is None else kernel
+        config = model.config
+        weights: list[np.ndarray] = []
+        size = 0
+
+        def put(t: torch.Tensor | None) -> int:
+            nonlocal size
+            if t is None:
+                return -1
+            a = t.detach().to("cpu", torch.float32).contiguous().numpy().reshape(-1)
+            weights.append(a)
+            size, at = size + a.size, size
+            return at
+
+        layers, arrays, hist = [], [], 0
+        mid_max = c_max = 1
+        for ai, (spec, array) in enumerate(zip(config.arrays, model.arrays)):
+            C, H = spec["channels"], spec["head_size"]
+            first = len(layers)
+            for d, layer in zip(spec["dilations"], array.layers):
+                conv = layer.conv.conv
+                mid, k = conv.out_channels, spec["kernel_size"]
+                R = (k - 1) * d
+                # conv weight (mid, C, K) stored tap by tap: (K, mid, C)
+                row = [C, mid, k, d, put(conv.weight.permute(2, 0, 1)), put(conv.bias),
+                       put(layer.mixer.weight[:, :, 0]), put(layer.layer1x1.weight[:, :, 0]),
+                       put(layer.layer1x1.bias), hist, R,
+                       K.ACTIVATION_CODES[spec["activation"]], int(spec["gated"])]
+                layers.append(row)
+                hist += C * (R + free + K.PANEL)
+                mid_max, c_max = max(mid_max, mid), max(c_max, C, H)
+            arrays.append([array.rechannel.in_channels, C, H, put(array.rechannel.weight[:, :, 0]),
+                           put(array.head_rechannel.weight[:, :, 0]),
+                           put(array.head_rechannel.bias), first, len(spec["dilations"])])
+        self.w = np.concatenate(weights).astype(np.float32)
+        self.layers = np.array(layers, np.int64).reshape(-1, K.N_LAYER)
+        self.arrays = np.array(arrays, np.int64).reshape(-1, K.N_ARRAY)
+        self.history_size = hist
+        self.work = (mid_max, c_max)
+        self.head_scale = np.float32(config.head_scale)
+
+    @property
+    def status(self) -> str:
+        return f"compiled effect engine, products by {self.kernel.status}"
+
+    def _controls(self, batch_size: int, controls) -> np.ndarray:
+        P = self.model.config.controls
+        if controls is None:
+            if P:
+                raise ValueError(f"EffectEngine: this model needs {P} control values per signal")
+            return np.zeros((batch_size, 0), np.float32)
+        c = np.asarray(controls.detach().cpu() if isinstance(controls, torch.Tensor) else controls,
+                       np.float32)
+        if c.ndim == 1:
+            c = np.broadcast_to(c, (batch_size, c.shape[0]))
+        if c.shape != (batch_size, P):
+            raise ValueError(f"EffectEngine: expected controls of shape ({batch_size}, {P}), "
+                             f"got {c.shape}")
+        return np.ascontiguousarray(c)
+
+    def init_state(self, batch_size: int = 1, controls=None) -> CompiledEffectState:
+        """The state after receptive_field - 1 samples of silence (as
+        :meth:`EffectNet.init_state <wavedil.effect.model.EffectNet.init_state>`)."""
+        if batch_size < 1:
+            raise ValueError(f"EffectEngine: batch_size must be >= 1, got {batch_size}")
+        state = CompiledEffectState(np.zeros((batch_size, self.history_size), np.float32), 0,
+                                    self._controls(batch_size, controls))
+        self.stream(np.zeros((batch_size, self.model.receptive_field - 1), np.float32), state)
+        state.samples = 0
+        return state
+
+    def stream(self, x: np.ndarray, state: CompiledEffectState,
+               block: int | None = None) -> np.ndarray:
+        """A block of any length, (T,) or (B, T) float32 -> the same shape; joined blocks equal
+        the model's forward of the whole signal. ``block``: run it in pieces of this many
+        samples (as a plugin's callbacks would; default: at most ``free`` at a time)."""
+        x = np.asarray(x, np.float32)
+        one = x.ndim == 1
+        x2 = np.ascontiguousarray(x[None] if one else x)
+        if x2.ndim != 2 or x2.shape[0] != state.batch_size:
+            raise ValueError(f"EffectEngine.stream: expected ({state.batch_size}, T) input for "
+                             f"this state, got {x.shape}")
+        if state.history.shape[1] != self.history_size:
+            raise ValueError("EffectEngine.stream: the state was made for another model")
+        block = self.free if block is None else block
+        if block < 1:
+            raise ValueError(f"EffectEngine.stream: block must be >= 1, got {block}")
+        y = np.empty_like(x2)
+        state.cursor = int(self._K.run(self.kernel.gemm, x2, y, min(block, self.free), self.w,
+                                       self.layers, self.arrays, state.controls, state.history,
+                                       state.cursor, self.free, self.head_scale, self.work))
+        state.samples += x2.shape[1]
+        return y[0] if one else y
+
+    def forward(self, x: np.ndarray, controls=None, block: int | None = None) -> np.ndarray:
+        """The whole signal from a fresh state (as the model's forward), in blocks."""
+        x = np.asarray(x, np.float32)
+        state = self.init_state(1 if x.ndim == 1 else x.shape[0], controls)
+        return self.stream(x, state, block)
+
+
+__all__ = ["CompiledEffectState", "EffectEngine", "F_DEFAULT"]

@@ -1,0 +1,390 @@
+"""An audio effect model: a causal WaveNet that maps an input signal (a dry guitar, say) to
+the processed signal sample by sample, not autoregressively, in the layout of Neural Amp
+Modeler's WaveNet (Atkinson 2023) so that its weights travel to and from ``.nam`` files
+(:mod:`wavedil.effect.nam`).
+
+    x (B, T) dry input, controls (B, P) knob positions (optional)
+    c = [x; controls]                                  the condition every layer reads
+    array 1:  h = rechannel(x)                         1x1, no bias
+              for each layer:  z = conv_d(h) + mixer(c)     dilated causal conv + 1x1 (no bias)
+                               a = act(z)  (gated: tanh(z[:C]) * sigmoid(z[C:]))
+                               h = h + layer1x1(a)          residual
+                               s = s + a                    head sum (starts at 0)
+              head = head_rechannel(s)                 1x1 -> head_size
+    array i > 1: reads the previous array's h, and its head sum starts at the previous head
+    y = head_scale * head (the last array's head_size is 1)
+
+Every array's head_size equals the next array's channels (the head sums add). The dilated
+convolutions are :class:`wavedil.nn.layers.CausalConv1d`, so streaming carries one ring buffer
+per layer in an :class:`EffectState` that the caller holds; forward and stream share one
+implementation (:meth:`EffectNet._run`) and agree to float precision for any block size.
+Before its input the model has heard silence: the forward pads the input (not each layer)
+with receptive_field - 1 zeros, and a fresh streaming state is the state that silence leaves,
+so a .nam model played here and in NAM gives the same samples from the first one on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..config import Config, ConfigError
+from ..nn.layers import ConvState, CausalConv1d
+
+FAST_TANH = (2.45550750702956, 0.893229853513558, 0.821226666969744, 2.44506634652299,
+             0.814642734961073)
+"""The constants a, b, c, d, e of Neural Amp Modeler's fast tanh (:func:`fast_tanh`)."""
+
+
+def fast_tanh(x: torch.Tensor) -> torch.Tensor:
+    """Neural Amp Modeler's fast tanh (``fast_tanh`` in NeuralAmpModelerCore's
+    ``NAM/activations.h``), the rational function
+
+        x (a + a|x| + (b + c|x|) x^2) / (d + (d + x^2) |x + e x |x||)
+
+    with the operations in NAM's order, so that in float32 it rounds as NAM's does. It is
+    within 4.4e-4 of tanh for |x| < 8 (the largest difference near |x| = 0.58) and tends to
+    +-c/e = +-1.0081 instead of +-1. NAM's plugin plays every tanh layer with it."""
+    a, b, c, d, e = FAST_TANH
+    ax, x2 = x.abs(), x * x
+    return x * (a + a * ax + (b + c * ax) * x2) / (d + (d + x2) * (x + e * x * ax).abs())
+
+
+ACTIVATIONS = {
+    "tanh": torch.tanh,
+    "fast_tanh": fast_tanh,
+    "relu": F.relu,
+    "sigmoid": torch.sigmoid,
+    "hardtanh": F.hardtanh,
+    "softsign": F.softsign,
+    "silu": F.silu,
+    "leaky_relu": F.leaky_relu,
+}
+"""Activation name -> function (each has a NAM counterpart: wavedil.effect.nam.NAM_ACTIVATIONS)."""
+
+_STANDARD = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+_LITE_1 = [1, 2, 4, 8, 16, 32, 64]
+_LITE_2 = [128, 256, 512, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+
+
+def _arrays(c1: int, h1: int, d1: list[int], c2: int, d2: list[int]) -> list[dict]:
+    return [{"channels": c1, "head_size": h1, "kernel_size": 3, "dilations": d1,
+             "activation": "tanh", "gated": False, "head_bias": False},
+            {"channels": c2, "head_size": 1, "kernel_size": 3, "dilations": d2,
+             "activation": "tanh", "gated": False, "head_bias": True}]
+
+
+PRESETS: dict[str, list[dict]] = {
+    "standard": _arrays(16, 8, _STANDARD, 8, _STANDARD),
+    "lite": _arrays(12, 6, _LITE_1, 6, _LITE_2),
+    "feather": _arrays(8, 4, _LITE_1, 4, _LITE_2),
+    "nano": _arrays(4, 2, _LITE_1, 2, _LITE_2),
+}
+"""Neural Amp Modeler's WaveNet sizes: two layer arrays of kernel-3 tanh layers, 4,093 samples
+of receptive field each (85 ms at 48 kHz); they differ in width (standard 16 and 8 channels,
+lite 12 and 6, feather 8 and 4, nano 4 and 2)."""
+
+ARRAY_KEYS = ("channels", "head_size", "kernel_size", "dilations", "activation", "gated",
+              "head_bias")
+"""Keys of one layer array (all required when arrays are given)."""
+
+
+@dataclass
+class EffectConfig(Config):
+    """Everything needed to rebuild an effect model; stored in its checkpoints."""
+
+    kind: str = "effect"
+    """The model family (``wavedil.families``): effect, an input-to-output WaveNet."""
+    sample_rate: int = 48000
+    """Samples per second of the input and output (recipes set it from the data)."""
+    preset: str | None = "standard"
+    """standard, lite, feather or nano (Neural Amp Modeler's sizes); null: ``arrays``."""
+    arrays: list[dict] | None = None
+    """Layer arrays, each {channels, head_size, kernel_size, dilations, activation (tanh,
+    fast_tanh: NAM's rational approximation, relu, sigmoid, hardtanh, softsign, silu,
+    leaky_relu), gated, head_bias}; given, they replace the preset's. Each array's head_size
+    is the next one's channels; the last is 1."""
+    controls: int = 0
+    """Control values (knob positions, in [0, 1] by convention) the model is conditioned on,
+    constant per file; 0: none (a .nam file holds none)."""
+    head_scale: float = 0.02
+    """Gain of the last head (NAM's default keeps the untrained output small)."""
+
+    def __post_init__(self) -> None:
+        need = self.need
+        need(self.kind == "effect", "kind", "effect for EffectConfig")
+        need(self.sample_rate >= 1000, "sample_rate", ">= 1000")
+        need(self.preset is None or self.preset in PRESETS, "preset",
+             f"one of {', '.join(PRESETS)}, or null with arrays")
+        need(self.arrays is not None or self.preset is not None, "arrays",
+             "given when preset is null")
+        need(self.controls >= 0, "controls", ">= 0")
+        need(self.head_scale == self.head_scale and abs(self.head_scale) < 1e6, "head_scale",
+             "a finite number")
+        if self.arrays is None:
+            self.arrays = [dict(a, dilations=list(a["dilations"])) for a in PRESETS[self.preset]]
+        else:  # the arrays decide; the preset names them when they are one
+            self.preset = next((name for name, arrays in PRESETS.items()
+                                if arrays == self.arrays), None)
+        need(isinstance(self.arrays, list) and len(self.arrays) > 0, "arrays",
+             "a non-empty list of layer arrays")
+        for i, a in enumerate(self.arrays):
+            self._check_array(i, a)
+        for i in range(len(self.arrays) - 1):
+            if self.arrays[i]["head_size"] != self.arrays[i + 1]["channels"]:
+                raise ConfigError(type(self).__name__, "arrays",
+                                  f"must chain: array {i}'s head_size "
+                                  f"({self.arrays[i]['head_size']}) must equal array {i + 1}'s "
+                                  f"channels ({self.arrays[i + 1]['channels']}), since their "
+                                  "head sums add")
+        if self.arrays[-1]["head_size"] != 1:
+            raise ConfigError(type(self).__name__, "arrays", "must end in an array of head_size "
+                              f"1 (one output signal), got {self.arrays[-1]['head_size']}")
+
+    def _check_array(self, i: int, a: object) -> None:
+        where = f"arrays[{i}]"
+
+        def bad(detail: str) -> ConfigError:
+            return ConfigError(type(self).__name__, where, detail)
+
+        if not isinstance(a, dict):
+            raise bad(f"must be a mapping with keys {', '.join(ARRAY_KEYS)}, got {a!r}")
+        unknown = [k for k in a if k not in ARRAY_KEYS]
+        missing = [k for k in ARRAY_KEYS if k not in a]
+        if unknown or missing:
+            raise bad(f"must have exactly the keys {', '.join(ARRAY_KEYS)}"
+                      + (f"; unknown: {', '.join(map(str, unknown))}" if unknown else "")
+                      + (f"; missing: {', '.join(missing)}" if missing else ""))
+        for key in ("channels", "head_size", "kernel_size"):
+            v = a[key]
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise bad(f"{key} must be an integer >= 1, got {v!r}")
+        d = a["dilations"]
+        if not isinstance(d, list) or not d or not all(
+                isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in d):
+            raise bad(f"dilations must be a non-empty list of integers >= 1, got {d!r}")
+        if a["activation"] not in ACTIVATIONS:
+            raise bad(f"activation must be one of {', '.join(ACTIVATIONS)}, got "
+                      f"{a['activation']!r}")
+        for key in ("gated", "head_bias"):
+            if not isinstance(a[key], bool):
+                raise bad(f"{key} must be true or false, got {a[key]!r}")
+
+    @property
+    def speakers(self) -> int:
+        """No global conditioning (the controls play that part)."""
+        return 0
+
+    @property
+    def condition_channels(self) -> int:
+        """Channels every layer's mixer reads: the input signal and the controls."""
+        return 1 + self.controls
+
+    @property
+    def receptive_field(self) -> int:
+        """Input samples one output sample depends on (itself included)."""
+        return 1 + sum((a["kernel_size"] - 1) * d for a in self.arrays for d in a["dilations"])
+
+    @property
+    def parameters(self) -> int:
+        """Weights of the model (what a .nam file stores, head_scale included)."""
+        total, inp = 1, 1
+        for a in self.arrays:
+            c, mid = a["channels"], a["channels"] * (2 if a["gated"] else 1)
+            total += inp * c  # rechannel
+            total += len(a["dilations"]) * (mid * c * a["kernel_size"] + mid
+                                            + mid * self.condition_channels + c * c + c)
+            total += c * a["head_size"] + (a["head_size"] if a["head_bias"] else 0)
+            inp = c
+        return total
+
+
+STREAM_COLUMNS = 16
+"""Columns :meth:`EffectNet.stream` rounds a block up to (whole vectors of torch's kernels)."""
+
+
+@dataclass
+class EffectState:
+    """Streaming state of an :class:`EffectNet`: one ring buffer per dilated convolution, in
+    layer order over all arrays."""
+
+    convs: list[ConvState] = field(default_factory=list)
+    samples: int = 0
+    """Input samples streamed so far."""
+
+
+class _Layer(nn.Module):
+    """One layer: dilated causal conv plus the condition's 1x1 mix, activation, residual."""
+
+    def __init__(self, channels: int, condition: int, kernel_size: int, dilation: int,
+                 activation: str, gated: bool) -> None:
+        super().__init__()
+        mid = channels * (2 if gated else 1)
+        self.conv = CausalConv1d(channels, mid, kernel_size, dilation)
+        self.mixer = nn.Conv1d(condition, mid, 1, bias=False)
+        self.layer1x1 = nn.Conv1d(channels, channels, 1)
+        self.activation, self.gated = activation, gated
+
+    def activate(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, mid, T) -> (B, channels, T)."""
+        if self.gated:
+            a, b = z.chunk(2, dim=1)
+            return ACTIVATIONS[self.activation](a) * torch.sigmoid(b)
+        return ACTIVATIONS[self.activation](z)
+
+
+class _LayerArray(nn.Module):
+    def __init__(self, in_channels: int, condition: int, spec: dict) -> None:
+        super().__init__()
+        c = spec["channels"]
+        self.rechannel = nn.Conv1d(in_channels, c, 1, bias=False)
+        self.layers = nn.ModuleList(
+            _Layer(c, condition, spec["kernel_size"], d, spec["activation"], spec["gated"])
+            for d in spec["dilations"])
+        self.head_rechannel = nn.Conv1d(c, spec["head_size"], 1, bias=spec["head_bias"])
+
+
+class EffectNet(nn.Module):
+    """Input signal (and controls) -> output signal, (B, T) -> (B, T), causal."""
+
+    def __init__(self, config: EffectConfig | None = None) -> None:
+        super().__init__()
+        self.config = c = config or EffectConfig()
+        arrays, inp = [], 1
+        for spec in c.arrays:
+            arrays.append(_LayerArray(inp, c.condition_channels, spec))
+            inp = spec["channels"]
+        self.arrays = nn.ModuleList(arrays)
+
+    @property
+    def receptive_field(self) -> int:
+        return self.config.receptive_field
+
+    def _condition(self, x: torch.Tensor, controls: torch.Tensor | None) -> torch.Tensor:
+        """(B, T) input and (B, P) controls -> (B, 1 + P, T); checks shapes."""
+        c = self.config
+        if x.dim() != 2:
+            raise ValueError(f"EffectNet: expected input of shape (B, T), got {tuple(x.shape)}")
+        if c.controls:
+            if controls is None:
+                raise ValueError(f"EffectNet: this model needs {c.controls} control values "
+                                 "per signal (controls of shape (B, P))")
+            controls = torch.as_tensor(controls, dtype=x.dtype, device=x.device)
+            if controls.dim() == 1:
+                controls = controls.expand(x.shape[0], -1)
+            if tuple(controls.shape) != (x.shape[0], c.controls):
+                raise ValueError(f"EffectNet: expected controls of shape ({x.shape[0]}, "
+                                 f"{c.controls}), got {tuple(controls.shape)}")
+            knobs = controls[:, :, None].expand(-1, -1, x.shape[-1])  # (B, P, T)
+            return torch.cat([x[:, None], knobs], dim=1)
+        if controls is not None and torch.as_tensor(controls).numel():
+            raise ValueError("EffectNet: this model takes no controls (config.controls is 0)")
+        return x[:, None]  # (B, 1, T)
+
+    def _run(self, x: torch.Tensor, controls: torch.Tensor | None, conv) -> torch.Tensor:
+        """The whole model with ``conv(index, layer, h)`` applying each dilated conv: the full
+        forward or one streaming block. (B, T) -> (B, T)."""
+        cond = self._condition(x, controls)  # (B, 1 + P, T)
+        y, head, index = cond[:, :1], None, 0
+        for array in self.arrays:
+            h = array.rechannel(y)  # (B, C, T)
+            total = head  # previous array's head, or None
+            for layer in array.layers:
+                z = conv(index, layer, h) + layer.mixer(cond)  # (B, mid, T)
+                a = layer.activate(z)  # (B, C, T)
+                h = h + layer.layer1x1(a)
+                total = a if total is None else total + a
+                index += 1
+            head = array.head_rechannel(total)  # (B, head_size, T)
+            y = h
+        return self.config.head_scale * head[:, 0]
+
+    def forward(self, x: torch.Tensor, controls: torch.Tensor | None = None,
+                valid: bool = False) -> torch.Tensor:
+        """(B, T) input -> (B, T) output, as if the input were preceded by silence (every layer
+        in the state silence leaves it in, as a running plugin is): output t reads inputs
+        t - receptive_field + 1 .. t. ``valid``: only the T - receptive_field + 1 outputs whose
+        whole receptive field lies inside ``x`` (for training on crops with history)."""
+        pad = self.receptive_field - 1
+        conv = lambda i, layer, h: layer.conv(h)  # noqa: E731
+        if valid:
+            if x.shape[-1] <= pad:
+                raise ValueError(f"EffectNet: valid needs more than {pad} input samples (the "
+                                 f"receptive field - 1), got {x.shape[-1]}")
+            return self._run(x, controls, conv)[..., pad:]
+        return self._run(F.pad(x, (pad, 0)), controls, conv)[..., pad:]
+
+    def init_state(self, batch_size: int = 1, device: torch.device | str | None = None,
+                   dtype: torch.dtype | None = None, controls: torch.Tensor | None = None,
+                   block: int | None = None) -> EffectState:
+        """The state after receptive_field - 1 samples of silence (what the forward assumes
+        before its input; NAM's plugin "pre-warms" the same way). ``block``: warm up in blocks
+        of this many samples instead, receptive_field - 1 rounded up to whole blocks (the same
+        state, to float rounding): torch's products round a column alike within blocks of one
+        length, so blocks of ``block`` that follow then start from what they would leave
+        themselves, and a silent input streamed in them gives an exactly constant output."""
+        if block is not None and block < 1:
+            raise ValueError(f"EffectNet.init_state: block must be >= 1, got {block}")
+        w = self.arrays[0].rechannel.weight
+        device = device if device is not None else w.device
+        dtype = dtype if dtype is not None else w.dtype
+        state = EffectState([layer.conv.init_state(batch_size, device, dtype)
+                             for array in self.arrays for layer in array.layers])
+        warm = self.receptive_field - 1
+        block = block or max(warm, 1)
+        with torch.no_grad():
+            silence = torch.zeros(batch_size, block, device=device, dtype=dtype)
+            for _ in range(-(-warm // block)):
+                self.stream(silence, state, controls)
+        state.samples = 0
+        return state
+
+    def stream(self, x: torch.Tensor, state: EffectState,
+               controls: torch.Tensor | None = None) -> tuple[torch.Tensor, EffectState]:
+        """One block of any length: (B, T) -> (B, T), and the advanced state; the blocks of a
+        signal joined equal the forward of the whole signal.
+
+        The block runs over its columns rounded up to a multiple of 16, the extra ones zeros
+        that never enter the state: torch's kernels round a column differently at the edge of
+        their vectors (a lone last column of 17, say), and whole vectors make every column's
+        arithmetic the same, so that silence streamed after :meth:`init_state` in the same
+        blocks gives an exactly constant output."""
+        if len(state.convs) != sum(len(a.layers) for a in self.arrays):
+            raise ValueError("EffectNet.stream: the state was made for another model")
+        T = x.shape[-1]
+        whole = F.pad(x, (0, -T % STREAM_COLUMNS))  # (B, T rounded up)
+        y = self._run(whole, controls,
+                      lambda i, layer, h: layer.conv.stream(h, state.convs[i], keep=T)[0])
+        state.samples += T
+        return y[..., :T], state
+
+
+TANH = ("model", "fast", "exact")
+"""How a model's tanh layers are played (:func:`with_tanh`; ``wavedil process --tanh``)."""
+
+
+def with_tanh(model: EffectNet, tanh: str = "model") -> EffectNet:
+    """``model`` with its tanh layers played as ``tanh`` says: model (as each array names
+    them), fast (tanh as NAM's :func:`fast_tanh`, the way NAM's plugin plays every file), or
+    exact (fast_tanh as tanh). ``model`` itself when nothing changes, else a new model with
+    its weights, in its mode (it is not changed)."""
+    if tanh not in TANH:
+        raise ValueError(f"--tanh must be one of {', '.join(TANH)}, got {tanh!r}")
+    swap = {"fast": ("tanh", "fast_tanh"), "exact": ("fast_tanh", "tanh")}.get(tanh)
+    c = model.config
+    if swap is None or all(a["activation"] != swap[0] for a in c.arrays):
+        return model
+    arrays = [dict(a, dilations=list(a["dilations"]),
+                   activation=swap[1] if a["activation"] == swap[0] else a["activation"])
+              for a in c.arrays]
+    w = model.arrays[0].rechannel.weight
+    played = EffectNet(replace(c, preset=None, arrays=arrays)).to(w.device, w.dtype)
+    played.load_state_dict(model.state_dict())
+    return played.train(model.training)
+
+
+__all__ = ["ACTIVATIONS", "EffectConfig", "EffectNet", "EffectState", "FAST_TANH", "PRESETS",
+           "TANH", "fast_tanh", "with_tanh"]

@@ -1,0 +1,297 @@
+"""Neural Amp Modeler files: an :class:`~wavedil.effect.model.EffectNet` to a ``.nam`` file and back.
+
+A ``.nam`` file is JSON: ``version``, ``metadata``, ``architecture`` ("WaveNet" here),
+``config`` (the layer arrays), ``weights`` (one flat list) and ``sample_rate``. The weights
+are every convolution's weight (PyTorch's (out, in, kernel) order, flattened) and then its
+bias, in this order:
+
+    per layer array:  rechannel.weight
+                      per layer: conv.weight, conv.bias, mixer.weight, layer1x1.weight, layer1x1.bias
+                      head_rechannel.weight [, head_rechannel.bias]
+    head_scale        (the last number)
+
+Written in the format of NAM's model version 0.7.0 (layers with ``head``, ``kernel_sizes``,
+per-layer ``activation`` and ``gating_mode``); read from that and from the older layout
+(``head_size``, ``head_bias``, ``gated``, one ``activation`` name). NAM core's ``Fasttanh``
+activation is wavedil's ``fast_tanh``, both ways (NAM's plugin plays ``Tanh`` with it too: see
+``wavedil process --tanh fast``). What wavedil's effect
+model cannot hold (FiLM, grouped convolutions, a bottleneck, head 1x1 convolutions, a
+post-head network, a condition DSP, slimmable layers, per-layer activations that differ within
+an array) is refused with one line naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .model import EffectConfig, EffectNet
+
+NAM_VERSION = "0.7.0"
+"""The .nam model format version written."""
+
+NAM_ACTIVATIONS = {"tanh": "Tanh", "fast_tanh": "Fasttanh", "relu": "ReLU", "sigmoid": "Sigmoid",
+                   "hardtanh": "Hardtanh", "softsign": "Softsign", "silu": "SiLU",
+                   "leaky_relu": "LeakyReLU"}
+"""wavedil activation -> NAM's name (Hardtanh on [-1, 1], LeakyReLU with slope 0.01; Fasttanh is
+NAM core's name for its fast tanh, which its plugin also plays every Tanh layer with)."""
+_FROM_NAM = {v: k for k, v in NAM_ACTIVATIONS.items()}
+_FILM_KEYS = ("conv_pre_film", "conv_post_film", "input_mixin_pre_film", "input_mixin_post_film",
+              "activation_pre_film", "activation_post_film", "layer1x1_post_film",
+              "head1x1_post_film")
+
+
+class NamFormatError(ValueError):
+    """A .nam file wavedil cannot read, in one line."""
+
+
+def _tensors(model: EffectNet) -> list[torch.Tensor]:
+    """Every weight tensor in .nam order (head_scale excluded)."""
+    out = []
+    for array in model.arrays:
+        out.append(array.rechannel.weight)
+        for layer in array.layers:
+            out += [layer.conv.weight, layer.conv.bias, layer.mixer.weight,
+                    layer.layer1x1.weight, layer.layer1x1.bias]
+        out.append(array.head_rechannel.weight)
+        if array.head_rechannel.bias is not None:
+            out.append(array.head_rechannel.bias)
+    return out
+
+
+def _activation_json(name: str) -> dict:
+    act = {"type": NAM_ACTIVATIONS[name]}
+    if name == "hardtanh":
+        act.update(min_val=-1.0, max_val=1.0)
+    if name == "leaky_relu":
+        act["negative_slope"] = 0.01
+    return act
+
+
+def to_nam(model: EffectNet, metadata: dict | None = None) -> dict:
+    """The .nam JSON of ``model`` (no controls: a .nam WaveNet reads the input alone)."""
+    c = model.config
+    if c.controls:
+        raise ValueError(f"export --format nam: the model has {c.controls} controls, and a .nam "
+                         "WaveNet reads the input signal alone")
+    layers, inp = [], 1
+    for spec in c.arrays:
+        n = len(spec["dilations"])
+        act = _activation_json(spec["activation"])
+        layers.append({
+            "input_size": inp, "condition_size": 1,
+            "head": {"out_channels": spec["head_size"], "kernel_size": 1,
+                     "bias": spec["head_bias"]},
+            "channels": spec["channels"], "kernel_sizes": [spec["kernel_size"]] * n,
+            "dilations": list(spec["dilations"]), "activation": [dict(act) for _ in range(n)],
+            "bottleneck": spec["channels"],
+            "head1x1": {"active": False, "out_channels": 1, "groups": 1},
+            "layer1x1": {"active": True, "groups": 1},
+            "groups_input": 1, "groups_input_mixin": 1,
+            **{k: {"active": False, "shift": True, "groups": 1} for k in _FILM_KEYS},
+            "gating_mode": ["gated" if spec["gated"] else "none"] * n,
+            "secondary_activation": [{"type": "Sigmoid"} if spec["gated"] else None] * n,
+            "slimmable": None,
+        })
+        inp = spec["channels"]
+    weights = torch.cat([t.detach().float().reshape(-1).cpu() for t in _tensors(model)])
+    t = datetime.now()
+    meta = {"date": {"year": t.year, "month": t.month, "day": t.day, "hour": t.hour,
+                     "minute": t.minute, "second": t.second}}
+    meta.update(metadata or {})
+    return {"version": NAM_VERSION, "metadata": meta, "architecture": "WaveNet",
+            "config": {"layers": layers, "head": None, "head_scale": float(c.head_scale)},
+            "weights": weights.tolist() + [float(c.head_scale)],
+            "sample_rate": c.sample_rate}
+
+
+def save_nam(model: EffectNet, path: str | Path, metadata: dict | None = None) -> Path:
+    """Write ``model`` as a .nam file (whole or not at all)."""
+    path = Path(path)
+    data = json.dumps(to_nam(model, metadata))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _fail(where: str, detail: str) -> NamFormatError:
+    return NamFormatError(f"{where}: {detail}")
+
+
+def _array_spec(i: int, lc: Any, inp: int, where: str) -> dict:
+    """One NAM layer array config -> a wavedil array spec; refuses what wavedil cannot hold."""
+    at = f"{where}: config.layers[{i}]"
+    if not isinstance(lc, dict):
+        raise NamFormatError(f"{at} is not a mapping")
+
+    def get(key: str, default: Any = KeyError) -> Any:
+        if key in lc:
+            return lc[key]
+        if default is KeyError:
+            raise NamFormatError(f"{at} has no '{key}'")
+        return default
+
+    channels, dilations = get("channels"), get("dilations")
+    if not isinstance(channels, int) or channels < 1:
+        raise NamFormatError(f"{at}.channels must be an integer >= 1, got {channels!r}")
+    if not isinstance(dilations, list) or not dilations or not all(
+            isinstance(d, int) and d >= 1 for d in dilations):
+        raise NamFormatError(f"{at}.dilations must be a list of integers >= 1, got {dilations!r}")
+    n = len(dilations)
+    if get("input_size") != inp:
+        raise NamFormatError(f"{at}.input_size is {get('input_size')!r}, expected {inp}")
+    if get("condition_size") != 1:
+        raise NamFormatError(f"{at}.condition_size is {get('condition_size')!r}; wavedil reads "
+                             ".nam WaveNets conditioned on the input alone (1)")
+    for key in ("groups_input", "groups_input_mixin"):
+        if get(key, 1) != 1:
+            raise NamFormatError(f"{at}.{key} is {get(key)!r}; grouped convolutions are not "
+                                 "supported")
+    if get("bottleneck", channels) != channels:
+        raise NamFormatError(f"{at}.bottleneck ({get('bottleneck')}) differs from channels "
+                             f"({channels}); not supported")
+    h1 = get("head1x1", get("head_1x1_config", None)) or {}
+    if isinstance(h1, dict) and h1.get("active", False):
+        raise NamFormatError(f"{at}.head1x1 is active; not supported")
+    l1 = get("layer1x1", get("layer_1x1_config", None)) or {}
+    if isinstance(l1, dict) and (not l1.get("active", True) or l1.get("groups", 1) != 1):
+        raise NamFormatError(f"{at}.layer1x1 must be active with groups 1, got {l1!r}")
+    for key in _FILM_KEYS:
+        film = get(key, None)
+        if isinstance(film, dict) and film.get("active", False):
+            raise NamFormatError(f"{at}.{key} is active; FiLM is not supported")
+    if get("film_params", None):
+        raise NamFormatError(f"{at}.film_params: FiLM is not supported")
+    if get("slimmable", None):
+        raise NamFormatError(f"{at}.slimmable: slimmable layers are not supported")
+    if "head" in lc:  # model version 0.7
+        head = get("head")
+        if not isinstance(head, dict) or head.get("kernel_size", 1) != 1:
+            raise NamFormatError(f"{at}.head must have kernel_size 1, got {head!r}")
+        head_size, head_bias = head.get("out_channels"), head.get("bias")
+    else:  # the older layout
+        head_size, head_bias = get("head_size"), get("head_bias")
+    if not isinstance(head_size, int) or head_size < 1 or not isinstance(head_bias, bool):
+        raise NamFormatError(f"{at}: head size {head_size!r} / bias {head_bias!r} are not an "
+                             "integer >= 1 and a boolean")
+    kernels = get("kernel_sizes", None)
+    if kernels is None:
+        kernels = get("kernel_size")
+    kernels = kernels if isinstance(kernels, list) else [kernels] * n
+    if len(kernels) != n or len(set(kernels)) != 1 or not isinstance(kernels[0], int) \
+            or kernels[0] < 1:
+        raise NamFormatError(f"{at}: kernel sizes {kernels!r} must be one integer >= 1 for "
+                             "every layer")
+    acts = get("activation")
+    acts = acts if isinstance(acts, list) else [acts] * n
+    names = []
+    for a in acts:
+        name = a.get("type", a.get("name")) if isinstance(a, dict) else a
+        if name not in _FROM_NAM:
+            raise NamFormatError(f"{at}: activation {a!r} is not supported (supported: "
+                                 f"{', '.join(_FROM_NAM)})")
+        if name == "Hardtanh" and isinstance(a, dict) and (a.get("min_val", -1.0), a.get(
+                "max_val", 1.0)) != (-1.0, 1.0):
+            raise NamFormatError(f"{at}: Hardtanh must be on [-1, 1], got {a!r}")
+        if name == "LeakyReLU" and isinstance(a, dict) and a.get("negative_slope", 0.01) != 0.01:
+            raise NamFormatError(f"{at}: LeakyReLU must have slope 0.01, got {a!r}")
+        names.append(name)
+    if "gating_mode" in lc:
+        modes = get("gating_mode")
+        modes = modes if isinstance(modes, list) else [modes] * n
+        secondary = get("secondary_activation", [None] * n)
+        secondary = secondary if isinstance(secondary, list) else [secondary] * n
+        for m, s in zip(modes, secondary):
+            if m not in ("none", "gated"):
+                raise NamFormatError(f"{at}: gating mode {m!r} is not supported (none, gated)")
+            s_name = s.get("type", s.get("name")) if isinstance(s, dict) else s
+            if m == "gated" and s_name != "Sigmoid":
+                raise NamFormatError(f"{at}: a gate must be Sigmoid, got {s!r}")
+        gated = [m == "gated" for m in modes]
+    else:
+        g = get("gated", False)
+        gated = g if isinstance(g, list) else [g] * n
+    if len(set(names)) != 1 or len(set(gated)) != 1:
+        raise NamFormatError(f"{at}: every layer of an array must share one activation and "
+                             "gating")
+    return {"channels": channels, "head_size": head_size, "kernel_size": kernels[0],
+            "dilations": list(dilations), "activation": _FROM_NAM[names[0]],
+            "gated": bool(gated[0]), "head_bias": head_bias}
+
+
+def from_nam(data: Any, where: str = ".nam") -> EffectNet:
+    """An :class:`EffectNet` holding the WaveNet of a parsed .nam file (its dict)."""
+    if not isinstance(data, dict):
+        raise _fail(where, "not a .nam file (the JSON is not an object)")
+    for key in ("architecture", "config", "weights"):
+        if key not in data:
+            raise _fail(where, f"not a .nam file (no '{key}')")
+    if data["architecture"] != "WaveNet":
+        raise _fail(where, f"architecture {data['architecture']!r} is not supported (WaveNet)")
+    cfg = data["config"]
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("layers"), list) or not cfg["layers"]:
+        raise _fail(where, "config.layers must be a non-empty list of layer arrays")
+    if cfg.get("head") is not None:
+        raise _fail(where, "config.head (a post-head network) is not supported")
+    if cfg.get("condition_dsp") is not None:
+        raise _fail(where, "config.condition_dsp is not supported")
+    arrays, inp = [], 1
+    for i, lc in enumerate(cfg["layers"]):
+        arrays.append(_array_spec(i, lc, inp, where))
+        inp = arrays[-1]["channels"]
+    head_scale = cfg.get("head_scale", 1.0)
+    rate = data.get("sample_rate") or 48000
+    try:
+        config = EffectConfig(sample_rate=int(rate), preset=None, arrays=arrays,
+                              head_scale=float(head_scale))
+    except (ValueError, TypeError) as e:
+        raise _fail(where, str(e)) from None
+    weights = data["weights"]
+    if not isinstance(weights, list) or not all(
+            isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights):
+        raise _fail(where, "weights must be a list of numbers")
+    if not all(math.isfinite(w) for w in weights):
+        raise _fail(where, "weights hold NaN or infinite values")
+    model = EffectNet(config)
+    tensors = _tensors(model)
+    expected = sum(t.numel() for t in tensors) + 1
+    if len(weights) != expected:
+        raise _fail(where, f"holds {len(weights)} weights, but its config needs {expected}")
+    flat = torch.tensor(weights, dtype=torch.float32)
+    i = 0
+    with torch.no_grad():
+        for t in tensors:
+            t.copy_(flat[i:i + t.numel()].reshape(t.shape))
+            i += t.numel()
+    model.config.head_scale = float(flat[-1])
+    return model.eval()
+
+
+def load_nam(path: str | Path) -> EffectNet:
+    """Read a .nam file into an :class:`EffectNet` (ValueError in one line for a bad file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise _fail(str(path), f"not valid JSON ({str(e).splitlines()[0]})") from None
+    return from_nam(data, str(path))
+
+
+__all__ = ["NAM_ACTIVATIONS", "NAM_VERSION", "NamFormatError", "from_nam", "load_nam",
+           "save_nam", "to_nam"]

@@ -1,0 +1,379 @@
+/* Small dense products for the numba engine: C[M, N] += A[M, K] @ B[K, N], row-major, with
+ * leading dimensions. M is a handful of streams, K and N a layer's channels (tens to hundreds),
+ * so A is read as it is; B, the weights, is read as it is (wd_gemm) or packed once in panels
+ * of 16 columns (wd_gemm_packed).
+ *
+ * The accumulators of a block of C stay in vector registers for the whole K loop: a 6 x 16
+ * block holds 12 vectors of 8 floats and costs, per k, two loads of B, six broadcasts of A and
+ * twelve fused multiply-adds. A single row reads B in memory order, with independent
+ * accumulators enough to hide the latency of the multiply-adds.
+ *
+ * Built by wavedil/native/kernel.py with the system C compiler (-O3 -march=native); written
+ * with GCC vector extensions, so it compiles for any target GCC or clang supports. */
+
+#include <stdint.h>
+#include <string.h>
+
+#include "vec8.h"
+
+/* Weights in bfloat16 (the upper 16 bits of a float32, as ``native.to_bf16`` rounds them), for
+ * the compact-weight mode: half the bytes to read, widened to floats in registers before the
+ * same float32 multiply-adds. The layout is wd_gemm_packed's in 16-bit elements, with each panel
+ * row of 16 interleaved by ``native.pack_bf16``: 32-bit word j holds column j in its low half and
+ * column j + 8 in its high half, so one 32-byte load gives the row with a shift and a mask. */
+typedef uint32_t u8 __attribute__((vector_size(32)));
+typedef uint32_t u8u __attribute__((vector_size(32), aligned(2), may_alias));
+
+/* Row k of a 16-column block of B into two vectors: float32 with leading dimension ldb, or
+ * (bf16, a constant at every call, so the branch compiles away) a bf16 panel row. */
+static inline __attribute__((always_inline)) void
+row16(const int bf16, const void *B, int64_t k, int64_t ldb, v8 *b0, v8 *b1)
+{
+    if (bf16) {
+        u8 w = *(const u8u *)((const uint16_t *)B + k * 16);
+        *b0 = (v8)(w << 16);  /* columns 0..7 */
+        *b1 = (v8)(w & (u8){0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u,
+                            0xFFFF0000u, 0xFFFF0000u, 0xFFFF0000u});  /* 8..15 */
+    } else {
+        const float *b = (const float *)B + k * ldb;
+        *b0 = LD(b);
+        *b1 = LD(b + 8);
+    }
+}
+
+/* A block of R rows (R <= 6) x 16 columns of C: 2R accumulators in vector registers for the
+ * whole K loop. R is a constant at every call, so the compiler unrolls the row loops and keeps
+ * the arrays in registers. */
+static inline __attribute__((always_inline)) void
+block_rx16(const int R, const int bf16, int64_t K, const float *A, int64_t lda, const void *B,
+           int64_t ldb, float *C, int64_t ldc)
+{
+    v8 c0[6], c1[6];
+    for (int r = 0; r < R; r++) {
+        c0[r] = LD(C + r * ldc);
+        c1[r] = LD(C + r * ldc + 8);
+    }
+    for (int64_t k = 0; k < K; k++) {
+        v8 b0, b1;
+        row16(bf16, B, k, ldb, &b0, &b1);
+        for (int r = 0; r < R; r++) {
+            v8 a = splat(A[r * lda + k]);
+            c0[r] += a * b0;
+            c1[r] += a * b1;
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        ST(C + r * ldc, c0[r]);
+        ST(C + r * ldc + 8, c1[r]);
+    }
+}
+
+static void block6x16(int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
+                      float *C, int64_t ldc)
+{
+    block_rx16(6, 0, K, A, lda, B, ldb, C, ldc);
+}
+
+static void block4x16(int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
+                      float *C, int64_t ldc)
+{
+    block_rx16(4, 0, K, A, lda, B, ldb, C, ldc);
+}
+
+/* One row of C, N a multiple of 8: B is read in memory order, four rows at a time, which
+ * suits a product bound by reading B (a single stream reads every weight once per step). */
+static void rows(int64_t K, int64_t N, const float *A, const float *B, int64_t ldb, float *C)
+{
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4) {
+        v8 a0 = splat(A[k]), a1 = splat(A[k + 1]), a2 = splat(A[k + 2]), a3 = splat(A[k + 3]);
+        const float *b = B + k * ldb;
+        for (int64_t n = 0; n < N; n += 8)
+            ST(C + n, LD(C + n) + ((a0 * LD(b + n) + a1 * LD(b + ldb + n))
+                                   + (a2 * LD(b + 2 * ldb + n) + a3 * LD(b + 3 * ldb + n))));
+    }
+    for (; k < K; k++) {
+        v8 a = splat(A[k]);
+        const float *b = B + k * ldb;
+        for (int64_t n = 0; n < N; n += 8)
+            ST(C + n, LD(C + n) + a * LD(b + n));
+    }
+}
+
+static void block1x8(int64_t K, const float *A, const float *B, int64_t ldb, float *C)
+{
+    v8 c0 = LD(C), c1 = splat(0.0f);  /* two chains: even and odd k */
+    int64_t k = 0;
+    for (; k + 2 <= K; k += 2) {
+        c0 += splat(A[k]) * LD(B + k * ldb);
+        c1 += splat(A[k + 1]) * LD(B + (k + 1) * ldb);
+    }
+    if (k < K)
+        c0 += splat(A[k]) * LD(B + k * ldb);
+    ST(C, c0 + c1);
+}
+
+static void gemm_panel(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                       const float *B, int64_t ldb, float *C, int64_t ldc)
+{
+    int64_t n = 0;
+    if (M >= 4) {
+        for (; n + 16 <= N; n += 16) {
+            int64_t m = 0;
+            for (; m + 6 <= M && M - m != 8; m += 6)
+                block6x16(K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc);
+            for (; m + 4 <= M; m += 4)
+                block4x16(K, A + m * lda, lda, B + n, ldb, C + m * ldc + n, ldc);
+            for (; m < M; m++) {
+                block1x8(K, A + m * lda, B + n, ldb, C + m * ldc + n);
+                block1x8(K, A + m * lda, B + n + 8, ldb, C + m * ldc + n + 8);
+            }
+        }
+    } else {
+        for (int64_t m = 0; m < M; m++)
+            rows(K, N - N % 8, A + m * lda, B, ldb, C + m * ldc);
+        n = N - N % 8;
+    }
+    for (; n + 8 <= N; n += 8)
+        for (int64_t m = 0; m < M; m++)
+            block1x8(K, A + m * lda, B + n, ldb, C + m * ldc + n);
+    for (; n < N; n++)
+        for (int64_t m = 0; m < M; m++) {
+            float acc = C[m * ldc + n];
+            for (int64_t k = 0; k < K; k++)
+                acc += A[m * lda + k] * B[k * ldb + n];
+            C[m * ldc + n] = acc;
+        }
+}
+
+/* Blocks of KB rows of B: a 16-column panel of them (KB * 64 bytes) stays in the L1 cache
+ * while every row block of A passes over it. */
+#define KB 256
+
+void wd_gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+             int64_t ldb, float *C, int64_t ldc)
+{
+    for (int64_t k = 0; k < K; k += KB)
+        gemm_panel(M, N, K - k < KB ? K - k : KB, A + k, lda, B + k * ldb, ldb, C, ldc);
+}
+
+/* The same product with B packed in panels of 16 columns: panel p, a contiguous (K, 16)
+ * block at B + p * K * 16, holds columns 16p .. 16p + 15, so every block reads B in memory
+ * order. N must be a multiple of 16; ldb is ignored. */
+static inline __attribute__((always_inline)) void
+panel1x16(const int bf16, int64_t K, const float *A, const void *B, float *C)
+{
+    v8 c0 = LD(C), c1 = LD(C + 8);
+    v8 d0 = splat(0.0f), d1 = d0, e0 = d0, e1 = d0, f0 = d0, f1 = d0;
+    v8 l0, h0, l1, h1, l2, h2, l3, h3;
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4) {  /* four chains of multiply-adds: their latency overlaps */
+        v8 a0 = splat(A[k]), a1 = splat(A[k + 1]), a2 = splat(A[k + 2]), a3 = splat(A[k + 3]);
+        row16(bf16, B, k, 16, &l0, &h0);
+        row16(bf16, B, k + 1, 16, &l1, &h1);
+        row16(bf16, B, k + 2, 16, &l2, &h2);
+        row16(bf16, B, k + 3, 16, &l3, &h3);
+        c0 += a0 * l0; c1 += a0 * h0;
+        d0 += a1 * l1; d1 += a1 * h1;
+        e0 += a2 * l2; e1 += a2 * h2;
+        f0 += a3 * l3; f1 += a3 * h3;
+    }
+    for (; k < K; k++) {
+        v8 a = splat(A[k]);
+        row16(bf16, B, k, 16, &l0, &h0);
+        c0 += a * l0; c1 += a * h0;
+    }
+    ST(C, (c0 + d0) + (e0 + f0));
+    ST(C + 8, (c1 + d1) + (e1 + f1));
+}
+
+/* The packed products, B in float32 or bf16 (a constant at every call), its panels of
+ * ``height`` rows (>= K: B may start some rows into them). */
+static inline __attribute__((always_inline)) void
+gemm_packed(const int bf16, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+            const void *B, int64_t height, float *C, int64_t ldc)
+{
+    const int64_t size = bf16 ? 2 : 4;  /* bytes per element of B */
+    for (int64_t k0 = 0; k0 < K; k0 += KB) {
+        int64_t kb = K - k0 < KB ? K - k0 : KB;
+        for (int64_t n = 0; n < N; n += 16) {
+            const void *panel = (const char *)B + (n * height + k0 * 16) * size;
+            int64_t m = 0;
+            if (M >= 4) {
+                for (; m + 6 <= M && M - m != 8; m += 6)
+                    block_rx16(6, bf16, kb, A + m * lda + k0, lda, panel, 16, C + m * ldc + n, ldc);
+                for (; m + 4 <= M; m += 4)
+                    block_rx16(4, bf16, kb, A + m * lda + k0, lda, panel, 16, C + m * ldc + n, ldc);
+            }
+            for (; m < M; m++)
+                panel1x16(bf16, kb, A + m * lda + k0, panel, C + m * ldc + n);
+        }
+    }
+}
+
+void wd_gemm_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                    const float *B, int64_t ldb, float *C, int64_t ldc)
+{
+    (void)ldb;
+    gemm_packed(0, M, N, K, A, lda, B, K, C, ldc);
+}
+
+/* The same with B in bfloat16, laid out by native.pack_bf16 (see row16). */
+void wd_gemm_packed_bf16(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                         const void *B, int64_t ldb, float *C, int64_t ldc)
+{
+    (void)ldb;
+    gemm_packed(1, M, N, K, A, lda, B, K, C, ldc);
+}
+
+/* ---- Products in bfloat16 on both sides (the "bf16-dot" weights) ----
+ *
+ * Where the CPU has AVX512-BF16 (Zen 4, recent Xeons), VDPBF16PS multiplies 16 pairs of
+ * bfloat16 and adds both products of each pair to a float32 lane: twice the multiply-adds of a
+ * float32 FMA per instruction (benchmarks/machine.py: 224 against 97 GFLOP/s on one core), but
+ * both operands must be bfloat16. So this product rounds A's rows to bfloat16 too (to nearest, ties
+ * to even, as native.to_bf16) and accumulates in float32.
+ *
+ * B, in bfloat16, is laid out by ``native.pack_pairs`` in the 16-column panels of
+ * wd_gemm_packed (panel p, K x 16 elements, at B + p * K * 16), each panel as K / 2 rows of 16
+ * 32-bit words: word j of pair row i holds column j of B's rows 2i (low half) and 2i + 1
+ * (high half). K must be even. A block of up to RB rows of A is rounded once into the same
+ * pairs (P) and read by every panel.
+ *
+ * Without AVX512-BF16 (wd_gemm_dot_native() == 0) B is laid out by ``native.pack_bf16``
+ * instead, and the block of A, rounded but kept as float32, goes through wd_gemm_packed_bf16's
+ * kernel: the same values multiplied, the sums in another order. */
+
+#if defined(__AVX512BF16__) && defined(__AVX512F__)
+#define WD_DOT 1
+#include <immintrin.h>
+#else
+#define WD_DOT 0
+#endif
+
+#define RB 16
+
+/* A block of A's rows as the products read it: bfloat16 pairs, or rounded float32 values */
+#if WD_DOT
+typedef uint32_t rows_t;
+#else
+typedef float rows_t;
+#endif
+
+int64_t wd_gemm_dot_native(void) { return WD_DOT; }
+
+/* float32 -> bfloat16 bits, to nearest, ties to even (native.to_bf16) */
+static inline uint32_t bf16_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+}
+
+#if WD_DOT
+/* R rows (R <= RB) of kb (even, <= KB) columns of A -> P, row r at P + r * KB / 2: word i
+ * holds A[r, 2i] (low half) and A[r, 2i + 1] (high half) in bfloat16. */
+static void to_pairs(int64_t R, int64_t kb, const float *A, int64_t lda, rows_t *P)
+{
+    for (int64_t r = 0; r < R; r++) {
+        const float *a = A + r * lda;
+        uint32_t *p = P + r * (KB / 2);
+        int64_t k = 0;
+        for (; k + 32 <= kb; k += 32)
+            _mm512_storeu_si512(p + k / 2, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(a + k + 16),
+                                                                       _mm512_loadu_ps(a + k)));
+        for (; k < kb; k += 2)
+            p[k / 2] = bf16_bits(a[k]) | bf16_bits(a[k + 1]) << 16;
+    }
+}
+#else
+/* The same rows rounded to bfloat16 but kept as float32, row r at P + r * KB */
+static void to_pairs(int64_t R, int64_t kb, const float *A, int64_t lda, rows_t *P)
+{
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t k = 0; k < kb; k++) {
+            uint32_t u = bf16_bits(A[r * lda + k]) << 16;
+            memcpy(P + r * KB + k, &u, sizeof u);
+        }
+}
+#endif
+
+#if WD_DOT
+/* R rows (R <= 8) x 16 columns of C += P's rows . a panel's np pair rows: R accumulators */
+static inline __attribute__((always_inline)) void
+dot_rx16(const int R, int64_t np, const uint32_t *P, const uint32_t *B, float *C, int64_t ldc)
+{
+    __m512 c[8];
+    for (int r = 0; r < R; r++)
+        c[r] = _mm512_loadu_ps(C + r * ldc);
+    for (int64_t i = 0; i < np; i++) {
+        __m512bh b = (__m512bh)_mm512_loadu_si512(B + i * 16);
+        for (int r = 0; r < R; r++)
+            c[r] = _mm512_dpbf16_ps(c[r], (__m512bh)_mm512_set1_epi32((int)P[r * (KB / 2) + i]), b);
+    }
+    for (int r = 0; r < R; r++)
+        _mm512_storeu_ps(C + r * ldc, c[r]);
+}
+
+/* One row: four chains over the pair rows, so that the multiply-adds' latency overlaps */
+static void dot_1x16(int64_t np, const uint32_t *P, const uint32_t *B, float *C)
+{
+    __m512 c0 = _mm512_loadu_ps(C), c1 = _mm512_setzero_ps(), c2 = c1, c3 = c1;
+    int64_t i = 0;
+    for (; i + 4 <= np; i += 4) {
+        c0 = _mm512_dpbf16_ps(c0, (__m512bh)_mm512_set1_epi32((int)P[i]),
+                              (__m512bh)_mm512_loadu_si512(B + i * 16));
+        c1 = _mm512_dpbf16_ps(c1, (__m512bh)_mm512_set1_epi32((int)P[i + 1]),
+                              (__m512bh)_mm512_loadu_si512(B + (i + 1) * 16));
+        c2 = _mm512_dpbf16_ps(c2, (__m512bh)_mm512_set1_epi32((int)P[i + 2]),
+                              (__m512bh)_mm512_loadu_si512(B + (i + 2) * 16));
+        c3 = _mm512_dpbf16_ps(c3, (__m512bh)_mm512_set1_epi32((int)P[i + 3]),
+                              (__m512bh)_mm512_loadu_si512(B + (i + 3) * 16));
+    }
+    for (; i < np; i++)
+        c0 = _mm512_dpbf16_ps(c0, (__m512bh)_mm512_set1_epi32((int)P[i]),
+                              (__m512bh)_mm512_loadu_si512(B + i * 16));
+    _mm512_storeu_ps(C, _mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)));
+}
+
+static void dot_panel(int64_t R, int64_t np, const uint32_t *P, const uint32_t *B, float *C,
+                      int64_t ldc)
+{
+    int64_t r = 0;
+    for (; r + 8 <= R; r += 8)
+        dot_rx16(8, np, P + r * (KB / 2), B, C + r * ldc, ldc);
+    if (R - r >= 4) {
+        dot_rx16(4, np, P + r * (KB / 2), B, C + r * ldc, ldc);
+        r += 4;
+    }
+    if (R - r == 3)
+        dot_rx16(3, np, P + r * (KB / 2), B, C + r * ldc, ldc);
+    else if (R - r == 2)
+        dot_rx16(2, np, P + r * (KB / 2), B, C + r * ldc, ldc);
+    else if (R - r == 1)
+        dot_1x16(np, P + r * (KB / 2), B, C + r * ldc);
+}
+#endif
+
+/* C[M, N] += bf16(A) @ B, B laid out by native.pack_pairs (or pack_bf16 without AVX512-BF16;
+ * see above); N a multiple of 16, K even; ldb is ignored. */
+void wd_gemm_packed_dot(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                        const void *B, int64_t ldb, float *C, int64_t ldc)
+{
+    (void)ldb;
+    rows_t P[RB * KB];  /* A's rows (to_pairs; pairs fill half) */
+    for (int64_t k0 = 0; k0 < K; k0 += KB) {
+        const int64_t kb = K - k0 < KB ? K - k0 : KB;
+        for (int64_t m0 = 0; m0 < M; m0 += RB) {
+            const int64_t R = M - m0 < RB ? M - m0 : RB;
+            to_pairs(R, kb, A + m0 * lda + k0, lda, P);
+#if WD_DOT
+            for (int64_t n = 0; n < N; n += 16)
+                dot_panel(R, kb / 2, P, (const uint32_t *)((const uint16_t *)B + n * K + k0 * 16),
+                          C + m0 * ldc + n, ldc);
+#else
+            gemm_packed(1, R, N, kb, P, KB, (const uint16_t *)B + k0 * 16, K, C + m0 * ldc, ldc);
+#endif
+        }
+    }
+}
