@@ -24,7 +24,8 @@ import docs_page
 from wavedil.effect.paired import prepare_pairs
 from wavedil.dsp.lpc import pre_emphasis
 from wavedil.plots import plot_comparison
-from wavedil.effect.process import load_effect, process
+from wavedil.checkpoint import load_effect
+from wavedil.effect.process import process
 from wavedil.train import load_recipe
 from wavedil.train.objective import esr
 from wavedil.train.spectral import multi_resolution_stft_loss

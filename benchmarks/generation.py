@@ -41,7 +41,7 @@ import torch
 import docs_page
 from machine import describe, dot_peak, fma_peak, memory_bandwidth, multiply_adds
 from wavedil import WaveNet, WaveNetConfig
-from wavedil.wavenet.generate import generate
+from wavedil import generate
 
 CONFIG_A = dict(layers=20, cycle_length=10, kernel_size=2, residual_channels=64,
                 gate_channels=128, skip_channels=128, head="categorical", classes=256)

@@ -50,7 +50,7 @@ from wavedil import load_model, save_audio
 from wavedil.data import make_corpus, midi_to_hz
 from wavedil.data.files import load_clip
 from wavedil.dsp.f0 import F0_REFERENCE
-from wavedil.wavenet.generate import generate
+from wavedil import generate
 from wavedil.dsp.metrics import harmonic_to_noise_ratio
 from wavedil.train import load_recipe, train
 

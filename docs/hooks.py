@@ -209,16 +209,27 @@ def recipe_reference() -> str:
 
 
 def recipe_checks() -> str:
-    """The checks that compare sections (wavedil.train.recipe.Recipe), one line each."""
+    """The checks that compare sections, one line each, per model family (each family's
+    ``check_recipe`` in wavedil.train.recipe, with the helpers it calls)."""
+    from wavedil.families import FAMILIES
     from wavedil.train import recipe
 
-    tree = ast.parse(textwrap.dedent(inspect.getsource(recipe.Recipe)))
-    seen, lines = set(), []
-    for key, text in _need_calls(tree, vars(recipe), section_first=True):
-        if (key, text) not in seen:
-            seen.add((key, text))
-            lines.append(f"- `{key}` must be {_escape(text)}")
-    return "\n".join(lines) + "\n"
+    helpers = {"_check_frames(": recipe._check_frames, "_check_mel_settings(":
+               recipe.Recipe._check_mel_settings}
+    out = []
+    for kind, family in FAMILIES.items():
+        check = family.hook("check_recipe")
+        source = inspect.getsource(check)
+        functions = [check] + [f for call, f in helpers.items() if call in source]
+        seen, lines = set(), []
+        for function in functions:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+            for key, text in _need_calls(tree, vars(recipe), section_first=True):
+                if (key, text) not in seen:
+                    seen.add((key, text))
+                    lines.append(f"- `{key}` must be {_escape(text)}")
+        out += [f"**model.kind {kind}**", "", *lines, ""]
+    return "\n".join(out)
 
 
 def recipes_table() -> str:

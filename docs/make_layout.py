@@ -25,13 +25,12 @@ PARTS: dict[str, tuple[str, ...]] = {
     "training": ("wavedil.train",),
     "data": ("wavedil.data",),
     "drivers": ("wavedil.synthesis", "wavedil.evaluate", "wavedil.export", "wavedil.plots"),
-    "checkpoint": ("wavedil.checkpoint", "wavedil.families", "wavedil.features",
-                   "wavedil.pretrained"),
+    "checkpoint": ("wavedil.checkpoint", "wavedil.families", "wavedil.pretrained"),
     "wavenet": ("wavedil.wavenet",),
     "harmonic_noise": ("wavedil.harmonic_noise",),
     "effect": ("wavedil.effect",),
     "nn": ("wavedil.nn",),
-    "dsp": ("wavedil.dsp", "wavedil.config"),
+    "foundations": ("wavedil.dsp", "wavedil.config", "wavedil.features"),
     "native": ("wavedil.native",),
 }
 """Part -> the modules and subpackages in it (a subpackage brings all of its modules). Some
@@ -45,7 +44,7 @@ TRAINING_SIDE = ("wavedil.effect.paired",)
 """Family modules that are training data, not the model: an effect's paired signals, read by
 the trainer and never by loading or processing."""
 
-LOWER = ("nn", "dsp", "native")
+LOWER = ("nn", "foundations", "native")
 """The shared parts under the families: they import no family and nothing above them."""
 
 # Where each part's box stands: (column, row), row 0 at the top. Data flows from the left
@@ -54,7 +53,7 @@ LOWER = ("nn", "dsp", "native")
 _PLACES = {"interface": (1, 0), "training": (0, 1), "drivers": (2, 1),
            "data": (0, 2), "checkpoint": (1, 2),
            "effect": (0, 3), "wavenet": (1, 3), "harmonic_noise": (2, 3),
-           "dsp": (0, 4), "nn": (1, 4), "native": (2, 4)}
+           "foundations": (0, 4), "nn": (1, 4), "native": (2, 4)}
 
 
 def modules(package: Path = PACKAGE) -> dict[str, Path]:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from wavedil.cli import app
 from wavedil.effect.reference import reference_effect
 from wavedil.effect.nam import load_nam
-from wavedil.effect.process import load_effect
+from wavedil.checkpoint import load_effect
 from wavedil.train import load_recipe, train
 
 RATE = 8000

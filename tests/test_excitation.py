@@ -5,7 +5,7 @@ import torch
 
 from wavedil.wavenet.excitation import SampleFeatures
 from wavedil.dsp.f0 import f0_features
-from wavedil.wavenet.generate import generate
+from wavedil import generate
 from wavedil.dsp.lpc import MelLPC, lp_predict, pre_emphasis
 from wavedil.wavenet.model import WaveNet, WaveNetConfig
 

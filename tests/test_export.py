@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from wavedil import WaveNet, WaveNetConfig
 from wavedil.cli import app
 from wavedil.wavenet.engines import make_engine
-from wavedil.export import StepFunction, example_inputs, export
+from wavedil.export import export
+from wavedil.wavenet.export import StepFunction, example_inputs
 from wavedil.checkpoint import load_model
 from wavedil.train import recipe_from_dict, train
 

@@ -7,7 +7,7 @@ from wavedil import WaveNet, WaveNetConfig, mulaw_decode, mulaw_encode
 from wavedil.native import kernel as native
 from wavedil.wavenet.engines import make_engine
 from wavedil.dsp.f0 import f0_features
-from wavedil.wavenet.generate import generate, stream
+from wavedil import generate, stream
 from wavedil.dsp.lpc import pre_emphasis
 
 ENGINES = ["torch", "numba"]

@@ -1,5 +1,6 @@
 """The package's structure: no import cycles, every file in a part that docs/layout.md names."""
 
+import ast
 import importlib.util
 from pathlib import Path
 
@@ -126,3 +127,52 @@ def test_loading_and_generating_import_neither_data_nor_training_nor_the_cli():
     assert "wavedil.wavenet.generate" in loaded and "wavedil.effect.model" in loaded
     bad = [m for m in loaded if m.split(".")[1:2] in (["data"], ["train"], ["cli"])]
     assert bad == []
+
+
+FAMILY_CLASSES = {"WaveNet": "wavenet", "WaveNetConfig": "wavenet",
+                  "HarmonicNoiseNet": "harmonic_noise", "HarmonicNoiseConfig": "harmonic_noise",
+                  "EffectNet": "effect", "EffectConfig": "effect", "PairedDataConfig": "effect"}
+
+
+def _kind_questions(tree, family: str | None) -> list[str]:
+    """Where a module asks which kind a model is: isinstance or type tests against another
+    family's classes, comparisons with a ``.kind`` outside the families (a config checks its
+    own), or the old is_effect / is_autoregressive."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("isinstance", "issubclass"):
+            names = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)} | {
+                n.attr for n in ast.walk(node.args[1]) if isinstance(n, ast.Attribute)}
+            asked = {name for name in names if FAMILY_CLASSES.get(name, family) != family}
+            if asked:
+                found.append(f"line {node.lineno}: isinstance against {sorted(asked)}")
+        elif family is None and isinstance(node, ast.Compare) and any(
+                isinstance(side, ast.Attribute) and side.attr == "kind"
+                and getattr(side.value, "attr", None) != "dtype"
+                for side in [node.left, *node.comparators]):
+            found.append(f"line {node.lineno}: compares .kind")
+        elif isinstance(node, ast.Name) and node.id in ("is_effect", "is_autoregressive"):
+            found.append(f"line {node.lineno}: {node.id}")
+    return found
+
+
+def test_outside_the_registry_no_code_asks_which_kind_a_model_is():
+    """The drivers, training, checkpoint loading and the CLI call the family's record
+    (wavedil/families.py); a family's own code may test for its own classes only."""
+    questions = {}
+    for module, path in layout.modules().items():
+        if module == "wavedil.families":
+            continue
+        part = layout.part_of(module)
+        family = part if part in layout.FAMILIES else None
+        found = _kind_questions(ast.parse(path.read_text()), family)
+        if found:
+            questions[module] = found
+    assert questions == {}
+
+
+def test_the_kind_questions_are_seen():
+    code = ("isinstance(m, EffectNet)\nif config.kind == 'effect': pass\nx.dtype.kind == 'f'\n"
+            "isinstance(m, (nn.Module, wavenet.WaveNet))\nis_effect(c)\n")
+    assert len(_kind_questions(ast.parse(code), None)) == 4
+    assert _kind_questions(ast.parse("isinstance(m, EffectNet)"), "effect") == []

@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from wavedil import WaveNet, WaveNetConfig
-from wavedil.wavenet.generate import stream
+from wavedil import stream
 from wavedil.checkpoint import load_checkpoint
 from wavedil.train import train
 from wavedil.train.checkpoint import latest_readable, step_checkpoints

@@ -22,7 +22,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "nn.heads": ("CategoricalHead", "GaussianHead", "LogisticMixtureHead", "bits"),
     "nn.layers": ("CausalConv1d", "ConvState"),
     "wavenet.model": ("WaveNet", "WaveNetConfig", "WaveNetState"),
-    "wavenet.generate": ("GenerateConfig", "generate", "stream"),
+    "wavenet.generate": ("GenerateConfig",),
+    "families": ("generate", "stream"),
     "checkpoint": ("LoadedModel", "load_checkpoint", "load_model", "save_checkpoint"),
     "effect.model": ("EffectConfig", "EffectNet", "EffectState"),
     "effect.nam": ("load_nam", "save_nam"),
@@ -69,7 +70,8 @@ if TYPE_CHECKING:
     from .checkpoint import LoadedModel, load_checkpoint, load_model, save_checkpoint
     from .nn.conditioning import LocalConditioner
     from .effect.model import EffectConfig, EffectNet, EffectState
-    from .wavenet.generate import GenerateConfig, generate, stream
+    from .families import generate, stream
+    from .wavenet.generate import GenerateConfig
     from .nn.heads import CategoricalHead, GaussianHead, LogisticMixtureHead, bits
     from .nn.layers import CausalConv1d, ConvState
     from .wavenet.model import WaveNet, WaveNetConfig, WaveNetState

@@ -33,21 +33,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from .features import DataConfig
 from .wavenet.generate import GenerateConfig
-from .harmonic_noise.model import HarmonicNoiseConfig, HarmonicNoiseNet
-from .effect.data_config import PairedDataConfig
-from .families import build_model, data_config_class, model_config
-from .wavenet.model import WaveNet, WaveNetConfig
+from .config import Config
+from .families import build_model, data_config_class, family_of, model_config
 
 FORMAT = "wavedil"
 VERSION = 1
 
 
-def checkpoint_dict(model: WaveNet | HarmonicNoiseNet, data: DataConfig | PairedDataConfig,
+def checkpoint_dict(model: nn.Module, data: Config,
                     generate: GenerateConfig | None = None,
-                    ema: WaveNet | HarmonicNoiseNet | None = None, name: str = "model",
+                    ema: nn.Module | None = None, name: str = "model",
                     train: dict | None = None, **extra: Any) -> dict:
     """A model, its settings and ``extra`` entries (metadata, the trainer's state) in the
     checkpoint format; ``train`` is the recipe's train section as a dict."""
@@ -60,7 +58,7 @@ def checkpoint_dict(model: WaveNet | HarmonicNoiseNet, data: DataConfig | Paired
             **extra}
 
 
-def save_checkpoint(path: str | Path, checkpoint: dict | WaveNet, **settings: Any) -> Path:
+def save_checkpoint(path: str | Path, checkpoint: dict | nn.Module, **settings: Any) -> Path:
     """Write a checkpoint atomically (temporary file, fsync, rename) and return its path.
 
     ``checkpoint`` is a dict from :func:`checkpoint_dict`, or a WaveNet with that
@@ -129,9 +127,9 @@ class LoadedModel:
     """A model read from a checkpoint (a WaveNet, or a vocoder of another kind), with what it
     takes to feed and run it."""
 
-    model: WaveNet | HarmonicNoiseNet
+    model: nn.Module
     """The network in eval mode: the moving-average weights when asked for and present."""
-    data: DataConfig | PairedDataConfig
+    data: Config
     """The data settings it was trained with: sample rate, normalisation, frame features
     (PairedDataConfig for an effect: its sample rate and pairs)."""
     generate: GenerateConfig
@@ -145,7 +143,7 @@ class LoadedModel:
     speakers: list[str] = field(default_factory=list)
 
     @property
-    def config(self) -> WaveNetConfig | HarmonicNoiseConfig:
+    def config(self) -> Config:
         """The model's config."""
         return self.model.config
 
@@ -175,7 +173,7 @@ def load_model(path_or_dict: str | Path | dict, device: str | torch.device = "cp
         from .effect.nam import load_nam  # a Neural Amp Modeler file: an effect with no training state
 
         model = load_nam(path_or_dict)
-        return LoadedModel(model.to(device), PairedDataConfig(sample_rate=model.config.sample_rate),
+        return LoadedModel(model.to(device), family_of(model).data_config(sample_rate=model.config.sample_rate),
                            GenerateConfig(), Path(path_or_dict).stem)
     if isinstance(path_or_dict, dict):
         ckpt, where = path_or_dict, "checkpoint"
@@ -197,3 +195,14 @@ def load_model(path_or_dict: str | Path | dict, device: str | torch.device = "cp
     return LoadedModel(model.eval().to(device), data, generate, ckpt.get("name"),
                        ckpt.get("step"), ckpt.get("best_val"), ckpt.get("last_val"),
                        ckpt.get("untrained_val"), list(ckpt.get("speakers", [])))
+
+
+def load_effect(path: str | Path, device: torch.device | str = "cpu") -> nn.Module:
+    """The model of a checkpoint (.pt) or a .nam file that processes an input signal (an
+    effect, ``wavedil process``), in eval mode; ValueError for a model that generates."""
+    model = load_model(path, device).model
+    family = family_of(model)
+    if family.stream is not None:
+        raise ValueError(f"{path}: a {family.kind} model, not an effect (model.kind effect); "
+                         "use wavedil generate for it")
+    return model

@@ -136,21 +136,6 @@ def _model_config_from_file(path: Path):
     return recipe.model, recipe.data.sample_rate
 
 
-def _stack(config, rate: int) -> tuple[int, list[int], float, str]:
-    """(kernel size, dilations in order, their rate in steps per second, what a step is) of a
-    model's stack: a WaveNet's layers, an effect's arrays one after the other (samples), or a
-    vocoder's blocks over frames (frames)."""
-    if hasattr(config, "arrays"):  # an effect
-        kernels = {a["kernel_size"] for a in config.arrays}
-        if len(kernels) != 1:
-            raise ValueError(f"rf analyses stacks of one kernel size; this model's arrays have "
-                             f"{sorted(kernels)}")
-        return kernels.pop(), [d for a in config.arrays for d in a["dilations"]], rate, "samples"
-    if hasattr(config, "layer_dilations"):
-        return config.kernel_size, config.layer_dilations, rate, "samples"
-    return config.kernel_size, list(config.dilations), rate / config.hop_length, "frames"
-
-
 @app.command()
 def rf(
     recipe: Optional[Path] = typer.Argument(None, help="a recipe (.yaml) or checkpoint (.pt): "
@@ -175,7 +160,7 @@ def rf(
         if recipe is not None:
             with _user_errors():
                 config, rate = _model_config_from_file(recipe)
-            kernel, layers, rate, unit = _stack(config, rate)
+            kernel, layers, rate, unit = config.dilation_stack(rate)
             sample_rate = sample_rate or rate
         else:
             layers = _ints(dilations, "dilations")
@@ -556,7 +541,8 @@ def process(
 
     Example: wavedil process runs/effect_quickstart/best.pt dry.wav -o wet.wav --block 64
     """
-    from .effect.process import load_effect, process_file
+    from .checkpoint import load_effect
+    from .effect.process import process_file
 
     with _user_errors():
         net = load_effect(model)

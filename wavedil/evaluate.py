@@ -32,8 +32,8 @@ from .dsp.audio import LogMel, load_audio, save_audio
 from .checkpoint import LoadedModel, load_model
 from .data.files import discover
 from .wavenet.engines import resolve_engine
-from .wavenet.generate import stream
-from .families import is_autoregressive, is_effect
+from .families import stream
+from .families import family_of
 from .wavenet.model import WaveNet
 from .plots import plot_comparison
 from .dsp.refine import REFINE_MOMENTUM, mel_refine
@@ -252,8 +252,9 @@ def evaluate(
     """
     loaded = load_model(checkpoint, device)
     model = loaded.model
-    if is_effect(model.config):
-        raise ValueError(f"{checkpoint}: an effect model, not a mel vocoder; "
+    family = family_of(model)
+    if family.stream is None:
+        raise ValueError(f"{checkpoint}: a model of kind {family.kind}, not a mel vocoder; "
                          "evaluate needs a mel vocoder (run an effect with wavedil process)")
     if not model.config.local_channels:
         raise ValueError(f"{checkpoint}: this model has no mel conditioning (model.local_channels "
@@ -277,7 +278,7 @@ def evaluate(
     refine = g.refine if refine is None else refine
     if refine < 0:
         raise ValueError(f"--refine must be >= 0 (passes), got {refine}")
-    used_engine = resolve_engine(engine, device) if is_autoregressive(model.config) else "one-pass"
+    used_engine = resolve_engine(engine, device) if family.autoregressive else "one-pass"
     test_dir = Path(test_dir)
     if not test_dir.exists():
         raise ValueError(f"{test_dir}: no such folder")
@@ -321,7 +322,7 @@ def evaluate(
         n = ref.size
         start = time.perf_counter()
         raw = vocode(model, mel, n, seed, temperature, engine, speaker,
-                     g.weights if is_autoregressive(model.config) else "fp32", voiced_temperature)
+                     g.weights if family.autoregressive else "fp32", voiced_temperature)
         waves = {"original": ref, "wavedil": refined(raw, mel, analysis, refine, g.refine_momentum)}
         generation_time += time.perf_counter() - start  # the passes are part of the synthesis
         generated_seconds += n / rate

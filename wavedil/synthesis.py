@@ -18,8 +18,8 @@ from .dsp.audio import load_audio
 from .checkpoint import LoadedModel, load_model
 from .wavenet.engines import WEIGHTS, resolve_engine, resolve_kernel
 from .dsp.f0 import f0_features
-from .wavenet.generate import stream
-from .families import is_autoregressive, is_effect, validation_key
+from .families import stream
+from .families import family_of, validation_key
 from .dsp.mel import feature_settings
 from .plots import plot_spectrogram
 from .dsp.refine import mel_refine
@@ -186,9 +186,10 @@ def synthesize(
     """
     loaded = load_model(checkpoint, device)
     model, g, rate = loaded.model, loaded.generate, loaded.sample_rate
-    if is_effect(model.config):
-        raise ValueError(f"{checkpoint}: an effect model (it processes an input signal); "
-                         "use wavedil process CHECKPOINT IN.wav -o OUT.wav")
+    family = family_of(model)
+    if family.stream is None:
+        raise ValueError(f"{checkpoint}: a model of kind {family.kind} processes an input "
+                         "signal; use wavedil process CHECKPOINT IN.wav -o OUT.wav")
     batch = g.batch_size if batch is None else batch  # 0 is a mistake, not the default
     temperature = g.temperature if temperature is None else temperature
     voiced_temperature = (g.voiced_temperature if voiced_temperature is None
@@ -197,11 +198,11 @@ def synthesize(
     engine = engine or g.engine
     if weights is not None and weights not in WEIGHTS:
         raise ValueError(f"--weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
-    if weights not in (None, "fp32") and not is_autoregressive(model.config):
+    if weights not in (None, "fp32") and not family.autoregressive:
         raise ValueError(f"--weights {weights} applies to autoregressive models; this vocoder "
                          "synthesises in one pass")
-    weights = (weights or g.weights) if is_autoregressive(model.config) else "fp32"
-    if is_autoregressive(model.config):
+    weights = (weights or g.weights) if family.autoregressive else "fp32"
+    if family.autoregressive:
         used = resolve_engine(engine, device)
         chosen = resolve_kernel(kernel, used)
     else:  # a vocoder of frames: one pass, no sampling engine

@@ -183,6 +183,17 @@ class EffectConfig(Config):
         """Channels every layer's mixer reads: the input signal and the controls."""
         return 1 + self.controls
 
+    def dilation_stack(self, sample_rate: int) -> tuple[int, list[int], float, str]:
+        """(kernel size, the arrays' dilations one after the other, steps per second, what a
+        step is) of the stack, as ``wavedil rf`` analyses it; ValueError where the arrays'
+        kernel sizes differ (the analysis takes one)."""
+        kernels = {a["kernel_size"] for a in self.arrays}
+        if len(kernels) != 1:
+            raise ValueError(f"rf analyses stacks of one kernel size; this model's arrays have "
+                             f"{sorted(kernels)}")
+        return kernels.pop(), [d for a in self.arrays for d in a["dilations"]], sample_rate, \
+            "samples"
+
     @property
     def receptive_field(self) -> int:
         """Input samples one output sample depends on (itself included)."""

@@ -128,6 +128,22 @@ def save_nam(model: EffectNet, path: str | Path, metadata: dict | None = None) -
     return path
 
 
+def export_nam(model: EffectNet, fmt: str, out: str | Path, force: bool = False,
+               source: str | None = None, name: str | None = None,
+               sample_rate: int | None = None, features: dict | None = None) -> list[Path]:
+    """``wavedil export --format nam``: ``model`` as the single .nam file ``out`` (named
+    ``name`` in its metadata), refused where it exists unless ``force``; the exporter the
+    effect family's record names (the other settings are a checkpoint's, which a .nam file
+    does not carry)."""
+    out = Path(out)
+    if out.suffix.lower() != ".nam":
+        raise ValueError(f"{out}: a .nam export is one file ending in .nam")
+    if out.exists() and not force:
+        raise ValueError(f"{out} exists (use --force to overwrite)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return [save_nam(model, out, {"name": name or "model", "modeled_by": "wavedil"})]
+
+
 def _fail(where: str, detail: str) -> NamFormatError:
     return NamFormatError(f"{where}: {detail}")
 

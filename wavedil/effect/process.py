@@ -9,7 +9,7 @@ may exceed full scale, and clipping it would change what the model made), to a t
 renamed over the target, so a failure leaves nothing half-written.
 
 A model comes from a wavedil checkpoint (model.kind effect) or a Neural Amp Modeler ``.nam``
-file (:func:`load_effect`).
+file (``wavedil.checkpoint.load_effect``).
 """
 
 from __future__ import annotations
@@ -26,22 +26,6 @@ import torch
 from torch.nn import functional as F
 
 from .model import EffectNet, with_tanh
-
-
-def load_effect(path: str | Path) -> EffectNet:
-    """The effect model of a checkpoint (.pt) or a .nam file, in eval mode."""
-    path = Path(path)
-    if path.suffix.lower() == ".nam":
-        from .nam import load_nam
-
-        return load_nam(path)
-    from ..checkpoint import load_model
-
-    model = load_model(path).model
-    if not isinstance(model, EffectNet):
-        raise ValueError(f"{path}: a {model.config.kind} model, not an effect (model.kind "
-                         "effect); use wavedil generate for it")
-    return model
 
 
 @dataclass
@@ -227,5 +211,5 @@ def process_file(model: EffectNet, inp: str | Path, out: str | Path, block: int 
     return ProcessResult(out, data.shape[0], rate, block, seconds)
 
 
-__all__ = ["ENGINES", "ProcessResult", "Processor", "load_effect", "process", "process_file",
+__all__ = ["ENGINES", "ProcessResult", "Processor", "process", "process_file",
            "resolve_engine"]

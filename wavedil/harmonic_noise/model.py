@@ -157,6 +157,11 @@ class HarmonicNoiseConfig(Config, MelSettings):
         blocks', widened by the smoothing."""
         return receptive_field(self.kernel_size, self.dilations) + self.smoothing - 1
 
+    def dilation_stack(self, sample_rate: int) -> tuple[int, list[int], float, str]:
+        """(kernel size, the blocks' dilations in order, steps per second, what a step is) of
+        the stack, as ``wavedil rf`` analyses it: the blocks over frames."""
+        return self.kernel_size, list(self.dilations), sample_rate / self.hop_length, "frames"
+
     @property
     def receptive_field(self) -> int:
         """Samples one output sample depends on: the frames of its controls, and the next

@@ -12,6 +12,7 @@ Stages start as nearest-neighbour repetition.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from typing import Sequence
 
 import torch
@@ -68,3 +69,19 @@ class LocalConditioner(nn.Module):
         self._check(frames, "LocalConditioner.stream")
         h, state = self.prenet.stream(frames, state)
         return self._upsample(h), state
+
+
+def frame_chunks(local: torch.Tensor | Iterable[torch.Tensor], B: int) -> Iterator[torch.Tensor]:
+    """Local conditioning given whole (a tensor) or chunk by chunk (an iterable of them), each
+    chunk as (B, channels, frames): a (channels, frames) or (1, channels, frames) chunk is
+    shared by the B streams; any other shape is a ValueError."""
+    for chunk in [local] if isinstance(local, torch.Tensor) else local:
+        chunk = torch.as_tensor(chunk)
+        if chunk.dim() == 2:
+            chunk = chunk.unsqueeze(0)
+        if chunk.shape[0] == 1 and B > 1:
+            chunk = chunk.expand(B, -1, -1)
+        if chunk.dim() != 3 or chunk.shape[0] != B:
+            raise ValueError(f"local conditioning chunks must be (B={B}, channels, frames), "
+                             f"got {tuple(chunk.shape)}")
+        yield chunk

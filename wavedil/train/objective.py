@@ -6,11 +6,12 @@ the error-to-signal ratio (with pre-emphasis) plus an STFT term for an effect mo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from ..nn.heads import LN2
-from ..families import is_autoregressive, validation_key
+from ..families import family_of
 from ..dsp.lpc import pre_emphasis
 from ..wavenet.model import WaveNet
 from .chunked_stack import ChunkedStack
@@ -99,60 +100,91 @@ def batch_effect_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor],
 @dataclass
 class Objective:
     """What a run minimises and how it is reported: ``name`` and ``unit`` for messages, ``key``
-    for metric records (``train_<key>``, ``val_<key>``)."""
+    for metric records (``train_<key>``, ``val_<key>``). One subclass per kind of objective;
+    a model family's record names its own (``wavedil.families.Family.objective``), and
+    :meth:`for_config` builds that one."""
 
-    autoregressive: bool
     crop: int
     """Samples of each crop that carry the loss (the autoregressive objective)."""
-    key: str
-    """Metric records' name of the figure (kinds.validation_key): bits, esr or stft."""
-    pre_emphasis: float = 0.0
-    """The effect loss' pre-emphasis coefficient (train.esr_pre_emphasis)."""
-    stft_weight: float = 0.0
-    """The effect loss' weight of the multi-resolution STFT term (train.stft_weight)."""
+    key: str = ""
+    """Metric records' name of the figure (the family's validation unit): bits, esr or stft."""
     stft_sizes: tuple[int, ...] = FFT_SIZES
     """FFT sizes of the multi-resolution STFT loss (train.stft_sizes)."""
-    stack: ChunkedStack | None = ChunkedStack()
-    """A WaveNet's residual-stack pass for training on the CPU (None: the blocks' own
-    forward and backward); the same gradients to float rounding, faster."""
+    name: ClassVar[str] = ""
+    unit: ClassVar[str] = ""
 
     @classmethod
     def for_config(cls, config, crop: int, train) -> "Objective":
-        """The objective of a model config under a recipe's train section."""
-        return cls(is_autoregressive(config), crop, validation_key(config),
-                   train.esr_pre_emphasis, train.stft_weight, tuple(train.stft_sizes))
+        """The objective of a model config's family under a recipe's train section."""
+        family = family_of(config)
+        return family.hook("objective").for_recipe(crop, train, family.validation_unit)
 
-    @property
-    def effect(self) -> bool:
-        """An input-to-output effect model: trained on ESR + STFT, validated on plain ESR."""
-        return self.key == "esr"
-
-    @property
-    def name(self) -> str:
-        return "NLL" if self.autoregressive else "ESR" if self.effect else "STFT loss"
-
-    @property
-    def unit(self) -> str:
-        return " bits/sample" if self.autoregressive else ""
+    @classmethod
+    def for_recipe(cls, crop: int, train, key: str) -> "Objective":
+        """This objective under a recipe's train section."""
+        return cls(crop, key, tuple(train.stft_sizes))
 
     def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], config=None,
              input_noise: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The loss to minimise (nats per sample for a WaveNet)."""
-        if self.autoregressive:
-            return batch_nll(model, batch, self.crop, config, input_noise, self.stack)
-        if self.effect:
-            return batch_effect_loss(model, batch, self.pre_emphasis, self.stft_weight,
-                                     self.stft_sizes)
-        return batch_spectral_loss(model, batch, generator, self.stft_sizes)
+        """The loss to minimise."""
+        raise NotImplementedError
 
     def validation_loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor],
                         generator: torch.Generator | None = None) -> torch.Tensor:
-        """What validation reports: the training loss, but plain ESR for an effect (the figure
-        NAM users compare)."""
-        if self.effect:
-            return esr(*batch_effect_output(model, batch))
+        """What validation reports: the training loss, unless the objective says otherwise."""
         return self.loss(model, batch, generator=generator)
 
     def report(self, value: float) -> float:
-        """A loss as reported: bits per sample for a WaveNet, the loss itself otherwise."""
-        return to_bits(value) if self.autoregressive else float(value)
+        """A loss as reported (the loss itself, unless the objective says otherwise)."""
+        return float(value)
+
+
+@dataclass
+class NLLObjective(Objective):
+    """A WaveNet's: teacher-forced negative log-likelihood, reported in bits per sample."""
+
+    stack: ChunkedStack | None = ChunkedStack()
+    """The residual stack's pass for training on the CPU (None: the blocks' own forward and
+    backward); the same gradients to float rounding, faster."""
+    name: ClassVar[str] = "NLL"
+    unit: ClassVar[str] = " bits/sample"
+
+    def loss(self, model, batch, config=None, input_noise=0.0, generator=None):
+        """Nats per sample (see :func:`batch_nll`)."""
+        return batch_nll(model, batch, self.crop, config, input_noise, self.stack)
+
+    def report(self, value: float) -> float:
+        return to_bits(value)
+
+
+@dataclass
+class SpectralObjective(Objective):
+    """A frames-to-waveform vocoder's: the multi-resolution STFT loss of whole crops."""
+
+    name: ClassVar[str] = "STFT loss"
+
+    def loss(self, model, batch, config=None, input_noise=0.0, generator=None):
+        return batch_spectral_loss(model, batch, generator, self.stft_sizes)
+
+
+@dataclass
+class EffectObjective(Objective):
+    """An effect's: ESR of the pre-emphasised output plus an STFT term; validated on plain ESR
+    (the figure NAM users compare)."""
+
+    pre_emphasis: float = 0.0
+    """The pre-emphasis coefficient (train.esr_pre_emphasis)."""
+    stft_weight: float = 0.0
+    """The weight of the multi-resolution STFT term (train.stft_weight)."""
+    name: ClassVar[str] = "ESR"
+
+    @classmethod
+    def for_recipe(cls, crop: int, train, key: str) -> "EffectObjective":
+        return cls(crop, key, tuple(train.stft_sizes), train.esr_pre_emphasis, train.stft_weight)
+
+    def loss(self, model, batch, config=None, input_noise=0.0, generator=None):
+        return batch_effect_loss(model, batch, self.pre_emphasis, self.stft_weight,
+                                 self.stft_sizes)
+
+    def validation_loss(self, model, batch, generator=None):
+        return esr(*batch_effect_output(model, batch))

@@ -15,20 +15,35 @@ from dataclasses import asdict, dataclass, field
 
 from ..data import PreparedData, prepare
 from ..effect.paired import PairedData, prepare_pairs
-from ..families import is_autoregressive, is_effect
+from ..families import family_of
 from .recipe import Recipe
 
 
 def prepare_data(recipe: Recipe, quiet: bool = False) -> PreparedData | PairedData:
-    """The recipe's data for its model: aligned pairs for an effect; clips with their frame
-    features for a vocoder, and with mu-law classes and the receptive field for a WaveNet.
-    ``quiet``: the skipped files are left to the caller (see :func:`wavedil.data.prepare`)."""
+    """The recipe's data for its model, by its family's ``prepare`` (``Family.prepare``):
+    aligned pairs for an effect; clips with their frame features for a vocoder, and with
+    mu-law classes and the receptive field for a WaveNet. ``quiet``: the skipped files are
+    left to the caller (see :func:`wavedil.data.prepare`)."""
+    return family_of(recipe.model).hook("prepare")(recipe, quiet)
+
+
+def prepare_wavenet(recipe: Recipe, quiet: bool = False) -> PreparedData:
+    """Clips with their frame features, their mu-law classes, and crops holding the history
+    the WaveNet reads (its ``context_length``)."""
     mc = recipe.model
-    if is_effect(mc):
-        return prepare_pairs(recipe.data, mc.receptive_field, mc.controls)
-    if is_autoregressive(mc):
-        return prepare(recipe.data, mc.hop_length, mc.classes, mc.context_length, quiet=quiet)
-    return prepare(recipe.data, mc.hop_length, quiet=quiet)
+    return prepare(recipe.data, mc.hop_length, mc.classes, mc.context_length, quiet=quiet)
+
+
+def prepare_frames(recipe: Recipe, quiet: bool = False) -> PreparedData:
+    """Clips with their frame features, for a frames-to-waveform vocoder."""
+    return prepare(recipe.data, recipe.model.hop_length, quiet=quiet)
+
+
+def prepare_effect_pairs(recipe: Recipe, quiet: bool = False) -> PairedData:
+    """An effect's pairs, aligned and split (not cached; a bad pair is an error, so there is
+    nothing to be quiet about)."""
+    mc = recipe.model
+    return prepare_pairs(recipe.data, mc.receptive_field, mc.controls)
 
 
 @dataclass

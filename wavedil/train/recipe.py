@@ -34,7 +34,7 @@ from ..effect.data_config import PairedDataConfig
 from ..effect.model import EffectConfig
 from ..wavenet.generate import GenerateConfig
 from ..harmonic_noise.model import HarmonicNoiseConfig
-from ..families import config_class, data_config_class
+from ..families import config_class, data_config_class, family_of
 from ..dsp.mel import MEL_KEYS, MelSettings
 from ..wavenet.model import WaveNetConfig
 from .spectral import FFT_SIZES
@@ -151,59 +151,8 @@ class Recipe:
     name: str = "recipe"
 
     def __post_init__(self) -> None:
-        model, data = self.model, self.data
-        if isinstance(model, EffectConfig):
-            need("model", model.sample_rate == data.sample_rate, "sample_rate",
-                 f"data.sample_rate ({data.sample_rate}), or left out to take the data's",
-                 model.sample_rate)
-            need("train", not self.train.input_noise, "input_noise",
-                 "0 for model.kind effect (it reads no past outputs)", self.train.input_noise)
-            if data.pairs is not None:
-                counts = {len(p.get("controls", [])) for p in data.pairs}
-                need("data", counts == {model.controls}, "pairs",
-                     f"pairs with model.controls ({model.controls}) control values each",
-                     sorted(counts))
-            else:
-                need("model", model.controls == 0, "controls",
-                     "0 unless data.pairs gives each pair its control values", model.controls)
-            return
-        need("model", model.hop_length == data.hop_length, "hop_length",
-             f"data.hop_length ({data.hop_length})", model.hop_length)
-        need("model", model.sample_rate == data.sample_rate, "sample_rate",
-             f"data.sample_rate ({data.sample_rate}), or left out to take the data's",
-             model.sample_rate)
-        if isinstance(model, HarmonicNoiseConfig):
-            need("data", data.f0, "f0", "true for model.kind harmonic_noise (its oscillators "
-                 "run at the frames' f0)", data.f0)
-            need("model", model.local_channels == data.feature_channels, "local_channels",
-                 f"data.n_mels + 2 ({data.feature_channels}: the mel bands and the f0 pair)",
-                 model.local_channels)
-            need("model", model.n_fft in (None, data.fft_size), "n_fft",
-                 f"null or data.n_fft ({data.fft_size}, the mel FFT size), or left out to take "
-                 f"the data's", model.n_fft)
-            self._check_mel_settings(model, data)
-            need("train", not self.train.input_noise, "input_noise",
-                 "0 for model.kind harmonic_noise (it reads no past samples)",
-                 self.train.input_noise)
-            return
-        features = (f"data.n_mels + 2 for data.f0 ({data.feature_channels})" if data.f0
-                    else f"data.n_mels ({data.n_mels})")
-        need("model", model.local_channels in (0, data.feature_channels), "local_channels",
-             f"{features}, or 0 for no local conditioning", model.local_channels)
-        need("model", not model.local_channels or model.f0_input == data.f0, "f0_input",
-             f"data.f0 ({str(data.f0).lower()}) when local_channels > 0", model.f0_input)
-        need("model", model.n_fft in (None, data.fft_size), "n_fft",
-             f"null or data.n_fft ({data.fft_size}, the mel FFT size), or left out to take the "
-             f"data's", model.n_fft)
-        if model.local_channels:
-            self._check_mel_settings(model, data)
-        need("model", not model.speakers or data.speakers_from_folders, "speakers",
-             "0 without data.speakers_from_folders: true", model.speakers)
-        need("train", not self.train.input_noise or model.input_kind == "scalar", "input_noise",
-             "0 for a model with class input (model.input must be scalar)", self.train.input_noise)
-        need("generate", self.generate.voiced_temperature is None or bool(model.pitch_lags),
-             "voiced_temperature", "null without model.pitch_lags (the pitch taps give each "
-             "sample's period)", self.generate.voiced_temperature)
+        """The checks between sections, by the model family's ``check_recipe``."""
+        family_of(self.model).hook("check_recipe")(self)
 
     @staticmethod
     def _check_mel_settings(model: MelSettings, data: DataConfig) -> None:
@@ -221,6 +170,76 @@ class Recipe:
     @property
     def run_dir(self) -> Path:
         return Path(self.train.run_dir or f"runs/{self.name}")
+
+
+def check_effect(recipe: Recipe) -> None:
+    """An effect's sections agree: its rate is the data's, its controls the pairs'."""
+    model, data = recipe.model, recipe.data
+    need("model", model.sample_rate == data.sample_rate, "sample_rate",
+         f"data.sample_rate ({data.sample_rate}), or left out to take the data's",
+         model.sample_rate)
+    need("train", not recipe.train.input_noise, "input_noise",
+         "0 for model.kind effect (it reads no past outputs)", recipe.train.input_noise)
+    if data.pairs is not None:
+        counts = {len(p.get("controls", [])) for p in data.pairs}
+        need("data", counts == {model.controls}, "pairs",
+             f"pairs with model.controls ({model.controls}) control values each",
+             sorted(counts))
+    else:
+        need("model", model.controls == 0, "controls",
+             "0 unless data.pairs gives each pair its control values", model.controls)
+
+
+def _check_frames(recipe: Recipe) -> None:
+    """A model of frames reads them at the data's hop and rate."""
+    model, data = recipe.model, recipe.data
+    need("model", model.hop_length == data.hop_length, "hop_length",
+         f"data.hop_length ({data.hop_length})", model.hop_length)
+    need("model", model.sample_rate == data.sample_rate, "sample_rate",
+         f"data.sample_rate ({data.sample_rate}), or left out to take the data's",
+         model.sample_rate)
+
+
+def check_harmonic_noise(recipe: Recipe) -> None:
+    """A harmonic-plus-noise vocoder's sections agree: it reads the data's mel bands and f0."""
+    model, data = recipe.model, recipe.data
+    _check_frames(recipe)
+    need("data", data.f0, "f0", "true for model.kind harmonic_noise (its oscillators "
+         "run at the frames' f0)", data.f0)
+    need("model", model.local_channels == data.feature_channels, "local_channels",
+         f"data.n_mels + 2 ({data.feature_channels}: the mel bands and the f0 pair)",
+         model.local_channels)
+    need("model", model.n_fft in (None, data.fft_size), "n_fft",
+         f"null or data.n_fft ({data.fft_size}, the mel FFT size), or left out to take "
+         f"the data's", model.n_fft)
+    Recipe._check_mel_settings(model, data)
+    need("train", not recipe.train.input_noise, "input_noise",
+         "0 for model.kind harmonic_noise (it reads no past samples)", recipe.train.input_noise)
+
+
+def check_wavenet(recipe: Recipe) -> None:
+    """A WaveNet's sections agree: its conditioning is the data's features, its speakers the
+    data's folders, its input and sampling options the model's."""
+    model, data = recipe.model, recipe.data
+    _check_frames(recipe)
+    features = (f"data.n_mels + 2 for data.f0 ({data.feature_channels})" if data.f0
+                else f"data.n_mels ({data.n_mels})")
+    need("model", model.local_channels in (0, data.feature_channels), "local_channels",
+         f"{features}, or 0 for no local conditioning", model.local_channels)
+    need("model", not model.local_channels or model.f0_input == data.f0, "f0_input",
+         f"data.f0 ({str(data.f0).lower()}) when local_channels > 0", model.f0_input)
+    need("model", model.n_fft in (None, data.fft_size), "n_fft",
+         f"null or data.n_fft ({data.fft_size}, the mel FFT size), or left out to take the "
+         f"data's", model.n_fft)
+    if model.local_channels:
+        Recipe._check_mel_settings(model, data)
+    need("model", not model.speakers or data.speakers_from_folders, "speakers",
+         "0 without data.speakers_from_folders: true", model.speakers)
+    need("train", not recipe.train.input_noise or model.input_kind == "scalar", "input_noise",
+         "0 for a model with class input (model.input must be scalar)", recipe.train.input_noise)
+    need("generate", recipe.generate.voiced_temperature is None or bool(model.pitch_lags),
+         "voiced_temperature", "null without model.pitch_lags (the pitch taps give each "
+         "sample's period)", recipe.generate.voiced_temperature)
 
 
 def build_section(name: str, values: dict | None, where: str = "",

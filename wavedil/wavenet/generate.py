@@ -25,10 +25,10 @@ from ..config import Config
 from .engines import make_engine
 from ..native.kernel import Kernel, Unavailable
 from .engines.plan import WEIGHTS
-from ..families import is_autoregressive
 from ..dsp.lpc import de_emphasis, pre_emphasis
 from .model import WaveNet
 from ..dsp.refine import REFINE_MOMENTUM
+from ..nn.conditioning import frame_chunks
 
 DEFAULT_CHUNK = 1600
 UNIFORM_BLOCK = 4096
@@ -49,20 +49,6 @@ class _Uniforms:
             self.pending = torch.cat([self.pending, block])
         out, self.pending = self.pending[:n], self.pending[n:]
         return out
-
-
-def _frames(local, B: int) -> Iterator[torch.Tensor]:
-    chunks = [local] if isinstance(local, torch.Tensor) else local
-    for chunk in chunks:
-        chunk = torch.as_tensor(chunk)
-        if chunk.dim() == 2:
-            chunk = chunk.unsqueeze(0)
-        if chunk.shape[0] == 1 and B > 1:
-            chunk = chunk.expand(B, -1, -1)
-        if chunk.dim() != 3 or chunk.shape[0] != B:
-            raise ValueError(f"local conditioning chunks must be (B={B}, channels, frames), "
-                             f"got {tuple(chunk.shape)}")
-        yield chunk
 
 
 def _to_head_space(model: WaveNet, wave: torch.Tensor) -> torch.Tensor:
@@ -132,12 +118,9 @@ def stream(
     """
     if weights not in WEIGHTS:
         raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}; got {weights!r}")
-    if not is_autoregressive(model.config):
-        if weights != "fp32":
-            raise ValueError(f"weights={weights!r} applies to autoregressive models; this "
-                             "vocoder synthesises in one pass")
-        yield from _vocode(model, n_samples, batch_size, local, prime, generator, chunk_size)
-        return
+    if not isinstance(model, WaveNet):
+        raise TypeError(f"stream: a WaveNet expected, got {type(model).__name__} "
+                        "(wavedil.stream takes a model of any family)")
     if n_samples is None and local is None:
         raise ValueError("n_samples is required without local conditioning")
     if n_samples is not None and n_samples < 0:
@@ -187,7 +170,7 @@ def stream(
             return
         cstate = model.conditioner.init_state(B, device)
         produced = 0
-        for frames in _frames(local, B):
+        for frames in frame_chunks(local, B):
             frames = frames.to(device)
             cond, cstate = model.conditioner.stream(frames, cstate)
             if n_samples is not None:
@@ -262,48 +245,6 @@ class VoicedTemperature:
         f64 = dict(dtype=torch.float64)
         return torch.where(cold, torch.tensor(self.voiced, **f64),
                            torch.tensor(self.temperature, **f64)).T.contiguous()
-
-
-def _vocode(model: torch.nn.Module, n_samples: int | None, batch_size: int, local,
-            prime: torch.Tensor | None, generator: torch.Generator | None,
-            chunk_size: int) -> Iterator[torch.Tensor]:
-    """A frames-to-waveform vocoder (not autoregressive): it reads every frame (its blocks may
-    look ahead), synthesises the waveform in one pass and yields it in chunks."""
-    if local is None:
-        raise ValueError("this vocoder needs local conditioning (mel and f0 frames)")
-    if prime is not None:
-        raise ValueError("prime applies to autoregressive models; this vocoder reads frames only")
-    if n_samples is not None and n_samples < 0:
-        raise ValueError(f"n_samples must be >= 0, got {n_samples}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    device = next(model.parameters()).device
-    frames = torch.cat([f.to(device) for f in _frames(local, batch_size)], dim=-1)
-    wave = model(frames, generator=generator).clamp(-1.0, 1.0)  # (B, frames * hop)
-    if n_samples is not None:
-        if n_samples > wave.shape[-1]:
-            raise ValueError(f"local conditioning ran out: {wave.shape[-1]} samples of "
-                             f"conditioning for n_samples={n_samples}")
-        wave = wave[:, :n_samples]
-    for lo in range(0, wave.shape[-1], chunk_size):
-        yield wave[:, lo:lo + chunk_size]
-
-
-def generate(model: WaveNet, n_samples: int | None = None, batch_size: int = 1,
-             progress: Callable[[int], None] | None = None, **kwargs) -> torch.Tensor:
-    """Generate (B, n_samples) waveform values in [-1, 1]; see :func:`stream` for the arguments.
-
-    ``progress`` is called with the number of samples produced so far after each chunk.
-    """
-    chunks, done = [], 0
-    for chunk in stream(model, n_samples, batch_size, **kwargs):
-        chunks.append(chunk)
-        done += chunk.shape[-1]
-        if progress is not None:
-            progress(done)
-    if not chunks:
-        return torch.zeros(batch_size, 0)
-    return torch.cat(chunks, -1)
 
 
 @dataclass

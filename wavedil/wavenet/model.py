@@ -209,6 +209,11 @@ class WaveNetConfig(Config, MelSettings):
     def receptive_field(self) -> int:
         return receptive_field(self.kernel_size, self.layer_dilations)
 
+    def dilation_stack(self, sample_rate: int) -> tuple[int, list[int], float, str]:
+        """(kernel size, the layers' dilations in order, steps per second, what a step is) of
+        the stack, as ``wavedil rf`` analyses it: the layers over samples."""
+        return self.kernel_size, list(self.layer_dilations), sample_rate, "samples"
+
     @property
     def context_length(self) -> int:
         """Past samples one output depends on: the receptive field, or the sample features'

@@ -1,0 +1,54 @@
+"""The harmonic-plus-noise vocoder's synthesis as a stream: it reads every frame (its blocks
+may look ahead), makes the waveform in one pass and yields it in chunks, with the arguments of
+the WaveNet's :func:`wavedil.wavenet.generate.stream` (those that apply to a model that draws
+nothing from its own past must keep their defaults), so that ``wavedil.stream`` and the
+drivers treat every family that generates alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import torch
+
+from ..nn.conditioning import frame_chunks
+from .model import HarmonicNoiseNet
+
+CHUNK = 1600
+"""Samples per yielded chunk (the WaveNet's default chunk, so both stream alike)."""
+
+
+def stream(model: HarmonicNoiseNet, n_samples: int | None = None, batch_size: int = 1,
+           local: torch.Tensor | Iterable[torch.Tensor] | None = None,
+           speaker: torch.Tensor | int | None = None, temperature: float = 1.0,
+           prime: torch.Tensor | None = None, generator: torch.Generator | None = None,
+           engine: str = "auto", chunk_size: int = CHUNK, kernel: object = "auto",
+           weights: str = "fp32", voiced_temperature: float | None = None
+           ) -> Iterator[torch.Tensor]:
+    """Yield the waveform (B, n_i) in [-1, 1] for the frames ``local`` (B or 1, channels, N),
+    or an iterable of such chunks, all read first; ``generator``: the noise source's random
+    numbers. ``temperature``, ``engine``, ``kernel`` and ``voiced_temperature`` do not apply
+    (nothing is sampled); ``weights`` other than fp32 and ``prime`` are errors."""
+    if weights != "fp32":
+        raise ValueError(f"weights={weights!r} applies to autoregressive models; this "
+                         "vocoder synthesises in one pass")
+    if local is None:
+        raise ValueError("this vocoder needs local conditioning (mel and f0 frames)")
+    if prime is not None:
+        raise ValueError("prime applies to autoregressive models; this vocoder reads frames only")
+    if n_samples is not None and n_samples < 0:
+        raise ValueError(f"n_samples must be >= 0, got {n_samples}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    device = next(model.parameters()).device
+    frames = torch.cat([f.to(device) for f in frame_chunks(local, batch_size)], dim=-1)
+    wave = model(frames, generator=generator).clamp(-1.0, 1.0)  # (B, frames * hop)
+    if n_samples is not None:
+        if n_samples > wave.shape[-1]:
+            raise ValueError(f"local conditioning ran out: {wave.shape[-1]} samples of "
+                             f"conditioning for n_samples={n_samples}")
+        wave = wave[:, :n_samples]
+    for lo in range(0, wave.shape[-1], chunk_size):
+        yield wave[:, lo:lo + chunk_size]
+
