@@ -13,6 +13,7 @@ timbre cycling (24 notes, 0.5 to 1 s each).
 
     python benchmarks/notes.py                  # recipes/quickstart.yaml, GL and HN beside
     python benchmarks/notes.py --ablation       # every variant of the ablation, same budget
+    python benchmarks/notes.py --long --reuse-runs  # recipes/notes_long.yaml beside the default
     python benchmarks/notes.py --skip-training  # re-score the runs under --out
     python benchmarks/notes.py --ablation --reuse-runs  # train only the runs not there yet
     python benchmarks/notes.py --write-docs     # also write docs/results/notes.md's blocks
@@ -58,6 +59,13 @@ MAIN = [
 """The default run: the notes WaveNet (at its recipe's temperatures: 1.0, and 0 once a note
 repeats itself; and at 1.0 throughout), with Griffin-Lim and the harmonic-plus-noise model
 from the same frames beside it."""
+
+LONG = [
+    Variant("WaveNet, recipes/notes_long.yaml", "notes_long.yaml"),
+    *MAIN,
+]
+"""The longer recipe beside the default run (with --reuse-runs the quickstart's and the
+harmonic-plus-noise model's runs are scored, not trained again)."""
 
 ABLATION = [
     Variant("mu-law, mel (recipes/notes_mulaw.yaml)", "notes_mulaw.yaml"),
@@ -144,6 +152,8 @@ def prediction_gain(loaded, notes: Path, limit: int | None) -> float | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ablation", action="store_true", help="every variant of the ablation")
+    ap.add_argument("--long", action="store_true",
+                    help="the longer recipe (recipes/notes_long.yaml) beside the default run")
     ap.add_argument("--out", type=Path, default=Path("runs/notes"))
     ap.add_argument("--skip-training", action="store_true", help="score the runs under --out")
     ap.add_argument("--reuse-runs", action="store_true",
@@ -160,7 +170,7 @@ def main() -> None:
     from wavedil.train import load_recipe, train
 
     torch.set_num_threads(2)
-    variants = ABLATION if args.ablation else MAIN
+    variants = ABLATION if args.ablation else LONG if args.long else MAIN
     notes = heldout(args.out / "heldout", 16000)
     rows, original_hnr, gains = [], None, {}
     for v in variants:
@@ -233,7 +243,8 @@ def main() -> None:
     if args.write_docs:
         import docs_page
 
-        docs_page.record("notes.md", "ablation" if args.ablation else "notes", table, notes_lines)
+        block = "ablation" if args.ablation else "long" if args.long else "notes"
+        docs_page.record("notes.md", block, table, notes_lines)
 
 
 if __name__ == "__main__":
