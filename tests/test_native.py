@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from wavedil import WaveNet, WaveNetConfig, generate
+from wavedil import WaveNet, WaveNetConfig, generate, mulaw_encode
 from wavedil.native import kernel as native
 from wavedil.wavenet.engines import make_engine, resolve_kernel
 
@@ -215,7 +215,7 @@ def forced_logits(batch, widths):
     every weight format, keyed (engine, weights), and the numba engines by weights. widths:
     "panels" (every width a multiple of the C kernel's panels) or "odd" (12 residual
     channels: float32 matrices and numba's loops)."""
-    from wavedil.wavenet.engines.plan import WEIGHTS
+    from wavedil.wavenet.plan import WEIGHTS
 
     model = small() if widths == "panels" else small(residual_channels=12, classes=40)
     v = torch.randint(0, model.config.classes, (batch, 40))
@@ -267,7 +267,7 @@ def test_bf16_dot_engines_agree_and_stay_near_fp32(batch, widths):
 
 
 def test_bf16_plan_rounds_the_large_matrices_only():
-    from wavedil.wavenet.engines.plan import make_plan
+    from wavedil.wavenet.plan import make_plan
 
     model = small(local_channels=5, cond_channels=8, hop_length=4)
     exact, compact = make_plan(model), make_plan(model, weights="bf16")
@@ -412,6 +412,43 @@ def test_a_shared_stream_is_one_threads_stream_bit_for_bit(weights, cond):
         with torch.no_grad():
             full = model(v, local)
         assert (forced[0].permute(1, 2, 0) - full).abs().max() <= 1e-5
+
+
+@needs_cc
+@pytest.mark.parametrize("cond", [{}, dict(local_channels=5, cond_channels=6, hop_length=4,
+                                           upsample_scales=[2, 2])])
+def test_every_back_end_runs_the_one_step(cond):
+    """One plan, one random stream: WaveNet.step, the torch engine, the numba engine with its
+    own loops and with the C kernel, and the batch-1 step shared by two threads draw the same
+    samples, and every engine ends in the module's state (its ring and time)."""
+    model = paired_model(**cond)
+    n = 120
+    local = torch.randn(1, 5, n // 4) if cond else None
+    up = model.upsample(local) if cond else None
+    u = torch.rand(n, 1, 1, generator=torch.Generator().manual_seed(7))
+    silence = mulaw_encode(torch.zeros(1), model.config.classes)  # the first input, as generate's
+    x, state, drawn = silence, model.init_state(1), []
+    with torch.no_grad():
+        for t in range(n):  # class input: each drawn class is the next input
+            logits, state = model.step(x, state, None if up is None else up[..., t])
+            x = model.head.sample(logits, u[t], 1.0).long()
+            drawn.append(x)
+    reference = torch.stack(drawn, 1)  # (1, n)
+    engines = {"torch": make_engine("torch", model, 1),
+               "numba loops": make_engine("numba", model, 1, kernel="numba"),
+               "C kernel": make_engine("numba", model, 1, kernel="c")}
+    engines["C kernel"].paired = False
+    if numba.get_num_threads() >= 2:
+        engines["C kernel, two threads"] = make_engine("numba", model, 1, kernel="c")
+        assert engines["C kernel, two threads"].paired
+    assert len(reference.unique()) > 5  # a real stream, not a constant
+    for name, eng in engines.items():
+        eng.set_input(silence)
+        got = torch.cat([eng.sample(k, u[lo:lo + k], None if up is None else up[..., lo:lo + k])
+                         for lo, k in ((0, 1), (1, 60), (61, 59))], 1)
+        assert torch.equal(got.long(), reference), name
+        assert int(eng.state.t) == state.steps, name
+        assert (eng.state.ring - state.ring).abs().max() <= 1e-5, name
 
 
 @needs_cc

@@ -21,7 +21,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "nn.conditioning": ("LocalConditioner",),
     "nn.heads": ("CategoricalHead", "GaussianHead", "LogisticMixtureHead", "bits"),
     "nn.layers": ("CausalConv1d", "ConvState"),
-    "wavenet.model": ("WaveNet", "WaveNetConfig", "WaveNetState"),
+    "wavenet.model": ("WaveNet", "WaveNetConfig"),
+    "wavenet.plan": ("WaveNetState",),
     "wavenet.generate": ("GenerateConfig",),
     "families": ("generate", "stream"),
     "checkpoint": ("LoadedModel", "load_checkpoint", "load_model", "save_checkpoint"),
@@ -74,7 +75,8 @@ if TYPE_CHECKING:
     from .wavenet.generate import GenerateConfig
     from .nn.heads import CategoricalHead, GaussianHead, LogisticMixtureHead, bits
     from .nn.layers import CausalConv1d, ConvState
-    from .wavenet.model import WaveNet, WaveNetConfig, WaveNetState
+    from .wavenet.model import WaveNet, WaveNetConfig
+    from .wavenet.plan import WaveNetState
     from .effect.nam import load_nam, save_nam
     from .effect.process import process
     from .dsp.refine import mel_refine

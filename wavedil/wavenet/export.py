@@ -13,11 +13,11 @@ The export is a folder with one file per function and a manifest:
 sample t + 1. ``out`` holds the head's raw parameters (mu-law logits, or mixture logits,
 means and log scales); sampling is the caller's.
 
-``step`` advances one sample; it is ``wavedil.wavenet.engines.plan.step``, the step every generation
+``step`` advances one sample; it is ``wavedil.wavenet.plan.step``, the step every generation
 engine runs. Its state is explicit: one time-major ring, passed in and returned, never hidden
 in the module. Layer l keeps its last P_l = (k - 1) d_l inputs in rows o_l .. o_l + P_l - 1
 (``offsets`` and ``lengths`` in export.json), the input of time s in row o_l + (s mod P_l)
-(a diagram in ``wavedil/wavenet/engines/plan.py``). Start from zeros (silence before the first
+(a diagram in ``wavedil/wavenet/plan.py``). Start from zeros (silence before the first
 sample) with t = 0 and feed each returned ring back with t + 1; layer l's rows, as
 (B, C, P_l), equal ``WaveNet.step``'s ring buffers at every step. ``cond`` is column t of
 ``upsample``'s output; ``speaker`` holds ids. A model with kernel size 1 keeps no state, and
@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .engines.plan import StepState, embed, local_biases, make_plan, static_biases, step
+from .plan import WaveNetState, embed, local_biases, make_plan, static_biases, step
 from .model import WaveNet, WaveNetConfig
 
 TORCH_FORMATS = {"torchscript": ".pt", "onnx": ".onnx"}
@@ -94,7 +94,7 @@ class SequenceFunction(nn.Module):
 
 class StepFunction(nn.Module):
     """One sample with explicit ring state (see the module docstring), through
-    ``wavedil.wavenet.engines.plan.step``: (x (B,)[, ring (R, B, C)], t ()[, cond (B, Cc)]
+    ``wavedil.wavenet.plan.step``: (x (B,)[, ring (R, B, C)], t ()[, cond (B, Cc)]
     [, speaker (B,)]) -> (out (B, out)[, new_ring (R, B, C)])."""
 
     def __init__(self, model: WaveNet) -> None:
@@ -116,7 +116,7 @@ class StepFunction(nn.Module):
         bias = static_biases(p, g)  # (L, B or 1, 2G)
         if self.has_local:
             bias = bias + local_biases(p, rest[0][..., None])[0]
-        state = StepState(ring, t, embed(p, x))
+        state = WaveNetState(ring, t, embed(p, x))
         out = step(p, state, bias)
         return (out, state.ring) if n else (out,)
 

@@ -24,7 +24,7 @@ from ..dsp.audio import mulaw_decode, mulaw_encode
 from ..config import Config
 from .engines import make_engine
 from ..native.kernel import Kernel, Unavailable
-from .engines.plan import WEIGHTS
+from .plan import WEIGHTS
 from ..dsp.lpc import de_emphasis, pre_emphasis
 from .model import WaveNet
 from ..dsp.refine import REFINE_MOMENTUM
@@ -111,7 +111,7 @@ def stream(
         weights: the engine's weight format, "fp32" (exact), "bf16" (the large matrices
             rounded to bfloat16, which the numba engine's C kernel reads in half the bytes) or
             "bf16-dot" (the products' inputs rounded too, for the CPU's bfloat16 dot product
-            where it has one: see ``wavedil.wavenet.engines.plan.WEIGHTS``).
+            where it has one: see ``wavedil.wavenet.plan.WEIGHTS``).
         voiced_temperature: the temperature of voiced samples whose period before lies in
             their own voiced run (:class:`VoicedTemperature`; a model with pitch taps); None:
             ``temperature`` for all.
@@ -277,7 +277,7 @@ class GenerateConfig(Config):
     """Weight format of an autoregressive model's engine: fp32 (exact), bf16 (its large
     matrices rounded to bfloat16: half the bytes to read per sample in the numba engine) or
     bf16-dot (the products' inputs rounded too: bfloat16 dot products where the CPU has them;
-    ``wavedil.wavenet.engines.plan.WEIGHTS``)."""
+    ``wavedil.wavenet.plan.WEIGHTS``)."""
 
     def __post_init__(self) -> None:
         self.need(self.seconds > 0, "seconds", "> 0")

@@ -27,6 +27,8 @@ from .excitation import (SampleContext, SampleFeatures, combine_scale, history_l
                          tap_prediction)
 from ..nn.heads import HEADS, CategoricalHead, GaussianHead, Head, LogisticMixtureHead
 from ..nn.layers import ConvState
+from .plan import (Plan, WaveNetState, empty_state, feed, local_biases, make_plan,
+                   static_biases, step as plan_step)
 from ..dsp.mel import MelSettings
 from ..nn.receptive import layered_dilations, receptive_field
 
@@ -256,27 +258,6 @@ class WaveNetConfig(Config, MelSettings):
         return GaussianHead(self.bins, self.log_scale_min)
 
 
-@dataclass
-class WaveNetState:
-    """Incremental-generation state: one ring buffer per block, owned by the caller."""
-
-    convs: list[ConvState]
-    batch_size: int
-    steps: int = 0
-    """Samples consumed so far."""
-    history: torch.Tensor | None = None
-    """(B, H) the last inputs, oldest first, that the sample features read (None without them)."""
-
-    def clone(self) -> "WaveNetState":
-        history = None if self.history is None else self.history.clone()
-        return WaveNetState([c.clone() for c in self.convs], self.batch_size, self.steps, history)
-
-    def numel(self) -> int:
-        """Values held: the sum over layers of (k - 1) * d * C * B, plus the sample history."""
-        extra = 0 if self.history is None else self.history.numel()
-        return sum(c.buffer.numel() for c in self.convs) + extra
-
-
 class WaveNet(nn.Module):
     """The WaveNet model; ``wavedil.load_model(path)`` rebuilds it from a checkpoint."""
 
@@ -485,17 +466,22 @@ class WaveNet(nn.Module):
 
     def init_state(self, batch_size: int, device: torch.device | str | None = None,
                    dtype: torch.dtype | None = None) -> WaveNetState:
-        """Empty history (silence before the first sample) for ``batch_size`` streams."""
-        history = None
-        if self.excitation is not None:
-            history = torch.zeros(batch_size, self.excitation.history, device=device,
-                                  dtype=dtype or torch.float32)
-        return WaveNetState([b.init_state(batch_size, device, dtype) for b in self.blocks],
-                            batch_size, history=history)
+        """Empty history (silence before the first sample) for ``batch_size`` streams, in the
+        layout every step runs over (:class:`~wavedil.wavenet.plan.WaveNetState`)."""
+        c = self.config
+        rows = sum((c.kernel_size - 1) * d for d in c.layer_dilations)
+        history = None if self.excitation is None else self.excitation.history
+        return empty_state(rows, batch_size, c.residual_channels, history, device,
+                           dtype or self.out2.weight.dtype)
 
     def _check_state(self, state: WaveNetState, batch_size: int) -> None:
-        if len(state.convs) != len(self.blocks):
-            raise ValueError(f"WaveNet: state has {len(state.convs)} layers, the model {len(self.blocks)}")
+        rows = sum((self.config.kernel_size - 1) * d for d in self.config.layer_dilations)
+        if not isinstance(state, WaveNetState) or tuple(state.ring.shape[::2]) != (
+                rows, self.config.residual_channels):
+            got = (f"a ring of shape {tuple(state.ring.shape)}" if isinstance(state, WaveNetState)
+                   else type(state).__name__)
+            raise ValueError(f"WaveNet: state has {got}, the model's layers need "
+                             f"({rows}, B, {self.config.residual_channels}) (its init_state)")
         if state.batch_size != batch_size:
             raise ValueError(f"WaveNet: state made for batch size {state.batch_size}, input has {batch_size}")
 
@@ -504,23 +490,42 @@ class WaveNet(nn.Module):
                ) -> tuple[torch.Tensor, WaveNetState]:
         """A chunk of any length: x (B, T), upsampled conditioning (B, cond_channels, T), and
         for a model with sample features their context (:meth:`sample_context` of the chunk's
-        frames) -> ((B, out, T), state). Chunks in sequence give the full forward's output."""
+        frames) -> ((B, out, T), state). Chunks in sequence give the full forward's output; a
+        chunk of one sample is :meth:`step`. A longer chunk runs the blocks over the chunk and
+        each layer's past inputs, read from the state's ring and written back to it."""
+        if x.dim() == 2 and x.shape[-1] == 1:
+            y, state = self.step(x[:, 0], state, None if cond is None else cond[..., 0],
+                                 speaker, context)
+            return y[..., None], state
         h = self.embed_input(x)
-        self._check_state(state, x.shape[0])
-        self._check_cond(cond, x.shape[0], x.shape[-1])
-        g = self.speaker_vector(speaker, x.shape[0])
+        B, T = x.shape
+        self._check_state(state, B)
+        self._check_cond(cond, B, T)
+        g = self.speaker_vector(speaker, B)
+        t = state.steps
         extra = {}
         if self.excitation is not None:
-            window = torch.cat([state.history, x.to(state.history.dtype)], 1)  # (B, H + T)
+            H1 = state.history.shape[1]  # the last H inputs, oldest first, then the chunk
+            past = state.history.index_select(1, torch.remainder(
+                t - (H1 - 1) + torch.arange(H1 - 1, device=x.device), H1))
+            window = torch.cat([past, x.to(past.dtype)], 1)  # (B, H + T)
             cond, extra = self._with_features(window, cond, context)
-            state.history = window[:, window.shape[1] - self.excitation.history:]
-        skips = 0
-        for i, block in enumerate(self.blocks):
-            # one sample: each block's O(k) ring-buffer step rather than a conv over its history
-            run = block.step if x.shape[-1] == 1 else block.stream
-            (h, s), state.convs[i] = run(h, state.convs[i], cond, g)
+            kept = min(T, H1)  # the chunk's last inputs go to their columns
+            cols = torch.remainder(t + T - kept + torch.arange(kept, device=x.device), H1)
+            state.history[:, cols] = window[:, window.shape[1] - kept:]
+        skips, offset = 0, 0
+        for block in self.blocks:
+            span = (block.conv.kernel_size - 1) * block.conv.dilation
+            if span:  # the layer's past inputs, oldest first, as its conv's streaming state
+                rows = state.layer_rows(offset, span, t)
+                conv = ConvState(state.ring.index_select(0, rows).permute(1, 2, 0).contiguous())
+                (out, s), conv = block.stream(h, conv, cond, g)
+                state.ring[state.layer_rows(offset, span, t + T)] = conv.history().permute(2, 0, 1)
+            else:
+                (out, s), _ = block.stream(h, block.init_state(B, h.device, h.dtype), cond, g)
             skips = skips + s
-        state.steps += x.shape[-1]
+            h, offset = out, offset + span
+        state.t = t + T
         return self._output(skips, **extra), state
 
     def _check_cond(self, cond: torch.Tensor | None, B: int, T: int) -> None:
@@ -537,9 +542,30 @@ class WaveNet(nn.Module):
              speaker: torch.Tensor | int | None = None, context: SampleContext | None = None
              ) -> tuple[torch.Tensor, WaveNetState]:
         """One sample per stream: x (B,), conditioning (B, cond_channels), the sample context
-        of one output -> ((B, out), state)."""
+        of one output -> ((B, out), state). This is the plan's step
+        (:func:`wavedil.wavenet.plan.step`), the one every engine runs, over the model's
+        weights as they are now."""
         if x.dim() != 1:
             raise ValueError(f"WaveNet.step: expected input of shape (B,), got {tuple(x.shape)}")
-        c = None if cond is None else cond[..., None]
-        y, state = self.stream(x[:, None], state, c, speaker, context)
-        return y[..., 0], state
+        self.embed_input(x[:, None])  # the input's checks (kind, range)
+        self._check_state(state, x.shape[0])
+        self._check_cond(None if cond is None else cond[..., None], x.shape[0], 1)
+        plan = self.plan()
+        g = self.speaker_vector(speaker, x.shape[0])
+        bias = static_biases(plan, g)  # (L, B or 1, 2G)
+        if cond is not None:
+            bias = bias + local_biases(plan, cond[..., None], 1)[0]
+        feed(plan, state, x.long() if self.config.input_kind == "classes" else x)
+        return plan_step(plan, state, bias, context), state
+
+    def plan(self) -> Plan:
+        """The plan of the weights as they are now (:func:`wavedil.wavenet.plan.make_plan`, in
+        the parameters' dtype), made again only when a parameter has changed since the last
+        (a parameter's version counts its in-place updates)."""
+        params = list(self.parameters())
+        key = tuple((id(p), p._version, p.dtype, p.device) for p in params)
+        cached = self.__dict__.get("_plan_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, make_plan(self, dtype=params[0].dtype))
+            self.__dict__["_plan_cache"] = cached
+        return cached[1]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from ...native import kernel as native
-from .plan import WEIGHTS, Plan, make_plan
+from ..plan import WEIGHTS, Plan, make_plan
 from .torch_engine import TorchEngine
 
 ENGINES = ("auto", "torch", "numba")

@@ -21,7 +21,8 @@ from ..excitation import SampleContext
 from ..model import WaveNet
 from ...native import kernel as native
 from . import numba_kernels as K
-from .plan import Engine, local_biases
+from ..plan import local_biases
+from .engine import Engine
 
 _HEAD_KIND = {"categorical": K.CATEGORICAL, "logistic_mixture": K.LOGISTIC, "gaussian": K.GAUSSIAN}
 

@@ -40,7 +40,7 @@ says which): one array type for both formats, so numba compiles the loop once. s
 (A, L * 2G): the sample features' projection (``plan.w_sample``; 0 rows without them); lags
 (nl,) int64: the pitch-tap lags (0 without pitch taps)."""
 State = namedtuple("State", "ring next_input history offsets spans dilations flags")
-"""The engine's ``plan.StepState``: ring (R * B * C,) flat, next_input (B, C), history (B, H + 1)
+"""The engine's ``plan.WaveNetState``: ring (R * B * C,) flat, next_input (B, C), history (B, H + 1)
 (past inputs in head space, input s in column s mod (H + 1); (B, 0) without sample features);
 the ring's layout: offsets (L,) in floats (the plan's row offsets times B * C), spans,
 dilations (L,); flags (24,) int64: the two threads' meeting place when one stream is shared
@@ -332,7 +332,7 @@ def _group(b0, b1, n, t0, weights, state, chunk, options):
     (streams x in) @ (in x out) matrix product, so each weight is read once per step for the
     whole group. Activations are flat, row-major (stream, channel).
 
-    Mirrors ``wavedil.wavenet.engines.plan.step`` line by line (the comments name its lines), except
+    Mirrors ``wavedil.wavenet.plan.step`` line by line (the comments name its lines), except
     that the ring is read and written layer by layer, and the sampler and the next input's
     embedding (``heads``, ``plan.embed``, ``Engine.set_input``'s history write) follow in the
     same loop."""

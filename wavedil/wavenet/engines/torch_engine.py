@@ -1,4 +1,4 @@
-"""The PyTorch generation engine: :func:`~wavedil.wavenet.engines.plan.step` on any device, one
+"""The PyTorch generation engine: :func:`~wavedil.wavenet.plan.step` on any device, one
 sample per call.
 
 A step is about six small ops per layer (the window of the dilated conv's taps, its product,
@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 
 from ..excitation import SampleContext
-from .plan import Engine, local_biases, step
+from ..plan import local_biases, step
+from .engine import Engine
 
 
 class TorchEngine(Engine):

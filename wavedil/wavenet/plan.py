@@ -1,10 +1,12 @@
 """One description of a WaveNet step: the plan (a model's weights laid out for one sample at
-a time) and :func:`step`, the step over it in plain torch ops.
+a time), the state every step runs over (:class:`WaveNetState`) and :func:`step`, the step over
+them in plain torch ops.
 
-The torch engine and ``export.StepFunction`` call :func:`step`; the numba engine reads the same
-plan arrays and ``numba_kernels._group`` mirrors :func:`step` line by line. ``WaveNet.step``
-stays the module-level reference that the tests hold all of them to. Weight normalisation is
-resolved once, here.
+``WaveNet.step``, the torch engine and ``export.StepFunction`` call :func:`step`; the numba
+engine reads the same plan arrays and state, and ``numba_kernels._group`` (with ``stack.c``)
+mirrors :func:`step` line by line; ``WaveNet.stream`` runs chunks over the same state, and the
+full forward (``WaveNet.forward``) is the reference the tests hold every one of them to.
+Weight normalisation is resolved once, here.
 
 One ring layout. Layer l keeps its last P_l = (k - 1) d_l inputs in rows
 ``offsets[l] .. offsets[l] + P_l - 1`` of one time-major ring (R, B, C), R = sum of the P_l,
@@ -34,9 +36,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from ...dsp.audio import mulaw_decode
-from ..excitation import SampleContext, SampleFeatures, combine_scale, tap_prediction
-from ..model import WaveNet
+from .excitation import SampleContext, SampleFeatures, combine_scale, tap_prediction
 
 
 @dataclass
@@ -120,8 +120,10 @@ class Plan:
 
 
 @dataclass
-class StepState:
-    """The state of incremental inference over a plan, owned by its caller."""
+class WaveNetState:
+    """The state of a WaveNet's incremental inference, owned by its caller: the one layout
+    that ``WaveNet.step``, ``WaveNet.stream`` and every engine run over (``WaveNet.init_state``
+    or :func:`empty_state` makes it)."""
 
     ring: torch.Tensor
     """(R, B, C): every layer's past inputs (see the module docstring)."""
@@ -132,6 +134,51 @@ class StepState:
     history: torch.Tensor | None = None
     """(B, H + 1): the last inputs in head space, input s in column s mod (H + 1), for the
     sample features (None without them)."""
+
+    @property
+    def batch_size(self) -> int:
+        return self.ring.shape[1]
+
+    @property
+    def steps(self) -> int:
+        """Samples consumed so far, as an int."""
+        return int(self.t)
+
+    def clone(self) -> "WaveNetState":
+        history = None if self.history is None else self.history.clone()
+        t = self.t.clone() if torch.is_tensor(self.t) else self.t
+        return WaveNetState(self.ring.clone(), t, self.next_input.clone(), history)
+
+    def numel(self) -> int:
+        """Values held: the sum over layers of (k - 1) * d * C * B, plus the sample history."""
+        return self.ring.numel() + (0 if self.history is None else self.history.numel())
+
+    def layer_rows(self, offset: int, span: int, start: int) -> torch.Tensor:
+        """The ring rows of a layer (first row ``offset``, ``span`` rows) that hold its inputs
+        of times start, start + 1, ..., start + span - 1 (row offset + time mod span)."""
+        return offset + torch.remainder(start + torch.arange(span, device=self.ring.device),
+                                        span)
+
+
+def empty_state(ring_rows: int, batch_size: int, channels: int, history: int | None,
+                device: torch.device | str | None = None,
+                dtype: torch.dtype | None = None) -> WaveNetState:
+    """Silence before the first sample: a zero ring (ring_rows, B, C), a zero next input and,
+    for sample features, a zero history of ``history`` + 1 columns."""
+    dtype = dtype or torch.float32
+    ring = torch.zeros(ring_rows, batch_size, channels, device=device, dtype=dtype)
+    past = (None if history is None
+            else torch.zeros(batch_size, history + 1, device=device, dtype=dtype))
+    return WaveNetState(ring, 0, torch.zeros(batch_size, channels, device=device, dtype=dtype),
+                        past)
+
+
+def feed(plan: Plan, state: WaveNetState, x: torch.Tensor) -> None:
+    """Make the model's input x (B,) (class ids, or samples in [-1, 1]) the next step's: its
+    embedding, and for the sample features the history's column of this step."""
+    state.next_input = embed(plan, x)
+    if state.history is not None:  # the input of step t, for the sample features
+        state.history[:, int(state.t) % state.history.shape[1]] = x
 
 
 def _w(conv) -> torch.Tensor:
@@ -155,8 +202,9 @@ def _bf16(w: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def make_plan(model: WaveNet, dtype: torch.dtype = torch.float32, weights: str = "fp32") -> Plan:
-    """Extract ``model``'s weights (on its device) into a :class:`Plan`, its large matrices in
+def make_plan(model: torch.nn.Module, dtype: torch.dtype = torch.float32,
+              weights: str = "fp32") -> Plan:
+    """Extract a WaveNet ``model``'s weights (on its device) into a :class:`Plan`, its large matrices in
     the format ``weights`` (:data:`WEIGHTS`)."""
     if weights not in WEIGHTS:
         raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}; got {weights!r}")
@@ -233,7 +281,7 @@ def local_biases(plan: Plan, cond: torch.Tensor, n: int | None = None) -> torch.
     return proj.unflatten(-1, (plan.n_layers, -1)).transpose(1, 2).contiguous()
 
 
-def sample_features(plan: Plan, state: StepState, ctx: SampleContext
+def sample_features(plan: Plan, state: WaveNetState, ctx: SampleContext
                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The sample features of the next step from the history ring: ((B, A), LP (B,) or None)."""
     H1 = state.history.shape[1]
@@ -243,7 +291,7 @@ def sample_features(plan: Plan, state: StepState, ctx: SampleContext
     return feats[..., 0], None if lp is None else lp[:, 0]
 
 
-def step(plan: Plan, state: StepState, bias: torch.Tensor,
+def step(plan: Plan, state: WaveNetState, bias: torch.Tensor,
          ctx: SampleContext | None = None) -> torch.Tensor:
     """One sample of every stream from ``state.next_input`` with per-layer biases ``bias``
     (L, B or 1, 2G) (:func:`static_biases`, plus :func:`local_biases` where conditioned), and
@@ -292,39 +340,3 @@ def step(plan: Plan, state: StepState, bias: torch.Tensor,
     if scale is not None:
         out[:, plan.scales] = combine_scale(out[:, plan.scales], scale[:, None])
     return out
-
-
-class Engine:
-    """What every engine holds for ``batch_size`` streams: the model's plan and head, the
-    state (:class:`StepState`) and the static biases. Subclasses run it:
-    ``sample(n, u, cond, temperature)`` draws n values per stream, (B, n); ``force(values,
-    cond)`` feeds given values (B, n) (teacher forcing) and returns the logits (n, B, out).
-    ``weights``: the plan's weight format (:data:`WEIGHTS`)."""
-
-    name = ""
-
-    def __init__(self, model: WaveNet, batch_size: int,
-                 speaker: torch.Tensor | None = None, weights: str = "fp32") -> None:
-        self.head = model.head
-        self.weights_format = weights
-        self.plan = make_plan(model, weights=weights)
-        self.batch_size = B = batch_size
-        C = self.plan.residual_channels
-        # silence before the first sample; the next input is zero until set_input
-        ring = self.plan.embed.new_zeros(self.plan.ring_rows, B, C)  # (R, B, C)
-        history = None
-        if self.plan.features is not None:  # (B, H + 1): zeros are silence, as in the forward
-            history = self.plan.embed.new_zeros(B, self.plan.features.history + 1)
-        self.state = StepState(ring, 0, self.plan.embed.new_zeros(B, C), history)
-        self.static = static_biases(self.plan, speaker)  # (L, B or 1, 2G)
-
-    def state_numel(self) -> int:
-        """Values held in the cache: the sum over layers of (k - 1) * d * B * C."""
-        return self.state.ring.numel()
-
-    def set_input(self, values: torch.Tensor) -> None:
-        """Set the next input from head-space values (B,): class ids or samples."""
-        x = mulaw_decode(values, self.plan.classes) if self.plan.mulaw_input else values
-        self.state.next_input = embed(self.plan, x)
-        if self.state.history is not None:  # the input of step t, for the sample features
-            self.state.history[:, int(self.state.t) % self.state.history.shape[1]] = x
