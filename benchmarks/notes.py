@@ -62,6 +62,7 @@ from the same frames beside it."""
 
 LONG = [
     Variant("WaveNet, recipes/notes_long.yaml", "notes_long.yaml"),
+    Variant("  with a Gaussian head", "notes_long.yaml", ["model.head=gaussian"]),
     *MAIN,
 ]
 """The longer recipe beside the default run (with --reuse-runs the quickstart's and the
