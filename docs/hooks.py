@@ -214,8 +214,8 @@ def recipe_checks() -> str:
     from wavedil.families import FAMILIES
     from wavedil.train import recipe
 
-    helpers = {"_check_frames(": recipe._check_frames, "_check_mel_settings(":
-               recipe.Recipe._check_mel_settings}
+    helpers = {"_check_frames(": recipe._check_frames,
+               "_check_mel_settings(": recipe._check_mel_settings}
     out = []
     for kind, family in FAMILIES.items():
         check = family.hook("check_recipe")

@@ -154,22 +154,23 @@ class Recipe:
         """The checks between sections, by the model family's ``check_recipe``."""
         family_of(self.model).hook("check_recipe")(self)
 
-    @staticmethod
-    def _check_mel_settings(model: MelSettings, data: DataConfig) -> None:
-        """The model reads the mel bands as the data makes them (recipes copy the settings;
-        one given in the model section must agree)."""
-        for key in MEL_KEYS:
-            want = getattr(data, key)
-            need("model", getattr(model, key) == want, key,
-                 f"data.{key} ({want!r}: the model inverts the features as the data makes "
-                 "them), or left out to take the data's", getattr(model, key))
-
     def to_dict(self) -> dict:
         return {name: asdict(getattr(self, name)) for name in SECTIONS}
 
     @property
     def run_dir(self) -> Path:
         return Path(self.train.run_dir or f"runs/{self.name}")
+
+
+
+def _check_mel_settings(model: MelSettings, data: DataConfig) -> None:
+    """The model reads the mel bands as the data makes them (recipes copy the settings;
+    one given in the model section must agree)."""
+    for key in MEL_KEYS:
+        want = getattr(data, key)
+        need("model", getattr(model, key) == want, key,
+             f"data.{key} ({want!r}: the model inverts the features as the data makes "
+             "them), or left out to take the data's", getattr(model, key))
 
 
 def check_effect(recipe: Recipe) -> None:
@@ -212,7 +213,7 @@ def check_harmonic_noise(recipe: Recipe) -> None:
     need("model", model.n_fft in (None, data.fft_size), "n_fft",
          f"null or data.n_fft ({data.fft_size}, the mel FFT size), or left out to take "
          f"the data's", model.n_fft)
-    Recipe._check_mel_settings(model, data)
+    _check_mel_settings(model, data)
     need("train", not recipe.train.input_noise, "input_noise",
          "0 for model.kind harmonic_noise (it reads no past samples)", recipe.train.input_noise)
 
@@ -232,7 +233,7 @@ def check_wavenet(recipe: Recipe) -> None:
          f"null or data.n_fft ({data.fft_size}, the mel FFT size), or left out to take the "
          f"data's", model.n_fft)
     if model.local_channels:
-        Recipe._check_mel_settings(model, data)
+        _check_mel_settings(model, data)
     need("model", not model.speakers or data.speakers_from_folders, "speakers",
          "0 without data.speakers_from_folders: true", model.speakers)
     need("train", not recipe.train.input_noise or model.input_kind == "scalar", "input_noise",

@@ -316,6 +316,14 @@ class WaveNet(nn.Module):
 
     def embed_input(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T): class indices (long) or samples in [-1, 1] (float) -> (B, C, T)."""
+        self._check_input(x)
+        if self.config.input_kind == "classes":
+            return self.embed(x.long()).transpose(1, 2)
+        return self.embed(x.unsqueeze(1))
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        """ValueError unless x (B, T) is this model's kind of input: integer classes in range,
+        or float samples."""
         if x.dim() != 2:
             raise ValueError(f"WaveNet: expected input of shape (B, T), got {tuple(x.shape)}")
         if self.config.input_kind == "classes":
@@ -324,10 +332,8 @@ class WaveNet(nn.Module):
             if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.config.classes):
                 raise ValueError(f"WaveNet: class input must lie in [0, {self.config.classes}), "
                                  f"got [{int(x.min())}, {int(x.max())}]")
-            return self.embed(x.long()).transpose(1, 2)
-        if not x.is_floating_point():
+        elif not x.is_floating_point():
             raise ValueError(f"WaveNet: scalar input must be a float tensor, got {x.dtype}")
-        return self.embed(x.unsqueeze(1))
 
     def upsample(self, local: torch.Tensor) -> torch.Tensor:
         """Frame features (B, local_channels, N) -> conditioning (B, cond_channels, N * hop)."""
@@ -547,7 +553,7 @@ class WaveNet(nn.Module):
         weights as they are now."""
         if x.dim() != 1:
             raise ValueError(f"WaveNet.step: expected input of shape (B,), got {tuple(x.shape)}")
-        self.embed_input(x[:, None])  # the input's checks (kind, range)
+        self._check_input(x[:, None])
         self._check_state(state, x.shape[0])
         self._check_cond(None if cond is None else cond[..., None], x.shape[0], 1)
         plan = self.plan()
