@@ -620,3 +620,14 @@ def test_fuzz_load_clip_never_raises(signal, subtype, fmt):
 
 def test_prepare_calls_the_patchable_loader():
     assert dataset_module.files is files_module
+
+
+def test_the_data_section_knows_as_many_corpus_timbres_as_the_corpus_has():
+    """DataConfig (in wavedil/features.py, which loading imports without the data package)
+    holds the corpus's timbre count as a constant: it must be the corpus's own."""
+    from wavedil.features import CORPUS_TIMBRES
+
+    assert CORPUS_TIMBRES == len(TIMBRES)
+    assert DataConfig(corpus_timbres=len(TIMBRES)).corpus_timbres == len(TIMBRES)
+    with pytest.raises(ValueError, match="corpus_timbres"):
+        DataConfig(corpus_timbres=len(TIMBRES) + 1)

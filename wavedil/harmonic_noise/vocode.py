@@ -1,8 +1,8 @@
 """The harmonic-plus-noise vocoder's synthesis as a stream: it reads every frame (its blocks
 may look ahead), makes the waveform in one pass and yields it in chunks, with the arguments of
-the WaveNet's :func:`wavedil.wavenet.generate.stream` (those that apply to a model that draws
-nothing from its own past must keep their defaults), so that ``wavedil.stream`` and the
-drivers treat every family that generates alike."""
+the WaveNet's :func:`wavedil.wavenet.generate.stream` (the sampling ones do not apply and are
+ignored; a weight format other than fp32 or a prime is an error), so that ``wavedil.stream``
+and the drivers treat every family that generates alike."""
 
 from __future__ import annotations
 

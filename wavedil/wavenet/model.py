@@ -211,6 +211,12 @@ class WaveNetConfig(Config, MelSettings):
     def receptive_field(self) -> int:
         return receptive_field(self.kernel_size, self.layer_dilations)
 
+    @property
+    def ring_rows(self) -> int:
+        """Rows of the state's ring: every layer's past inputs, the sum of (k - 1) d_l (the
+        plan's ``ring_rows``; ``WaveNetState.ring`` is (ring_rows, B, C))."""
+        return sum((self.kernel_size - 1) * d for d in self.layer_dilations)
+
     def dilation_stack(self, sample_rate: int) -> tuple[int, list[int], float, str]:
         """(kernel size, the layers' dilations in order, steps per second, what a step is) of
         the stack, as ``wavedil rf`` analyses it: the layers over samples."""
@@ -475,13 +481,12 @@ class WaveNet(nn.Module):
         """Empty history (silence before the first sample) for ``batch_size`` streams, in the
         layout every step runs over (:class:`~wavedil.wavenet.plan.WaveNetState`)."""
         c = self.config
-        rows = sum((c.kernel_size - 1) * d for d in c.layer_dilations)
         history = None if self.excitation is None else self.excitation.history
-        return empty_state(rows, batch_size, c.residual_channels, history, device,
+        return empty_state(c.ring_rows, batch_size, c.residual_channels, history, device,
                            dtype or self.out2.weight.dtype)
 
     def _check_state(self, state: WaveNetState, batch_size: int) -> None:
-        rows = sum((self.config.kernel_size - 1) * d for d in self.config.layer_dilations)
+        rows = self.config.ring_rows
         if not isinstance(state, WaveNetState) or tuple(state.ring.shape[::2]) != (
                 rows, self.config.residual_channels):
             got = (f"a ring of shape {tuple(state.ring.shape)}" if isinstance(state, WaveNetState)
