@@ -36,12 +36,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import numba
 import torch
 
 import docs_page
 from machine import describe, dot_peak, fma_peak, memory_bandwidth, multiply_adds
 from wavedil import WaveNet, WaveNetConfig
 from wavedil import generate
+from wavedil.wavenet.engines.numba_engine import NumbaEngine
+from wavedil.wavenet.engines.planner import PlanCache, candidates, decide, measure
 
 CONFIG_A = dict(layers=20, cycle_length=10, kernel_size=2, residual_channels=64,
                 gate_channels=128, skip_channels=128, head="categorical", classes=256)
@@ -136,15 +139,23 @@ def part2(quick: bool) -> dict[str, tuple[list[str], list[str]]]:
         r9y9_generate(peer, 10)
         peer_sps = m / timed(lambda: r9y9_generate(peer, m), 2)
         rows.append(("r9y9 wavenet-vocoder 0.1.1 (batch 1 only)", 1, peer_sps, peer_sps))
+    cache = PlanCache(Path(tempfile.mkdtemp()) / "plans.json")  # a first use, timed
+    first_use = []
     for batch in (1, 16, 32):
         n = (800 if quick else 16000) if batch == 1 else (200 if quick else 4000)
         for engine, weights in (("torch", "fp32"), ("numba", "fp32"), ("numba", "bf16"),
-                                ("numba", "bf16-dot")):
-            generate(model, 100, batch, engine=engine, weights=weights)
+                                ("numba", "bf16-dot"), ("numba", "fast")):
+            plan, name = "auto", f"wavedil {engine} {weights}"
+            if engine == "numba":
+                start = time.perf_counter()
+                plan = decide(model, batch, weights, "auto", cache=cache)
+                first_use.append(time.perf_counter() - start)
+                name += f" ({plan.choice.label(batch)})"
+            generate(model, 100, batch, engine=engine, weights=weights, plan=plan)
             m = n if engine == "numba" else max(200, n // 16)
             sps = m * batch / timed(lambda: generate(model, m, batch, engine=engine,
-                                                     weights=weights), 3)
-            rows.append((f"wavedil {engine} {weights}", batch, sps, peer_sps))
+                                                     weights=weights, plan=plan), 3)
+            rows.append((name, batch, sps, peer_sps))
     threads = torch.get_num_threads()
     limits = describe(threads)
     print(limits)
@@ -161,24 +172,59 @@ def part2(quick: bool) -> dict[str, tuple[list[str], list[str]]]:
     show(table, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, batch, sps, peer_sps in rows:
         ratio = f"{sps / peer_sps:.1f}x" if peer_sps else "n/a"
-        width = 4 if name.endswith("fp32") else 2  # bytes per weight read
-        limit = dot if name.endswith("bf16-dot") and dot else peak  # the products' ceiling
+        used = name.split("(")[-1] if "(" in name else name  # the format the engine ran
+        width = 4 if "fp32" in used else 2  # bytes per weight read
+        limit = dot if "bf16-dot" in used and dot else peak  # the products' ceiling
         flops = 2 * macs * sps
         show(table, f"| {name} | {batch} | {sps:,.0f} | {sps / 16000:.2f} | {sps / 24000:.2f} "
              f"| {ratio} | {flops / 1e9:.1f} | {100 * flops / limit:.0f}% | "
              f"{width * macs * sps / batch / 1e9:.1f} |")
-    notes = [f"torch {torch.__version__}, {threads} threads", limits, weights_line]
+    planner_line = (f"the planner's first use (plan auto, an empty cache): {min(first_use):.2f} to "
+                    f"{max(first_use):.2f} s per batch size and weights")
+    print("\n" + planner_line)
+    notes = [f"torch {torch.__version__}, {threads} threads", limits, weights_line, planner_line]
     if peer is None:
         print("\n(r9y9's wavenet-vocoder is not installed: pip install -e '.[bench]')")
         notes.append("r9y9's wavenet-vocoder was not installed: no peer row")
-    return {"config-a": (table, notes), "shared-stream": (shared_stream(model, quick), notes[:1])}
+    return {"config-a": (table, notes),
+            "default-vs-best": (default_vs_best(model, quick, peak, dot, macs), notes[:2]),
+            "shared-stream": (shared_stream(model, quick), notes[:1])}
+
+
+def default_vs_best(model: WaveNet, quick: bool, peak: float, dot: float, macs: int) -> list[str]:
+    """The planner's default against the best candidate, per batch size and weights: the
+    choice that a first use makes (plan auto, an empty cache: a one-second measurement) and
+    every candidate, timed again for longer in alternating rounds in one process (the
+    planner's own timing loop, a longer budget)."""
+    from wavedil.native import kernel as native
+
+    print()
+    table: list[str] = []
+    show(table, "| batch | weights | the default (plan auto, first use) | its samples/s | the best "
+         "candidate | its samples/s | default / best | of the peak (the default's format) |")
+    show(table, "|---:|---|---|---:|---|---:|---:|---:|")
+    kernel = native.load()
+    for batch in (1, 32):
+        for weights in ("fp32", "bf16", "bf16-dot", "fast"):
+            cache = PlanCache(Path(tempfile.mkdtemp()) / "plans.json")
+            chosen = decide(model, batch, weights, "auto", cache=cache).choice
+            probe = NumbaEngine(model, batch, weights="fp32")
+            choices = candidates(probe.pairable, batch, weights, numba.get_num_threads(), kernel,
+                                 probe.packed)
+            rates, _ = measure(model, batch, choices, kernel, budget=1.5 if quick else 6.0,
+                               max_rounds=1000)
+            top = max(choices, key=lambda c: rates[c])
+            limit = dot if chosen.weights == "bf16-dot" and dot else peak
+            show(table, f"| {batch} | {weights} | {chosen.label(batch)} | {rates[chosen]:,.0f} | "
+                 f"{top.label(batch)} | {rates[top]:,.0f} | {rates[chosen] / rates[top]:.2f} | "
+                 f"{100 * 2 * macs * rates[chosen] / limit:.0f}% |")
+    return table
 
 
 def shared_stream(model: WaveNet, quick: bool) -> list[str]:
     """Batch 1 with the stream's steps shared by both cores against one core (the engine's
     ``paired``), in turn in one process, 1,600-sample chunks as ``generate`` makes them; and
     what making an engine costs."""
-    from wavedil.wavenet.engines.numba_engine import NumbaEngine
 
     print()
     table: list[str] = []
@@ -189,9 +235,8 @@ def shared_stream(model: WaveNet, quick: bool) -> list[str]:
     u = torch.rand(n, 1, 1, generator=torch.Generator().manual_seed(0))
     for weights in ("fp32", "bf16", "bf16-dot"):
         setup = timed(lambda: NumbaEngine(model, 1, weights=weights), 5)
-        engines = {"shared": NumbaEngine(model, 1, weights=weights),
-                   "one": NumbaEngine(model, 1, weights=weights)}
-        engines["one"].paired = False
+        engines = {"shared": NumbaEngine(model, 1, weights=weights, threads=2),
+                   "one": NumbaEngine(model, 1, weights=weights, threads=1)}
         if not engines["shared"].paired:
             show(table, f"| | {weights} | (not shared: no C kernel or one numba thread) | | | |")
             continue

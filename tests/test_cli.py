@@ -62,9 +62,10 @@ def test_info_system_one_fact_a_line():
     r = runner.invoke(app, ["info", "--system", "--json"])
     assert r.exit_code == 0, r.output
     facts = json.loads(r.stdout)
-    assert list(facts) == ["torch", "numba", "C compiler", "kernel", "threads"]
+    assert list(facts) == ["torch", "numba", "C compiler", "kernel", "threads", "cpu", "plans"]
     r = runner.invoke(app, ["info", "--system"])
-    assert r.stdout.splitlines() == [f"{k}: {v}" for k, v in facts.items()]
+    assert r.stdout.splitlines() == ([f"{k}: {v}" for k, v in facts.items() if k != "plans"]
+                                     + [f"plan: {k} -> {v}" for k, v in facts["plans"].items()])
     r = runner.invoke(app, ["info"])
     assert r.exit_code == 2 and "--system" in r.stderr
 
@@ -92,9 +93,26 @@ def test_generate_kernel_option(tmp_path):
     for args, text in ((["--engine", "torch", "--kernel", "c"], "torch engine"),
                        (["--kernel", "fortran"], "kernel must be one of auto, c, numba"),
                        (["--batch", "0"], "--batch must be >= 1"),
-                       (["--engine", "fast"], "engine")):
+                       (["--engine", "fast"], "engine"),
+                       (["--plan", "fastest"], "--plan")):
         r = runner.invoke(app, base + args)
         assert r.exit_code == 2 and r.stderr.strip().count("\n") == 0 and text in r.stderr, r.output
+    # the planner's choice is reported; with nothing to choose, the fixed default says why
+    r = runner.invoke(app, base[:-1] + ["--engine", "numba", "--weights", "fast", "--plan",
+                                        "fixed"])
+    assert r.exit_code == 0, r.output
+    assert "engine configuration: fp32, one thread: the fixed default" in r.stdout
+    r = runner.invoke(app, ["tune", str(tmp_path / "run" / "best.pt"), "--batch", "1,2",
+                            "--weights", "fp32,fast", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert [(d["batch"], d["weights"]) for d in rows] == [(1, "fp32"), (1, "fast"), (2, "fp32"),
+                                                         (2, "fast")]
+    assert all(d["choice"].startswith("fp32") for d in rows)  # widths of no whole panel
+    for args, text in ((["--batch", "0"], "--batch must be >= 1"),
+                       (["--weights", "int8"], "--weights must be among")):
+        r = runner.invoke(app, ["tune", str(tmp_path / "run" / "best.pt"), *args])
+        assert r.exit_code == 2 and text in r.stderr, r.output
 
 
 def f0_checkpoint(path, f0_input=True):
@@ -245,14 +263,16 @@ def test_the_package_names_load_on_first_use_as_plain_imports_did():
 
 def test_engine_device_and_format_are_choices_in_the_help_and_bad_ones_one_line():
     from wavedil import cli
-    from wavedil.wavenet.engines import ENGINES, WEIGHTS
+    from wavedil.wavenet.engines import ENGINES
+    from wavedil.wavenet.engines.choice import CHOICES, PLANS
     from wavedil.export import FORMATS
 
     from wavedil.effect.process import ENGINES as EFFECT_ENGINES
     from wavedil.effect.model import TANH
 
     assert cli.ENGINES == ENGINES and cli.FORMATS == tuple(FORMATS)
-    assert cli.EFFECT_ENGINES == EFFECT_ENGINES and cli.WEIGHTS == WEIGHTS and cli.TANH == TANH
+    assert cli.EFFECT_ENGINES == EFFECT_ENGINES and cli.WEIGHTS == CHOICES and cli.TANH == TANH
+    assert cli.PLANS == PLANS
     for command, shown in (("generate", ("auto|torch|numba", "cpu|cuda", "fp32|bf16")),
                            ("process", ("auto|compiled|torch", "model|fast|exact")),
                            ("evaluate", ("auto|torch|numba", "cpu|cuda")),

@@ -137,7 +137,7 @@ def test_the_allowed_values_come_from_the_checks():
     from wavedil.train.recipe import TrainConfig
 
     assert hooks.allowed(TrainConfig)["steps"] == [">= 1"]  # a loop over the names
-    assert hooks.allowed(GenerateConfig)["weights"] == ["fp32, bf16, bf16-dot"]  # a constant
+    assert hooks.allowed(GenerateConfig)["weights"] == ["fp32, bf16, bf16-dot, fast"]  # a constant
     assert hooks.allowed(EffectConfig)["preset"] == \
         ["one of standard, lite, feather, nano, or null with arrays"]
     assert hooks.allowed(WaveNetConfig)["mel_scale"] == ["one of htk, slaney"]  # inherited

@@ -30,8 +30,10 @@ EFFECT_ENGINES = ("auto", "compiled", "torch")
 """wavedil.effect.process.ENGINES: engines of effect models."""
 TANH = ("model", "fast", "exact")
 """wavedil.effect.model.TANH: how process plays an effect's tanh layers."""
-WEIGHTS = ("fp32", "bf16", "bf16-dot")
-"""wavedil.wavenet.engines.WEIGHTS: engine weight formats."""
+WEIGHTS = ("fp32", "bf16", "bf16-dot", "fast")
+"""wavedil.wavenet.engines.choice.CHOICES: engine weight formats, and the planner's fast."""
+PLANS = ("auto", "measure", "cached", "fixed")
+"""wavedil.wavenet.engines.choice.PLANS: how the engine's configuration is chosen."""
 REFINE_HELP = ("passes of mel-consistent refinement after a mel-conditioned model (each band's "
                "energy per frame made the input's; 0: none; default: the recipe's "
                "generate.refine)")
@@ -40,6 +42,7 @@ Engine = Enum("Engine", {name: name for name in ENGINES}, type=str)
 Device = Enum("Device", {name: name for name in DEVICES}, type=str)
 Format = Enum("Format", {name: name for name in FORMATS}, type=str)
 Weights = Enum("Weights", {name: name for name in WEIGHTS}, type=str)
+Plan = Enum("Plan", {name: name for name in PLANS}, type=str)
 EffectEngine = Enum("EffectEngine", {name: name for name in EFFECT_ENGINES}, type=str)
 Tanh = Enum("Tanh", {name: name for name in TANH}, type=str)
 
@@ -309,8 +312,12 @@ def generate(
                                "auto, c or numba (see wavedil info --system)"),
     weights: Optional[Weights] = typer.Option(None, "--weights", help="the engine's weight "
                                               "format: fp32 (exact), bf16 (half the bytes "
-                                              "read per sample) or bf16-dot (bfloat16 dot "
-                                              "products too; default: the recipe's)"),
+                                              "read per sample), bf16-dot (bfloat16 dot "
+                                              "products too) or fast (the fastest of them on "
+                                              "this machine; default: the recipe's)"),
+    plan: Plan = typer.Option("auto", "--plan", help="how the numba engine's threads (and "
+                              "fast's format) are chosen: auto (measured once, then cached), "
+                              "measure, cached or fixed (see wavedil tune)"),
     device: Device = typer.Option("cpu", "--device", help="where the model runs"),
     plot: bool = typer.Option(False, "--plot", help="write a spectrogram PNG beside each wav"),
     force: bool = typer.Option(False, "--force", help="overwrite existing outputs"),
@@ -330,7 +337,7 @@ def generate(
                             temperature, seed, engine.value, device.value, plot, force, progress,
                             kernel=kernel, f0=f0, refine=refine,
                             weights=weights.value if weights is not None else None,
-                            voiced_temperature=voiced_temperature)
+                            voiced_temperature=voiced_temperature, plan=plan.value)
     if as_json:
         print(json.dumps(result.__dict__))
         return
@@ -339,6 +346,8 @@ def generate(
     typer.echo(f"{result.samples} samples ({result.seconds:.2f} s) per stream, "
                f"{result.samples_per_second:,.0f} samples/s, {result.real_time_factor:.2f}x real time "
                f"({result.engine} engine)" + (" - interrupted, partial output written" if result.interrupted else ""))
+    if result.plan:
+        typer.echo(f"engine configuration: {result.plan}")
 
 
 @app.command()
@@ -428,7 +437,8 @@ def info(
         from .wavenet.engines import system_info
 
         facts = system_info()
-        lines = [f"{key}: {value}" for key, value in facts.items()]
+        lines = [f"{key}: {value}" for key, value in facts.items() if key != "plans"]
+        lines += [f"plan: {key} -> {value}" for key, value in facts["plans"].items()]
         typer.echo(json.dumps(facts) if as_json else "\n".join(lines))
         return
     if checkpoint is None:
@@ -454,6 +464,33 @@ def info(
                                             if k not in ("layout", "f0")))
         if d["features"]["f0"]:
             typer.echo(f"features f0: {d['features']['f0']['rows']}")
+
+
+@app.command()
+def tune(
+    checkpoint: Path = typer.Argument(..., help="an autoregressive checkpoint (.pt)"),
+    batch: str = typer.Option("1", "--batch", help="batch sizes, comma-separated"),
+    weights: Optional[str] = typer.Option(None, "--weights", help="formats, comma-separated: "
+                                          "fp32, bf16, bf16-dot, fast (default: the recipe's "
+                                          "generate.weights, and fast)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON list"),
+) -> None:
+    """Measure the numba engine's configurations for a checkpoint now, so that generate finds
+    the choice cached (under ~/.cache/wavedil/plans.json; wavedil info --system lists it).
+
+    Example: wavedil tune pretrained:quickstart --batch 1,32 --weights fp32,fast
+    """
+    from .synthesis import tune as tune_engine
+
+    sizes = _ints(batch, "batch")
+    formats = None if weights is None else [w.strip() for w in weights.split(",") if w.strip()]
+    with _user_errors():
+        decisions = tune_engine(checkpoint, sizes, formats)
+    if as_json:
+        print(json.dumps(decisions))
+        return
+    for d in decisions:
+        typer.echo(f"batch {d['batch']}, weights {d['weights']}: {d['plan']}")
 
 
 @app.command()

@@ -16,7 +16,9 @@ import torch
 
 from .dsp.audio import load_audio
 from .checkpoint import LoadedModel, load_model
-from .wavenet.engines import WEIGHTS, resolve_engine, resolve_kernel
+from .wavenet.engines import resolve_engine, resolve_kernel
+from .wavenet.engines.choice import CHOICES as WEIGHT_CHOICES
+from .wavenet.engines.choice import PLANS
 from .dsp.f0 import f0_features
 from .families import stream
 from .families import family_of, validation_key
@@ -40,6 +42,9 @@ class Synthesis:
     plots: list[str] = field(default_factory=list)
     kernel: str = "none"
     """The numba engine's matrix kernel (``native`` status); "none" for the torch engine."""
+    plan: str = ""
+    """The numba engine's configuration and how the planner chose it (``Decision.describe``);
+    "" for the other engines."""
 
 
 def mel_from_wav(path: str | Path, loaded: LoadedModel) -> torch.Tensor:
@@ -167,6 +172,7 @@ def synthesize(
     refine: int | None = None,
     weights: str | None = None,
     voiced_temperature: float | None = None,
+    plan: str = "auto",
 ) -> Synthesis:
     """Generate audio from a checkpoint and write one wav per stream.
 
@@ -179,7 +185,9 @@ def synthesize(
     mel-consistent refinement (:func:`wavedil.dsp.refine.mel_refine`, default the checkpoint's
     ``generate.refine``) over the whole output of a mel-conditioned model, which is then held
     in memory until the passes are done. ``weights``: an autoregressive model's engine weight
-    format, fp32, bf16 or bf16-dot (default the checkpoint's ``generate.weights``).
+    format, fp32, bf16 or bf16-dot, or fast (the fastest of them here; default the checkpoint's
+    ``generate.weights``). ``plan``: how the numba engine's configuration is chosen
+    (``wavedil.wavenet.engines.planner``: auto, measure, cached or fixed).
     ``voiced_temperature``: the temperature of voiced samples after their run's first period
     (default the checkpoint's ``generate.voiced_temperature``; see
     :class:`wavedil.wavenet.generate.VoicedTemperature`).
@@ -196,8 +204,10 @@ def synthesize(
                           else voiced_temperature)
     seed = g.seed if seed is None else seed
     engine = engine or g.engine
-    if weights is not None and weights not in WEIGHTS:
-        raise ValueError(f"--weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+    if weights is not None and weights not in WEIGHT_CHOICES:
+        raise ValueError(f"--weights must be one of {', '.join(WEIGHT_CHOICES)}, got {weights!r}")
+    if plan not in PLANS:
+        raise ValueError(f"--plan must be one of {', '.join(PLANS)}, got {plan!r}")
     if weights not in (None, "fp32") and not family.autoregressive:
         raise ValueError(f"--weights {weights} applies to autoregressive models; this vocoder "
                          "synthesises in one pass")
@@ -248,12 +258,17 @@ def synthesize(
         if p.exists() and not force:
             raise ValueError(f"{p} exists; pass --force to overwrite")
 
+    decision = plan
+    if used == "numba":  # measured (or read) before the clock starts: not generation time
+        from .wavenet.engines.planner import decide
+
+        decision = decide(model, batch, weights, plan, chosen, model.speaker_vector(speaker, batch))
     gen = torch.Generator(device=device).manual_seed(seed)
     done, interrupted = 0, False
     start = time.perf_counter()
     chunks = stream(model, n, batch, local=local, speaker=speaker, temperature=temperature,
-                    voiced_temperature=voiced_temperature,
-                    generator=gen, engine=engine, kernel=chosen, weights=weights)
+                    voiced_temperature=voiced_temperature, generator=gen, engine=engine,
+                    kernel=chosen, weights=weights, plan=decision)
     try:  # stream checks its arguments when asked for the first chunk: no file before they pass
         first = [next(chunks)]
     except StopIteration:
@@ -307,7 +322,43 @@ def synthesize(
             plots.append(str(png))
     sps = done * batch / elapsed
     return Synthesis([str(p) for p in paths], done, done / rate, sps, sps / rate, used,
-                     interrupted, plots, chosen.status if chosen is not None else "none")
+                     interrupted, plots, chosen.status if chosen is not None else "none",
+                     decision.describe() if used == "numba" else "")
+
+
+def tune(checkpoint: str | Path, batches: list[int], formats: list[str] | None = None
+         ) -> list[dict]:
+    """Measure the numba engine's configurations for ``checkpoint`` now, at each batch size
+    and weight format (default: the checkpoint's ``generate.weights``, and fast), and cache
+    the choices (``wavedil.wavenet.engines.planner``, plan "measure"); one dict per pair:
+    batch, weights, the choice's label, how it was made, the rates measured, ``plan`` (one
+    line)."""
+    loaded = load_model(checkpoint, "cpu")
+    model = loaded.model
+    family = family_of(model)
+    if not family.autoregressive:
+        raise ValueError(f"{checkpoint}: a model of kind {family.kind} has no sampling engine "
+                         "to tune (it synthesises in one pass)")
+    formats = formats or list(dict.fromkeys([loaded.generate.weights, "fast"]))
+    for w in formats:
+        if w not in WEIGHT_CHOICES:
+            raise ValueError(f"--weights must be among {', '.join(WEIGHT_CHOICES)}, got {w!r}")
+    for b in batches:
+        if b < 1:
+            raise ValueError(f"--batch must be >= 1, got {b}")
+    if resolve_engine("auto", "cpu") != "numba":
+        raise ValueError("the numba engine is unavailable here (pip install numba): the torch "
+                         "engine has nothing to tune")
+    from .wavenet.engines.planner import decide
+
+    out = []
+    for b in batches:
+        speaker = model.speaker_vector(0, b) if model.config.speakers else None
+        for w in formats:
+            d = decide(model, b, w, "measure", speaker=speaker)
+            out.append({"batch": b, "weights": w, "choice": d.choice.label(b), "how": d.how,
+                        "rates": d.rates, "plan": d.describe()})
+    return out
 
 
 def describe(checkpoint: str | Path) -> dict:

@@ -22,12 +22,12 @@ def stream(model: HarmonicNoiseNet, n_samples: int | None = None, batch_size: in
            speaker: torch.Tensor | int | None = None, temperature: float = 1.0,
            prime: torch.Tensor | None = None, generator: torch.Generator | None = None,
            engine: str = "auto", chunk_size: int = CHUNK, kernel: object = "auto",
-           weights: str = "fp32", voiced_temperature: float | None = None
-           ) -> Iterator[torch.Tensor]:
+           weights: str = "fp32", voiced_temperature: float | None = None,
+           plan: object = "auto") -> Iterator[torch.Tensor]:
     """Yield the waveform (B, n_i) in [-1, 1] for the frames ``local`` (B or 1, channels, N),
     or an iterable of such chunks, all read first; ``generator``: the noise source's random
-    numbers. ``temperature``, ``engine``, ``kernel`` and ``voiced_temperature`` do not apply
-    (nothing is sampled); ``weights`` other than fp32 and ``prime`` are errors."""
+    numbers. ``temperature``, ``engine``, ``kernel``, ``plan`` and ``voiced_temperature`` do
+    not apply (nothing is sampled); ``weights`` other than fp32 and ``prime`` are errors."""
     if weights != "fp32":
         raise ValueError(f"weights={weights!r} applies to autoregressive models; this "
                          "vocoder synthesises in one pass")

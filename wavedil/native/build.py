@@ -30,9 +30,36 @@ from typing import ClassVar
 FLAGS = ["-O3", "-march=native", "-shared", "-fPIC"]
 
 
-def cache_root() -> Path:
+def cache_home() -> Path:
+    """The package's folder in the user's cache: ``$XDG_CACHE_HOME/wavedil`` (default
+    ``~/.cache/wavedil``)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-    return Path(base) / "wavedil" / "native"
+    return Path(base) / "wavedil"
+
+
+def cache_root() -> Path:
+    """Where built libraries go: ``cache_home() / "native"``."""
+    return cache_home() / "native"
+
+
+def cpu_model() -> str:
+    """This CPU in one line: its model name, and family/model/stepping where /proc/cpuinfo
+    gives them (cloud CPUs often share a model name), else ``platform.processor()``."""
+    facts: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("model name", "cpu family", "model", "stepping") and key not in facts:
+                facts[key] = value.strip()
+            if not line.strip() and facts:
+                break
+    except OSError:
+        pass
+    if "model name" not in facts:
+        return platform.processor() or platform.machine()
+    ids = ", ".join(f"{k} {facts[k]}" for k in ("cpu family", "model", "stepping") if k in facts)
+    return f"{facts['model name']} ({ids})" if ids else facts["model name"]
 
 
 def _cpu_flags() -> str:

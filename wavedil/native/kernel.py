@@ -70,6 +70,12 @@ class Kernel:
         return self.gemm_packed_bf16 != 0
 
     @property
+    def build(self) -> str:
+        """The build's key (its folder under ``build.cache_root``): sources, compiler, flags
+        and CPU features."""
+        return Path(self.library._name).parent.name
+
+    @property
     def status(self) -> str:
         return (f"C kernel built with {self.compiler}" + (", packed panels" if self.packed else "")
                 + (", bfloat16 dot products" if self.dot_native else ""))
@@ -90,6 +96,7 @@ class Unavailable(cbuild.Unavailable):
     pair_join: ClassVar[int] = 0
     packed: ClassVar[bool] = False
     compact: ClassVar[bool] = False
+    build: ClassVar[str] = "none"
 
     @property
     def status(self) -> str:

@@ -22,9 +22,10 @@ import torch
 
 from ..dsp.audio import mulaw_decode, mulaw_encode
 from ..config import Config
-from .engines import make_engine
+from .engines import make_engine, resolve_engine, resolve_kernel
 from ..native.kernel import Kernel, Unavailable
-from .plan import WEIGHTS
+from .engines.choice import CHOICES as WEIGHT_CHOICES
+from .engines.choice import FAST, PLANS, Decision
 from ..dsp.lpc import de_emphasis, pre_emphasis
 from .model import WaveNet
 from ..dsp.refine import REFINE_MOMENTUM
@@ -91,6 +92,7 @@ def stream(
     kernel: str | Kernel | Unavailable = "auto",
     weights: str = "fp32",
     voiced_temperature: float | None = None,
+    plan: str | Decision = "auto",
 ) -> Iterator[torch.Tensor]:
     """Yield generated waveform chunks (B, n_i) in [-1, 1] as they are produced.
 
@@ -111,13 +113,23 @@ def stream(
         weights: the engine's weight format, "fp32" (exact), "bf16" (the large matrices
             rounded to bfloat16, which the numba engine's C kernel reads in half the bytes) or
             "bf16-dot" (the products' inputs rounded too, for the CPU's bfloat16 dot product
-            where it has one: see ``wavedil.wavenet.plan.WEIGHTS``).
+            where it has one: see ``wavedil.wavenet.plan.WEIGHTS``), or "fast": the fastest
+            of the formats whose quality cost was measured within the limit
+            (``engines.planner.FAST_FORMATS``) on this machine (fp32 on the torch engine,
+            which runs no format faster).
+        plan: how the numba engine's configuration is chosen (``engines.planner``): "auto"
+            (measured on first use, then cached), "measure", "cached" or "fixed"; or a
+            ``planner.Decision`` already made. The samples are those of the weight format
+            whatever the plan; only the speed changes.
         voiced_temperature: the temperature of voiced samples whose period before lies in
             their own voiced run (:class:`VoicedTemperature`; a model with pitch taps); None:
             ``temperature`` for all.
     """
-    if weights not in WEIGHTS:
-        raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}; got {weights!r}")
+    if weights not in WEIGHT_CHOICES:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHT_CHOICES)}; got {weights!r}")
+    if not (isinstance(plan, Decision) or plan in PLANS):
+        raise ValueError(f"plan must be one of {', '.join(PLANS)} or a planner.Decision; "
+                         f"got {plan!r}")
     if not isinstance(model, WaveNet):
         raise TypeError(f"stream: a WaveNet expected, got {type(model).__name__} "
                         "(wavedil.stream takes a model of any family)")
@@ -143,7 +155,18 @@ def stream(
     B = batch_size
     device = next(model.parameters()).device
     spk = model.speaker_vector(speaker, B)
-    eng = make_engine(engine, model, B, spk, kernel, weights)
+    name = resolve_engine(engine, device)
+    threads = None
+    if name == "numba" and device.type == "cpu":
+        from .engines.planner import decide
+
+        chosen = resolve_kernel(kernel, name)
+        decision = plan if isinstance(plan, Decision) else decide(model, B, weights, plan,
+                                                                   chosen, spk)
+        weights, threads = decision.choice.weights, decision.choice.threads
+    elif weights == FAST:
+        weights = "fp32"  # the torch engine computes in float32 whatever the format
+    eng = make_engine(name, model, B, spk, kernel, weights, threads)
     head = model.head
 
     # the first input is silence
@@ -275,15 +298,16 @@ class GenerateConfig(Config):
     """Momentum of the refinement passes, in [0, 1)."""
     weights: str = "fp32"
     """Weight format of an autoregressive model's engine: fp32 (exact), bf16 (its large
-    matrices rounded to bfloat16: half the bytes to read per sample in the numba engine) or
+    matrices rounded to bfloat16: half the bytes to read per sample in the numba engine),
     bf16-dot (the products' inputs rounded too: bfloat16 dot products where the CPU has them;
-    ``wavedil.wavenet.plan.WEIGHTS``)."""
+    ``wavedil.wavenet.plan.WEIGHTS``) or fast (the fastest of those on the machine, as the
+    engines' planner measures it)."""
 
     def __post_init__(self) -> None:
         self.need(self.seconds > 0, "seconds", "> 0")
         self.need(self.refine >= 0, "refine", ">= 0 (passes; 0: none)")
         self.need(0 <= self.refine_momentum < 1, "refine_momentum", "in [0, 1)")
-        self.need(self.weights in WEIGHTS, "weights", ", ".join(WEIGHTS))
+        self.need(self.weights in WEIGHT_CHOICES, "weights", ", ".join(WEIGHT_CHOICES))
         self.need(self.temperature >= 0, "temperature", ">= 0")
         self.need(self.voiced_temperature is None or self.voiced_temperature >= 0,
                   "voiced_temperature", ">= 0, or null for the temperature everywhere")

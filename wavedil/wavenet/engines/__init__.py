@@ -5,7 +5,9 @@
   products done by a kernel: ``kernel="c"`` the C kernel of ``native``, ``"numba"`` numba's
   own loops, ``"auto"`` the C kernel where it builds.
 
-``auto`` picks numba on CPU when it imports, torch otherwise.
+``auto`` picks numba on CPU when it imports, torch otherwise. ``planner.py`` measures which
+configuration of the numba engine (threads, and for ``weights="fast"`` the weight format) is
+fastest on the machine and remembers it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from ...native import kernel as native
+from ...native.build import cpu_model
 from ..plan import WEIGHTS, Plan, make_plan
 from .torch_engine import TorchEngine
 
@@ -54,10 +57,11 @@ def resolve_kernel(kernel: str | native.Kernel | native.Unavailable, engine: str
 
 
 def make_engine(name: str, model, batch_size: int, speaker: torch.Tensor | None = None,
-                kernel: str | native.Kernel | native.Unavailable = "auto", weights: str = "fp32"):
+                kernel: str | native.Kernel | native.Unavailable = "auto", weights: str = "fp32",
+                threads: int | None = None):
     """Build engine ``name`` for ``model`` and ``batch_size`` streams, the numba engine with
-    ``kernel`` (see :func:`resolve_kernel`), either with its large matrices in the format
-    ``weights`` (``plan.WEIGHTS``)."""
+    ``kernel`` (see :func:`resolve_kernel`) and ``threads`` (``NumbaEngine``'s; None: all of
+    numba's), either with its large matrices in the format ``weights`` (``plan.WEIGHTS``)."""
     device = next(model.parameters()).device
     name = resolve_engine(name, device)
     chosen = resolve_kernel(kernel, name)
@@ -66,21 +70,34 @@ def make_engine(name: str, model, batch_size: int, speaker: torch.Tensor | None 
             raise ValueError("the numba engine runs on the CPU; use engine='torch' on CUDA")
         from .numba_engine import NumbaEngine
 
-        return NumbaEngine(model, batch_size, speaker, chosen, weights)
+        return NumbaEngine(model, batch_size, speaker, chosen, weights, threads)
     return TorchEngine(model, batch_size, speaker, weights)
 
 
-def system_info() -> dict[str, str]:
+def system_info() -> dict:
     """This machine's generation set-up, one fact each: torch, numba, the C compiler, the
-    kernel the numba engine would use, threads."""
-    numba, threads = "not installed (the torch engine only)", ""
+    kernel the numba engine would use, threads, the CPU; and under "plans" the planner's
+    cached choices for this CPU and build (``planner.py``), by model shape: the choice, when
+    it was measured and the rates behind it."""
+    numba, threads, plans = "not installed (the torch engine only)", "", {}
     if _numba_available():
         import numba as nb
 
+        from .planner import PlanCache, cached_decisions
+
         numba, threads = nb.__version__, f", numba {nb.get_num_threads()}"
+        for key, entry in cached_decisions().items():
+            rates = entry.get("rates", {})
+            best = max(rates.values(), default=0.0)
+            plans[key] = (f"{entry.get('weights')}, {entry.get('threads')} thread(s): "
+                          f"{best:,.0f} samples/s, the best of {len(rates)} measured "
+                          f"{entry.get('measured')}")
+        plans = plans or {"(none cached)": f"{PlanCache().path}: measured on first use, or by "
+                          "wavedil tune"}
     return {"torch": torch.__version__, "numba": numba,
             "C compiler": native.find_compiler() or "none (cc, gcc or clang) on PATH",
-            "kernel": native.load().status, "threads": f"torch {torch.get_num_threads()}{threads}"}
+            "kernel": native.load().status, "threads": f"torch {torch.get_num_threads()}{threads}",
+            "cpu": cpu_model(), "plans": plans}
 
 
 def _numba_available() -> bool:

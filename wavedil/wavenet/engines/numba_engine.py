@@ -32,14 +32,22 @@ class NumbaEngine(Engine):
 
     ``kernel`` does the matrix products: a :class:`~wavedil.native.kernel.Kernel`, or numba's
     own loops where it is :class:`~wavedil.native.kernel.Unavailable` (default:
-    :func:`~wavedil.native.kernel.load`'s result)."""
+    :func:`~wavedil.native.kernel.load`'s result). ``threads``: how many of numba's threads
+    the engine uses (None: all of them, at each call): a batch's streams are split into that
+    many groups, one per thread; a single stream has its steps shared by two threads where
+    ``threads`` >= 2 and the model's widths allow it (``paired``), else runs on one. The
+    samples are the same bit for bit whatever the threads (``tests/test_native.py``); the
+    planner (``planner.py``) measures which is fastest on the machine."""
 
     name = "numba"
 
     def __init__(self, model: WaveNet, batch_size: int, speaker: torch.Tensor | None = None,
                  kernel: native.Kernel | native.Unavailable | None = None,
-                 weights: str = "fp32") -> None:
+                 weights: str = "fp32", threads: int | None = None) -> None:
         super().__init__(model, batch_size, speaker, weights)
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1 (or None: all of numba's), got {threads}")
+        self.threads = threads
         self.kernel = kernel = native.load() if kernel is None else kernel
         p, B, C = self.plan, batch_size, self.plan.residual_channels
         arrays = [t.numpy() for t in (p.w_taps, p.w_res, p.b_res, p.w_skip, p.b_skip, p.w_out1,
@@ -65,6 +73,10 @@ class NumbaEngine(Engine):
                 fmt, gemm, pack = 1, kernel.gemm_packed, native.pack
             for i in (0, 1, 3, 5, 7):  # taps, res, skip, out1, out2
                 arrays[i] = pack(arrays[i])
+        self.packed = fmt != 0
+        """Whether the C kernel multiplies this model's matrices in panels (every output
+        width a whole number of them): only then are bfloat16 weights held in half the
+        bytes."""
         rounding = dot and fmt != 3  # numba's loops round the products' inputs
         if rounding:
             gemm = 0
@@ -79,14 +91,15 @@ class NumbaEngine(Engine):
         self.weights = K.Weights(*arrays)
         self.layout = (p.offsets.numpy() * B * C, p.spans.numpy(), np.array(p.dilations, np.int64))
         self.static_np = np.ascontiguousarray(self.static.numpy())  # (L, B or 1, 2G)
-        packed = fmt != 0
         S, O = p.w_skip.shape[1], p.w_out2.shape[1]
-        self.paired = (B == 1 and packed and features is None and kernel.pair != 0
-                       and p.w_taps.shape[2] % 64 == 0 and C % 32 == 0 and S % 32 == 0
-                       and O % 32 == 0)
-        """Whether this engine's one stream has its steps shared by two threads where numba has
-        two (``stack.c``'s wd_pair_step: the same samples, bit for bit); ``paired = False``
-        keeps it on one."""
+        self.pairable = (B == 1 and self.packed and features is None and kernel.pair != 0
+                         and p.w_taps.shape[2] % 64 == 0 and C % 32 == 0 and S % 32 == 0
+                         and O % 32 == 0)
+        """Whether the widths and kernel allow this engine's one stream to have its steps
+        shared by two threads (``stack.c``'s wd_pair_step: the same samples, bit for bit)."""
+        self.paired = self.pairable and (threads is None or threads >= 2)
+        """Whether the one stream has its steps shared by two threads where numba has two;
+        ``paired = False`` keeps it on one."""
         self.flags = np.zeros(24, np.int64)
         self.options = dict(gemm=gemm, stack=0 if rounding else kernel.stack,
                             sampler=kernel.sampler, pair=kernel.pair, pair_join=kernel.pair_join,
@@ -146,6 +159,7 @@ class NumbaEngine(Engine):
         state = K.State(self.state.ring.numpy().reshape(-1), self.state.next_input.numpy(),
                         history, *self.layout, self.flags)
         threads = numba.get_num_threads()
+        threads = threads if self.threads is None else min(self.threads, threads)
         options = dict(self.options)
         if not (self.paired and threads >= 2):
             options["pair"] = 0

@@ -1,0 +1,296 @@
+"""The engines' planner: the fastest configuration of the numba engine on this machine,
+measured once and remembered, as FFTW's planner does for transforms.
+
+For a model's shape, a batch size, a weight format and the threads numba has, the
+candidates (:func:`candidates`) are
+
+- at batch 1: the stream's steps shared by two threads (where the widths allow it), or run
+  on one thread;
+- at batch > 1: the streams split into one group per thread, or all on one thread;
+- with ``weights="fast"``: each weight format whose quality cost was measured within the
+  limit (:data:`FAST_FORMATS`) and that this machine runs in fewer bytes or faster
+  instructions: bf16 where the C kernel holds bfloat16 panels, bf16-dot where the CPU has
+  the bfloat16 dot product (elsewhere it only rounds more), and fp32.
+
+Every candidate of a weight format gives the same samples bit for bit (``tests/test_native.py``);
+only the speed changes. :func:`decide` times the candidates for a bounded time
+(:data:`BUDGET` seconds, compilation excluded) on a throwaway engine each, keeps the fastest
+(a lossier format, or a change from the default, must win by more than the timing's noise:
+:func:`best`) and stores it in a JSON file in the user's cache (``~/.cache/wavedil/plans.json``: delete it
+to measure afresh), under the CPU model and the kernels' build; a file that is unreadable or
+was written for another CPU or build is ignored with one warning and replaced.
+
+Plans (:data:`PLANS`): "auto" reads the cache and measures on a miss; "measure" measures
+again; "cached" reads the cache, else takes the fixed default; "fixed" takes the fixed
+default: every thread numba has (the stream shared where the widths allow it) and, for
+"fast", the most compact format the kernel runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numba
+import torch
+
+from ...native import build as cbuild
+from ...native import kernel as native
+from ..model import WaveNet
+from .choice import CHOICES, FAST, PLANS, Choice, Decision
+from . import numba_kernels
+from .numba_engine import NumbaEngine
+
+FAST_FORMATS = ("fp32", "bf16", "bf16-dot")
+"""The formats "fast" chooses among: those whose NLL on the shipped mu-law vocoder's
+validation crops was measured within 0.01 bits/sample of fp32's (``benchmarks/generation.py
+--part 3``: +0.0002 for bf16, +0.0005 for bf16-dot)."""
+BUDGET = 1.0
+"""Seconds of timing per decision, compilation and the engines' set-up excluded."""
+CHUNK_SECONDS = 0.01
+"""Each timed call's length: short enough for several alternating rounds within the budget,
+long enough that a call's fixed cost is small beside it."""
+ROUNDS = (3, 25)
+TIE = 0.03
+"""Rates within this share of the fastest count as equal (:func:`best`): alternating
+rounds of 10 ms calls on a shared machine differ by a few percent."""
+"""Fewest and most rounds of timing (every candidate once a round, in alternating order)."""
+FILE_FORMAT = "wavedil engine plans 1"
+
+
+class PlanCacheWarning(UserWarning):
+    """The plan cache was ignored: unreadable, or written for another CPU or build."""
+
+
+def fast_formats(kernel: native.Kernel | native.Unavailable, packed: bool = True) -> list[str]:
+    """The formats of :data:`FAST_FORMATS` that can run faster than fp32 here, most exact
+    first: bf16 where the C kernel holds bfloat16 panels, bf16-dot where the CPU also
+    multiplies bfloat16 pairs natively (elsewhere bf16-dot runs bf16's kernel on rounded
+    inputs: the same speed, more rounding); neither where the model's widths are not whole
+    panels (``packed``: ``NumbaEngine.packed``), whose bfloat16 weights are float32 copies."""
+    out = ["fp32"]
+    if packed and kernel.compact and "bf16" in FAST_FORMATS:
+        out.append("bf16")
+    if packed and kernel.compact and kernel.dot_native and "bf16-dot" in FAST_FORMATS:
+        out.append("bf16-dot")
+    return out
+
+
+def fixed_weights(weights: str, kernel: native.Kernel | native.Unavailable,
+                  packed: bool = True) -> str:
+    """The format a request stands for without measuring: itself, or for "fast" the most
+    compact of :func:`fast_formats`."""
+    return fast_formats(kernel, packed)[-1] if weights == FAST else weights
+
+
+def candidates(pairable: bool, batch_size: int, weights: str, threads: int,
+               kernel: native.Kernel | native.Unavailable, packed: bool = True) -> list[Choice]:
+    """The configurations worth timing, the fixed default first: ``pairable`` whether the
+    model's one stream can be shared (``NumbaEngine.pairable``), ``threads`` numba's,
+    ``packed`` whether the model's widths are whole panels (``NumbaEngine.packed``)."""
+    formats = fast_formats(kernel, packed) if weights == FAST else [weights]
+    default = fixed_weights(weights, kernel, packed)
+    formats = [default] + [f for f in formats if f != default]
+    counts = [threads]
+    if threads > 1 and (batch_size > 1 or pairable):
+        counts.append(1)
+    elif threads > 1:  # one stream that cannot be shared runs on one thread either way
+        counts = [1]
+    return [Choice(f, t) for f in formats for t in counts]
+
+
+def best(rates: dict[Choice, float], default: Choice) -> Choice:
+    """The fastest choice, except that one within :data:`TIE` of the fastest is preferred
+    when it is more exact (fp32 before bf16 before bf16-dot), then when it is the fixed
+    default: a lossier format, or a change from the default, must win by more than the
+    timing's noise."""
+    top = max(rates.values())
+    near = [c for c, r in rates.items() if r >= top * (1 - TIE)]
+    return min(near, key=lambda c: (FAST_FORMATS.index(c.weights) if c.weights in FAST_FORMATS
+                                    else 0, c != default, -rates[c]))
+
+
+def machine() -> dict[str, str]:
+    """What a cached plan holds for: the CPU model and the build of the engine's code (the C
+    kernel's build key, numba's version and the compiled loop's source)."""
+    kernel = native.load()
+    source = Path(numba_kernels.__file__).read_bytes()
+    digest = hashlib.sha256(b"\0".join([kernel.build.encode(), numba.__version__.encode(),
+                                        source])).hexdigest()[:16]
+    return {"format": FILE_FORMAT, "cpu": cbuild.cpu_model(), "build": digest}
+
+
+def shape_key(model: WaveNet, batch_size: int, weights: str, threads: int) -> str:
+    """The cache key of a decision: what the engine's speed depends on, in one string."""
+    c = model.config
+    parts = [f"layers {c.layers}", f"kernel {c.kernel_size}", f"ring {c.ring_rows}",
+             f"residual {c.residual_channels}", f"gate {c.gate_channels}",
+             f"skip {c.skip_channels}", f"out {model.head.out_channels}", model.head.kind,
+             f"local {c.cond_channels if c.local_channels else 0}",
+             f"taps {len(c.pitch_lags or [])}", f"lpc {c.lpc_order}",
+             f"batch {batch_size}", weights, f"threads {threads}"]
+    return ", ".join(parts)
+
+
+class PlanCache:
+    """The planner's file: decisions by :func:`shape_key`, under the :func:`machine` they were
+    measured on. ``path``: default ``plans.json`` in the package's user cache folder."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else cbuild.cache_home() / "plans.json"
+
+    def read(self, identity: dict[str, str]) -> dict[str, dict]:
+        """The decisions stored for ``identity``; {} where there is no file, and with one
+        warning where it cannot be read or was written for another CPU or build."""
+        plans, problem = self._load(identity)
+        if problem:
+            warnings.warn(f"engine plan cache {self.path} {problem}: ignored, measuring afresh",
+                          PlanCacheWarning, stacklevel=3)
+        return plans
+
+    def write(self, identity: dict[str, str], key: str, entry: dict) -> None:
+        """Store ``entry`` under ``key`` (atomically: a temporary file, then a rename),
+        replacing a file for another machine or build."""
+        plans = dict(self._load(identity)[0], **{key: entry})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".json", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump({**identity, "plans": plans}, f, indent=1)
+            os.replace(tmp, self.path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def _load(self, identity: dict[str, str]) -> tuple[dict[str, dict], str]:
+        """The file's decisions for ``identity`` and, where it has none for it, why not ("":
+        no file, or it holds them)."""
+        if not self.path.exists():
+            return {}, ""
+        try:
+            data = json.loads(self.path.read_text())
+            if not isinstance(data, dict) or not isinstance(data.get("plans"), dict):
+                raise ValueError("not a plan file")
+        except (OSError, ValueError) as e:
+            return {}, f"unreadable ({type(e).__name__}: {str(e)[:80]})"
+        for key in ("format", "cpu", "build"):
+            if data.get(key) != identity[key]:
+                return {}, {"format": "written in another format",
+                            "cpu": f"written on another CPU ({data.get('cpu')})",
+                            "build": "written for another build of the kernels"}[key]
+        return data["plans"], ""
+
+
+def _workload(model: WaveNet, batch_size: int, n: int):
+    """Conditioning and sample context for ``n`` steps, as a generation run makes them: a
+    voiced stretch of silent frames (a model with pitch taps computes them where voiced)."""
+    if model.conditioner is None:
+        return None, None
+    hop = model.config.hop_length
+    frames = torch.zeros(batch_size, model.config.local_channels, -(-n // hop) + 1)
+    if model.config.pitch_lags:
+        frames[:, -1] = 1.0  # voiced, at 150 Hz (log2(f0 / 150 Hz) = 0)
+    with torch.inference_mode():
+        cond, _ = model.conditioner.stream(frames, model.conditioner.init_state(batch_size, "cpu"))
+        return cond[..., :n], model.sample_context(frames, n)
+
+
+def measure(model: WaveNet, batch_size: int, choices: list[Choice],
+            kernel: native.Kernel | native.Unavailable, speaker: torch.Tensor | None = None,
+            budget: float = BUDGET, max_rounds: int = ROUNDS[1]
+            ) -> tuple[dict[Choice, float], float]:
+    """Time each choice on a throwaway engine: alternating rounds of sampling, each call
+    about :data:`CHUNK_SECONDS` long, for at most ``budget`` seconds and ``max_rounds``
+    rounds (and at least :data:`ROUNDS` [0]); the median samples/s (all streams) of each,
+    and the seconds the timing took."""
+    engines = {c: NumbaEngine(model, batch_size, speaker, kernel, c.weights, c.threads)
+               for c in choices}
+    k = model.head.n_uniforms
+    cond, ctx = _workload(model, batch_size, 8)
+    for e in engines.values():  # compile, or load numba's cache
+        e.sample(8, torch.rand(8, batch_size, k), cond, 1.0, ctx)
+    probe = max(16, min(256, 4096 // batch_size))
+    cond, ctx = _workload(model, batch_size, probe)
+    u = torch.rand(probe, batch_size, k)
+    start = time.perf_counter()
+    rate = []
+    for e in engines.values():
+        t = time.perf_counter()
+        e.sample(probe, u, cond, 1.0, ctx)
+        rate.append(probe / max(time.perf_counter() - t, 1e-9))
+    n = int(min(max(16, min(rate) * CHUNK_SECONDS), 4096))  # steps per timed call
+    cond, ctx = _workload(model, batch_size, n)
+    u = torch.rand(n, batch_size, k)
+    rates: dict[Choice, list[float]] = {c: [] for c in choices}
+    rounds = 0
+    while rounds < max_rounds and (rounds < ROUNDS[0] or time.perf_counter() - start < budget):
+        order = choices if rounds % 2 == 0 else choices[::-1]
+        for c in order:
+            t = time.perf_counter()
+            engines[c].sample(n, u, cond, 1.0, ctx)
+            rates[c].append(n * batch_size / max(time.perf_counter() - t, 1e-9))
+        rounds += 1
+    return ({c: statistics.median(r) for c, r in rates.items()},
+            time.perf_counter() - start)
+
+
+def decide(model: WaveNet, batch_size: int, weights: str = "fp32", plan: str = "auto",
+           kernel: native.Kernel | native.Unavailable | None = None,
+           speaker: torch.Tensor | None = None, cache: PlanCache | None = None,
+           budget: float = BUDGET) -> Decision:
+    """The numba engine's configuration for ``model`` at ``batch_size`` streams with weights
+    ``weights`` (a format, or "fast"), by ``plan`` (:data:`PLANS`); ``cache`` default the
+    user's (:class:`PlanCache`)."""
+    if plan not in PLANS:
+        raise ValueError(f"plan must be one of {', '.join(PLANS)}; got {plan!r}")
+    if weights not in CHOICES:
+        raise ValueError(f"weights must be one of {', '.join(CHOICES)}; got {weights!r}")
+    kernel = native.load() if kernel is None else kernel
+    threads = numba.get_num_threads()
+    probe = NumbaEngine(model, batch_size, speaker, kernel, "fp32")
+    choices = candidates(probe.pairable, batch_size, weights, threads, kernel, probe.packed)
+    fixed = choices[0]
+    if len(choices) == 1:
+        why = ("one thread" if threads == 1 else "nothing to choose: one stream that the "
+               "widths do not let two threads share, one format")
+        return Decision(fixed, f"the fixed default ({why})", batch_size)
+    if not kernel.available:
+        return Decision(fixed, f"the fixed default (no C kernel: {kernel.reason})", batch_size)
+    if plan == "fixed":
+        return Decision(fixed, "the fixed default (plan='fixed')", batch_size)
+    cache = cache or PlanCache()
+    identity = machine()
+    key = shape_key(model, batch_size, weights, threads)
+    if plan in ("auto", "cached"):
+        entry = cache.read(identity).get(key)
+        if entry is not None:
+            try:
+                choice = Choice(str(entry["weights"]), int(entry["threads"]))
+                rates = {str(k): float(v) for k, v in entry.get("rates", {}).items()}
+            except (KeyError, TypeError, ValueError):
+                choice = None
+            if choice in choices:
+                return Decision(choice, f"cached ({cache.path}, measured {entry.get('measured')})",
+                                batch_size, rates)
+        if plan == "cached":
+            return Decision(fixed, "the fixed default (plan='cached': nothing cached for this "
+                            "shape)", batch_size)
+    measured, seconds = measure(model, batch_size, choices, kernel, speaker, budget)
+    chosen = best(measured, fixed)
+    rates = {c.label(batch_size, probe.pairable): r for c, r in measured.items()}
+    cache.write(identity, key, {"weights": chosen.weights, "threads": chosen.threads,
+                                "rates": rates, "seconds": round(seconds, 3),
+                                "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+    return Decision(chosen, f"measured in {seconds:.2f} s", batch_size, rates)
+
+
+def cached_decisions(cache: PlanCache | None = None) -> dict[str, dict]:
+    """What the cache holds for this machine and build, by :func:`shape_key` (for ``wavedil
+    info --system``)."""
+    return (cache or PlanCache()).read(machine())
