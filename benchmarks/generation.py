@@ -44,7 +44,8 @@ from machine import describe, dot_peak, fma_peak, memory_bandwidth, multiply_add
 from wavedil import WaveNet, WaveNetConfig
 from wavedil import generate
 from wavedil.wavenet.engines.numba_engine import NumbaEngine
-from wavedil.wavenet.engines.planner import PlanCache, candidates, decide, measure
+from wavedil.native.plans import PlanCache
+from wavedil.wavenet.engines.planner import candidates, decide, measure
 
 CONFIG_A = dict(layers=20, cycle_length=10, kernel_size=2, residual_channels=64,
                 gate_channels=128, skip_channels=128, head="categorical", classes=256)
@@ -172,7 +173,7 @@ def part2(quick: bool) -> dict[str, tuple[list[str], list[str]]]:
     show(table, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, batch, sps, peer_sps in rows:
         ratio = f"{sps / peer_sps:.1f}x" if peer_sps else "n/a"
-        used = name.split("(")[-1] if "(" in name else name  # the format the engine ran
+        used = name[name.index("(") + 1:] if "(" in name else name  # the format the engine ran
         width = 4 if "fp32" in used else 2  # bytes per weight read
         limit = dot if "bf16-dot" in used and dot else peak  # the products' ceiling
         flops = 2 * macs * sps

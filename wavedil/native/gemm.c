@@ -157,6 +157,90 @@ void wd_gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const
         gemm_panel(M, N, K - k < KB ? K - k : KB, A + k, lda, B + k * ldb, ldb, C, ldc);
 }
 
+/* ---- The first n (< 16) columns of a product, as wd_gemm sums them ----
+ *
+ * The effect engine runs every product over whole 16-column blocks so that no value depends on
+ * where it stands in a block (effect/kernels.py's PANEL). A block of 1 to 15 samples then pays
+ * for 16 columns. wd_gemm_narrow computes only the first n columns of C += A @ B, each
+ * summed in the order gemm_panel sums a column inside a 16-column block, bit for bit:
+ *
+ * - M >= 4, the rows of 6- and 4-row blocks: one chain of multiply-adds per element, k in
+ *   order (block_rx16). Eight rows go in one vector, read from AT, A transposed ((K, M),
+ *   contiguous), so a column costs K / 8 of the vector multiply-adds a 16-column block costs.
+ * - M >= 4, the rows left over: two chains, even and odd k, joined at the end (block1x8).
+ * - M < 4: four products per step of k, grouped as rows() groups them.
+ *
+ * K runs in blocks of KB rows as wd_gemm runs it (the two-chain and grouped sums restart at
+ * each block). */
+static void narrow_panel(int64_t M, int64_t n, int64_t K, const float *A, int64_t lda,
+                         const float *AT, int64_t ldat, const float *B, int64_t ldb, float *C,
+                         int64_t ldc)
+{
+    if (M < 4) {
+        for (int64_t m = 0; m < M; m++) {
+            const float *a = A + m * lda;
+            for (int64_t j = 0; j < n; j++) {
+                float c = C[m * ldc + j];
+                int64_t k = 0;
+                for (; k + 4 <= K; k += 4) {
+                    const float *b = B + k * ldb + j;
+                    c = c + ((a[k] * b[0] + a[k + 1] * b[ldb])
+                             + (a[k + 2] * b[2 * ldb] + a[k + 3] * b[3 * ldb]));
+                }
+                for (; k < K; k++)
+                    c = c + a[k] * B[k * ldb + j];
+                C[m * ldc + j] = c;
+            }
+        }
+        return;
+    }
+    int64_t blocked = 0;  /* rows summed in 6- and 4-row blocks, as gemm_panel splits them */
+    while (blocked + 6 <= M && M - blocked != 8)
+        blocked += 6;
+    while (blocked + 4 <= M)
+        blocked += 4;
+    for (int64_t j = 0; j < n; j++) {
+        int64_t m = 0;
+        for (; m + 8 <= blocked; m += 8) {
+            v8 c;
+            for (int r = 0; r < 8; r++)
+                c[r] = C[(m + r) * ldc + j];
+            for (int64_t k = 0; k < K; k++)
+                c += LD(AT + k * ldat + m) * splat(B[k * ldb + j]);
+            for (int r = 0; r < 8; r++)
+                C[(m + r) * ldc + j] = c[r];
+        }
+        for (; m < blocked; m++) {
+            float c = C[m * ldc + j];
+            for (int64_t k = 0; k < K; k++)
+                c += AT[k * ldat + m] * B[k * ldb + j];
+            C[m * ldc + j] = c;
+        }
+        for (; m < M; m++) {
+            const float *a = A + m * lda;
+            float c0 = C[m * ldc + j], c1 = 0.0f;
+            int64_t k = 0;
+            for (; k + 2 <= K; k += 2) {
+                c0 += a[k] * B[k * ldb + j];
+                c1 += a[k + 1] * B[(k + 1) * ldb + j];
+            }
+            if (k < K)
+                c0 += a[k] * B[k * ldb + j];
+            C[m * ldc + j] = c0 + c1;
+        }
+    }
+}
+
+/* C[:, :n] += A @ B[:, :n], n < 16, equal bit for bit to those columns of wd_gemm's product
+ * over 16 or more (see narrow_panel); AT is A transposed, (K, M) contiguous. */
+void wd_gemm_narrow(int64_t M, int64_t n, int64_t K, const float *A, int64_t lda,
+                    const float *AT, const float *B, int64_t ldb, float *C, int64_t ldc)
+{
+    for (int64_t k = 0; k < K; k += KB)
+        narrow_panel(M, n, K - k < KB ? K - k : KB, A + k, lda, AT + k * M, M, B + k * ldb, ldb,
+                     C, ldc);
+}
+
 /* The same product with B packed in panels of 16 columns: panel p, a contiguous (K, 16)
  * block at B + p * K * 16, holds columns 16p .. 16p + 15, so every block reads B in memory
  * order. N must be a multiple of 16; ldb is ignored. */

@@ -51,6 +51,9 @@ class Kernel:
     """Address of ``wd_pair_step`` (stack.c): a batch-1 step shared by two threads."""
     pair_join: int
     """Address of ``wd_pair_join`` (stack.c): the two threads meeting at a chunk's start."""
+    gemm_narrow: int
+    """Address of ``wd_gemm_narrow``: the first n < 16 columns of ``wd_gemm``'s product, each
+    summed as ``wd_gemm`` sums it inside a 16-column block, from A and A transposed."""
     compiler: str
     dot_native: bool
     """Whether ``wd_gemm_packed_dot`` multiplies with the CPU's bfloat16 dot product
@@ -94,6 +97,7 @@ class Unavailable(cbuild.Unavailable):
     sampler: ClassVar[int] = 0
     pair: ClassVar[int] = 0
     pair_join: ClassVar[int] = 0
+    gemm_narrow: ClassVar[int] = 0
     packed: ClassVar[bool] = False
     compact: ClassVar[bool] = False
     build: ClassVar[str] = "none"
@@ -123,7 +127,8 @@ def kernel(lib: ctypes.CDLL, compiler: str) -> Kernel:
     """The :class:`Kernel` of a library built from :data:`SOURCES` (by :func:`build`, or by
     other flags: the tests build one without AVX512-BF16)."""
     functions = (lib.wd_gemm, lib.wd_gemm_packed, lib.wd_gemm_packed_bf16, lib.wd_gemm_packed_dot,
-                 lib.wd_stack_step, lib.wd_categorical, lib.wd_pair_step, lib.wd_pair_join)
+                 lib.wd_stack_step, lib.wd_categorical, lib.wd_pair_step, lib.wd_pair_join,
+                 lib.wd_gemm_narrow)
     lib.wd_gemm_dot_native.restype = ctypes.c_int64
     return Kernel(*(ctypes.cast(f, ctypes.c_void_p).value or 0 for f in functions), compiler,
                   bool(lib.wd_gemm_dot_native()), lib)

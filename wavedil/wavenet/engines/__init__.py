@@ -83,7 +83,8 @@ def system_info() -> dict:
     if _numba_available():
         import numba as nb
 
-        from .planner import PlanCache, cached_decisions
+        from ...native.plans import PlanCache
+        from .planner import cached_decisions
 
         numba, threads = nb.__version__, f", numba {nb.get_num_threads()}"
         for key, entry in cached_decisions().items():

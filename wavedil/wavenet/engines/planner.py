@@ -16,9 +16,10 @@ Every candidate of a weight format gives the same samples bit for bit (``tests/t
 only the speed changes. :func:`decide` times the candidates for a bounded time
 (:data:`BUDGET` seconds, compilation excluded) on a throwaway engine each, keeps the fastest
 (a lossier format, or a change from the default, must win by more than the timing's noise:
-:func:`best`) and stores it in a JSON file in the user's cache (``~/.cache/wavedil/plans.json``: delete it
-to measure afresh), under the CPU model and the kernels' build; a file that is unreadable or
-was written for another CPU or build is ignored with one warning and replaced.
+:func:`best`) and stores it in the planners' file (``wavedil.native.plans``:
+``~/.cache/wavedil/plans.json``, delete it to measure afresh), under the CPU model and the
+engine's build; a file that is unreadable or was written on another CPU, or an entry of another
+build, is ignored with one warning and replaced.
 
 Plans (:data:`PLANS`): "auto" reads the cache and measures on a miss; "measure" measures
 again; "cached" reads the cache, else takes the fixed default; "fixed" takes the fixed
@@ -28,20 +29,16 @@ default: every thread numba has (the stream shared where the widths allow it) an
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import statistics
-import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numba
 import torch
 
-from ...native import build as cbuild
 from ...native import kernel as native
+from ...native import plans
+from ...native.plans import PlanCache
 from ..model import WaveNet
 from .choice import CHOICES, FAST, PLANS, Choice, Decision
 from . import numba_kernels
@@ -61,11 +58,6 @@ TIE = 0.03
 """Rates within this share of the fastest count as equal (:func:`best`): alternating
 rounds of 10 ms calls on a shared machine differ by a few percent."""
 """Fewest and most rounds of timing (every candidate once a round, in alternating order)."""
-FILE_FORMAT = "wavedil engine plans 1"
-
-
-class PlanCacheWarning(UserWarning):
-    """The plan cache was ignored: unreadable, or written for another CPU or build."""
 
 
 def fast_formats(kernel: native.Kernel | native.Unavailable, packed: bool = True) -> list[str]:
@@ -116,18 +108,15 @@ def best(rates: dict[Choice, float], default: Choice) -> Choice:
                                     else 0, c != default, -rates[c]))
 
 
-def machine() -> dict[str, str]:
-    """What a cached plan holds for: the CPU model and the build of the engine's code (the C
-    kernel's build key, numba's version and the compiled loop's source)."""
-    kernel = native.load()
-    source = Path(numba_kernels.__file__).read_bytes()
-    digest = hashlib.sha256(b"\0".join([kernel.build.encode(), numba.__version__.encode(),
-                                        source])).hexdigest()[:16]
-    return {"format": FILE_FORMAT, "cpu": cbuild.cpu_model(), "build": digest}
+def build() -> str:
+    """The build of the engine's code that a cached choice holds for (``plans.build_id``: the
+    C kernel's build, numba's version, the compiled loop's source)."""
+    return plans.build_id(native.load().build, Path(numba_kernels.__file__))
 
 
 def shape_key(model: WaveNet, batch_size: int, weights: str, threads: int) -> str:
-    """The cache key of a decision: what the engine's speed depends on, in one string."""
+    """The cache key of a decision ("wavenet: ..."): what the engine's speed depends on, in
+    one string."""
     c = model.config
     parts = [f"layers {c.layers}", f"kernel {c.kernel_size}", f"ring {c.ring_rows}",
              f"residual {c.residual_channels}", f"gate {c.gate_channels}",
@@ -135,56 +124,7 @@ def shape_key(model: WaveNet, batch_size: int, weights: str, threads: int) -> st
              f"local {c.cond_channels if c.local_channels else 0}",
              f"taps {len(c.pitch_lags or [])}", f"lpc {c.lpc_order}",
              f"batch {batch_size}", weights, f"threads {threads}"]
-    return ", ".join(parts)
-
-
-class PlanCache:
-    """The planner's file: decisions by :func:`shape_key`, under the :func:`machine` they were
-    measured on. ``path``: default ``plans.json`` in the package's user cache folder."""
-
-    def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path is not None else cbuild.cache_home() / "plans.json"
-
-    def read(self, identity: dict[str, str]) -> dict[str, dict]:
-        """The decisions stored for ``identity``; {} where there is no file, and with one
-        warning where it cannot be read or was written for another CPU or build."""
-        plans, problem = self._load(identity)
-        if problem:
-            warnings.warn(f"engine plan cache {self.path} {problem}: ignored, measuring afresh",
-                          PlanCacheWarning, stacklevel=3)
-        return plans
-
-    def write(self, identity: dict[str, str], key: str, entry: dict) -> None:
-        """Store ``entry`` under ``key`` (atomically: a temporary file, then a rename),
-        replacing a file for another machine or build."""
-        plans = dict(self._load(identity)[0], **{key: entry})
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".json", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump({**identity, "plans": plans}, f, indent=1)
-            os.replace(tmp, self.path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-
-    def _load(self, identity: dict[str, str]) -> tuple[dict[str, dict], str]:
-        """The file's decisions for ``identity`` and, where it has none for it, why not ("":
-        no file, or it holds them)."""
-        if not self.path.exists():
-            return {}, ""
-        try:
-            data = json.loads(self.path.read_text())
-            if not isinstance(data, dict) or not isinstance(data.get("plans"), dict):
-                raise ValueError("not a plan file")
-        except (OSError, ValueError) as e:
-            return {}, f"unreadable ({type(e).__name__}: {str(e)[:80]})"
-        for key in ("format", "cpu", "build"):
-            if data.get(key) != identity[key]:
-                return {}, {"format": "written in another format",
-                            "cpu": f"written on another CPU ({data.get('cpu')})",
-                            "build": "written for another build of the kernels"}[key]
-        return data["plans"], ""
+    return "wavenet: " + ", ".join(parts)
 
 
 def _workload(model: WaveNet, batch_size: int, n: int):
@@ -236,8 +176,17 @@ def measure(model: WaveNet, batch_size: int, choices: list[Choice],
             engines[c].sample(n, u, cond, 1.0, ctx)
             rates[c].append(n * batch_size / max(time.perf_counter() - t, 1e-9))
         rounds += 1
-    return ({c: statistics.median(r) for c, r in rates.items()},
-            time.perf_counter() - start)
+    return relative_rates(rates, choices[0]), time.perf_counter() - start
+
+
+def relative_rates(rates: dict[Choice, list[float]], reference: Choice) -> dict[Choice, float]:
+    """Each choice's rate as the median, over the rounds, of its ratio to ``reference``'s in
+    the same round, times ``reference``'s median rate: a machine whose speed drifts from round
+    to round (another process, a clock that changes) moves every choice of a round alike, and
+    the ratios keep their order."""
+    base = statistics.median(rates[reference])
+    return {c: base * statistics.median(a / b for a, b in zip(r, rates[reference]))
+            for c, r in rates.items()}
 
 
 def decide(model: WaveNet, batch_size: int, weights: str = "fp32", plan: str = "auto",
@@ -265,10 +214,9 @@ def decide(model: WaveNet, batch_size: int, weights: str = "fp32", plan: str = "
     if plan == "fixed":
         return Decision(fixed, "the fixed default (plan='fixed')", batch_size)
     cache = cache or PlanCache()
-    identity = machine()
-    key = shape_key(model, batch_size, weights, threads)
+    key, code = shape_key(model, batch_size, weights, threads), build()
     if plan in ("auto", "cached"):
-        entry = cache.read(identity).get(key)
+        entry = cache.get(key, code)
         if entry is not None:
             try:
                 choice = Choice(str(entry["weights"]), int(entry["threads"]))
@@ -284,13 +232,15 @@ def decide(model: WaveNet, batch_size: int, weights: str = "fp32", plan: str = "
     measured, seconds = measure(model, batch_size, choices, kernel, speaker, budget)
     chosen = best(measured, fixed)
     rates = {c.label(batch_size, probe.pairable): r for c, r in measured.items()}
-    cache.write(identity, key, {"weights": chosen.weights, "threads": chosen.threads,
-                                "rates": rates, "seconds": round(seconds, 3),
-                                "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+    cache.put(key, code, {"weights": chosen.weights, "threads": chosen.threads, "rates": rates,
+                          "seconds": round(seconds, 3),
+                          "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
     return Decision(chosen, f"measured in {seconds:.2f} s", batch_size, rates)
 
 
 def cached_decisions(cache: PlanCache | None = None) -> dict[str, dict]:
-    """What the cache holds for this machine and build, by :func:`shape_key` (for ``wavedil
-    info --system``)."""
-    return (cache or PlanCache()).read(machine())
+    """What the cache holds for this CPU and this build of the engine, by :func:`shape_key`
+    (for ``wavedil info --system``)."""
+    code = build()
+    return {k: v for k, v in (cache or PlanCache()).entries().items()
+            if k.startswith("wavenet: ") and v.get("build") == code}

@@ -1,0 +1,102 @@
+"""The file where the compiled engines' planners remember what they measured.
+
+FFTW keeps its wisdom, ATLAS its tuned parameters: a choice measured on the machine, read back
+on later runs. Here it is one JSON file in the user's cache (``plans.json`` beside the built
+libraries; delete it to measure afresh), written for one CPU model (:func:`build.cpu_model`):
+
+    {"format": "wavedil engine plans 2", "cpu": "...",
+     "plans": {"<planner>: <key>": {"build": "<build id>", ...what the planner stores}}}
+
+Each entry carries the build of the code it timed (:func:`build_id`: the C kernel's build key,
+numba's version, the compiled loops' source), so the WaveNet's and the effect's planners share
+the file. A file that cannot be read or was written on another CPU, and an entry from another
+build, are ignored with one warning each and replaced when the planner stores its new choice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+from . import build as cbuild
+
+FILE_FORMAT = "wavedil engine plans 2"
+
+
+class PlanCacheWarning(UserWarning):
+    """A plan cache (or an entry of it) was ignored: unreadable, or written for another CPU or
+    build."""
+
+
+def build_id(kernel_build: str, *sources: Path) -> str:
+    """The build of an engine's code: the C kernel's build key (``Kernel.build``), numba's
+    version and the bytes of the compiled loops' ``sources``, hashed to 16 hex digits."""
+    try:
+        numba = metadata.version("numba")
+    except metadata.PackageNotFoundError:
+        numba = "none"
+    parts = [kernel_build.encode(), numba.encode(), *(Path(s).read_bytes() for s in sources)]
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
+
+
+class PlanCache:
+    """The planners' file; ``path`` default ``plans.json`` in the package's user cache folder
+    (``build.cache_home``)."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else cbuild.cache_home() / "plans.json"
+
+    def get(self, key: str, build: str) -> dict | None:
+        """The entry stored under ``key`` for ``build``; None where there is none, with one
+        warning where the file cannot be read or was written on another CPU, or the entry
+        is another build's."""
+        plans, problem = self._load()
+        entry = plans.get(key)
+        if entry is not None and entry.get("build") != build:
+            problem, entry = f"holds {key!r} for another build of the kernels", None
+        if problem:
+            warnings.warn(f"engine plan cache {self.path} {problem}: ignored, measuring afresh",
+                          PlanCacheWarning, stacklevel=3)
+        return entry
+
+    def entries(self) -> dict[str, dict]:
+        """Every entry stored for this CPU (any build), by key; {} where the file cannot be
+        read or is another CPU's."""
+        return self._load()[0]
+
+    def put(self, key: str, build: str, entry: dict) -> None:
+        """Store ``entry`` under ``key`` for ``build`` (atomically: a temporary file, then a
+        rename), keeping this CPU's other entries and dropping a file of another CPU."""
+        plans = dict(self._load()[0], **{key: {"build": build, **entry}})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".json", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump({"format": FILE_FORMAT, "cpu": cbuild.cpu_model(), "plans": plans}, f,
+                          indent=1)
+            os.replace(tmp, self.path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def _load(self) -> tuple[dict[str, dict], str]:
+        """The file's entries for this CPU and, where it has none to give, why not ("": no
+        file, or it has them)."""
+        if not self.path.exists():
+            return {}, ""
+        try:
+            data = json.loads(self.path.read_text())
+            if not isinstance(data, dict) or not isinstance(data.get("plans"), dict):
+                raise ValueError("not a plan file")
+        except (OSError, ValueError) as e:
+            return {}, f"is unreadable ({type(e).__name__}: {str(e)[:80]})"
+        if data.get("format") != FILE_FORMAT:
+            return {}, f"was written in another format ({data.get('format')})"
+        if data.get("cpu") != cbuild.cpu_model():
+            return {}, f"was written on another CPU ({data.get('cpu')})"
+        return {k: v for k, v in data["plans"].items() if isinstance(v, dict)}, ""
