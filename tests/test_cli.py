@@ -110,8 +110,19 @@ def test_generate_kernel_option(tmp_path):
                                                          (2, "fast")]
     assert all(d["choice"].startswith("fp32") for d in rows)  # widths of no whole panel
     for args, text in ((["--batch", "0"], "--batch must be >= 1"),
-                       (["--weights", "int8"], "--weights must be among")):
+                       (["--weights", "int8"], "--weights must be among"),
+                       (["--block", "16"], "--block applies to effect models")):
         r = runner.invoke(app, ["tune", str(tmp_path / "run" / "best.pt"), *args])
+        assert r.exit_code == 2 and text in r.stderr, r.output
+    # an effect is tuned per block size; a vocoder of frames has nothing to tune
+    r = runner.invoke(app, ["tune", "pretrained:effect", "--block", "32", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == [{"block": 32, "route": "panels", "how": "the fixed default "
+                                     "(a whole number of panels)", "plan": "block 32: route "
+                                     "panels, the fixed default (a whole number of panels)"}]
+    for args, text in ((["pretrained:effect", "--weights", "fp32"], "--weights applies to "
+                        "WaveNets"), (["pretrained:speech"], "has no compiled engine")):
+        r = runner.invoke(app, ["tune", *args])
         assert r.exit_code == 2 and text in r.stderr, r.output
 
 

@@ -468,29 +468,32 @@ def info(
 
 @app.command()
 def tune(
-    checkpoint: Path = typer.Argument(..., help="an autoregressive checkpoint (.pt)"),
-    batch: str = typer.Option("1", "--batch", help="batch sizes, comma-separated"),
-    weights: Optional[str] = typer.Option(None, "--weights", help="formats, comma-separated: "
-                                          "fp32, bf16, bf16-dot, fast (default: the recipe's "
-                                          "generate.weights, and fast)"),
+    checkpoint: Path = typer.Argument(..., help="a WaveNet or effect checkpoint (.pt)"),
+    batch: str = typer.Option("1", "--batch", help="a WaveNet's batch sizes, comma-separated"),
+    weights: Optional[str] = typer.Option(None, "--weights", help="a WaveNet's formats, "
+                                          "comma-separated: fp32, bf16, bf16-dot, fast "
+                                          "(default: the recipe's generate.weights, and fast)"),
+    block: Optional[str] = typer.Option(None, "--block", help="an effect's block sizes (the "
+                                        "host's buffer), comma-separated (default: 1)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON list"),
 ) -> None:
-    """Measure the numba engine's configurations for a checkpoint now, so that generate finds
-    the choice cached (under ~/.cache/wavedil/plans.json; wavedil info --system lists it).
+    """Measure a checkpoint's compiled engine now, so that generate and process find the
+    choice stored (~/.cache/wavedil/plans.json; wavedil info --system lists it).
 
     Example: wavedil tune pretrained:quickstart --batch 1,32 --weights fp32,fast
     """
     from .synthesis import tune as tune_engine
 
     sizes = _ints(batch, "batch")
+    blocks = None if block is None else _ints(block, "block")
     formats = None if weights is None else [w.strip() for w in weights.split(",") if w.strip()]
     with _user_errors():
-        decisions = tune_engine(checkpoint, sizes, formats)
+        decisions = tune_engine(checkpoint, sizes, formats, blocks)
     if as_json:
         print(json.dumps(decisions))
         return
     for d in decisions:
-        typer.echo(f"batch {d['batch']}, weights {d['weights']}: {d['plan']}")
+        typer.echo(d["plan"])
 
 
 @app.command()

@@ -67,6 +67,9 @@ class Family:
     exports: Mapping[str, str]
     """Export format -> its exporter (``export(model, fmt, out, force, source=, name=,
     sample_rate=, features=)``, which ``wavedil.export.export`` calls)."""
+    tune: str | None = None
+    """Its compiled engine's planner, measuring now (``tune(loaded, batches, formats,
+    blocks)`` -> one dict per choice made, ``wavedil tune``); None where it has none."""
 
     def hook(self, name: str) -> Callable[..., Any]:
         """The function (or class) one of the hook fields names, imported now."""
@@ -88,7 +91,8 @@ FAMILIES: dict[str, Family] = {
         check_recipe="wavedil.train.recipe:check_wavenet",
         sample="wavedil.train.loop:frames_sample",
         exports={"torchscript": "wavedil.wavenet.export:export",
-                 "onnx": "wavedil.wavenet.export:export"}),
+                 "onnx": "wavedil.wavenet.export:export"},
+        tune="wavedil.wavenet.engines.planner:tune"),
     "harmonic_noise": Family(
         "harmonic_noise", HarmonicNoiseConfig, HarmonicNoiseNet, DataConfig, "stft", False,
         stream="wavedil.harmonic_noise.vocode:stream",
@@ -104,7 +108,8 @@ FAMILIES: dict[str, Family] = {
         prepare="wavedil.train.prepare:prepare_effect_pairs",
         check_recipe="wavedil.train.recipe:check_effect",
         sample="wavedil.train.loop:effect_sample",
-        exports={"nam": "wavedil.effect.nam:export_nam"}),
+        exports={"nam": "wavedil.effect.nam:export_nam"},
+        tune="wavedil.effect.process:tune"),
 }
 """kind -> its family."""
 

@@ -326,39 +326,26 @@ def synthesize(
                      decision.describe() if used == "numba" else "")
 
 
-def tune(checkpoint: str | Path, batches: list[int], formats: list[str] | None = None
-         ) -> list[dict]:
-    """Measure the numba engine's configurations for ``checkpoint`` now, at each batch size
-    and weight format (default: the checkpoint's ``generate.weights``, and fast), and cache
-    the choices (``wavedil.wavenet.engines.planner``, plan "measure"); one dict per pair:
-    batch, weights, the choice's label, how it was made, the rates measured, ``plan`` (one
-    line)."""
+def tune(checkpoint: str | Path, batches: list[int], formats: list[str] | None = None,
+         blocks: list[int] | None = None) -> list[dict]:
+    """Measure a checkpoint's compiled engine's configurations now and store the choices
+    (``wavedil.native.plans``): a WaveNet's at each batch size and weight format (default its
+    ``generate.weights``, and fast), an effect's route at each block size (default 1); one dict
+    per choice, its ``plan`` one line."""
     loaded = load_model(checkpoint, "cpu")
-    model = loaded.model
-    family = family_of(model)
-    if not family.autoregressive:
-        raise ValueError(f"{checkpoint}: a model of kind {family.kind} has no sampling engine "
+    family = family_of(loaded.model)
+    if family.tune is None:
+        raise ValueError(f"{checkpoint}: a model of kind {family.kind} has no compiled engine "
                          "to tune (it synthesises in one pass)")
-    formats = formats or list(dict.fromkeys([loaded.generate.weights, "fast"]))
-    for w in formats:
-        if w not in WEIGHT_CHOICES:
-            raise ValueError(f"--weights must be among {', '.join(WEIGHT_CHOICES)}, got {w!r}")
-    for b in batches:
-        if b < 1:
-            raise ValueError(f"--batch must be >= 1, got {b}")
-    if resolve_engine("auto", "cpu") != "numba":
-        raise ValueError("the numba engine is unavailable here (pip install numba): the torch "
-                         "engine has nothing to tune")
-    from .wavenet.engines.planner import decide
-
-    out = []
-    for b in batches:
-        speaker = model.speaker_vector(0, b) if model.config.speakers else None
-        for w in formats:
-            d = decide(model, b, w, "measure", speaker=speaker)
-            out.append({"batch": b, "weights": w, "choice": d.choice.label(b), "how": d.how,
-                        "rates": d.rates, "plan": d.describe()})
-    return out
+    for name, values in (("--batch", batches), ("--block", blocks or [])):
+        for v in values:
+            if v < 1:
+                raise ValueError(f"{name} must be >= 1, got {v}")
+    try:
+        tune_family = family.hook("tune")
+    except ImportError as e:  # the compiled engines need numba
+        raise ValueError(f"the compiled engine is unavailable here ({e}): nothing to tune") from e
+    return tune_family(loaded, batches, formats, blocks)
 
 
 def describe(checkpoint: str | Path) -> dict:

@@ -28,6 +28,8 @@ import torch
 from .model import EffectNet
 from ..native import kernel as native
 
+ROUTES = ("auto", "panels", "narrow")
+"""How the engine runs blocks that are no whole number of panels (see ``route_for``)."""
 F_DEFAULT = 4096
 """Free history columns per layer: blocks up to this long run in one pass, and every layer
 moves its past to the front once per this many samples."""
@@ -56,29 +58,41 @@ class EffectEngine:
 
     ``free``: free history columns per layer (the longest block run in one pass; longer
     blocks are split). ``kernel``: the C kernel (default :func:`native.load`'s), or numba's
-    loops where it is :class:`~wavedil.native.kernel.Unavailable`."""
+    loops where it is :class:`~wavedil.native.kernel.Unavailable`. ``route``: how blocks that
+    are no whole number of panels run (:meth:`route_for`; every route gives the same output
+    bit for bit)."""
 
     name = "compiled"
 
     def __init__(self, model: EffectNet, free: int = F_DEFAULT,
-                 kernel: native.Kernel | native.Unavailable | None = None) -> None:
+                 kernel: native.Kernel | native.Unavailable | None = None,
+                 route: str = "auto") -> None:
         from . import kernels as K
 
         if free < 1:
             raise ValueError(f"EffectEngine: free must be >= 1, got {free}")
-        self.model, self.free, self._K = model, free, K
+        if route not in ROUTES:
+            raise ValueError(f"EffectEngine: route must be one of {', '.join(ROUTES)}, got "
+                             f"{route!r}")
+        self.model, self.free, self._K, self.route = model, free, K, route
+        self.routes: dict[int, tuple[str, str]] = {}
+        """The route of each block size used so far, and how it was chosen."""
         self.kernel = native.load() if kernel is None else kernel
         config = model.config
         weights: list[np.ndarray] = []
+        transposed: list[np.ndarray] = []  # the same, every matrix transposed: the narrow route's
         size = 0
 
-        def put(t: torch.Tensor | None) -> int:
+        def flat(t: torch.Tensor) -> np.ndarray:
+            return t.detach().to("cpu", torch.float32).contiguous().numpy().reshape(-1)
+
+        def put(t: torch.Tensor | None, t_transposed: torch.Tensor | None = None) -> int:
             nonlocal size
             if t is None:
                 return -1
-            a = t.detach().to("cpu", torch.float32).contiguous().numpy().reshape(-1)
-            weights.append(a)
-            size, at = size + a.size, size
+            weights.append(flat(t))
+            transposed.append(flat(t if t_transposed is None else t_transposed))
+            size, at = size + weights[-1].size, size
             return at
 
         layers, arrays, hist = [], [], 0
@@ -91,22 +105,49 @@ class EffectEngine:
                 mid, k = conv.out_channels, spec["kernel_size"]
                 R = (k - 1) * d
                 # conv weight (mid, C, K) stored tap by tap: (K, mid, C)
-                row = [C, mid, k, d, put(conv.weight.permute(2, 0, 1)), put(conv.bias),
-                       put(layer.mixer.weight[:, :, 0]), put(layer.layer1x1.weight[:, :, 0]),
+                w1 = layer.layer1x1.weight[:, :, 0]
+                row = [C, mid, k, d, put(conv.weight.permute(2, 0, 1), conv.weight.permute(2, 1, 0)),
+                       put(conv.bias), put(layer.mixer.weight[:, :, 0]), put(w1, w1.T),
                        put(layer.layer1x1.bias), hist, R,
                        K.ACTIVATION_CODES[spec["activation"]], int(spec["gated"])]
                 layers.append(row)
                 hist += C * (R + free + K.PANEL)
                 mid_max, c_max = max(mid_max, mid), max(c_max, C, H)
-            arrays.append([array.rechannel.in_channels, C, H, put(array.rechannel.weight[:, :, 0]),
-                           put(array.head_rechannel.weight[:, :, 0]),
+            wre, whead = array.rechannel.weight[:, :, 0], array.head_rechannel.weight[:, :, 0]
+            arrays.append([array.rechannel.in_channels, C, H, put(wre, wre.T), put(whead, whead.T),
                            put(array.head_rechannel.bias), first, len(spec["dilations"])])
         self.w = np.concatenate(weights).astype(np.float32)
+        self.wt = np.concatenate(transposed).astype(np.float32)
         self.layers = np.array(layers, np.int64).reshape(-1, K.N_LAYER)
         self.arrays = np.array(arrays, np.int64).reshape(-1, K.N_ARRAY)
         self.history_size = hist
         self.work = (mid_max, c_max)
         self.head_scale = np.float32(config.head_scale)
+
+    def route_for(self, block: int) -> str:
+        """How blocks of ``block`` samples run their products: "panels" (every product over
+        whole panels of PANEL columns) or "narrow" (the columns past the whole panels by the
+        C kernel's narrow route), the same output bit for bit; with route "auto" the planner's
+        choice (``planner.py``: measured on first use, then cached)."""
+        if block not in self.routes:
+            if self.route == "auto":
+                from .planner import decide
+
+                self.routes[block] = decide(self, block)
+            else:
+                self.routes[block] = (self.route, f"route={self.route!r}")
+        return self.routes[block][0]
+
+    def run_blocks(self, x: np.ndarray, state: CompiledEffectState, block: int,
+                   route: str) -> np.ndarray:
+        """``stream``'s kernel call: x (B, T) float32, contiguous, in blocks of ``block`` (at
+        most ``free``) by ``route``; the state's cursor advances, its sample count does not."""
+        y = np.empty_like(x)
+        narrow = self.kernel.gemm_narrow if route == "narrow" else 0
+        state.cursor = int(self._K.run(self.kernel.gemm, narrow, x, y, block, self.w, self.wt,
+                                       self.layers, self.arrays, state.controls, state.history,
+                                       state.cursor, self.free, self.head_scale, self.work))
+        return y
 
     @property
     def status(self) -> str:
@@ -126,6 +167,12 @@ class EffectEngine:
             raise ValueError(f"EffectEngine: expected controls of shape ({batch_size}, {P}), "
                              f"got {c.shape}")
         return np.ascontiguousarray(c)
+
+    def blank_state(self) -> CompiledEffectState:
+        """One stream's state with a zero history and zero controls, not warmed up (for
+        timing: ``planner.py``)."""
+        return CompiledEffectState(np.zeros((1, self.history_size), np.float32), 0,
+                                   np.zeros((1, self.model.config.controls), np.float32))
 
     def init_state(self, batch_size: int = 1, controls=None) -> CompiledEffectState:
         """The state after receptive_field - 1 samples of silence (as
@@ -154,10 +201,8 @@ class EffectEngine:
         block = self.free if block is None else block
         if block < 1:
             raise ValueError(f"EffectEngine.stream: block must be >= 1, got {block}")
-        y = np.empty_like(x2)
-        state.cursor = int(self._K.run(self.kernel.gemm, x2, y, min(block, self.free), self.w,
-                                       self.layers, self.arrays, state.controls, state.history,
-                                       state.cursor, self.free, self.head_scale, self.work))
+        block = min(block, self.free)
+        y = self.run_blocks(x2, state, block, self.route_for(block))
         state.samples += x2.shape[1]
         return y[0] if one else y
 
@@ -168,4 +213,4 @@ class EffectEngine:
         return self.stream(x, state, block)
 
 
-__all__ = ["CompiledEffectState", "EffectEngine", "F_DEFAULT"]
+__all__ = ["CompiledEffectState", "EffectEngine", "F_DEFAULT", "ROUTES"]

@@ -16,7 +16,9 @@ so a tap ``k`` reads the contiguous columns starting at ``cursor + k * dilation`
 block would run past the end, every layer moves its past R columns to the front and the
 shared cursor returns to 0: one copy of R columns per F samples, where a ring buffer would
 split every tap's read in two. The C kernel's products run over whole blocks of PANEL columns,
-past the block into the free and slack columns (:data:`PANEL`).
+past the block into the free and slack columns (:data:`PANEL`), or (the narrow route,
+``run``'s ``narrow``) over the block's whole panels and then its last columns alone by
+``wd_gemm_narrow``, which sums each column as the panels do.
 
 The tables (see :class:`~wavedil.effect.engine.EffectEngine` for how they are made):
 
@@ -33,7 +35,7 @@ import numpy as np
 from numba import njit
 
 from .model import FAST_TANH
-from ..native.jit import gemm as _gemm, tanh_f32 as _tanh
+from ..native.jit import call_c as _call_c, gemm as _gemm, tanh_f32 as _tanh
 
 # layer table columns
 L_C, L_MID, L_K, L_D, L_WCONV, L_BCONV, L_WMIX, L_W1, L_B1, L_HIST, L_R, L_ACT, L_GATED = range(13)
@@ -70,9 +72,27 @@ def _stride(R, F):
 
 
 @njit(cache=True, inline="always")
-def _columns(gemm, n):
-    """Columns every product of an n-sample block runs over (the work buffers' row length)."""
-    return n if gemm == 0 else (n + PANEL - 1) // PANEL * PANEL
+def _columns(gemm, narrow, n):
+    """Columns every product of an n-sample block runs over (the work buffers' row length):
+    whole panels for the C kernel, unless its narrow route does the last n % PANEL."""
+    return n if gemm == 0 or narrow != 0 else (n + PANEL - 1) // PANEL * PANEL
+
+
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
+def _product(gemm, narrow, M, N, K, w, wt, w_off, b, b_off, ldb, c, c_off, ldc):
+    """c[:, :N] += W @ b[:, :N] for the (M, K) weight matrix at ``w_off`` (row-major; ``wt``
+    holds it transposed at the same offset): by the C kernel over N columns, or where
+    ``narrow`` (``wd_gemm_narrow``'s address) over N's whole panels, and its last N % PANEL
+    columns by the narrow route, which sums each as the panels do."""
+    if narrow == 0 or gemm == 0:
+        _gemm(gemm, M, N, K, w, w_off, K, b, b_off, ldb, c, c_off, ldc)
+        return
+    full = N - N % PANEL
+    if full > 0:
+        _gemm(gemm, M, full, K, w, w_off, K, b, b_off, ldb, c, c_off, ldc)
+    if N > full:
+        _call_c(narrow, (M, N - full, K, w[w_off:], K, wt[w_off:], b[b_off + full:], ldb,
+                         c[c_off + full:], ldc))
 
 
 @njit(cache=True, fastmath=True, error_model="numpy", inline="always")
@@ -161,15 +181,15 @@ def _rewind(layers, hist, base, cursor, F):
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _block(gemm, x, x0, n, y, w, layers, arrays, controls, hist, base, cursor, F, head_scale,
-           z, a, s, hout, head):
+def _block(gemm, narrow, x, x0, n, y, w, wt, layers, arrays, controls, hist, base, cursor, F,
+           head_scale, z, a, s, hout, head):
     """One block of one stream: x[x0:x0+n] -> y[x0:x0+n]; the history columns of this
     block are written at cursor + R (the caller has made room). The work buffers' rows are N
     columns long (:func:`_columns`); columns n .. N-1 are scratch: nothing there is read back
     into the block's own columns, and it is assigned afresh every block, never accumulated
     from block to block, so it stays finite."""
     P = controls.shape[0]
-    N = _columns(gemm, n)
+    N = _columns(gemm, narrow, n)
     n_arrays = arrays.shape[0]
     for ai in range(n_arrays):
         C, H, first, count = arrays[ai, A_C], arrays[ai, A_HEAD], arrays[ai, A_FIRST], arrays[ai, A_N]
@@ -189,7 +209,7 @@ def _block(gemm, x, x0, n, y, w, layers, arrays, controls, hist, base, cursor, F
             for c in range(C):
                 row = hist[dst + c * stride0:dst + c * stride0 + N]
                 row[:] = 0.0
-            _gemm(gemm, C, N, cin, w, wre, cin, hout, 0, N, hist, dst, stride0)
+            _product(gemm, narrow, C, N, cin, w, wt, wre, hout, 0, N, hist, dst, stride0)
             # the head sum starts at the previous array's head (already in s)
         for li in range(first, first + count):
             mid, K, d = layers[li, L_MID], layers[li, L_K], layers[li, L_D]
@@ -211,8 +231,8 @@ def _block(gemm, x, x0, n, y, w, layers, arrays, controls, hist, base, cursor, F
             # the dilated taps: tap k reads the columns from cursor + k * d
             wconv = layers[li, L_WCONV]
             for k in range(K):
-                _gemm(gemm, mid, N, C, w, wconv + k * mid * C, C, hist, hrow0 + cursor + k * d,
-                      stride, z, 0, N)
+                _product(gemm, narrow, mid, N, C, w, wt, wconv + k * mid * C, hist,
+                         hrow0 + cursor + k * d, stride, z, 0, N)
             _activate(layers[li, L_ACT], layers[li, L_GATED] != 0, z, a, C, n, N)
             # head sum
             if ai == 0 and li == first:
@@ -237,7 +257,7 @@ def _block(gemm, x, x0, n, y, w, layers, arrays, controls, hist, base, cursor, F
                 bc = w[b1 + c]
                 for t in range(N):
                     orow[t] = hrow[t] + bc
-            _gemm(gemm, C, N, C, w, w1, C, a, 0, N, out, out0, ostride)
+            _product(gemm, narrow, C, N, C, w, wt, w1, a, 0, N, out, out0, ostride)
         # head: head_rechannel(sum) (+ bias) -> the next array's head sum, or the output
         whead, bhead = arrays[ai, A_WHEAD], arrays[ai, A_BHEAD]
         for h in range(H):
@@ -245,19 +265,23 @@ def _block(gemm, x, x0, n, y, w, layers, arrays, controls, hist, base, cursor, F
             b = w[bhead + h] if bhead >= 0 else np.float32(0.0)
             for t in range(N):
                 hr[t] = b
-        _gemm(gemm, H, N, C, w, whead, C, s, 0, N, head, 0, N)
+        _product(gemm, narrow, H, N, C, w, wt, whead, s, 0, N, head, 0, N)
         s[:H * N] = head[:H * N]
     for t in range(n):
         y[x0 + t] = head_scale * head[t]
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def run(gemm, x, y, block, w, layers, arrays, controls, hist, cursor, F, head_scale, work):
+def run(gemm, narrow, x, y, block, w, wt, layers, arrays, controls, hist, cursor, F, head_scale,
+        work):
     """Stream x (B, T) through the model in blocks of ``block`` samples (<= F) into y (B, T),
-    each stream with its own history hist[b]; returns the new cursor."""
+    each stream with its own history hist[b]; returns the new cursor. ``gemm``: the C
+    kernel's product (0: numba's loops); ``narrow``: its narrow route for the columns past a
+    block's whole panels (0: round every product up to whole panels); ``wt``: ``w`` with
+    every matrix transposed, read by the narrow route."""
     B, T = x.shape
     mid_max, c_max = work
-    N = _columns(gemm, min(block, T) if T > 0 else 1)
+    N = _columns(gemm, narrow, min(block, T) if T > 0 else 1)
     z = np.zeros(mid_max * N, np.float32)  # zeros: scratch columns start finite
     a = np.zeros(c_max * N, np.float32)
     s = np.zeros(c_max * N, np.float32)
@@ -273,8 +297,8 @@ def run(gemm, x, y, block, w, layers, arrays, controls, hist, cursor, F, head_sc
                 _rewind(layers, flat, b * S, cursor, F)
             cursor = 0
         for b in range(B):
-            _block(gemm, x[b], t0, n, y[b], w, layers, arrays, controls[b], flat, b * S, cursor,
-                   F, head_scale, z, a, s, hout, head)
+            _block(gemm, narrow, x[b], t0, n, y[b], w, wt, layers, arrays, controls[b], flat,
+                   b * S, cursor, F, head_scale, z, a, s, hout, head)
         cursor += n
         t0 += n
     return cursor

@@ -211,5 +211,26 @@ def process_file(model: EffectNet, inp: str | Path, out: str | Path, block: int 
     return ProcessResult(out, data.shape[0], rate, block, seconds)
 
 
+def tune(loaded, batches: list[int], formats: list[str] | None = None,
+         blocks: list[int] | None = None) -> list[dict]:
+    """``wavedil tune`` for an effect (``loaded``: ``checkpoint.load_model``'s): measure and
+    store the route at each block size (default 1); one dict per block: block, route, how,
+    ``plan`` (one line). ``formats`` apply to WaveNets: an error; ``batches`` are ignored
+    (the engine runs a host's one stream)."""
+    if formats:
+        raise ValueError("--weights applies to WaveNets; an effect is tuned per --block")
+    from .engine import EffectEngine
+    from .planner import decide
+
+    engine = EffectEngine(loaded.model)
+    out = []
+    for block in blocks or [1]:
+        route, how = decide(engine, block, "measure")
+        out.append({"block": block, "route": route, "how": how,
+                    "plan": f"block {block}: route {route}, {how}"})
+    return out
+
+
 __all__ = ["ENGINES", "ProcessResult", "Processor", "process", "process_file",
-           "resolve_engine"]
+           "resolve_engine", "tune"]
+

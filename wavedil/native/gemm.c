@@ -170,6 +170,10 @@ void wd_gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const
  * - M >= 4, the rows left over: two chains, even and odd k, joined at the end (block1x8).
  * - M < 4: four products per step of k, grouped as rows() groups them.
  *
+ * Where a row is computed alone, it is computed by the same vector expressions as the panels'
+ * code with the column in lane 0, so that the compiler fuses and orders its operations as it
+ * does theirs (a scalar loop of two chains, say, it may compile otherwise).
+ *
  * K runs in blocks of KB rows as wd_gemm runs it (the two-chain and grouped sums restart at
  * each block). */
 static void narrow_panel(int64_t M, int64_t n, int64_t K, const float *A, int64_t lda,
@@ -179,17 +183,18 @@ static void narrow_panel(int64_t M, int64_t n, int64_t K, const float *A, int64_
     if (M < 4) {
         for (int64_t m = 0; m < M; m++) {
             const float *a = A + m * lda;
-            for (int64_t j = 0; j < n; j++) {
-                float c = C[m * ldc + j];
+            for (int64_t j = 0; j < n; j++) {  /* rows()'s vector code, the column in lane 0 */
+                v8 c = {C[m * ldc + j]};
                 int64_t k = 0;
                 for (; k + 4 <= K; k += 4) {
                     const float *b = B + k * ldb + j;
-                    c = c + ((a[k] * b[0] + a[k + 1] * b[ldb])
-                             + (a[k + 2] * b[2 * ldb] + a[k + 3] * b[3 * ldb]));
+                    c = c + ((splat(a[k]) * (v8){b[0]} + splat(a[k + 1]) * (v8){b[ldb]})
+                             + (splat(a[k + 2]) * (v8){b[2 * ldb]}
+                                + splat(a[k + 3]) * (v8){b[3 * ldb]}));
                 }
                 for (; k < K; k++)
-                    c = c + a[k] * B[k * ldb + j];
-                C[m * ldc + j] = c;
+                    c = c + splat(a[k]) * (v8){B[k * ldb + j]};
+                C[m * ldc + j] = c[0];
             }
         }
         return;
@@ -210,23 +215,24 @@ static void narrow_panel(int64_t M, int64_t n, int64_t K, const float *A, int64_
             for (int r = 0; r < 8; r++)
                 C[(m + r) * ldc + j] = c[r];
         }
-        for (; m < blocked; m++) {
-            float c = C[m * ldc + j];
+        for (; m < blocked; m++) {  /* the same chain, one row in lane 0 */
+            v8 c = {C[m * ldc + j]};
             for (int64_t k = 0; k < K; k++)
-                c += AT[k * ldat + m] * B[k * ldb + j];
-            C[m * ldc + j] = c;
+                c += (v8){AT[k * ldat + m]} * splat(B[k * ldb + j]);
+            C[m * ldc + j] = c[0];
         }
-        for (; m < M; m++) {
+        for (; m < M; m++) {  /* block1x8's vector code, the column in lane 0: a scalar
+                                 * loop of two chains may be compiled otherwise */
             const float *a = A + m * lda;
-            float c0 = C[m * ldc + j], c1 = 0.0f;
+            v8 c0 = {C[m * ldc + j]}, c1 = splat(0.0f);
             int64_t k = 0;
             for (; k + 2 <= K; k += 2) {
-                c0 += a[k] * B[k * ldb + j];
-                c1 += a[k + 1] * B[(k + 1) * ldb + j];
+                c0 += splat(a[k]) * (v8){B[k * ldb + j]};
+                c1 += splat(a[k + 1]) * (v8){B[(k + 1) * ldb + j]};
             }
             if (k < K)
-                c0 += a[k] * B[k * ldb + j];
-            C[m * ldc + j] = c0 + c1;
+                c0 += splat(a[k]) * (v8){B[k * ldb + j]};
+            C[m * ldc + j] = (c0 + c1)[0];
         }
     }
 }

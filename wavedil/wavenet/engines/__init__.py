@@ -16,6 +16,7 @@ import torch
 
 from ...native import kernel as native
 from ...native.build import cpu_model
+from ...native.plans import PlanCache
 from ..plan import WEIGHTS, Plan, make_plan
 from .torch_engine import TorchEngine
 
@@ -76,29 +77,33 @@ def make_engine(name: str, model, batch_size: int, speaker: torch.Tensor | None 
 
 def system_info() -> dict:
     """This machine's generation set-up, one fact each: torch, numba, the C compiler, the
-    kernel the numba engine would use, threads, the CPU; and under "plans" the planner's
-    cached choices for this CPU and build (``planner.py``), by model shape: the choice, when
-    it was measured and the rates behind it."""
-    numba, threads, plans = "not installed (the torch engine only)", "", {}
+    kernel the numba engine would use, threads, the CPU; and under "plans" what the compiled
+    engines' planners have stored for this CPU (``wavedil.native.plans``), by model shape:
+    the choice, the best rate and when it was measured."""
+    numba, threads = "not installed (the torch engine only)", ""
     if _numba_available():
         import numba as nb
 
-        from ...native.plans import PlanCache
-        from .planner import cached_decisions
-
         numba, threads = nb.__version__, f", numba {nb.get_num_threads()}"
-        for key, entry in cached_decisions().items():
-            rates = entry.get("rates", {})
-            best = max(rates.values(), default=0.0)
-            plans[key] = (f"{entry.get('weights')}, {entry.get('threads')} thread(s): "
-                          f"{best:,.0f} samples/s, the best of {len(rates)} measured "
-                          f"{entry.get('measured')}")
-        plans = plans or {"(none cached)": f"{PlanCache().path}: measured on first use, or by "
-                          "wavedil tune"}
+    cache = PlanCache()
+    plans = {key: _plan_line(entry) for key, entry in cache.entries().items()}
     return {"torch": torch.__version__, "numba": numba,
             "C compiler": native.find_compiler() or "none (cc, gcc or clang) on PATH",
             "kernel": native.load().status, "threads": f"torch {torch.get_num_threads()}{threads}",
-            "cpu": cpu_model(), "plans": plans}
+            "cpu": cpu_model(),
+            "plans": plans or {"(none stored)": f"{cache.path}: measured on first use, or by "
+                               "wavedil tune"}}
+
+
+def _plan_line(entry: dict) -> str:
+    """A stored choice in one line: what was chosen, the fastest rate measured, when."""
+    if "route" in entry:
+        chosen = f"route {entry['route']}"
+    else:
+        chosen = f"{entry.get('weights')}, {entry.get('threads')} thread(s)"
+    rates = entry.get("rates") or {}
+    best = max((float(v) for v in rates.values()), default=0.0)
+    return f"{chosen}: {best:,.0f} samples/s at best, measured {entry.get('measured')}"
 
 
 def _numba_available() -> bool:

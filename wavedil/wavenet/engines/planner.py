@@ -238,9 +238,25 @@ def decide(model: WaveNet, batch_size: int, weights: str = "fp32", plan: str = "
     return Decision(chosen, f"measured in {seconds:.2f} s", batch_size, rates)
 
 
-def cached_decisions(cache: PlanCache | None = None) -> dict[str, dict]:
-    """What the cache holds for this CPU and this build of the engine, by :func:`shape_key`
-    (for ``wavedil info --system``)."""
-    code = build()
-    return {k: v for k, v in (cache or PlanCache()).entries().items()
-            if k.startswith("wavenet: ") and v.get("build") == code}
+def tune(loaded, batches: list[int], formats: list[str] | None = None,
+         blocks: list[int] | None = None) -> list[dict]:
+    """``wavedil tune`` for a WaveNet (``loaded``: ``checkpoint.load_model``'s): measure and
+    store the choice at each batch size and weight format (default the checkpoint's
+    ``generate.weights``, and fast); one dict per pair: batch, weights, the choice's label,
+    how it was made, the rates, ``plan`` (one line). ``blocks`` apply to effects: an error."""
+    if blocks:
+        raise ValueError("--block applies to effect models; a WaveNet is tuned per --batch")
+    model = loaded.model
+    formats = formats or list(dict.fromkeys([loaded.generate.weights, FAST]))
+    for w in formats:
+        if w not in CHOICES:
+            raise ValueError(f"--weights must be among {', '.join(CHOICES)}, got {w!r}")
+    out = []
+    for b in batches:
+        speaker = model.speaker_vector(0, b) if model.config.speakers else None
+        for w in formats:
+            d = decide(model, b, w, "measure", speaker=speaker)
+            out.append({"batch": b, "weights": w, "choice": d.choice.label(b), "how": d.how,
+                        "rates": d.rates,
+                        "plan": f"batch {b}, weights {w}: {d.describe()}"})
+    return out
