@@ -123,7 +123,17 @@ def describe(threads: int) -> str:
             f"{(dot_peak(threads) if threads > 1 else dot) / 1e9:.1f} on {threads}" if dot
             else "no bfloat16 dot product (AVX512-BF16)")
     return (f"machine: FMA peak {one / 1e9:.1f} GFLOP/s on 1 thread, {many / 1e9:.1f} on "
-            f"{threads}; {dots}; memory read {memory_bandwidth() / 1e9:.1f} GB/s (1 thread)")
+            f"{threads}; {dots}; {'AMX bfloat16 tiles' if _has_flag('amx_bf16') else 'no AMX'}; "
+            f"memory read {memory_bandwidth() / 1e9:.1f} GB/s (1 thread)")
+
+
+def _has_flag(flag: str) -> bool:
+    """Whether /proc/cpuinfo lists the CPU feature ``flag`` (False where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and flag in line.split() for line in f)
+    except OSError:
+        return False
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ Samples/s counts every input sample of the batch (batch x length) per optimisati
 GFLOP/s counts the step as three passes of the forward's multiply-adds (forward, and the
 backward's two: gradients of the inputs and of the weights), two FLOP each, and is printed
 beside the machine's FMA peak measured in the same run (``benchmarks/machine.py``).
-``--compile`` adds wavedil's model under ``torch.compile`` (inductor, built with the system
+A row times the blocks' own pass under torch's CPU autocast to bfloat16 (oneDNN's bfloat16
+convolutions, on AMX or AVX512-BF16 where the CPU has them): the bf16 option a PyTorch user
+would reach for, beside the float32 chunked pass that ``wavedil train`` runs (its GFLOP/s is
+still printed against the float32 FMA peak). ``--compile`` adds wavedil's model under ``torch.compile`` (inductor, built with the system
 C++ compiler; the first step's compile time is printed). wavedil's step runs twice: as
 ``wavedil train`` runs it (the residual stack's chunked training pass,
 ``wavedil/train/chunked_stack.py``) and with the blocks' own forward and backward
@@ -59,7 +62,8 @@ CONFIG_A = dict(layers=20, cycle_length=10, kernel_size=2, residual_channels=64,
                 gate_channels=128, skip_channels=128, head="categorical", classes=256)
 
 
-def wavedil_step(batch: int, length: int, compiled: bool = False, chunked: bool = True):
+def wavedil_step(batch: int, length: int, compiled: bool = False, chunked: bool = True,
+                 bf16: bool = False):
     torch.manual_seed(0)
     model = WaveNet(WaveNetConfig(**CONFIG_A)).train()
     net = torch.compile(model) if compiled else model
@@ -69,8 +73,11 @@ def wavedil_step(batch: int, length: int, compiled: bool = False, chunked: bool 
     stack = ChunkedStack() if chunked else None
 
     def step() -> None:
-        logits = net(x[:, :-1], stack=stack)
-        loss = model.head.nll(logits, x[:, 1:]).mean()
+        # bf16: torch's CPU autocast (oneDNN's bfloat16 convolutions: AMX or AVX512-BF16
+        # where the CPU has them, emulated where not); the chunked pass is float32 only
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = net(x[:, :-1], stack=stack)
+        loss = model.head.nll(logits.float(), x[:, 1:]).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -154,6 +161,8 @@ def main() -> None:
     steps["wavedil (chunked stack pass, the default)"] = wavedil_step(args.batch, args.length)
     steps["wavedil, the blocks' own forward and backward"] = wavedil_step(
         args.batch, args.length, chunked=False)
+    steps["wavedil, the blocks' own, bfloat16 autocast"] = wavedil_step(
+        args.batch, args.length, chunked=False, bf16=True)
     if args.compile:
         step = wavedil_step(args.batch, args.length, compiled=True, chunked=False)
         start = time.perf_counter()
