@@ -135,7 +135,8 @@ def _broken(edit):
 
 
 @pytest.mark.parametrize("edit, match", [
-    (lambda d: d.update(architecture="LSTM"), "architecture 'LSTM' is not supported"),
+    (lambda d: d.update(architecture="GRU"), "architecture 'GRU' is not supported "
+     r"\(WaveNet, LSTM, SlimmableContainer\)"),
     (lambda d: d["weights"].pop(), "holds 1282 weights, but its config needs 1283"),
     (lambda d: d.pop("weights"), "no 'weights'"),
     (lambda d: d["config"]["layers"][0]["conv_pre_film"].update(active=True), "FiLM"),
@@ -177,3 +178,40 @@ def test_nams_own_implementation_agrees(tmp_path):
         back = load_nam(folder / "model.nam")
         with torch.no_grad():
             torch.testing.assert_close(back(x), theirs(x, pad_start=True), atol=1e-5, rtol=0)
+
+
+def _container(*models, limits=(0.5, 1.0)) -> dict:
+    return {"version": "0.7.0", "architecture": "SlimmableContainer", "sample_rate": 48000,
+            "config": {"submodels": [{"max_value": v, "model": to_nam(m)}
+                                     for v, m in zip(limits, models)]}}
+
+
+def test_a_slimmable_container_plays_the_size_asked_for_the_full_one_by_default(tmp_path):
+    small, full = _random("nano", seed=1), _random(None, seed=2)
+    path = tmp_path / "both.nam"
+    path.write_text(json.dumps(_container(small, full)))
+    x = torch.randn(1, 400)
+    with torch.no_grad():
+        for size, want in ((None, full), (1.0, full), (0.7, full), (0.5, full), (0.49, small),
+                           (0.0, small)):
+            got = load_nam(path) if size is None else load_nam(path, size)
+            torch.testing.assert_close(got(x), want(x), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda d: d["config"]["submodels"].reverse(), "must ascend and end at 1.0"),
+    (lambda d: d["config"]["submodels"][1].update(max_value=0.9), "must ascend and end at 1.0"),
+    (lambda d: d["config"]["submodels"][0]["model"].update(sample_rate=44100),
+     "submodels disagree in sample rate: submodel 0 at 44100 Hz, submodel 1 at 48000 Hz"),
+    (lambda d: d["config"]["submodels"][1]["model"].update(architecture="GRU"),
+     r"submodel 1 \(max_value 1\): architecture 'GRU'"),
+    (lambda d: d["config"].update(submodels=[]), "config.submodels must be a non-empty list"),
+])
+def test_a_bad_container_fails_in_one_line_naming_what(edit, match):
+    data = json.loads(json.dumps(_container(_random("nano"), _random(None))))
+    edit(data)
+    with pytest.raises(NamFormatError, match=match) as e:
+        from_nam(data, "c.nam")
+    assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match=r"size must be in \[0, 1\]"):
+        from_nam(_container(_random("nano"), _random(None)), size=1.5)

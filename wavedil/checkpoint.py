@@ -197,9 +197,19 @@ def load_model(path_or_dict: str | Path | dict, device: str | torch.device = "cp
                        ckpt.get("untrained_val"), list(ckpt.get("speakers", [])))
 
 
-def load_effect(path: str | Path, device: torch.device | str = "cpu") -> nn.Module:
+def load_effect(path: str | Path, device: torch.device | str = "cpu",
+                size: float | None = None) -> nn.Module:
     """The model of a checkpoint (.pt) or a .nam file that processes an input signal (an
-    effect, ``wavedil process``), in eval mode; ValueError for a model that generates."""
+    effect, ``wavedil process``), in eval mode; ValueError for a model that generates.
+    ``size``: the model of a .nam SlimmableContainer to play (``effect.nam.from_nam``;
+    default its full size)."""
+    if size is not None:
+        if Path(path).suffix.lower() != ".nam":
+            raise ValueError(f"--size picks a model of a .nam SlimmableContainer; {path} is not "
+                             "a .nam file")
+        from .effect.nam import load_nam
+
+        return load_nam(path, size).to(device)
     model = load_model(path, device).model
     family = family_of(model)
     if family.stream is not None:

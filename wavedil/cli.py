@@ -574,6 +574,9 @@ def process(
                               "Modeler's fast tanh, as NAM's plugin does (its output to float "
                               "rounding); exact: fast_tanh layers with tanh; model: as the "
                               "model names them"),
+    size: Optional[float] = typer.Option(None, "--size", help="a .nam SlimmableContainer's "
+                                         "model to play, in [0, 1] as NAM's size knob "
+                                         "(default: the full size)"),
     force: bool = typer.Option(False, "--force", help="overwrite OUT"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
@@ -585,7 +588,7 @@ def process(
     from .effect.process import process_file
 
     with _user_errors():
-        net = load_effect(model)
+        net = load_effect(model, size=size)
         result = process_file(net, inp, out, block, list(control), force, threads,
                               engine.value, tanh.value)
     figures = {"out": str(result.out), "samples": result.samples,
@@ -619,12 +622,15 @@ def models(as_json: bool = typer.Option(False, "--json", help="print one JSON li
 
 @app.command(name="import-nam")
 def import_nam(
-    nam_file: Path = typer.Argument(..., help="a Neural Amp Modeler WaveNet (.nam)"),
+    nam_file: Path = typer.Argument(..., help="a Neural Amp Modeler file (.nam): WaveNet, LSTM "
+                                    "or SlimmableContainer"),
     out: Optional[Path] = typer.Option(None, "--out", "-o",
                                        help="wavedil checkpoint to write (default: FILE.pt)"),
+    size: float = typer.Option(1.0, "--size", help="a SlimmableContainer's model, in [0, 1] "
+                               "(default: the full size)"),
     force: bool = typer.Option(False, "--force", help="overwrite OUT"),
 ) -> None:
-    """Convert a .nam WaveNet into a wavedil checkpoint (wavedil process, info and export
+    """Convert a .nam model into a wavedil checkpoint (wavedil process, info and export
     read .nam files directly too).
 
     Example: wavedil import-nam amp.nam -o amp.pt
@@ -637,11 +643,13 @@ def import_nam(
     with _user_errors():
         if out.exists() and not force:
             raise ValueError(f"{out} exists (use --force to overwrite)")
-        net = load_nam(nam_file)
+        net = load_nam(nam_file, size)
         save_checkpoint(out, checkpoint_dict(net, PairedDataConfig(
             sample_rate=net.config.sample_rate), name=nam_file.stem))
     c = net.config
-    typer.echo(f"{out}: {c.parameters} weights, {len(c.arrays)} layer arrays, receptive field "
+    layout = (f"an LSTM of {c.lstm['layers']} x {c.lstm['hidden']} units" if c.lstm
+              else f"{len(c.arrays)} layer arrays")
+    typer.echo(f"{out}: {c.parameters} weights, {layout}, receptive field "
                f"{c.receptive_field} samples at {c.sample_rate} Hz")
 
 

@@ -71,6 +71,9 @@ class EffectEngine:
 
         if free < 1:
             raise ValueError(f"EffectEngine: free must be >= 1, got {free}")
+        if model.lstm is not None:
+            raise ValueError("the compiled effect engine runs layer arrays; this model is an "
+                             "LSTM (config.lstm): use the torch engine")
         if route not in ROUTES:
             raise ValueError(f"EffectEngine: route must be one of {', '.join(ROUTES)}, got "
                              f"{route!r}")

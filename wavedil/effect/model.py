@@ -21,6 +21,11 @@ implementation (:meth:`EffectNet._run`) and agree to float precision for any blo
 Before its input the model has heard silence: the forward pads the input (not each layer)
 with receptive_field - 1 zeros, and a fresh streaming state is the state that silence leaves,
 so a .nam model played here and in NAM gives the same samples from the first one on.
+
+NAM's LSTM architecture (``config.lstm``) is the other layout: stacked LSTM cells and a
+linear head over the same condition (:mod:`wavedil.effect.lstm`), its state the cells' hidden
+and cell values; before its input it has heard half a second of silence from its learnt
+initial state, as NAM core pre-warms it.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from torch.nn import functional as F
 
 from ..config import Config, ConfigError
 from ..nn.layers import ConvState, CausalConv1d
+from .lstm import LSTMCore, PREWARM_SECONDS
 
 FAST_TANH = (2.45550750702956, 0.893229853513558, 0.821226666969744, 2.44506634652299,
              0.814642734961073)
@@ -112,9 +118,18 @@ class EffectConfig(Config):
     constant per file; 0: none (a .nam file holds none)."""
     head_scale: float = 0.02
     """Gain of the last head (NAM's default keeps the untrained output small)."""
+    lstm: dict | None = None
+    """{layers, hidden}: NAM's LSTM architecture (stacked LSTM cells of ``hidden`` units and
+    a linear head) instead of layer arrays (preset and arrays then unused); null: the
+    WaveNet of ``preset`` or ``arrays``. Played and written as .nam files; training one is
+    not supported yet."""
 
     def __post_init__(self) -> None:
         need = self.need
+        if self.lstm is not None:
+            self._check_lstm()
+            self.preset, self.arrays = None, []
+            return
         need(self.kind == "effect", "kind", "effect for EffectConfig")
         need(self.sample_rate >= 1000, "sample_rate", ">= 1000")
         need(self.preset is None or self.preset in PRESETS, "preset",
@@ -143,6 +158,16 @@ class EffectConfig(Config):
         if self.arrays[-1]["head_size"] != 1:
             raise ConfigError(type(self).__name__, "arrays", "must end in an array of head_size "
                               f"1 (one output signal), got {self.arrays[-1]['head_size']}")
+
+    def _check_lstm(self) -> None:
+        a = self.lstm
+        if not isinstance(a, dict) or set(a) != {"layers", "hidden"} or not all(
+                isinstance(a[k], int) and not isinstance(a[k], bool) and a[k] >= 1
+                for k in ("layers", "hidden")):
+            raise ConfigError(type(self).__name__, "lstm", "must be {layers, hidden}, integers "
+                              f">= 1, or null; got {a!r}")
+        self.need(self.sample_rate >= 1000, "sample_rate", ">= 1000")
+        self.need(self.controls >= 0, "controls", ">= 0")
 
     def _check_array(self, i: int, a: object) -> None:
         where = f"arrays[{i}]"
@@ -196,12 +221,18 @@ class EffectConfig(Config):
 
     @property
     def receptive_field(self) -> int:
-        """Input samples one output sample depends on (itself included)."""
+        """Input samples one output sample depends on (itself included); for an LSTM, which
+        depends on all of its past, the half second of pre-warm plus one."""
+        if self.lstm is not None:
+            return 1 + int(PREWARM_SECONDS * self.sample_rate)
         return 1 + sum((a["kernel_size"] - 1) * d for a in self.arrays for d in a["dilations"])
 
     @property
     def parameters(self) -> int:
         """Weights of the model (what a .nam file stores, head_scale included)."""
+        if self.lstm is not None:
+            return LSTMCore.weight_count(self.condition_channels, self.lstm["hidden"],
+                                         self.lstm["layers"])
         total, inp = 1, 1
         for a in self.arrays:
             c, mid = a["channels"], a["channels"] * (2 if a["gated"] else 1)
@@ -225,6 +256,8 @@ class EffectState:
     convs: list[ConvState] = field(default_factory=list)
     samples: int = 0
     """Input samples streamed so far."""
+    recurrent: tuple[torch.Tensor, torch.Tensor] | None = None
+    """An LSTM's hidden and cell values, (layers, B, H) each (None for layer arrays)."""
 
 
 class _Layer(nn.Module):
@@ -269,6 +302,8 @@ class EffectNet(nn.Module):
             arrays.append(_LayerArray(inp, c.condition_channels, spec))
             inp = spec["channels"]
         self.arrays = nn.ModuleList(arrays)
+        self.lstm = (LSTMCore(c.condition_channels, c.lstm["hidden"], c.lstm["layers"])
+                     if c.lstm is not None else None)
 
     @property
     def receptive_field(self) -> int:
@@ -297,8 +332,11 @@ class EffectNet(nn.Module):
 
     def _run(self, x: torch.Tensor, controls: torch.Tensor | None, conv) -> torch.Tensor:
         """The whole model with ``conv(index, layer, h)`` applying each dilated conv: the full
-        forward or one streaming block. (B, T) -> (B, T)."""
+        forward or one streaming block (an LSTM: from its learnt initial state, ``conv``
+        unused). (B, T) -> (B, T)."""
         cond = self._condition(x, controls)  # (B, 1 + P, T)
+        if self.lstm is not None:
+            return self.lstm(cond)[0]
         y, head, index = cond[:, :1], None, 0
         for array in self.arrays:
             h = array.rechannel(y)  # (B, C, T)
@@ -339,11 +377,13 @@ class EffectNet(nn.Module):
         themselves, and a silent input streamed in them gives an exactly constant output."""
         if block is not None and block < 1:
             raise ValueError(f"EffectNet.init_state: block must be >= 1, got {block}")
-        w = self.arrays[0].rechannel.weight
+        w = next(self.parameters())
         device = device if device is not None else w.device
         dtype = dtype if dtype is not None else w.dtype
         state = EffectState([layer.conv.init_state(batch_size, device, dtype)
                              for array in self.arrays for layer in array.layers])
+        if self.lstm is not None:
+            state.recurrent = tuple(t.to(device, dtype) for t in self.lstm.initial(batch_size))
         warm = self.receptive_field - 1
         block = block or max(warm, 1)
         with torch.no_grad():
@@ -363,9 +403,14 @@ class EffectNet(nn.Module):
         their vectors (a lone last column of 17, say), and whole vectors make every column's
         arithmetic the same, so that silence streamed after :meth:`init_state` in the same
         blocks gives an exactly constant output."""
-        if len(state.convs) != sum(len(a.layers) for a in self.arrays):
+        if len(state.convs) != sum(len(a.layers) for a in self.arrays) or (
+                (state.recurrent is None) != (self.lstm is None)):
             raise ValueError("EffectNet.stream: the state was made for another model")
         T = x.shape[-1]
+        if self.lstm is not None:  # a recurrent state: only the block's own columns
+            y, state.recurrent = self.lstm(self._condition(x, controls), state.recurrent)
+            state.samples += T
+            return y, state
         whole = F.pad(x, (0, -T % STREAM_COLUMNS))  # (B, T rounded up)
         y = self._run(whole, controls,
                       lambda i, layer, h: layer.conv.stream(h, state.convs[i], keep=T)[0])
@@ -384,6 +429,9 @@ def with_tanh(model: EffectNet, tanh: str = "model") -> EffectNet:
     its weights, in its mode (it is not changed)."""
     if tanh not in TANH:
         raise ValueError(f"--tanh must be one of {', '.join(TANH)}, got {tanh!r}")
+    if tanh == "fast" and model.lstm is not None:
+        raise ValueError("--tanh fast plays layer arrays' tanh as NAM's plugin does; an LSTM "
+                         "plays tanh and sigmoid exactly here")
     swap = {"fast": ("tanh", "fast_tanh"), "exact": ("fast_tanh", "tanh")}.get(tanh)
     c = model.config
     if swap is None or all(a["activation"] != swap[0] for a in c.arrays):

@@ -1,9 +1,12 @@
 """Neural Amp Modeler files: an :class:`~wavedil.effect.model.EffectNet` to a ``.nam`` file and back.
 
-A ``.nam`` file is JSON: ``version``, ``metadata``, ``architecture`` ("WaveNet" here),
-``config`` (the layer arrays), ``weights`` (one flat list) and ``sample_rate``. The weights
-are every convolution's weight (PyTorch's (out, in, kernel) order, flattened) and then its
-bias, in this order:
+A ``.nam`` file is JSON: ``version``, ``metadata``, ``architecture``, ``config``, ``weights``
+(one flat list) and ``sample_rate``. Three architectures are read: "WaveNet" (the layer
+arrays, below), "LSTM" (:mod:`wavedil.effect.lstm` gives its weights' order) and
+"SlimmableContainer" (``config.submodels``: models of either kind, each with the largest
+value of NAM's size knob it plays at; :func:`from_nam`'s ``size`` picks one). A WaveNet's
+weights are every convolution's weight (PyTorch's (out, in, kernel) order, flattened) and then
+its bias, in this order:
 
     per layer array:  rechannel.weight
                       per layer: conv.weight, conv.bias, mixer.weight, layer1x1.weight, layer1x1.bias
@@ -75,12 +78,27 @@ def _activation_json(name: str) -> dict:
     return act
 
 
+def _metadata(metadata: dict | None) -> dict:
+    t = datetime.now()
+    meta = {"date": {"year": t.year, "month": t.month, "day": t.day, "hour": t.hour,
+                     "minute": t.minute, "second": t.second}}
+    meta.update(metadata or {})
+    return meta
+
+
 def to_nam(model: EffectNet, metadata: dict | None = None) -> dict:
-    """The .nam JSON of ``model`` (no controls: a .nam WaveNet reads the input alone)."""
+    """The .nam JSON of ``model`` (no controls: a .nam model reads the input alone)."""
     c = model.config
     if c.controls:
         raise ValueError(f"export --format nam: the model has {c.controls} controls, and a .nam "
-                         "WaveNet reads the input signal alone")
+                         "model reads the input signal alone")
+    if model.lstm is not None:
+        weights = torch.cat([t.detach().float().reshape(-1).cpu()
+                             for t in model.lstm.nam_tensors()])
+        return {"version": NAM_VERSION, "metadata": _metadata(metadata), "architecture": "LSTM",
+                "config": {"input_size": 1, "hidden_size": c.lstm["hidden"],
+                           "num_layers": c.lstm["layers"]},
+                "weights": weights.tolist(), "sample_rate": c.sample_rate}
     layers, inp = [], 1
     for spec in c.arrays:
         n = len(spec["dilations"])
@@ -102,11 +120,7 @@ def to_nam(model: EffectNet, metadata: dict | None = None) -> dict:
         })
         inp = spec["channels"]
     weights = torch.cat([t.detach().float().reshape(-1).cpu() for t in _tensors(model)])
-    t = datetime.now()
-    meta = {"date": {"year": t.year, "month": t.month, "day": t.day, "hour": t.hour,
-                     "minute": t.minute, "second": t.second}}
-    meta.update(metadata or {})
-    return {"version": NAM_VERSION, "metadata": meta, "architecture": "WaveNet",
+    return {"version": NAM_VERSION, "metadata": _metadata(metadata), "architecture": "WaveNet",
             "config": {"layers": layers, "head": None, "head_scale": float(c.head_scale)},
             "weights": weights.tolist() + [float(c.head_scale)],
             "sample_rate": c.sample_rate}
@@ -249,15 +263,27 @@ def _array_spec(i: int, lc: Any, inp: int, where: str) -> dict:
             "gated": bool(gated[0]), "head_bias": head_bias}
 
 
-def from_nam(data: Any, where: str = ".nam") -> EffectNet:
-    """An :class:`EffectNet` holding the WaveNet of a parsed .nam file (its dict)."""
+ARCHITECTURES = ("WaveNet", "LSTM", "SlimmableContainer")
+"""The .nam architectures read (a container holds models of the other two)."""
+
+
+def from_nam(data: Any, where: str = ".nam", size: float = 1.0) -> EffectNet:
+    """An :class:`EffectNet` holding the model of a parsed .nam file (its dict). A
+    SlimmableContainer holds several sizes of a model: ``size`` in [0, 1] picks one as NAM's
+    plugin does (the first whose ``max_value`` exceeds it; 1.0, the default: the full size)."""
     if not isinstance(data, dict):
         raise _fail(where, "not a .nam file (the JSON is not an object)")
-    for key in ("architecture", "config", "weights"):
+    for key in ("architecture", "config", "weights" if data.get("architecture") !=
+                "SlimmableContainer" else "config"):
         if key not in data:
             raise _fail(where, f"not a .nam file (no '{key}')")
-    if data["architecture"] != "WaveNet":
-        raise _fail(where, f"architecture {data['architecture']!r} is not supported (WaveNet)")
+    if data["architecture"] not in ARCHITECTURES:
+        raise _fail(where, f"architecture {data['architecture']!r} is not supported "
+                    f"({', '.join(ARCHITECTURES)})")
+    if data["architecture"] == "SlimmableContainer":
+        return _container(data, where, size)
+    if data["architecture"] == "LSTM":
+        return _lstm(data, where)
     cfg = data["config"]
     if not isinstance(cfg, dict) or not isinstance(cfg.get("layers"), list) or not cfg["layers"]:
         raise _fail(where, "config.layers must be a non-empty list of layer arrays")
@@ -270,18 +296,12 @@ def from_nam(data: Any, where: str = ".nam") -> EffectNet:
         arrays.append(_array_spec(i, lc, inp, where))
         inp = arrays[-1]["channels"]
     head_scale = cfg.get("head_scale", 1.0)
-    rate = data.get("sample_rate") or 48000
     try:
-        config = EffectConfig(sample_rate=int(rate), preset=None, arrays=arrays,
+        config = EffectConfig(sample_rate=_rate(data, where), preset=None, arrays=arrays,
                               head_scale=float(head_scale))
     except (ValueError, TypeError) as e:
         raise _fail(where, str(e)) from None
-    weights = data["weights"]
-    if not isinstance(weights, list) or not all(
-            isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights):
-        raise _fail(where, "weights must be a list of numbers")
-    if not all(math.isfinite(w) for w in weights):
-        raise _fail(where, "weights hold NaN or infinite values")
+    weights = _weights(data, where)
     model = EffectNet(config)
     tensors = _tensors(model)
     expected = sum(t.numel() for t in tensors) + 1
@@ -297,8 +317,81 @@ def from_nam(data: Any, where: str = ".nam") -> EffectNet:
     return model.eval()
 
 
-def load_nam(path: str | Path) -> EffectNet:
-    """Read a .nam file into an :class:`EffectNet` (ValueError in one line for a bad file)."""
+def _weights(data: dict, where: str) -> list:
+    weights = data["weights"]
+    if not isinstance(weights, list) or not all(
+            isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights):
+        raise _fail(where, "weights must be a list of numbers")
+    if not all(math.isfinite(w) for w in weights):
+        raise _fail(where, "weights hold NaN or infinite values")
+    return weights
+
+
+def _rate(data: dict, where: str) -> int:
+    rate = data.get("sample_rate") or 48000
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate != int(rate) \
+            or rate < 1000:
+        raise _fail(where, f"sample_rate must be a whole number of Hz >= 1000, got {rate!r}")
+    return int(rate)
+
+
+def _lstm(data: dict, where: str) -> EffectNet:
+    """NAM's LSTM architecture: config {input_size, hidden_size, num_layers} (and in and out
+    channels, 1 each)."""
+    cfg = data["config"]
+    if not isinstance(cfg, dict):
+        raise _fail(where, "config must be a mapping")
+    for key in ("input_size", "hidden_size", "num_layers"):
+        if not isinstance(cfg.get(key), int) or isinstance(cfg.get(key), bool) or cfg[key] < 1:
+            raise _fail(where, f"config.{key} must be an integer >= 1, got {cfg.get(key)!r}")
+    for key in ("input_size", "in_channels", "out_channels"):
+        if cfg.get(key, 1) != 1:
+            raise _fail(where, f"config.{key} is {cfg[key]!r}; wavedil reads .nam LSTMs of one "
+                        "input and one output signal (1)")
+    config = EffectConfig(sample_rate=_rate(data, where), preset=None,
+                          lstm={"layers": cfg["num_layers"], "hidden": cfg["hidden_size"]})
+    weights = _weights(data, where)
+    expected = config.parameters
+    if len(weights) != expected:
+        raise _fail(where, f"holds {len(weights)} weights, but its config needs {expected}")
+    model = EffectNet(config)
+    model.lstm.load_nam(torch.tensor(weights, dtype=torch.float32))
+    return model.eval()
+
+
+def _container(data: dict, where: str, size: float) -> EffectNet:
+    """A SlimmableContainer: submodels [{max_value, model}] by ascending max_value, the last
+    at least 1, one sample rate; the one for ``size``."""
+    if not isinstance(size, (int, float)) or not 0.0 <= size <= 1.0:
+        raise ValueError(f"size must be in [0, 1], got {size!r}")
+    subs = data["config"].get("submodels") if isinstance(data["config"], dict) else None
+    if not isinstance(subs, list) or not subs or not all(
+            isinstance(m, dict) and isinstance(m.get("model"), dict)
+            and isinstance(m.get("max_value"), (int, float)) for m in subs):
+        raise _fail(where, "config.submodels must be a non-empty list of {max_value, model}")
+    limits = [float(m["max_value"]) for m in subs]
+    if any(b <= a for a, b in zip(limits, limits[1:])) or limits[-1] < 1.0:
+        raise _fail(where, f"submodels' max_value must ascend and end at 1.0 or more, got "
+                    f"{limits}")
+    rates = {}
+    for i, m in enumerate(subs):
+        rate = m["model"].get("sample_rate") or data.get("sample_rate")
+        if rate:
+            rates[i] = float(rate)
+    if len(set(rates.values())) > 1:
+        (i, a), (j, b) = next(((x, y) for x in rates.items() for y in rates.items()
+                               if x[1] != y[1]))
+        raise _fail(where, f"submodels disagree in sample rate: submodel {i} at {a:g} Hz, "
+                    f"submodel {j} at {b:g} Hz")
+    index = next((i for i, limit in enumerate(limits) if size < limit), len(subs) - 1)
+    sub = dict(subs[index]["model"])
+    sub.setdefault("sample_rate", data.get("sample_rate"))
+    return from_nam(sub, f"{where}: submodel {index} (max_value {limits[index]:g})")
+
+
+def load_nam(path: str | Path, size: float = 1.0) -> EffectNet:
+    """Read a .nam file into an :class:`EffectNet` (ValueError in one line for a bad file);
+    ``size`` picks a SlimmableContainer's model (:func:`from_nam`)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
@@ -306,8 +399,8 @@ def load_nam(path: str | Path) -> EffectNet:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise _fail(str(path), f"not valid JSON ({str(e).splitlines()[0]})") from None
-    return from_nam(data, str(path))
+    return from_nam(data, str(path), size)
 
 
-__all__ = ["NAM_ACTIVATIONS", "NAM_VERSION", "NamFormatError", "from_nam", "load_nam",
+__all__ = ["ARCHITECTURES", "NAM_ACTIVATIONS", "NAM_VERSION", "NamFormatError", "from_nam", "load_nam",
            "save_nam", "to_nam"]

@@ -98,6 +98,11 @@ class Processor:
         self.model, self.block, self.threads = model, block, threads
         self.knobs = _controls(model, controls)
         self.engine = resolve_engine(engine)
+        if self.engine == "compiled" and model.lstm is not None:  # layer arrays only
+            if engine == "compiled":
+                raise ValueError("--engine compiled runs layer arrays; this model is an LSTM "
+                                 "(use --engine torch or auto)")
+            self.engine = "torch"
         self.seconds = 0.0
         """Wall-clock seconds of the last call's streaming."""
         if self.engine == "compiled":

@@ -176,6 +176,8 @@ def _check_mel_settings(model: MelSettings, data: DataConfig) -> None:
 def check_effect(recipe: Recipe) -> None:
     """An effect's sections agree: its rate is the data's, its controls the pairs'."""
     model, data = recipe.model, recipe.data
+    need("model", model.lstm is None, "lstm", "null: training NAM's LSTM layout is not "
+         "supported yet (.nam LSTMs play and export)", model.lstm)
     need("model", model.sample_rate == data.sample_rate, "sample_rate",
          f"data.sample_rate ({data.sample_rate}), or left out to take the data's",
          model.sample_rate)
