@@ -98,7 +98,7 @@ def test_process_plays_an_lstm_on_torch_and_refuses_what_it_cannot():
         want = m(x[None])[0]
     for block in (1, 64, 100):
         torch.testing.assert_close(process(m, x, block), want, atol=1e-5, rtol=0)
-    with pytest.raises(ValueError, match="--engine compiled runs layer arrays; this model is an LSTM"):
+    with pytest.raises(ValueError, match="--engine compiled cannot run this model: it is an LSTM"):
         process(m, x, 64, engine="compiled")
     with pytest.raises(ValueError, match="--tanh fast plays layer arrays' tanh"):
         process(m, x, 64, tanh="fast")

@@ -16,6 +16,9 @@ ARRAYS = [{"channels": 6, "head_size": 3, "kernel_size": 3, "dilations": [1, 2, 
           {"channels": 3, "head_size": 1, "kernel_size": 2, "dilations": [16, 1, 32],
            "activation": "hardtanh", "gated": False, "head_bias": True}]
 FAST = [dict(ARRAYS[0], activation="fast_tanh"), ARRAYS[1]]
+A2 = [dict(ARRAYS[0], kernel_size=[3, 6, 2, 3], head_kernel_size=4, head_dilation=2),
+      dict(ARRAYS[1], kernel_size=[2, 5, 2], head_kernel_size=3)]
+"""NAM's A2 features: a kernel size per layer and causal head convolutions."""
 
 
 def _fast_tanh(z):
@@ -39,9 +42,27 @@ def _random(preset=None, arrays=ARRAYS, seed=0) -> EffectNet:
     return m
 
 
+def _receptive_field(nam: dict) -> int:
+    layers = nam["config"]["layers"]
+    rf = 1 + sum((k - 1) * d for lc in layers for k, d in zip(lc["kernel_sizes"], lc["dilations"]))
+    rf += sum((lc["head"]["kernel_size"] - 1) * lc["head"].get("head_dilation", 1)
+              for lc in layers)
+    inner = nam["config"].get("condition_dsp")
+    return rf + (_receptive_field(inner) - 1 if inner else 0)
+
+
 def reference_forward(nam: dict, x: np.ndarray) -> np.ndarray:
     """The .nam WaveNet forward from the format alone: valid convolutions over the input
     preceded by receptive_field - 1 zeros, weights read in file order."""
+    signal = np.concatenate([np.zeros(_receptive_field(nam) - 1), x])[None]  # (1, L)
+    return _valid(nam, signal)[0, -len(x):]
+
+
+def _valid(nam: dict, signal: np.ndarray) -> np.ndarray:
+    """The outputs of a .nam WaveNet's valid convolutions over ``signal`` (1, L): (outputs,
+    L - receptive field of its layers + 1); the layers' condition is the input, or the
+    condition DSP's valid outputs over the same signal, right-aligned and zero before its
+    first (the outputs that read those zeros are not among the caller's last ones)."""
     w = np.asarray(nam["weights"], np.float64)
     pos = 0
 
@@ -53,9 +74,11 @@ def reference_forward(nam: dict, x: np.ndarray) -> np.ndarray:
         return out
 
     layers = nam["config"]["layers"]
-    rf = 1 + sum((k - 1) * d for lc in layers for k, d in zip(lc["kernel_sizes"], lc["dilations"]))
-    signal = np.concatenate([np.zeros(rf - 1), x])[None]  # (1, L)
+    inner = nam["config"].get("condition_dsp")
     cond, y, head = signal, signal, None
+    if inner:
+        c = _valid(inner, signal)
+        cond = np.concatenate([np.zeros((c.shape[0], signal.shape[1] - c.shape[1])), c], 1)
     for lc in layers:
         c = lc["channels"]
         h = take(c, lc["input_size"], 1)[:, :, 0] @ y  # rechannel (no bias)
@@ -63,7 +86,7 @@ def reference_forward(nam: dict, x: np.ndarray) -> np.ndarray:
                                    lc["gating_mode"]):
             mid = 2 * c if gate == "gated" else c
             wk, bias = take(mid, c, k), take(mid)
-            mix = take(mid, 1, 1)[:, :, 0]
+            mix = take(mid, lc["condition_size"], 1)[:, :, 0]
             w1, b1 = take(c, c, 1)[:, :, 0], take(c)
             n = h.shape[1] - (k - 1) * d  # a valid dilated convolution shortens the signal
             z = sum(wk[:, :, j] @ h[:, j * d:j * d + n] for j in range(k)) + bias[:, None]
@@ -71,16 +94,20 @@ def reference_forward(nam: dict, x: np.ndarray) -> np.ndarray:
             a = ACT[act["type"]](z[:c]) * (ACT["Sigmoid"](z[c:]) if gate == "gated" else 1.0)
             h = h[:, -n:] + w1 @ a + b1[:, None]
             head = a if head is None else head[:, -n:] + a
-        hw = take(lc["head"]["out_channels"], c, 1)[:, :, 0]
-        head = hw @ head + (take(lc["head"]["out_channels"])[:, None] if lc["head"]["bias"] else 0)
-        y = h
+        hk, hd = lc["head"]["kernel_size"], lc["head"].get("head_dilation", 1)
+        out = lc["head"]["out_channels"]
+        hw = take(out, c, hk)  # a causal head convolution (1x1 unless NAM's A2 layout)
+        n = head.shape[1] - (hk - 1) * hd
+        head = sum(hw[:, :, j] @ head[:, j * hd:j * hd + n] for j in range(hk)) + (
+            take(out)[:, None] if lc["head"]["bias"] else 0)
+        y = h[:, -n:]
     scale = take(1)[0]
     assert pos == w.size and scale == nam["config"]["head_scale"]
-    return scale * head[0]
+    return scale * head
 
 
-@pytest.mark.parametrize("preset, arrays", [(None, ARRAYS), (None, FAST), ("nano", None),
-                                            ("standard", None)])
+@pytest.mark.parametrize("preset, arrays", [(None, ARRAYS), (None, FAST), (None, A2),
+                                            ("nano", None), ("standard", None)])
 def test_export_matches_the_format_forward(preset, arrays):
     m = _random(preset, arrays)
     nam = json.loads(json.dumps(to_nam(m)))
@@ -215,3 +242,132 @@ def test_a_bad_container_fails_in_one_line_naming_what(edit, match):
     assert "\n" not in str(e.value)
     with pytest.raises(ValueError, match=r"size must be in \[0, 1\]"):
         from_nam(_container(_random("nano"), _random(None)), size=1.5)
+
+
+def test_an_a2_layout_streams_and_plays_on_the_engine_that_can_run_it():
+    """Per-layer kernel sizes and head convolutions (NAM's A2): streaming equals the forward;
+    the compiled engine runs per-layer kernels, and a wide head goes to the torch engine."""
+    from wavedil.effect.engine import EffectEngine
+    from wavedil.effect.process import process
+
+    m = _random(None, A2, seed=4)
+    assert m.receptive_field == 1 + sum((k - 1) * d for a in A2 for k, d in
+                                        zip(a["kernel_size"], a["dilations"])) + 3 * 2 + 2 * 1
+    x = torch.randn(1, 500) * 0.5
+    with torch.no_grad():
+        whole = m(x)
+        state = m.init_state(1, block=50)
+        parts = [m.stream(x[:, i:i + 50], state)[0] for i in range(0, 500, 50)]
+    torch.testing.assert_close(torch.cat(parts, 1), whole, atol=1e-5, rtol=0)
+    torch.testing.assert_close(process(m, x[0], 64), whole[0], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="array 0 has a head convolution wider than 1"):
+        process(m, x[0], 64, engine="compiled")
+    narrow = _random(None, [dict(a, head_kernel_size=1) for a in A2], seed=4)
+    with torch.no_grad():
+        want = narrow(x)[0].numpy()
+    got = EffectEngine(narrow).forward(x[0].numpy(), block=64)
+    assert np.abs(got - want).max() < 1e-5
+
+
+def _nam_slice(nam: dict, widths: list[int]) -> dict:
+    """NAM core's slimmable cut, from the format alone: walk the full weights in file order and
+    keep each matrix's first rows and columns (extract_conv1x1 / extract_conv1d)."""
+    w, pos, out = nam["weights"], 0, []
+    layers = nam["config"]["layers"]
+
+    def cut(rows, cols, k, keep_rows, keep_cols, bias):
+        nonlocal pos
+        for i in range(rows):
+            for j in range(cols):
+                for t in range(k):
+                    if i < keep_rows and j < keep_cols:
+                        out.append(w[pos])
+                    pos += 1
+        if bias:
+            out.extend(w[pos:pos + keep_rows])
+            pos += rows
+
+    for a, lc in enumerate(layers):
+        c, s = lc["channels"], widths[a]
+        cut(c, lc["input_size"], 1, s, widths[a - 1] if a else 1, False)
+        for k, gate in zip(lc["kernel_sizes"], lc["gating_mode"]):
+            g = 2 if gate == "gated" else 1
+            cut(g * c, c, k, g * s, s, True)
+            cut(g * c, 1, 1, g * s, 1, False)
+            cut(c, c, 1, s, s, True)
+        head = lc["head"]["out_channels"]
+        keep = widths[a + 1] if a + 1 < len(layers) else head
+        cut(head, c, lc["head"]["kernel_size"], keep, s, lc["head"]["bias"])
+    out.append(w[pos])
+    assert pos + 1 == len(w)
+    small = json.loads(json.dumps(nam))
+    for a, lc in enumerate(small["config"]["layers"]):
+        lc.update(channels=widths[a], input_size=widths[a - 1] if a else 1, slimmable=None)
+        if a + 1 < len(layers):
+            lc["head"]["out_channels"] = widths[a + 1]
+    small["weights"] = out
+    return small
+
+
+def test_a_slimmable_wavenet_plays_the_widths_nams_size_knob_picks():
+    m = _random(None, seed=5)  # arrays of 6 and 3 channels
+    nam = json.loads(json.dumps(to_nam(m)))
+    allowed = [[2, 4, 6], [1, 3]]
+    for lc, widths in zip(nam["config"]["layers"], allowed):
+        lc["slimmable"] = {"method": "slice_channels_uniform",
+                           "kwargs": {"allowed_channels": widths}}
+    x = np.random.default_rng(1).standard_normal(400) * 0.5
+    for size, widths in ((1.0, [6, 3]), (0.7, [6, 3]), (0.5, [4, 3]), (0.4, [4, 1]),
+                         (0.0, [2, 1])):
+        got = from_nam(nam, size=size)
+        assert [a["channels"] for a in got.config.arrays] == widths, size
+        with torch.no_grad():
+            ours = got(torch.tensor(x, dtype=torch.float32)[None])[0].double().numpy()
+        np.testing.assert_allclose(ours, reference_forward(_nam_slice(nam, widths), x),
+                                   atol=1e-5, rtol=0)
+    nam["config"]["layers"][0]["slimmable"]["kwargs"]["allowed_channels"] = [4, 2, 6]
+    with pytest.raises(NamFormatError, match="allowed_channels must ascend and end at"):
+        from_nam(nam)
+
+
+def _conditioned(seed: int = 6) -> EffectNet:
+    """A WaveNet whose layers read a condition DSP's three outputs (NAM's condition_dsp)."""
+    from dataclasses import asdict
+
+    inner = EffectConfig(preset=None, outputs=3, arrays=[
+        dict(ARRAYS[0], channels=4, head_size=2, dilations=[1, 2]),
+        dict(ARRAYS[1], channels=2, head_size=3, dilations=[4])])
+    torch.manual_seed(seed)
+    m = EffectNet(EffectConfig(preset=None, arrays=A2, condition_dsp=asdict(inner))).eval()
+    for p in m.parameters():
+        p.data.normal_(0.0, 0.4)
+    return m
+
+
+def test_a_condition_dsp_reads_writes_streams_and_matches_the_format():
+    m = _conditioned()
+    assert m.receptive_field == m.condition_dsp.receptive_field + _random(None, A2).receptive_field - 1
+    nam = json.loads(json.dumps(to_nam(m)))
+    assert nam["config"]["condition_dsp"]["architecture"] == "WaveNet"
+    assert {lc["condition_size"] for lc in nam["config"]["layers"]} == {3}
+    x = np.random.default_rng(2).standard_normal(500) * 0.5
+    xt = torch.tensor(x, dtype=torch.float32)[None]
+    with torch.no_grad():
+        ours = m(xt)
+        np.testing.assert_allclose(ours[0].double().numpy(), reference_forward(nam, x),
+                                   atol=1e-5, rtol=0)
+        back = from_nam(nam)
+        torch.testing.assert_close(back(xt), ours, atol=0, rtol=0)
+        state = m.init_state(1, block=40)
+        parts = [m.stream(xt[:, i:i + 40], state)[0] for i in range(0, 500, 40)]
+        torch.testing.assert_close(torch.cat(parts, 1), ours, atol=1e-5, rtol=0)
+    from wavedil.effect.process import process
+
+    torch.testing.assert_close(process(m, xt[0], 64), ours[0], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="it has a condition DSP"):
+        process(m, xt[0], 64, engine="compiled")
+    bad = json.loads(json.dumps(nam))
+    bad["config"]["layers"][0]["condition_size"] = 1
+    with pytest.raises(NamFormatError, match=r"condition_size is 1, expected 3 \(the condition "
+                       "DSP's outputs\)"):
+        from_nam(bad)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .model import EffectNet
+from .model import EffectNet, head_taps
 from ..native import kernel as native
 
 ROUTES = ("auto", "panels", "narrow")
@@ -71,9 +71,10 @@ class EffectEngine:
 
         if free < 1:
             raise ValueError(f"EffectEngine: free must be >= 1, got {free}")
-        if model.lstm is not None:
-            raise ValueError("the compiled effect engine runs layer arrays; this model is an "
-                             "LSTM (config.lstm): use the torch engine")
+        why = self.unsupported(model)
+        if why:
+            raise ValueError(f"the compiled effect engine cannot run this model: {why}; use "
+                             "the torch engine")
         if route not in ROUTES:
             raise ValueError(f"EffectEngine: route must be one of {', '.join(ROUTES)}, got "
                              f"{route!r}")
@@ -105,7 +106,7 @@ class EffectEngine:
             first = len(layers)
             for d, layer in zip(spec["dilations"], array.layers):
                 conv = layer.conv.conv
-                mid, k = conv.out_channels, spec["kernel_size"]
+                mid, k = conv.out_channels, conv.kernel_size[0]
                 R = (k - 1) * d
                 # conv weight (mid, C, K) stored tap by tap: (K, mid, C)
                 w1 = layer.layer1x1.weight[:, :, 0]
@@ -126,6 +127,19 @@ class EffectEngine:
         self.history_size = hist
         self.work = (mid_max, c_max)
         self.head_scale = np.float32(config.head_scale)
+
+    @staticmethod
+    def unsupported(model: EffectNet) -> str:
+        """Why this engine cannot run ``model`` ("" where it can): it runs layer arrays with
+        1x1 heads."""
+        if model.lstm is not None:
+            return "it is an LSTM (config.lstm)"
+        if model.condition_dsp is not None:
+            return "it has a condition DSP (config.condition_dsp)"
+        wide = [i for i, a in enumerate(model.config.arrays) if head_taps(a)[0] > 1]
+        if wide:
+            return f"layer array {wide[0]} has a head convolution wider than 1"
+        return ""
 
     def route_for(self, block: int) -> str:
         """How blocks of ``block`` samples run their products: "panels" (every product over

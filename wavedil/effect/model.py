@@ -10,7 +10,8 @@ Modeler's WaveNet (Atkinson 2023) so that its weights travel to and from ``.nam`
                                a = act(z)  (gated: tanh(z[:C]) * sigmoid(z[C:]))
                                h = h + layer1x1(a)          residual
                                s = s + a                    head sum (starts at 0)
-              head = head_rechannel(s)                 1x1 -> head_size
+              head = head_rechannel(s)                 1x1 -> head_size (or a causal conv:
+                                                       NAM's A2 layout)
     array i > 1: reads the previous array's h, and its head sum starts at the previous head
     y = head_scale * head (the last array's head_size is 1)
 
@@ -30,7 +31,7 @@ initial state, as NAM core pre-warms it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import nn
@@ -96,6 +97,22 @@ lite 12 and 6, feather 8 and 4, nano 4 and 2)."""
 ARRAY_KEYS = ("channels", "head_size", "kernel_size", "dilations", "activation", "gated",
               "head_bias")
 """Keys of one layer array (all required when arrays are given)."""
+HEAD_KEYS = {"head_kernel_size": 1, "head_dilation": 1}
+"""Optional keys of a layer array, with their defaults: the head convolution's taps and their
+spacing (NAM's A2 layout uses 16 taps; 1: a 1x1 head)."""
+
+
+def layer_kernels(spec: dict) -> list[int]:
+    """Each layer's kernel size of a layer array: ``kernel_size`` is one for every layer, or a
+    list of one per dilation (NAM's A2 layout mixes 6 and 15)."""
+    k = spec["kernel_size"]
+    return list(k) if isinstance(k, list) else [k] * len(spec["dilations"])
+
+
+def head_taps(spec: dict) -> tuple[int, int]:
+    """(kernel size, dilation) of a layer array's head convolution."""
+    return (spec.get("head_kernel_size", HEAD_KEYS["head_kernel_size"]),
+            spec.get("head_dilation", HEAD_KEYS["head_dilation"]))
 
 
 @dataclass
@@ -109,15 +126,24 @@ class EffectConfig(Config):
     preset: str | None = "standard"
     """standard, lite, feather or nano (Neural Amp Modeler's sizes); null: ``arrays``."""
     arrays: list[dict] | None = None
-    """Layer arrays, each {channels, head_size, kernel_size, dilations, activation (tanh,
-    fast_tanh: NAM's rational approximation, relu, sigmoid, hardtanh, softsign, silu,
-    leaky_relu), gated, head_bias}; given, they replace the preset's. Each array's head_size
-    is the next one's channels; the last is 1."""
+    """Layer arrays, each {channels, head_size, kernel_size (one, or a list of one per
+    dilation), dilations, activation (tanh, fast_tanh: NAM's rational approximation, relu,
+    sigmoid, hardtanh, softsign, silu, leaky_relu), gated, head_bias}, and optionally
+    head_kernel_size and head_dilation (a causal head convolution; default 1 and 1: a 1x1
+    head); given, they replace the preset's. Each array's head_size is the next one's
+    channels; the last is 1."""
     controls: int = 0
     """Control values (knob positions, in [0, 1] by convention) the model is conditioned on,
     constant per file; 0: none (a .nam file holds none)."""
     head_scale: float = 0.02
     """Gain of the last head (NAM's default keeps the untrained output small)."""
+    outputs: int = 1
+    """Signals out: the last layer array's head_size. 1 for an effect; a condition DSP
+    (``condition_dsp``) may give several."""
+    condition_dsp: dict | None = None
+    """The config (these fields) of a second layer-array model that runs over the input first
+    and whose outputs every layer's mixer reads instead of the input (NAM's condition_dsp;
+    ``EffectNet.condition_dsp`` holds its weights); null: the input and the controls."""
     lstm: dict | None = None
     """{layers, hidden}: NAM's LSTM architecture (stacked LSTM cells of ``hidden`` units and
     a linear head) instead of layer arrays (preset and arrays then unused); null: the
@@ -155,9 +181,30 @@ class EffectConfig(Config):
                                   f"({self.arrays[i]['head_size']}) must equal array {i + 1}'s "
                                   f"channels ({self.arrays[i + 1]['channels']}), since their "
                                   "head sums add")
-        if self.arrays[-1]["head_size"] != 1:
+        if self.arrays[-1]["head_size"] != self.outputs:
             raise ConfigError(type(self).__name__, "arrays", "must end in an array of head_size "
-                              f"1 (one output signal), got {self.arrays[-1]['head_size']}")
+                              f"{self.outputs} (config.outputs), got "
+                              f"{self.arrays[-1]['head_size']}")
+        if self.condition_dsp is not None:
+            inner = self.condition_config
+            need(self.controls == 0, "controls", "0 with a condition_dsp (it reads the input "
+                 "alone)")
+            need(inner.lstm is None and inner.sample_rate == self.sample_rate, "condition_dsp",
+                 f"layer arrays at this model's sample_rate ({self.sample_rate})")
+
+    @property
+    def condition_config(self) -> "EffectConfig | None":
+        """``condition_dsp`` as a config (None without one); ConfigError naming its key where
+        it is not one."""
+        if self.condition_dsp is None:
+            return None
+        if not isinstance(self.condition_dsp, dict):
+            raise ConfigError(type(self).__name__, "condition_dsp", "must be a mapping of effect "
+                              f"config fields, got {self.condition_dsp!r}")
+        try:
+            return EffectConfig(**self.condition_dsp)
+        except TypeError as e:
+            raise ConfigError(type(self).__name__, "condition_dsp", str(e)) from None
 
     def _check_lstm(self) -> None:
         a = self.lstm
@@ -177,20 +224,28 @@ class EffectConfig(Config):
 
         if not isinstance(a, dict):
             raise bad(f"must be a mapping with keys {', '.join(ARRAY_KEYS)}, got {a!r}")
-        unknown = [k for k in a if k not in ARRAY_KEYS]
+        unknown = [k for k in a if k not in ARRAY_KEYS and k not in HEAD_KEYS]
         missing = [k for k in ARRAY_KEYS if k not in a]
         if unknown or missing:
-            raise bad(f"must have exactly the keys {', '.join(ARRAY_KEYS)}"
+            raise bad(f"must have the keys {', '.join(ARRAY_KEYS)} (and optionally "
+                      f"{', '.join(HEAD_KEYS)})"
                       + (f"; unknown: {', '.join(map(str, unknown))}" if unknown else "")
                       + (f"; missing: {', '.join(missing)}" if missing else ""))
-        for key in ("channels", "head_size", "kernel_size"):
-            v = a[key]
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise bad(f"{key} must be an integer >= 1, got {v!r}")
+
+        def whole(v: object) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+        for key in ("channels", "head_size", *(k for k in HEAD_KEYS if k in a)):
+            if not whole(a[key]):
+                raise bad(f"{key} must be an integer >= 1, got {a[key]!r}")
         d = a["dilations"]
-        if not isinstance(d, list) or not d or not all(
-                isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in d):
+        if not isinstance(d, list) or not d or not all(whole(x) for x in d):
             raise bad(f"dilations must be a non-empty list of integers >= 1, got {d!r}")
+        k = a["kernel_size"]
+        if not (whole(k) or (isinstance(k, list) and len(k) == len(d)
+                             and all(whole(x) for x in k))):
+            raise bad(f"kernel_size must be an integer >= 1, or a list of one per dilation "
+                      f"({len(d)}), got {k!r}")
         if a["activation"] not in ACTIVATIONS:
             raise bad(f"activation must be one of {', '.join(ACTIVATIONS)}, got "
                       f"{a['activation']!r}")
@@ -205,14 +260,17 @@ class EffectConfig(Config):
 
     @property
     def condition_channels(self) -> int:
-        """Channels every layer's mixer reads: the input signal and the controls."""
+        """Channels every layer's mixer reads: the input signal and the controls, or the
+        condition DSP's outputs."""
+        if self.condition_dsp is not None:
+            return self.condition_config.outputs
         return 1 + self.controls
 
     def dilation_stack(self, sample_rate: int) -> tuple[int, list[int], float, str]:
         """(kernel size, the arrays' dilations one after the other, steps per second, what a
         step is) of the stack, as ``wavedil rf`` analyses it; ValueError where the arrays'
         kernel sizes differ (the analysis takes one)."""
-        kernels = {a["kernel_size"] for a in self.arrays}
+        kernels = {k for a in self.arrays for k in layer_kernels(a)}
         if len(kernels) != 1:
             raise ValueError(f"rf analyses stacks of one kernel size; this model's arrays have "
                              f"{sorted(kernels)}")
@@ -225,11 +283,14 @@ class EffectConfig(Config):
         depends on all of its past, the half second of pre-warm plus one."""
         if self.lstm is not None:
             return 1 + int(PREWARM_SECONDS * self.sample_rate)
-        return 1 + sum((a["kernel_size"] - 1) * d for a in self.arrays for d in a["dilations"])
+        inner = self.condition_config.receptive_field - 1 if self.condition_dsp else 0
+        return 1 + inner + sum((k - 1) * d for a in self.arrays
+                               for k, d in [*zip(layer_kernels(a), a["dilations"]), head_taps(a)])
 
     @property
     def parameters(self) -> int:
-        """Weights of the model (what a .nam file stores, head_scale included)."""
+        """Weights of the model (what a .nam file stores, head_scale included; a condition
+        DSP's too)."""
         if self.lstm is not None:
             return LSTMCore.weight_count(self.condition_channels, self.lstm["hidden"],
                                          self.lstm["layers"])
@@ -237,11 +298,12 @@ class EffectConfig(Config):
         for a in self.arrays:
             c, mid = a["channels"], a["channels"] * (2 if a["gated"] else 1)
             total += inp * c  # rechannel
-            total += len(a["dilations"]) * (mid * c * a["kernel_size"] + mid
-                                            + mid * self.condition_channels + c * c + c)
-            total += c * a["head_size"] + (a["head_size"] if a["head_bias"] else 0)
+            total += sum(mid * c * k + mid + mid * self.condition_channels + c * c + c
+                         for k in layer_kernels(a))
+            total += c * a["head_size"] * head_taps(a)[0] + (a["head_size"] if a["head_bias"]
+                                                               else 0)
             inp = c
-        return total
+        return total + (self.condition_config.parameters if self.condition_dsp else 0)
 
 
 STREAM_COLUMNS = 16
@@ -258,6 +320,10 @@ class EffectState:
     """Input samples streamed so far."""
     recurrent: tuple[torch.Tensor, torch.Tensor] | None = None
     """An LSTM's hidden and cell values, (layers, B, H) each (None for layer arrays)."""
+    heads: list[ConvState | None] = field(default_factory=list)
+    """Each array's head convolution's ring buffer (None for a 1x1 head)."""
+    condition: "EffectState | None" = None
+    """The condition DSP's own state (None without one)."""
 
 
 class _Layer(nn.Module):
@@ -286,9 +352,13 @@ class _LayerArray(nn.Module):
         c = spec["channels"]
         self.rechannel = nn.Conv1d(in_channels, c, 1, bias=False)
         self.layers = nn.ModuleList(
-            _Layer(c, condition, spec["kernel_size"], d, spec["activation"], spec["gated"])
-            for d in spec["dilations"])
-        self.head_rechannel = nn.Conv1d(c, spec["head_size"], 1, bias=spec["head_bias"])
+            _Layer(c, condition, k, d, spec["activation"], spec["gated"])
+            for k, d in zip(layer_kernels(spec), spec["dilations"]))
+        k, d = head_taps(spec)
+        self.head_rechannel = (CausalConv1d(c, spec["head_size"], k, d, bias=spec["head_bias"])
+                               if k > 1 else nn.Conv1d(c, spec["head_size"], 1,
+                                                       bias=spec["head_bias"]))
+        """The head: 1x1, or a causal convolution over the head sum (NAM's A2)."""
 
 
 class EffectNet(nn.Module):
@@ -304,6 +374,9 @@ class EffectNet(nn.Module):
         self.arrays = nn.ModuleList(arrays)
         self.lstm = (LSTMCore(c.condition_channels, c.lstm["hidden"], c.lstm["layers"])
                      if c.lstm is not None else None)
+        self.condition_dsp = (EffectNet(c.condition_config) if c.condition_dsp is not None
+                              else None)
+        """The model whose outputs the layers read as their condition (NAM's condition_dsp)."""
 
     @property
     def receptive_field(self) -> int:
@@ -330,15 +403,20 @@ class EffectNet(nn.Module):
             raise ValueError("EffectNet: this model takes no controls (config.controls is 0)")
         return x[:, None]  # (B, 1, T)
 
-    def _run(self, x: torch.Tensor, controls: torch.Tensor | None, conv) -> torch.Tensor:
-        """The whole model with ``conv(index, layer, h)`` applying each dilated conv: the full
+    def _run(self, x: torch.Tensor, controls: torch.Tensor | None, conv, head_fn=None,
+             cond: torch.Tensor | None = None) -> torch.Tensor:
+        """The whole model with ``conv(index, layer, h)`` applying each dilated conv and
+        ``head_fn(index, array, s)`` each array's head (default: its own forward): the full
         forward or one streaming block (an LSTM: from its learnt initial state, ``conv``
-        unused). (B, T) -> (B, T)."""
-        cond = self._condition(x, controls)  # (B, 1 + P, T)
+        unused). ``cond``: the condition DSP's outputs (B, K, T) where the model has one.
+        (B, T) -> (B, outputs, T)."""
+        head_of = head_fn or (lambda i, array, s: array.head_rechannel(s))
+        own = self._condition(x, controls)  # (B, 1 + P, T): the input (and the controls)
         if self.lstm is not None:
-            return self.lstm(cond)[0]
-        y, head, index = cond[:, :1], None, 0
-        for array in self.arrays:
+            return self.lstm(own)[0][:, None]
+        cond = own if cond is None else cond
+        y, head, index = x[:, None], None, 0
+        for ai, array in enumerate(self.arrays):
             h = array.rechannel(y)  # (B, C, T)
             total = head  # previous array's head, or None
             for layer in array.layers:
@@ -347,9 +425,9 @@ class EffectNet(nn.Module):
                 h = h + layer.layer1x1(a)
                 total = a if total is None else total + a
                 index += 1
-            head = array.head_rechannel(total)  # (B, head_size, T)
+            head = head_of(ai, array, total)  # (B, head_size, T)
             y = h
-        return self.config.head_scale * head[:, 0]
+        return self.config.head_scale * head
 
     def forward(self, x: torch.Tensor, controls: torch.Tensor | None = None,
                 valid: bool = False) -> torch.Tensor:
@@ -358,13 +436,17 @@ class EffectNet(nn.Module):
         t - receptive_field + 1 .. t. ``valid``: only the T - receptive_field + 1 outputs whose
         whole receptive field lies inside ``x`` (for training on crops with history)."""
         pad = self.receptive_field - 1
+        if valid and x.shape[-1] <= pad:
+            raise ValueError(f"EffectNet: valid needs more than {pad} input samples (the "
+                             f"receptive field - 1), got {x.shape[-1]}")
+        return self._full(x if valid else F.pad(x, (pad, 0)), controls)[:, 0, pad:]
+
+    def _full(self, x: torch.Tensor, controls: torch.Tensor | None) -> torch.Tensor:
+        """The whole model over x (B, T), every convolution padded with zeros: (B, outputs,
+        T), the condition DSP's outputs its condition."""
         conv = lambda i, layer, h: layer.conv(h)  # noqa: E731
-        if valid:
-            if x.shape[-1] <= pad:
-                raise ValueError(f"EffectNet: valid needs more than {pad} input samples (the "
-                                 f"receptive field - 1), got {x.shape[-1]}")
-            return self._run(x, controls, conv)[..., pad:]
-        return self._run(F.pad(x, (pad, 0)), controls, conv)[..., pad:]
+        cond = self.condition_dsp._full(x, None) if self.condition_dsp is not None else None
+        return self._run(x, controls, conv, cond=cond)
 
     def init_state(self, batch_size: int = 1, device: torch.device | str | None = None,
                    dtype: torch.dtype | None = None, controls: torch.Tensor | None = None,
@@ -380,10 +462,7 @@ class EffectNet(nn.Module):
         w = next(self.parameters())
         device = device if device is not None else w.device
         dtype = dtype if dtype is not None else w.dtype
-        state = EffectState([layer.conv.init_state(batch_size, device, dtype)
-                             for array in self.arrays for layer in array.layers])
-        if self.lstm is not None:
-            state.recurrent = tuple(t.to(device, dtype) for t in self.lstm.initial(batch_size))
+        state = self._blank_state(batch_size, device, dtype)
         warm = self.receptive_field - 1
         block = block or max(warm, 1)
         with torch.no_grad():
@@ -391,6 +470,20 @@ class EffectNet(nn.Module):
             for _ in range(-(-warm // block)):
                 self.stream(silence, state, controls)
         state.samples = 0
+        return state
+
+    def _blank_state(self, batch_size: int, device, dtype) -> EffectState:
+        """Every ring buffer zero (and an LSTM's learnt state), the condition DSP's too: what
+        :meth:`init_state` warms up with silence."""
+        state = EffectState([layer.conv.init_state(batch_size, device, dtype)
+                             for array in self.arrays for layer in array.layers])
+        state.heads = [array.head_rechannel.init_state(batch_size, device, dtype)
+                       if isinstance(array.head_rechannel, CausalConv1d) else None
+                       for array in self.arrays]
+        if self.lstm is not None:
+            state.recurrent = tuple(t.to(device, dtype) for t in self.lstm.initial(batch_size))
+        if self.condition_dsp is not None:
+            state.condition = self.condition_dsp._blank_state(batch_size, device, dtype)
         return state
 
     def stream(self, x: torch.Tensor, state: EffectState,
@@ -403,8 +496,7 @@ class EffectNet(nn.Module):
         their vectors (a lone last column of 17, say), and whole vectors make every column's
         arithmetic the same, so that silence streamed after :meth:`init_state` in the same
         blocks gives an exactly constant output."""
-        if len(state.convs) != sum(len(a.layers) for a in self.arrays) or (
-                (state.recurrent is None) != (self.lstm is None)):
+        if not self._fits(state):
             raise ValueError("EffectNet.stream: the state was made for another model")
         T = x.shape[-1]
         if self.lstm is not None:  # a recurrent state: only the block's own columns
@@ -412,11 +504,34 @@ class EffectNet(nn.Module):
             state.samples += T
             return y, state
         whole = F.pad(x, (0, -T % STREAM_COLUMNS))  # (B, T rounded up)
-        y = self._run(whole, controls,
-                      lambda i, layer, h: layer.conv.stream(h, state.convs[i], keep=T)[0])
+        y = self._stream_run(whole, T, controls, state)[:, 0]
         state.samples += T
         return y[..., :T], state
 
+    def _fits(self, state: EffectState) -> bool:
+        """Whether ``state`` was made for this model (its condition DSP's for its own)."""
+        inner = self.condition_dsp
+        return (len(state.convs) == sum(len(a.layers) for a in self.arrays)
+                and (state.recurrent is None) == (self.lstm is None)
+                and len(state.heads) == len(self.arrays)
+                and (state.condition is None) == (inner is None)
+                and (inner is None or inner._fits(state.condition)))
+
+    def _stream_run(self, whole: torch.Tensor, T: int, controls: torch.Tensor | None,
+                    state: EffectState) -> torch.Tensor:
+        """One block (B, T') of whole vectors, its first T samples real, through the layer
+        arrays (and first the condition DSP) with ``state``: (B, outputs, T')."""
+
+        def head(i: int, array: _LayerArray, s: torch.Tensor) -> torch.Tensor:
+            if state.heads[i] is None:  # 1x1: no past
+                return array.head_rechannel(s)
+            return array.head_rechannel.stream(s, state.heads[i], keep=T)[0]
+
+        cond = (self.condition_dsp._stream_run(whole, T, None, state.condition)
+                if self.condition_dsp is not None else None)
+        return self._run(whole, controls,
+                         lambda i, layer, h: layer.conv.stream(h, state.convs[i], keep=T)[0],
+                         head, cond)
 
 TANH = ("model", "fast", "exact")
 """How a model's tanh layers are played (:func:`with_tanh`; ``wavedil process --tanh``)."""
@@ -433,17 +548,27 @@ def with_tanh(model: EffectNet, tanh: str = "model") -> EffectNet:
         raise ValueError("--tanh fast plays layer arrays' tanh as NAM's plugin does; an LSTM "
                          "plays tanh and sigmoid exactly here")
     swap = {"fast": ("tanh", "fast_tanh"), "exact": ("fast_tanh", "tanh")}.get(tanh)
-    c = model.config
-    if swap is None or all(a["activation"] != swap[0] for a in c.arrays):
+    played_config = _swapped(model.config, swap) if swap else None
+    if played_config is None:
         return model
-    arrays = [dict(a, dilations=list(a["dilations"]),
-                   activation=swap[1] if a["activation"] == swap[0] else a["activation"])
-              for a in c.arrays]
-    w = model.arrays[0].rechannel.weight
-    played = EffectNet(replace(c, preset=None, arrays=arrays)).to(w.device, w.dtype)
+    w = next(model.parameters())
+    played = EffectNet(played_config).to(w.device, w.dtype)
     played.load_state_dict(model.state_dict())
     return played.train(model.training)
 
 
-__all__ = ["ACTIVATIONS", "EffectConfig", "EffectNet", "EffectState", "FAST_TANH", "PRESETS",
-           "TANH", "fast_tanh", "with_tanh"]
+def _swapped(c: EffectConfig, swap: tuple[str, str]) -> EffectConfig | None:
+    """``c`` with activation swap[0] played as swap[1], in its layer arrays and its condition
+    DSP's; None where none has it."""
+    inner = _swapped(c.condition_config, swap) if c.condition_dsp is not None else None
+    if inner is None and all(a["activation"] != swap[0] for a in c.arrays):
+        return None
+    arrays = [dict(a, dilations=list(a["dilations"]),
+                   activation=swap[1] if a["activation"] == swap[0] else a["activation"])
+              for a in c.arrays]
+    return replace(c, preset=None, arrays=arrays,
+                   condition_dsp=asdict(inner) if inner is not None else c.condition_dsp)
+
+
+__all__ = ["ACTIVATIONS", "EffectConfig", "EffectNet", "EffectState", "FAST_TANH", "HEAD_KEYS",
+           "PRESETS", "TANH", "fast_tanh", "head_taps", "layer_kernels", "with_tanh"]

@@ -4,7 +4,8 @@ A ``.nam`` file is JSON: ``version``, ``metadata``, ``architecture``, ``config``
 (one flat list) and ``sample_rate``. Three architectures are read: "WaveNet" (the layer
 arrays, below), "LSTM" (:mod:`wavedil.effect.lstm` gives its weights' order) and
 "SlimmableContainer" (``config.submodels``: models of either kind, each with the largest
-value of NAM's size knob it plays at; :func:`from_nam`'s ``size`` picks one). A WaveNet's
+value of NAM's size knob it plays at; :func:`from_nam`'s ``size`` picks one, and cuts a
+WaveNet whose layer arrays are ``slimmable`` to the widths it allows). A WaveNet's
 weights are every convolution's weight (PyTorch's (out, in, kernel) order, flattened) and then
 its bias, in this order:
 
@@ -15,12 +16,14 @@ its bias, in this order:
 
 Written in the format of NAM's model version 0.7.0 (layers with ``head``, ``kernel_sizes``,
 per-layer ``activation`` and ``gating_mode``); read from that and from the older layout
-(``head_size``, ``head_bias``, ``gated``, one ``activation`` name). NAM core's ``Fasttanh``
-activation is wavedil's ``fast_tanh``, both ways (NAM's plugin plays ``Tanh`` with it too: see
-``wavedil process --tanh fast``). What wavedil's effect
-model cannot hold (FiLM, grouped convolutions, a bottleneck, head 1x1 convolutions, a
-post-head network, a condition DSP, slimmable layers, per-layer activations that differ within
-an array) is refused with one line naming it.
+(``head_size``, ``head_bias``, ``gated``, one ``activation`` name), with NAM's A2 layout's
+kernel size per layer and causal head convolution (``head.kernel_size``, ``head_dilation``),
+slimmable layer arrays and a WaveNet ``condition_dsp``. NAM core's ``Fasttanh`` activation is
+wavedil's ``fast_tanh``, both ways (NAM's plugin plays ``Tanh`` with it too: see ``wavedil
+process --tanh fast``). What wavedil's effect model cannot hold (FiLM, grouped convolutions,
+a bottleneck, head 1x1 convolutions, a post-head network, a condition DSP that is not a
+WaveNet, per-layer activations that differ within an array) is refused with one line naming
+it.
 """
 
 from __future__ import annotations
@@ -29,13 +32,14 @@ import json
 import math
 import os
 import tempfile
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .model import EffectConfig, EffectNet
+from .model import EffectConfig, EffectNet, head_taps, layer_kernels
 
 NAM_VERSION = "0.7.0"
 """The .nam model format version written."""
@@ -104,10 +108,12 @@ def to_nam(model: EffectNet, metadata: dict | None = None) -> dict:
         n = len(spec["dilations"])
         act = _activation_json(spec["activation"])
         layers.append({
-            "input_size": inp, "condition_size": 1,
-            "head": {"out_channels": spec["head_size"], "kernel_size": 1,
-                     "bias": spec["head_bias"]},
-            "channels": spec["channels"], "kernel_sizes": [spec["kernel_size"]] * n,
+            "input_size": inp, "condition_size": c.condition_channels,
+            "head": {"out_channels": spec["head_size"], "kernel_size": head_taps(spec)[0],
+                     "bias": spec["head_bias"],
+                     **({"head_dilation": head_taps(spec)[1]} if head_taps(spec)[1] != 1
+                        else {})},
+            "channels": spec["channels"], "kernel_sizes": layer_kernels(spec),
             "dilations": list(spec["dilations"]), "activation": [dict(act) for _ in range(n)],
             "bottleneck": spec["channels"],
             "head1x1": {"active": False, "out_channels": 1, "groups": 1},
@@ -120,8 +126,10 @@ def to_nam(model: EffectNet, metadata: dict | None = None) -> dict:
         })
         inp = spec["channels"]
     weights = torch.cat([t.detach().float().reshape(-1).cpu() for t in _tensors(model)])
+    inner = to_nam(model.condition_dsp) if model.condition_dsp is not None else None
     return {"version": NAM_VERSION, "metadata": _metadata(metadata), "architecture": "WaveNet",
-            "config": {"layers": layers, "head": None, "head_scale": float(c.head_scale)},
+            "config": {"layers": layers, "head": None, "head_scale": float(c.head_scale),
+                       **({"condition_dsp": inner} if inner else {})},
             "weights": weights.tolist() + [float(c.head_scale)],
             "sample_rate": c.sample_rate}
 
@@ -162,7 +170,7 @@ def _fail(where: str, detail: str) -> NamFormatError:
     return NamFormatError(f"{where}: {detail}")
 
 
-def _array_spec(i: int, lc: Any, inp: int, where: str) -> dict:
+def _array_spec(i: int, lc: Any, inp: int, where: str, condition: int = 1) -> dict:
     """One NAM layer array config -> a wavedil array spec; refuses what wavedil cannot hold."""
     at = f"{where}: config.layers[{i}]"
     if not isinstance(lc, dict):
@@ -184,9 +192,10 @@ def _array_spec(i: int, lc: Any, inp: int, where: str) -> dict:
     n = len(dilations)
     if get("input_size") != inp:
         raise NamFormatError(f"{at}.input_size is {get('input_size')!r}, expected {inp}")
-    if get("condition_size") != 1:
-        raise NamFormatError(f"{at}.condition_size is {get('condition_size')!r}; wavedil reads "
-                             ".nam WaveNets conditioned on the input alone (1)")
+    if get("condition_size") != condition:
+        raise NamFormatError(f"{at}.condition_size is {get('condition_size')!r}, expected "
+                             f"{condition} (" + ("the condition DSP's outputs)" if condition > 1
+                                                  else "the input alone)"))
     for key in ("groups_input", "groups_input_mixin"):
         if get(key, 1) != 1:
             raise NamFormatError(f"{at}.{key} is {get(key)!r}; grouped convolutions are not "
@@ -206,13 +215,18 @@ def _array_spec(i: int, lc: Any, inp: int, where: str) -> dict:
             raise NamFormatError(f"{at}.{key} is active; FiLM is not supported")
     if get("film_params", None):
         raise NamFormatError(f"{at}.film_params: FiLM is not supported")
-    if get("slimmable", None):
-        raise NamFormatError(f"{at}.slimmable: slimmable layers are not supported")
+    head = {}  # the head convolution's taps and spacing, where not 1
     if "head" in lc:  # model version 0.7
-        head = get("head")
-        if not isinstance(head, dict) or head.get("kernel_size", 1) != 1:
-            raise NamFormatError(f"{at}.head must have kernel_size 1, got {head!r}")
-        head_size, head_bias = head.get("out_channels"), head.get("bias")
+        spec = get("head")
+        if not isinstance(spec, dict):
+            raise NamFormatError(f"{at}.head must be a mapping, got {spec!r}")
+        head_size, head_bias = spec.get("out_channels"), spec.get("bias")
+        for key, name in (("kernel_size", "head_kernel_size"), ("head_dilation", "head_dilation")):
+            v = spec.get(key, 1)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise NamFormatError(f"{at}.head.{key} must be an integer >= 1, got {v!r}")
+            if v != 1:
+                head[name] = v
     else:  # the older layout
         head_size, head_bias = get("head_size"), get("head_bias")
     if not isinstance(head_size, int) or head_size < 1 or not isinstance(head_bias, bool):
@@ -222,10 +236,10 @@ def _array_spec(i: int, lc: Any, inp: int, where: str) -> dict:
     if kernels is None:
         kernels = get("kernel_size")
     kernels = kernels if isinstance(kernels, list) else [kernels] * n
-    if len(kernels) != n or len(set(kernels)) != 1 or not isinstance(kernels[0], int) \
-            or kernels[0] < 1:
-        raise NamFormatError(f"{at}: kernel sizes {kernels!r} must be one integer >= 1 for "
-                             "every layer")
+    if len(kernels) != n or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1
+                                    for k in kernels):
+        raise NamFormatError(f"{at}: kernel sizes {kernels!r} must be integers >= 1, one per "
+                             f"dilation ({n})")
     acts = get("activation")
     acts = acts if isinstance(acts, list) else [acts] * n
     names = []
@@ -258,19 +272,27 @@ def _array_spec(i: int, lc: Any, inp: int, where: str) -> dict:
     if len(set(names)) != 1 or len(set(gated)) != 1:
         raise NamFormatError(f"{at}: every layer of an array must share one activation and "
                              "gating")
-    return {"channels": channels, "head_size": head_size, "kernel_size": kernels[0],
+    return {"channels": channels, "head_size": head_size,
+            "kernel_size": kernels[0] if len(set(kernels)) == 1 else list(kernels),
             "dilations": list(dilations), "activation": _FROM_NAM[names[0]],
-            "gated": bool(gated[0]), "head_bias": head_bias}
+            "gated": bool(gated[0]), "head_bias": head_bias, **head}
 
 
 ARCHITECTURES = ("WaveNet", "LSTM", "SlimmableContainer")
 """The .nam architectures read (a container holds models of the other two)."""
 
 
-def from_nam(data: Any, where: str = ".nam", size: float = 1.0) -> EffectNet:
-    """An :class:`EffectNet` holding the model of a parsed .nam file (its dict). A
-    SlimmableContainer holds several sizes of a model: ``size`` in [0, 1] picks one as NAM's
-    plugin does (the first whose ``max_value`` exceeds it; 1.0, the default: the full size)."""
+def from_nam(data: Any, where: str = ".nam", size: float = 1.0,
+             nested: bool = False) -> EffectNet:
+    """An :class:`EffectNet` holding the model of a parsed .nam file (its dict). ``size`` in
+    [0, 1] is NAM's size knob (1.0, the default: the full size): a SlimmableContainer plays
+    the first submodel whose ``max_value`` exceeds it, and a WaveNet with slimmable layer
+    arrays each array's ``allowed_channels[floor(size * count)]`` (the last at 1.0), its
+    weights' leading blocks, as NAM core cuts them. A WaveNet's ``condition_dsp`` (a model of
+    layer arrays run over the input first, whose outputs the layers read as their condition)
+    is read too; ``nested``: this is one, whose outputs may be several."""
+    if not isinstance(size, (int, float)) or isinstance(size, bool) or not 0.0 <= size <= 1.0:
+        raise ValueError(f"size must be in [0, 1], got {size!r}")
     if not isinstance(data, dict):
         raise _fail(where, "not a .nam file (the JSON is not an object)")
     for key in ("architecture", "config", "weights" if data.get("architecture") !=
@@ -289,16 +311,24 @@ def from_nam(data: Any, where: str = ".nam", size: float = 1.0) -> EffectNet:
         raise _fail(where, "config.layers must be a non-empty list of layer arrays")
     if cfg.get("head") is not None:
         raise _fail(where, "config.head (a post-head network) is not supported")
+    inner = None
     if cfg.get("condition_dsp") is not None:
-        raise _fail(where, "config.condition_dsp is not supported")
+        sub = cfg["condition_dsp"]
+        if nested or not isinstance(sub, dict) or sub.get("architecture") != "WaveNet":
+            raise _fail(where, "config.condition_dsp must be a WaveNet of layer arrays (not "
+                        "nested, not an LSTM or a container)")
+        inner = from_nam(dict(sub, sample_rate=sub.get("sample_rate") or data.get("sample_rate")),
+                         f"{where}: config.condition_dsp", nested=True)
     arrays, inp = [], 1
     for i, lc in enumerate(cfg["layers"]):
-        arrays.append(_array_spec(i, lc, inp, where))
+        arrays.append(_array_spec(i, lc, inp, where, inner.config.outputs if inner else 1))
         inp = arrays[-1]["channels"]
     head_scale = cfg.get("head_scale", 1.0)
     try:
         config = EffectConfig(sample_rate=_rate(data, where), preset=None, arrays=arrays,
-                              head_scale=float(head_scale))
+                              head_scale=float(head_scale),
+                              outputs=arrays[-1]["head_size"] if nested else 1,
+                              condition_dsp=asdict(inner.config) if inner else None)
     except (ValueError, TypeError) as e:
         raise _fail(where, str(e)) from None
     weights = _weights(data, where)
@@ -314,7 +344,50 @@ def from_nam(data: Any, where: str = ".nam", size: float = 1.0) -> EffectNet:
             t.copy_(flat[i:i + t.numel()].reshape(t.shape))
             i += t.numel()
     model.config.head_scale = float(flat[-1])
+    if inner is not None:
+        model.condition_dsp.load_state_dict(inner.state_dict())
+    widths = [_allowed(i, lc, a["channels"], where)
+              for i, (lc, a) in enumerate(zip(cfg["layers"], arrays))]
+    if any(w is not None for w in widths):
+        model = _slimmed(model, [w[min(int(size * len(w)), len(w) - 1)] if w else a["channels"]
+                                 for w, a in zip(widths, arrays)])
     return model.eval()
+
+
+def _allowed(i: int, lc: dict, channels: int, where: str) -> list[int] | None:
+    """A slimmable layer array's allowed widths (NAM's ``slice_channels_uniform``: ascending,
+    the last its full width); None for an array that is not slimmable."""
+    slim = lc.get("slimmable")
+    if not slim:
+        return None
+    at = f"{where}: config.layers[{i}].slimmable"
+    if not isinstance(slim, dict) or slim.get("method") != "slice_channels_uniform":
+        raise NamFormatError(f"{at}: method {slim.get('method') if isinstance(slim, dict) else slim!r}"
+                             " is not supported (slice_channels_uniform)")
+    allowed = (slim.get("kwargs") or {}).get("allowed_channels", list(range(1, channels + 1)))
+    if not isinstance(allowed, list) or not allowed or not all(
+            isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in allowed) or any(
+            b <= a for a, b in zip(allowed, allowed[1:])) or allowed[-1] != channels:
+        raise NamFormatError(f"{at}: allowed_channels must ascend and end at the array's "
+                             f"channels ({channels}), got {allowed!r}")
+    return allowed
+
+
+def _slimmed(model: EffectNet, widths: list[int]) -> EffectNet:
+    """``model`` cut to ``widths`` channels per layer array, as NAM's slimmable WaveNet cuts
+    it: every weight's leading block (its first rows and columns), each array's head the next
+    array's width."""
+    arrays = [dict(a, channels=w, head_size=widths[i + 1] if i + 1 < len(widths)
+                   else a["head_size"]) for i, (a, w) in enumerate(zip(model.config.arrays, widths))]
+    if arrays == model.config.arrays:
+        return model
+    slim = EffectNet(replace(model.config, preset=None, arrays=arrays))
+    with torch.no_grad():
+        for small, full in zip(_tensors(slim), _tensors(model)):
+            small.copy_(full[tuple(slice(0, n) for n in small.shape)])
+    if model.condition_dsp is not None:  # kept whole, as NAM core rebuilds it
+        slim.condition_dsp.load_state_dict(model.condition_dsp.state_dict())
+    return slim
 
 
 def _weights(data: dict, where: str) -> list:
@@ -362,8 +435,6 @@ def _lstm(data: dict, where: str) -> EffectNet:
 def _container(data: dict, where: str, size: float) -> EffectNet:
     """A SlimmableContainer: submodels [{max_value, model}] by ascending max_value, the last
     at least 1, one sample rate; the one for ``size``."""
-    if not isinstance(size, (int, float)) or not 0.0 <= size <= 1.0:
-        raise ValueError(f"size must be in [0, 1], got {size!r}")
     subs = data["config"].get("submodels") if isinstance(data["config"], dict) else None
     if not isinstance(subs, list) or not subs or not all(
             isinstance(m, dict) and isinstance(m.get("model"), dict)

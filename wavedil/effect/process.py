@@ -98,11 +98,14 @@ class Processor:
         self.model, self.block, self.threads = model, block, threads
         self.knobs = _controls(model, controls)
         self.engine = resolve_engine(engine)
-        if self.engine == "compiled" and model.lstm is not None:  # layer arrays only
-            if engine == "compiled":
-                raise ValueError("--engine compiled runs layer arrays; this model is an LSTM "
-                                 "(use --engine torch or auto)")
-            self.engine = "torch"
+        if self.engine == "compiled":
+            from .engine import EffectEngine
+
+            why = EffectEngine.unsupported(model)
+            if why and engine == "compiled":
+                raise ValueError(f"--engine compiled cannot run this model: {why} (use --engine "
+                                 "torch or auto)")
+            self.engine = "torch" if why else "compiled"
         self.seconds = 0.0
         """Wall-clock seconds of the last call's streaming."""
         if self.engine == "compiled":
