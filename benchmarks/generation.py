@@ -194,7 +194,7 @@ def part2(quick: bool) -> dict[str, tuple[list[str], list[str]]]:
 
 def default_vs_best(model: WaveNet, quick: bool, peak: float, dot: float, macs: int) -> list[str]:
     """The planner's default against the best candidate, per batch size and weights: the
-    choice that a first use makes (plan auto, an empty cache: a one-second measurement) and
+    choice that a first use makes (plan auto, an empty cache: planner.BUDGET of timing) and
     every candidate, timed again for longer in alternating rounds in one process (the
     planner's own timing loop, a longer budget)."""
     from wavedil.native import kernel as native
