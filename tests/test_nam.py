@@ -244,6 +244,14 @@ def test_a_bad_container_fails_in_one_line_naming_what(edit, match):
         from_nam(_container(_random("nano"), _random(None)), size=1.5)
 
 
+@torch.no_grad()
+def _streamed(m: EffectNet, x: torch.Tensor, block: int) -> torch.Tensor:
+    """x (B, T) streamed through ``m`` in blocks of ``block`` from a warmed state, joined."""
+    state = m.init_state(x.shape[0], block=block)
+    return torch.cat([m.stream(x[:, i:i + block], state)[0]
+                      for i in range(0, x.shape[1], block)], 1)
+
+
 def test_an_a2_layout_streams_and_plays_on_the_engine_that_can_run_it():
     """Per-layer kernel sizes and head convolutions (NAM's A2): streaming equals the forward;
     the compiled engine runs per-layer kernels, and a wide head goes to the torch engine."""
@@ -256,9 +264,7 @@ def test_an_a2_layout_streams_and_plays_on_the_engine_that_can_run_it():
     x = torch.randn(1, 500) * 0.5
     with torch.no_grad():
         whole = m(x)
-        state = m.init_state(1, block=50)
-        parts = [m.stream(x[:, i:i + 50], state)[0] for i in range(0, 500, 50)]
-    torch.testing.assert_close(torch.cat(parts, 1), whole, atol=1e-5, rtol=0)
+    torch.testing.assert_close(_streamed(m, x, 50), whole, atol=1e-5, rtol=0)
     torch.testing.assert_close(process(m, x[0], 64), whole[0], atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="array 0 has a head convolution wider than 1"):
         process(m, x[0], 64, engine="compiled")
@@ -358,9 +364,7 @@ def test_a_condition_dsp_reads_writes_streams_and_matches_the_format():
                                    atol=1e-5, rtol=0)
         back = from_nam(nam)
         torch.testing.assert_close(back(xt), ours, atol=0, rtol=0)
-        state = m.init_state(1, block=40)
-        parts = [m.stream(xt[:, i:i + 40], state)[0] for i in range(0, 500, 40)]
-        torch.testing.assert_close(torch.cat(parts, 1), ours, atol=1e-5, rtol=0)
+    torch.testing.assert_close(_streamed(m, xt, 40), ours, atol=1e-5, rtol=0)
     from wavedil.effect.process import process
 
     torch.testing.assert_close(process(m, xt[0], 64), ours[0], atol=1e-5, rtol=0)

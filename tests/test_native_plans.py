@@ -2,12 +2,13 @@
 that cannot be read, another CPU's file or another build's entry ignored with one warning."""
 
 import json
+import statistics
 import warnings
 
 import pytest
 
 from wavedil.native import build as cbuild
-from wavedil.native.plans import FILE_FORMAT, PlanCache, PlanCacheWarning, build_id
+from wavedil.native.plans import FILE_FORMAT, PlanCache, PlanCacheWarning, build_id, relative_rates
 
 
 def _get(cache: PlanCache, key: str, build: str):
@@ -60,3 +61,13 @@ def test_the_build_id_follows_the_sources(tmp_path):
     b.write_text("x = 2")
     assert build_id("k", a) == build_id("k", a) != build_id("k", b) != build_id("j", b)
     assert len(build_id("k", a)) == 16
+
+
+def test_rates_are_compared_round_by_round():
+    """A machine whose speed drifts moves every choice of a round alike: a choice slower in
+    most rounds stays slower, where the medians of the raw rates would put it first."""
+    a, b = "shared", "one"
+    rates = {a: [100.0, 50.0, 50.0, 50.0, 50.0], b: [90.0, 90.0, 90.0, 45.0, 45.0]}
+    assert statistics.median(rates[b]) > statistics.median(rates[a])
+    rel = relative_rates(rates, a)
+    assert rel[a] == 50.0 and rel[b] == pytest.approx(45.0)

@@ -17,7 +17,6 @@ panels unless the file has an answer) or "fixed" (whole panels).
 
 from __future__ import annotations
 
-import statistics
 import time
 from pathlib import Path
 
@@ -31,7 +30,7 @@ ROUTES = ("panels", "narrow")
 PLANS = ("auto", "measure", "cached", "fixed")
 BUDGET = 0.25
 """Seconds of timing per decision."""
-TIE = 0.03
+TIE = plans.TIE
 """The narrow route must be faster by more than this share to be chosen: within it the two
 are equal to the timing's noise, and whole panels are the fixed default."""
 
@@ -73,9 +72,7 @@ def measure(engine, block: int, budget: float = BUDGET) -> dict[str, float]:
             engine.run_blocks(x, state, block, route)
             rates[route].append(n / max(time.perf_counter() - t, 1e-9))
         rounds += 1
-    base = statistics.median(rates["panels"])
-    return {r: base * statistics.median(a / b for a, b in zip(v, rates["panels"]))
-            for r, v in rates.items()}
+    return plans.relative_rates(rates, "panels")
 
 
 def decide(engine, block: int, plan: str = "auto", cache: PlanCache | None = None,

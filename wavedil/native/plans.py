@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import statistics
 import tempfile
 import warnings
 from importlib import metadata
@@ -26,6 +27,9 @@ from pathlib import Path
 from . import build as cbuild
 
 FILE_FORMAT = "wavedil engine plans 2"
+TIE = 0.03
+"""Rates within this share of each other count as equal: alternating rounds of 20 ms calls
+on a shared machine differ by a few percent, so a planner changes its default only for more."""
 
 
 class PlanCacheWarning(UserWarning):
@@ -42,6 +46,16 @@ def build_id(kernel_build: str, *sources: Path) -> str:
         numba = "none"
     parts = [kernel_build.encode(), numba.encode(), *(Path(s).read_bytes() for s in sources)]
     return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
+
+
+def relative_rates(rates: dict, reference) -> dict:
+    """Rates timed in alternating rounds ({candidate: [per round]}) -> one each: the median,
+    over the rounds, of its ratio to ``reference``'s in the same round, times ``reference``'s
+    median. A machine whose speed drifts (another process, a clock that changes) moves every
+    candidate of a round alike, and the ratios keep their order."""
+    base = statistics.median(rates[reference])
+    return {c: base * statistics.median(a / b for a, b in zip(r, rates[reference]))
+            for c, r in rates.items()}
 
 
 class PlanCache:

@@ -29,7 +29,6 @@ default: every thread numba has (the stream shared where the widths allow it) an
 
 from __future__ import annotations
 
-import statistics
 import time
 from pathlib import Path
 
@@ -55,9 +54,8 @@ CHUNK_SECONDS = 0.02
 """Each timed call's length: short enough for several alternating rounds within the budget,
 long enough that a call's fixed cost is small beside it."""
 ROUNDS = (3, 25)
-TIE = 0.03
-"""Rates within this share of the fastest count as equal (:func:`best`): alternating
-rounds of 20 ms calls on a shared machine differ by a few percent."""
+TIE = plans.TIE
+"""Rates within this share of the fastest count as equal (:func:`best`)."""
 """Fewest and most rounds of timing (every candidate once a round, in alternating order)."""
 
 
@@ -177,17 +175,7 @@ def measure(model: WaveNet, batch_size: int, choices: list[Choice],
             engines[c].sample(n, u, cond, 1.0, ctx)
             rates[c].append(n * batch_size / max(time.perf_counter() - t, 1e-9))
         rounds += 1
-    return relative_rates(rates, choices[0]), time.perf_counter() - start
-
-
-def relative_rates(rates: dict[Choice, list[float]], reference: Choice) -> dict[Choice, float]:
-    """Each choice's rate as the median, over the rounds, of its ratio to ``reference``'s in
-    the same round, times ``reference``'s median rate: a machine whose speed drifts from round
-    to round (another process, a clock that changes) moves every choice of a round alike, and
-    the ratios keep their order."""
-    base = statistics.median(rates[reference])
-    return {c: base * statistics.median(a / b for a, b in zip(r, rates[reference]))
-            for c, r in rates.items()}
+    return plans.relative_rates(rates, choices[0]), time.perf_counter() - start
 
 
 def decide(model: WaveNet, batch_size: int, weights: str = "fp32", plan: str = "auto",
