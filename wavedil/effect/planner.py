@@ -23,11 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from ..native import plans
-from ..native.plans import PlanCache
+from ..native.plans import PLANS, PlanCache
 from . import kernels
 
 ROUTES = ("panels", "narrow")
-PLANS = ("auto", "measure", "cached", "fixed")
 BUDGET = 0.25
 """Seconds of timing per decision."""
 TIE = plans.TIE

@@ -27,6 +27,10 @@ from pathlib import Path
 from . import build as cbuild
 
 FILE_FORMAT = "wavedil engine plans 2"
+PLANS = ("auto", "measure", "cached", "fixed")
+"""How a planner decides: "auto" reads the file and measures on a miss, "measure" measures
+again, "cached" never measures (the fixed default unless the file has an answer), "fixed"
+takes the fixed default."""
 TIE = 0.03
 """Rates within this share of each other count as equal: alternating rounds of 20 ms calls
 on a shared machine differ by a few percent, so a planner changes its default only for more."""

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ...native.plans import PLANS  # noqa: F401  (the requests a caller may make)
 from ..plan import WEIGHTS
 
-PLANS = ("auto", "measure", "cached", "fixed")
-"""How a configuration is chosen: see ``planner.py``."""
 FAST = "fast"
 CHOICES = (*WEIGHTS, FAST)
 """What ``weights`` may ask for: a format, or the fastest of ``planner.FAST_FORMATS``."""

@@ -48,15 +48,15 @@ FAST_FORMATS = ("fp32", "bf16", "bf16-dot")
 validation crops was measured within 0.01 bits/sample of fp32's (``benchmarks/generation.py
 --part 3``: +0.0002 for bf16, +0.0005 for bf16-dot)."""
 BUDGET = 1.5
-"""Seconds of timing per decision, compilation and the engines' set-up excluded (the issue's
-bound on a first use is 2 s): six candidates ("fast" at batch 1) get about a dozen rounds."""
+"""Seconds of timing per decision, compilation and the engines' set-up excluded, so that a
+first use stays under 2 s: six candidates ("fast" at batch 1) get about a dozen rounds."""
 CHUNK_SECONDS = 0.02
 """Each timed call's length: short enough for several alternating rounds within the budget,
 long enough that a call's fixed cost is small beside it."""
 ROUNDS = (3, 25)
+"""Fewest and most rounds of timing (every candidate once a round, in alternating order)."""
 TIE = plans.TIE
 """Rates within this share of the fastest count as equal (:func:`best`)."""
-"""Fewest and most rounds of timing (every candidate once a round, in alternating order)."""
 
 
 def fast_formats(kernel: native.Kernel | native.Unavailable, packed: bool = True) -> list[str]:
@@ -146,8 +146,9 @@ def measure(model: WaveNet, batch_size: int, choices: list[Choice],
             ) -> tuple[dict[Choice, float], float]:
     """Time each choice on a throwaway engine: alternating rounds of sampling, each call
     about :data:`CHUNK_SECONDS` long, for at most ``budget`` seconds and ``max_rounds``
-    rounds (and at least :data:`ROUNDS` [0]); the median samples/s (all streams) of each,
-    and the seconds the timing took."""
+    rounds (and at least :data:`ROUNDS` [0]); each one's samples/s (all streams), compared
+    round by round with the first's (``plans.relative_rates``), and the seconds the timing
+    took."""
     engines = {c: NumbaEngine(model, batch_size, speaker, kernel, c.weights, c.threads)
                for c in choices}
     k = model.head.n_uniforms
