@@ -17,9 +17,11 @@ needs_cc = pytest.mark.skipif(not KERNEL.available, reason=KERNEL.status)
 
 def _model(preset: str | None = "nano", controls: int = 0) -> EffectNet:
     torch.manual_seed(2)
-    if preset is None:  # widths that take every path of the products: 5, 3 and 1 rows, 9 rows
-        arrays = [{"channels": 9, "head_size": 3, "kernel_size": 3, "dilations": [1, 2, 8],
-                   "activation": "tanh", "gated": True, "head_bias": False},
+    if preset is None:  # widths that take every path of the products: 5, 3 and 1 rows, 9
+        # rows; a head convolution (NAM's A2) and a kernel size per layer
+        arrays = [{"channels": 9, "head_size": 3, "kernel_size": [3, 2, 4], "dilations": [1, 2, 8],
+                   "activation": "tanh", "gated": True, "head_bias": False,
+                   "head_kernel_size": 4, "head_dilation": 2},
                   {"channels": 3, "head_size": 1, "kernel_size": 2, "dilations": [4, 1],
                    "activation": "relu", "gated": False, "head_bias": True}]
         m = EffectNet(EffectConfig(preset=None, arrays=arrays, controls=controls))

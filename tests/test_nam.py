@@ -252,9 +252,9 @@ def _streamed(m: EffectNet, x: torch.Tensor, block: int) -> torch.Tensor:
                       for i in range(0, x.shape[1], block)], 1)
 
 
-def test_an_a2_layout_streams_and_plays_on_the_engine_that_can_run_it():
-    """Per-layer kernel sizes and head convolutions (NAM's A2): streaming equals the forward;
-    the compiled engine runs per-layer kernels, and a wide head goes to the torch engine."""
+def test_an_a2_layout_streams_and_plays_on_both_engines():
+    """Per-layer kernel sizes and head convolutions (NAM's A2): streaming equals the forward,
+    and so does the compiled engine, in blocks of any length across its history's rewinds."""
     from wavedil.effect.engine import EffectEngine
     from wavedil.effect.process import process
 
@@ -265,14 +265,14 @@ def test_an_a2_layout_streams_and_plays_on_the_engine_that_can_run_it():
     with torch.no_grad():
         whole = m(x)
     torch.testing.assert_close(_streamed(m, x, 50), whole, atol=1e-5, rtol=0)
-    torch.testing.assert_close(process(m, x[0], 64), whole[0], atol=1e-5, rtol=0)
-    with pytest.raises(ValueError, match="array 0 has a head convolution wider than 1"):
-        process(m, x[0], 64, engine="compiled")
-    narrow = _random(None, [dict(a, head_kernel_size=1) for a in A2], seed=4)
-    with torch.no_grad():
-        want = narrow(x)[0].numpy()
-    got = EffectEngine(narrow).forward(x[0].numpy(), block=64)
-    assert np.abs(got - want).max() < 1e-5
+    torch.testing.assert_close(process(m, x[0], 64, engine="torch"), whole[0], atol=1e-5,
+                               rtol=0)
+    engine = EffectEngine(m, free=70)  # rewinds every 70 samples, heads' histories too
+    want = whole[0].numpy()
+    outs = {block: engine.forward(x[0].numpy(), block=block) for block in (1, 17, 64, 70)}
+    assert np.abs(outs[64] - want).max() < 1e-5
+    for block, got in outs.items():
+        assert np.array_equal(got, outs[64]), block  # no dependence on the block, bit for bit
 
 
 def _nam_slice(nam: dict, widths: list[int]) -> dict:

@@ -117,9 +117,16 @@ class EffectEngine:
                 layers.append(row)
                 hist += C * (R + free + K.PANEL)
                 mid_max, c_max = max(mid_max, mid), max(c_max, C, H)
-            wre, whead = array.rechannel.weight[:, :, 0], array.head_rechannel.weight[:, :, 0]
-            arrays.append([array.rechannel.in_channels, C, H, put(wre, wre.T), put(whead, whead.T),
-                           put(array.head_rechannel.bias), first, len(spec["dilations"])])
+            wre, whead = array.rechannel.weight[:, :, 0], array.head_rechannel.weight
+            hk, hd = head_taps(spec)
+            RH = (hk - 1) * hd  # the head sum's past a head convolution reads (0: 1x1)
+            # head weight (H, C, hk) stored tap by tap: (hk, H, C)
+            arrays.append([array.rechannel.in_channels, C, H, put(wre, wre.T),
+                           put(whead.permute(2, 0, 1), whead.permute(2, 1, 0)),
+                           put(array.head_rechannel.bias), first, len(spec["dilations"]),
+                           hk, hd, hist, RH])
+            if RH:
+                hist += C * (RH + free + K.PANEL)
         self.w = np.concatenate(weights).astype(np.float32)
         self.wt = np.concatenate(transposed).astype(np.float32)
         self.layers = np.array(layers, np.int64).reshape(-1, K.N_LAYER)
@@ -130,15 +137,12 @@ class EffectEngine:
 
     @staticmethod
     def unsupported(model: EffectNet) -> str:
-        """Why this engine cannot run ``model`` ("" where it can): it runs layer arrays with
-        1x1 heads."""
+        """Why this engine cannot run ``model`` ("" where it can): it runs layer arrays that
+        read the input (and controls)."""
         if model.lstm is not None:
             return "it is an LSTM (config.lstm)"
         if model.condition_dsp is not None:
             return "it has a condition DSP (config.condition_dsp)"
-        wide = [i for i, a in enumerate(model.config.arrays) if head_taps(a)[0] > 1]
-        if wide:
-            return f"layer array {wide[0]} has a head convolution wider than 1"
         return ""
 
     def route_for(self, block: int) -> str:

@@ -26,7 +26,8 @@ The tables (see :class:`~wavedil.effect.engine.EffectEngine` for how they are ma
         1x1 weight, 1x1 bias offsets into ``w``; history offset in a stream's state; R;
         activation code; gated
     arrays (A, N_ARRAY) int64: input channels, channels, head size, rechannel weight, head
-        weight, head bias (-1: none) offsets; first layer; layers
+        weight (tap by tap), head bias (-1: none) offsets; first layer; layers; the head
+        convolution's taps and dilation, its history's offset and R (0: a 1x1 head, no history)
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ from ..native.jit import call_c as _call_c, gemm as _gemm, tanh_f32 as _tanh
 L_C, L_MID, L_K, L_D, L_WCONV, L_BCONV, L_WMIX, L_W1, L_B1, L_HIST, L_R, L_ACT, L_GATED = range(13)
 N_LAYER = 13
 # array table columns
-A_IN, A_C, A_HEAD, A_WRE, A_WHEAD, A_BHEAD, A_FIRST, A_N = range(8)
-N_ARRAY = 8
+A_IN, A_C, A_HEAD, A_WRE, A_WHEAD, A_BHEAD, A_FIRST, A_N, A_HK, A_HD, A_HHIST, A_HR = range(12)
+N_ARRAY = 12
 
 ACTIVATION_CODES = {"tanh": 0, "relu": 1, "sigmoid": 2, "hardtanh": 3, "softsign": 4,
                     "silu": 5, "leaky_relu": 6, "fast_tanh": 7}
@@ -170,13 +171,22 @@ def _fast_tanh_rows(gated, z, a, C, n, ld):
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _rewind(layers, hist, base, cursor, F):
-    """Move every layer's past R columns to the front of its history."""
+def _rewind(layers, arrays, hist, base, cursor, F):
+    """Move every layer's (and every head convolution's) past R columns to the front of its
+    history."""
     for i in range(layers.shape[0]):
         C, R = layers[i, L_C], layers[i, L_R]
         stride = _stride(R, F)
         for c in range(C):
             row = base + layers[i, L_HIST] + c * stride
+            hist[row:row + R] = hist[row + cursor:row + cursor + R].copy()
+    for i in range(arrays.shape[0]):
+        C, R = arrays[i, A_C], arrays[i, A_HR]
+        if R == 0:
+            continue
+        stride = _stride(R, F)
+        for c in range(C):
+            row = base + arrays[i, A_HHIST] + c * stride
             hist[row:row + R] = hist[row + cursor:row + cursor + R].copy()
 
 
@@ -265,7 +275,19 @@ def _block(gemm, narrow, x, x0, n, y, w, wt, layers, arrays, controls, hist, bas
             b = w[bhead + h] if bhead >= 0 else np.float32(0.0)
             for t in range(N):
                 hr[t] = b
-        _product(gemm, narrow, H, N, C, w, wt, whead, s, 0, N, head, 0, N)
+        RH = arrays[ai, A_HR]
+        if RH == 0:  # 1x1
+            _product(gemm, narrow, H, N, C, w, wt, whead, s, 0, N, head, 0, N)
+        else:  # a causal head convolution: the sum into its history, then tap by tap
+            hk, hd = arrays[ai, A_HK], arrays[ai, A_HD]
+            strideh = _stride(RH, F)
+            hrow0 = base + arrays[ai, A_HHIST]
+            for c in range(C):
+                dst = hrow0 + c * strideh + cursor + RH
+                hist[dst:dst + N] = s[c * N:(c + 1) * N]
+            for k in range(hk):
+                _product(gemm, narrow, H, N, C, w, wt, whead + k * H * C, hist,
+                         hrow0 + cursor + k * hd, strideh, head, 0, N)
         s[:H * N] = head[:H * N]
     for t in range(n):
         y[x0 + t] = head_scale * head[t]
@@ -294,7 +316,7 @@ def run(gemm, narrow, x, y, block, w, wt, layers, arrays, controls, hist, cursor
         n = min(block, T - t0)
         if cursor + n > F:
             for b in range(B):
-                _rewind(layers, flat, b * S, cursor, F)
+                _rewind(layers, arrays, flat, b * S, cursor, F)
             cursor = 0
         for b in range(B):
             _block(gemm, narrow, x[b], t0, n, y[b], w, wt, layers, arrays, controls[b], flat,
