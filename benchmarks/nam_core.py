@@ -2,7 +2,8 @@
 Modeler's plugin: NAM core's own ``render`` tool (built from its source with cmake; blocks of
 64 samples, its pre-warm) and ``wavedil process`` (blocks of 64, the engine it picks) on the
 same input, compared by the error-to-signal ratio (ESR = sum of squared differences over the
-sum of squares of NAM core's output). The files: every example model in NAM core's
+sum of squares of NAM core's output), with wavedil's speed (input seconds per second of
+processing, one thread, blocks of 64; the 2 s input makes it a rough figure). The files: every example model in NAM core's
 repository (``example_models/``), each SlimmableContainer and slimmable WaveNet at several
 sizes, and files wavedil writes (NAM's four WaveNet sizes, an LSTM, an A2-style layout and a
 condition DSP, random weights), on NAM core's ``example_audio/input.wav``.
@@ -73,14 +74,18 @@ def slimmable(path: Path) -> bool:
         lc.get("slimmable") for lc in (data.get("config") or {}).get("layers", []) or [])
 
 
-def ours(path: Path, size: float | None, x: np.ndarray) -> tuple[np.ndarray | None, str]:
-    """wavedil's output for ``x`` and the engine that made it, or None and why not."""
+def ours(path: Path, size: float | None, x: np.ndarray
+         ) -> tuple[np.ndarray | None, str, float]:
+    """wavedil's output for ``x``, the engine that made it and the seconds it took (one
+    thread, after a warm-up call); or None and why not."""
     try:
         model = load_nam(path, 1.0 if size is None else size)
     except ValueError as e:
-        return None, str(e).split(": ", 1)[-1]
+        return None, str(e).split(": ", 1)[-1], 0.0
     proc = Processor(model, BLOCK)
-    return proc(torch.from_numpy(x)).numpy(), proc.engine
+    proc(torch.from_numpy(x[:4800]))  # compiles or loads the kernels, measures a route
+    y = proc(torch.from_numpy(x)).numpy()
+    return y, proc.engine, proc.seconds
 
 
 def theirs(render: Path, path: Path, size: float | None, wav: Path, folder: Path
@@ -105,8 +110,8 @@ def main() -> None:
     wav = args.source / "example_audio" / "input.wav"
     x, rate = sf.read(str(wav), dtype="float32")
     x = x if x.ndim == 1 else x.mean(axis=1)
-    table = ["| file | architecture | NAM size knob | wavedil | ESR against NAM core |",
-             "|---|---|---:|---|---:|"]
+    table = ["| file | architecture | NAM size knob | wavedil | x real time, one thread | ESR "
+             "against NAM core |", "|---|---|---:|---|---:|---:|"]
     print("\n".join(table), flush=True)
     worst = 0.0
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,7 +120,7 @@ def main() -> None:
         for path in files:
             arch = json.loads(path.read_text()).get("architecture")
             for size in (SIZES if slimmable(path) else (None,)):
-                y, engine = ours(path, size, x)
+                y, engine, seconds = ours(path, size, x)
                 if args.render is None:
                     esr = "(no NAM core given)"
                 else:
@@ -132,7 +137,8 @@ def main() -> None:
                         esr = f"{value:.1e}"
                 played = f"plays ({engine} engine)" if y is not None else f"refused: {engine}"
                 knob = "" if size is None else f"{size:g}"
-                table.append(f"| {path.name} | {arch} | {knob} | {played} | {esr} |")
+                speed = f"{len(x) / rate / seconds:.1f}" if y is not None else ""
+                table.append(f"| {path.name} | {arch} | {knob} | {played} | {speed} | {esr} |")
                 print(table[-1], flush=True)
     notes = [f"input: NAM core's example_audio/input.wav ({len(x) / rate:.1f} s at {rate} Hz), "
              f"blocks of {BLOCK}",
