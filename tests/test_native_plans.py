@@ -8,7 +8,8 @@ import warnings
 import pytest
 
 from wavedil.native import build as cbuild
-from wavedil.native.plans import FILE_FORMAT, PlanCache, PlanCacheWarning, build_id, relative_rates
+from wavedil.native.plans import (FILE_FORMAT, PlanCache, PlanCacheWarning, build_id,
+                                  relative_rates, stored_or_measured, summary)
 
 
 def _get(cache: PlanCache, key: str, build: str):
@@ -71,3 +72,30 @@ def test_rates_are_compared_round_by_round():
     assert statistics.median(rates[b]) > statistics.median(rates[a])
     rel = relative_rates(rates, a)
     assert rel[a] == 50.0 and rel[b] == pytest.approx(45.0)
+
+
+def test_one_flow_stores_a_measurement_then_reads_it_back(tmp_path):
+    cache = PlanCache(tmp_path / "plans.json")
+    calls = []
+
+    def measure():
+        calls.append(1)
+        return "b", {"pick": "b", "choice": "option b", "rates": {"a": 1.0, "b": 2.0}}
+
+    def read(entry):
+        return entry.get("pick") if entry.get("pick") in ("a", "b") else None
+
+    assert stored_or_measured("cached", cache, "k", "v1", read, measure) == (None, None,
+                                                                            "nothing cached")
+    chosen, entry, how = stored_or_measured("auto", cache, "k", "v1", read, measure)
+    assert (chosen, how, len(calls)) == ("b", "measured", 1) and entry["measured"]
+    chosen, entry, how = stored_or_measured("auto", cache, "k", "v1", read, measure)
+    assert (chosen, how, len(calls)) == ("b", "cached", 1)
+    assert summary(entry).startswith("option b: 2 samples/s at best, measured ")
+    assert stored_or_measured("measure", cache, "k", "v1", read, measure)[2] == "measured"
+    assert len(calls) == 2
+    cache.put("k", "v1", {"pick": "gone"})  # an entry that no longer fits: measured again
+    assert stored_or_measured("auto", cache, "k", "v1", read, measure)[0] == "b"
+    assert len(calls) == 3
+    with pytest.raises(ValueError, match="plan must be one of auto, measure, cached"):
+        stored_or_measured("fixed", cache, "k", "v1", read, measure)

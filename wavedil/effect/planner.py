@@ -86,17 +86,18 @@ def decide(engine, block: int, plan: str = "auto", cache: PlanCache | None = Non
             "a whole number of panels" if engine.kernel.gemm else "numba's loops")
         return "panels", f"the fixed default ({why})"
     cache = cache or PlanCache()
-    key, code = shape_key(engine, block), build(engine.kernel)
-    if plan in ("auto", "cached"):
-        entry = cache.get(key, code)
-        if entry is not None and entry.get("route") in ROUTES:
-            return entry["route"], f"cached (measured {entry.get('measured')})"
-        if plan == "cached":
-            return "panels", "the fixed default (plan='cached': nothing cached)"
-    rates = measure(engine, block, budget)
-    route = "narrow" if rates["narrow"] > rates["panels"] * (1 + TIE) else "panels"
-    cache.put(key, code, {"route": route, "rates": rates,
-                          "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
-    return route, "measured: " + ", ".join(f"{r} {v / engine.model.config.sample_rate:.1f}x "
-                                           "real time" for r, v in rates.items())
 
+    def timed() -> tuple[str, dict]:
+        rates = measure(engine, block, budget)
+        route = "narrow" if rates["narrow"] > rates["panels"] * (1 + TIE) else "panels"
+        return route, {"route": route, "choice": f"route {route}", "rates": rates}
+
+    route, entry, how = plans.stored_or_measured(
+        plan, cache, shape_key(engine, block), build(engine.kernel),
+        lambda entry: entry.get("route") if entry.get("route") in ROUTES else None, timed)
+    if route is None:
+        return "panels", "the fixed default (plan='cached': nothing cached)"
+    if how == "cached":
+        return route, f"cached (measured {entry.get('measured')})"
+    return route, "measured: " + ", ".join(f"{r} {v / engine.model.config.sample_rate:.1f}x "
+                                           "real time" for r, v in entry["rates"].items())

@@ -20,7 +20,9 @@ import json
 import os
 import statistics
 import tempfile
+import time
 import warnings
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -60,6 +62,39 @@ def relative_rates(rates: dict, reference) -> dict:
     base = statistics.median(rates[reference])
     return {c: base * statistics.median(a / b for a, b in zip(r, rates[reference]))
             for c, r in rates.items()}
+
+
+def stored_or_measured(plan: str, cache: "PlanCache", key: str, build: str,
+                       read: Callable[[dict], object], measure: Callable[[], tuple]
+                       ) -> tuple[object, dict | None, str]:
+    """The planners' one flow for the plans that consult the file ("fixed" is the caller's):
+    the stored entry's choice (``read(entry)``: the choice, or None where the entry no longer
+    fits), or where there is none and ``plan`` is "auto" or "measure", ``measure()`` -> (the
+    choice, its entry, whose "choice" names it in words for ``summary``), stored with the date.
+    Returns (choice, entry, "cached" | "measured"), or (None, None, "nothing cached") for
+    plan "cached" and nothing stored."""
+    if plan not in PLANS or plan == "fixed":
+        raise ValueError(f"plan must be one of auto, measure, cached; got {plan!r}")
+    if plan in ("auto", "cached"):
+        entry = cache.get(key, build)
+        chosen = read(entry) if entry is not None else None
+        if chosen is not None:
+            return chosen, entry, "cached"
+        if plan == "cached":
+            return None, None, "nothing cached"
+    chosen, entry = measure()
+    entry = {**entry, "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    cache.put(key, build, entry)
+    return chosen, entry, "measured"
+
+
+def summary(entry: dict) -> str:
+    """A stored choice in one line (``wavedil info --system``): what was chosen, the fastest
+    rate measured, when."""
+    rates = entry.get("rates") or {}
+    best = max((float(v) for v in rates.values()), default=0.0)
+    return (f"{entry.get('choice', '?')}: {best:,.0f} samples/s at best, measured "
+            f"{entry.get('measured')}")
 
 
 class PlanCache:

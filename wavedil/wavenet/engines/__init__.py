@@ -16,7 +16,7 @@ import torch
 
 from ...native import kernel as native
 from ...native.build import cpu_model
-from ...native.plans import PlanCache
+from ...native.plans import PlanCache, summary
 from ..plan import WEIGHTS, Plan, make_plan
 from .torch_engine import TorchEngine
 
@@ -86,24 +86,13 @@ def system_info() -> dict:
 
         numba, threads = nb.__version__, f", numba {nb.get_num_threads()}"
     cache = PlanCache()
-    plans = {key: _plan_line(entry) for key, entry in cache.entries().items()}
+    plans = {key: summary(entry) for key, entry in cache.entries().items()}
     return {"torch": torch.__version__, "numba": numba,
             "C compiler": native.find_compiler() or "none (cc, gcc or clang) on PATH",
             "kernel": native.load().status, "threads": f"torch {torch.get_num_threads()}{threads}",
             "cpu": cpu_model(),
             "plans": plans or {"(none stored)": f"{cache.path}: measured on first use, or by "
                                "wavedil tune"}}
-
-
-def _plan_line(entry: dict) -> str:
-    """A stored choice in one line: what was chosen, the fastest rate measured, when."""
-    if "route" in entry:
-        chosen = f"route {entry['route']}"
-    else:
-        chosen = f"{entry.get('weights')}, {entry.get('threads')} thread(s)"
-    rates = entry.get("rates") or {}
-    best = max((float(v) for v in rates.values()), default=0.0)
-    return f"{chosen}: {best:,.0f} samples/s at best, measured {entry.get('measured')}"
 
 
 def _numba_available() -> bool:

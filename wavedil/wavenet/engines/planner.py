@@ -204,29 +204,34 @@ def decide(model: WaveNet, batch_size: int, weights: str = "fp32", plan: str = "
     if plan == "fixed":
         return Decision(fixed, "the fixed default (plan='fixed')", batch_size)
     cache = cache or PlanCache()
-    key, code = shape_key(model, batch_size, weights, threads), build()
-    if plan in ("auto", "cached"):
-        entry = cache.get(key, code)
-        if entry is not None:
-            try:
-                choice = Choice(str(entry["weights"]), int(entry["threads"]))
-                rates = {str(k): float(v) for k, v in entry.get("rates", {}).items()}
-            except (KeyError, TypeError, ValueError):
-                choice = None
-            if choice in choices:
-                return Decision(choice, f"cached ({cache.path}, measured {entry.get('measured')})",
-                                batch_size, rates)
-        if plan == "cached":
-            return Decision(fixed, "the fixed default (plan='cached': nothing cached for this "
-                            "shape)", batch_size)
-    measured, seconds = measure(model, batch_size, choices, kernel, speaker, budget)
-    chosen = best(measured, fixed)
-    rates = {c.label(batch_size, probe.pairable): r for c, r in measured.items()}
-    cache.put(key, code, {"weights": chosen.weights, "threads": chosen.threads, "rates": rates,
-                          "seconds": round(seconds, 3),
-                          "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
-    return Decision(chosen, f"measured in {seconds:.2f} s", batch_size, rates)
 
+    def read(entry: dict) -> Choice | None:
+        try:
+            choice = Choice(str(entry["weights"]), int(entry["threads"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+        return choice if choice in choices else None
+
+    def timed() -> tuple[Choice, dict]:
+        measured, seconds = measure(model, batch_size, choices, kernel, speaker, budget)
+        chosen = best(measured, fixed)
+        return chosen, {"weights": chosen.weights, "threads": chosen.threads,
+                        "choice": chosen.label(batch_size, probe.pairable),
+                        "rates": {c.label(batch_size, probe.pairable): r
+                                  for c, r in measured.items()},
+                        "seconds": round(seconds, 3)}
+
+    chosen, entry, how = plans.stored_or_measured(
+        plan, cache, shape_key(model, batch_size, weights, threads), build(), read, timed)
+    if chosen is None:
+        return Decision(fixed, "the fixed default (plan='cached': nothing cached for this "
+                        "shape)", batch_size)
+    rates = {str(k): float(v) for k, v in entry.get("rates", {}).items()}
+    if how == "cached":
+        how = f"cached ({cache.path}, measured {entry.get('measured')})"
+    else:
+        how = f"measured in {entry['seconds']:.2f} s"
+    return Decision(chosen, how, batch_size, rates)
 
 def tune(loaded, batches: list[int], formats: list[str] | None = None,
          blocks: list[int] | None = None) -> list[dict]:
