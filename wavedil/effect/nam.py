@@ -450,8 +450,8 @@ def _container(data: dict, where: str, size: float) -> EffectNet:
         if rate:
             rates[i] = float(rate)
     if len(set(rates.values())) > 1:
-        (i, a), (j, b) = next(((x, y) for x in rates.items() for y in rates.items()
-                               if x[1] != y[1]))
+        (i, a), = list(rates.items())[:1]
+        j, b = next((k, r) for k, r in rates.items() if r != a)
         raise _fail(where, f"submodels disagree in sample rate: submodel {i} at {a:g} Hz, "
                     f"submodel {j} at {b:g} Hz")
     index = next((i for i, limit in enumerate(limits) if size < limit), len(subs) - 1)
