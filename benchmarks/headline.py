@@ -25,7 +25,7 @@ BEGIN = "<!-- headline: made by `python benchmarks/headline.py --write`; edits i
 END = "<!-- end headline -->"
 
 FAMILIES = {"wavenet": "WaveNet", "harmonic_noise": "harmonic-plus-noise", "effect": "effect"}
-UNITS = {"bits": "validation NLL {} bits/sample", "stft": "validation STFT loss {}",
+UNITS = {"bits": "validation NLL {} bits/sample", "stft": "validation spectral loss {}",
          "esr": "validation ESR {}"}
 
 
@@ -106,23 +106,30 @@ def notes_rows() -> list[str]:
 
 
 def speech_rows() -> list[str]:
-    """Copy synthesis of held-out speech: PESQ-wb of the vocoder and of Griffin-Lim."""
+    """Copy synthesis of held-out speech: the vocoder's network alone and refined, beside
+    Griffin-Lim and Griffin-Lim refined (PESQ-wb; log-mel distance of the unrefined two)."""
     block = docs_page.read("speech.md", "copy-synthesis")
     rows = {r["system"]: r for r in block.rows()}
 
-    def pesq(pick) -> str:
+    def cell(pick, column: str) -> str:
         found = [r for name, r in rows.items() if pick(name)]
         if len(found) != 1:
             raise KeyError(f"speech.md copy-synthesis: {len(found)} rows match")
-        return found[0][_col(found[0], "PESQ")].replace("**", "")
+        return found[0][_col(found[0], column)].replace("**", "")
 
-    ours = pesq(lambda n: n.startswith("wavedil") and "refinement passes" in n)
-    raw = pesq(lambda n: n.startswith("wavedil") and n.endswith("unrefined"))
-    gl = pesq(lambda n: n.startswith("Griffin-Lim ("))
-    gl_refined = pesq(lambda n: n.startswith("Griffin-Lim +"))
+    def ours(n: str) -> bool:
+        return n.startswith("wavedil harmonic-noise")
+
+    raw, refined = (lambda n: ours(n) and n.endswith("unrefined"),
+                    lambda n: ours(n) and "refinement passes" in n)
+    gl, gl_refined = (lambda n: n.startswith("Griffin-Lim ("),
+                      lambda n: n.startswith("Griffin-Lim +"))
     return [_row("harmonic-plus-noise vocoder, held-out speech",
-                 f"PESQ-wb **{ours}** refined, {raw} unrefined; Griffin-Lim {gl}, "
-                 f"refined the same way {gl_refined}", _where(block), block.command)]
+                 f"network alone PESQ-wb **{cell(raw, 'PESQ')}**, log-mel "
+                 f"{cell(raw, 'log-mel')} dB; Griffin-Lim {cell(gl, 'PESQ')}, "
+                 f"{cell(gl, 'log-mel')} dB; refined {cell(refined, 'PESQ')}, Griffin-Lim "
+                 f"refined the same way {cell(gl_refined, 'PESQ')}", _where(block),
+                 block.command)]
 
 
 def effect_rows() -> list[str]:

@@ -14,8 +14,12 @@ data path replaced by CORPUS/train) and is scored by ``wavedil.evaluate`` on COR
 variants:
 
     harmonic-noise   recipes/speech_vocoder.yaml: oscillators at the frames' f0 and shaped
-                     noise, their gains set per frame by a dilated conv stack over the frames
-    and the autoregressive WaveNet of recipes/speech_wavenet.yaml, adding the speech structure
+                     noise, their gains set per frame by a dilated conv stack over the frames;
+                     a second stack reads that output's spectrum and sets a gain per STFT
+                     bin (wavedil/harmonic_noise/shaping.py); STFT and log-mel loss
+    first stage alone   the same without the second stage and the log-mel term (the design
+                     shipped before 2026-12-07)
+    (the two run by default) and the autoregressive WaveNet of recipes/speech_wavenet.yaml, adding the speech structure
     one piece at a time (``--ablation``), every variant with the same steps:
     plain            mel only, raw waveform
     +pre             the model works on the pre-emphasised signal (0.85), de-emphasised after
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -49,8 +54,11 @@ from wavedil.train import load_recipe, train
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 RECIPE = RECIPES / "speech_vocoder.yaml"
 WAVENET = RECIPES / "speech_wavenet.yaml"
-ABLATION = {
+VOCODERS = {
     "harmonic-noise": [],
+    "first stage alone": ["model.shaping_dilations=[]", "train.mel_weight=0.0"],
+}
+ABLATION = {
     "plain": ["data.f0=false", "model.local_channels=80", "model.f0_input=false",
               "model.pitch_lags=[]", "model.lpc_order=0", "model.pre_emphasis=0.0"],
     "+pre": ["data.f0=false", "model.local_channels=80", "model.f0_input=false",
@@ -66,13 +74,13 @@ METRICS = [("log_mel_db", "log-mel dB", "{:.2f}"), ("mcd_db", "MCD dB", "{:.2f}"
 
 def run_variant(name: str, overrides: list[str], args) -> dict:
     """Train (unless asked not to) and evaluate one variant: its means and timings."""
-    run_dir = Path(args.out) / name.replace("+", "plus-")
+    run_dir = Path(args.out) / re.sub(r"[^a-z0-9]+", "-", name.replace("+", "plus-"))
     sets = [f"data.path={Path(args.corpus) / 'train'}", f"train.run_dir={run_dir}", *overrides,
             *(["train.steps=" + str(args.steps)] if args.steps else []), *args.set]
-    recipe = load_recipe(args.recipe if name == "harmonic-noise" else WAVENET, sets)
+    recipe = load_recipe(args.recipe if name in VOCODERS else WAVENET, sets)
     seconds = None
     finished = (run_dir / "metrics.jsonl").is_file() and any(
-        json.loads(line).get("step") == recipe.train.steps and "val_bits" in line
+        json.loads(line).get("step") == recipe.train.steps and "\"val_" in line
         for line in (run_dir / "metrics.jsonl").read_text().splitlines())
     if args.checkpoint and name == "harmonic-noise":
         ckpt = args.checkpoint
@@ -147,15 +155,20 @@ def main() -> None:
     ap.add_argument("--write-docs", action="store_true",
                     help="also write the table into docs/results/speech.md")
     args = ap.parse_args()
-    names = args.only or (list(ABLATION) if args.ablation else ["harmonic-noise"])
+    names = args.only or (list(ABLATION) if args.ablation else list(VOCODERS))
+    unknown = [n for n in names if n not in VOCODERS and n not in ABLATION]
+    if unknown:
+        ap.error(f"unknown variant {unknown[0]!r}; the variants: "
+                 f"{', '.join(list(VOCODERS) + list(ABLATION))}")
     saved = Path(args.out) / "results.json"
     # the variants not run now keep their rows from earlier runs into the same folder
     kept = [r for r in (json.loads(saved.read_text()) if saved.exists() else [])
             if r["name"] not in names]
     results = []
     for name in names:
-        print(f"{name}: {' '.join(ABLATION[name]) or 'the recipe as it is'}", flush=True)
-        results.append(run_variant(name, ABLATION[name], args))
+        overrides = VOCODERS.get(name, ABLATION.get(name))
+        print(f"{name}: {' '.join(overrides) or 'the recipe as it is'}", flush=True)
+        results.append(run_variant(name, overrides, args))
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps(kept + results, indent=1))
     print()
@@ -164,7 +177,7 @@ def main() -> None:
         files = results[0].get("files")
         notes = [f"held-out files: {Path(args.corpus) / 'test'}"
                  + (f" ({files} files)" if files else "")]
-        docs_page.record("speech.md", "copy-synthesis" if names == ["harmonic-noise"]
+        docs_page.record("speech.md", "copy-synthesis" if set(names) <= set(VOCODERS)
                          else "ablation", table(results).splitlines(), notes)
 
 

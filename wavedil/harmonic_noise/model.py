@@ -38,6 +38,7 @@ from ..config import Config
 from ..dsp.mel import MelSettings
 from ..dsp.f0 import F0_REFERENCE
 from ..nn.receptive import receptive_field
+from .shaping import SpectralShaper
 from .synth import fill_unvoiced, filtered_noise, harmonic_bank, harmonic_phase, upsample_frames
 
 
@@ -98,6 +99,12 @@ class HarmonicNoiseConfig(Config, MelSettings):
     models, 7 frames lifted their harmonic-to-noise ratio by 3.1 and 2.8 dB; trained with, it
     did not help, and centred it spreads a pluck's attack over the frames it averages
     (README, "Pitch, harmonic-plus-noise")."""
+    shaping_dilations: list[int] | None = None
+    """Dilations (in frames) of the second stage's blocks (``wavedil.harmonic_noise.shaping``:
+    a stack that reads the first stage's spectrum beside the frames and sets a gain per STFT
+    bin and frame, phases kept); None or empty: no second stage. Needs ``causal: false``."""
+    shaping_channels: int = 96
+    """Channels of the second stage's residual stream and skips (its gate has twice as many)."""
     n_fft: int | None = None
     """FFT size of the mel analysis (recipes set it from data); None: 4 * hop_length. With
     the mel settings (wavedil.dsp.mel.MelSettings, which recipes copy from the data too) it
@@ -119,6 +126,13 @@ class HarmonicNoiseConfig(Config, MelSettings):
         need(self.local_channels >= 3, "local_channels",
              ">= 3 (mel bands, then the f0 pair of data.f0: true)")
         need(self.sample_rate >= 1000, "sample_rate", ">= 1000")
+        self.shaping_dilations = [int(d) for d in self.shaping_dilations or []]
+        need(all(d >= 1 for d in self.shaping_dilations), "shaping_dilations",
+             "a list of integers >= 1 (empty: no second stage)")
+        need(self.shaping_channels >= 1, "shaping_channels", ">= 1")
+        if self.shaping_dilations and self.causal:
+            raise ValueError("model.shaping_dilations needs model.causal: false (the second "
+                             "stage reads whole STFT frames, which reach ahead)")
         need(self.noise_bands >= 2, "noise_bands", ">= 2")
         need(self.noise_scale >= 0, "noise_scale", ">= 0")
         need(self.smoothing >= 1, "smoothing", ">= 1 (frames; 1: none)")
@@ -154,8 +168,13 @@ class HarmonicNoiseConfig(Config, MelSettings):
     @property
     def receptive_field_frames(self) -> int:
         """Frames one frame's controls depend on (past and, non-causal, future ones): the
-        blocks', widened by the smoothing."""
-        return receptive_field(self.kernel_size, self.dilations) + self.smoothing - 1
+        blocks', widened by the smoothing; with a second stage, a bound: its blocks' frames
+        and, on each side, the STFT frames that overlap a frame's samples."""
+        frames = receptive_field(self.kernel_size, self.dilations) + self.smoothing - 1
+        if self.shaping_dilations:  # the STFT frames the stage reads and writes, its own blocks
+            span = -(-self.fft_size // self.hop_length)  # frames one STFT window overlaps
+            frames += receptive_field(self.kernel_size, self.shaping_dilations) - 1 + 2 * span
+        return frames
 
     def dilation_stack(self, sample_rate: int) -> tuple[int, list[int], float, str]:
         """(kernel size, the blocks' dilations in order, steps per second, what a step is) of
@@ -198,6 +217,9 @@ class HarmonicNoiseNet(nn.Module):
         # fixed by the config, so not part of the weights
         self.register_buffer("centres", centres, persistent=False)
         self.register_buffer("log_widths", torch.log(widths), persistent=False)
+        self.shaper = (SpectralShaper(self.mel, c.local_channels, c.shaping_dilations,
+                                      c.kernel_size, c.shaping_channels)
+                       if c.shaping_dilations else None)
         self.register_buffer("noise_freqs", torch.linspace(0, c.sample_rate / 2, c.noise_bands),
                              persistent=False)
 
@@ -291,4 +313,6 @@ class HarmonicNoiseNet(nn.Module):
                 noise = torch.randn(B, T, generator=generator, device=frames.device,
                                     dtype=frames.dtype)
             wave = wave + c.noise_scale * filtered_noise(noise, ctl["noise"], c.hop_length)
+        if self.shaper is not None:
+            wave = self.shaper(frames, wave)
         return wave

@@ -58,12 +58,26 @@ def to_bits(nats: float) -> float:
 
 def batch_spectral_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor],
                         generator: torch.Generator | None = None,
-                        sizes: tuple[int, ...] = FFT_SIZES) -> torch.Tensor:
+                        sizes: tuple[int, ...] = FFT_SIZES, mel_weight: float = 0.0
+                        ) -> torch.Tensor:
     """The multi-resolution STFT loss (FFT ``sizes``) of a frames-to-waveform model's output
     for each crop's frames against the crop's audio (``generator``: the noise source's random
-    numbers)."""
+    numbers), plus ``mel_weight`` times the mean absolute difference of their natural-log mel
+    magnitudes in the model's own analysis (``model.mel``: its window, bands and floor)."""
     est = model(batch["mel"], generator=generator)  # (B, L)
-    return multi_resolution_stft_loss(est, batch["audio"], sizes)
+    return spectral_loss(model, est, batch["audio"], sizes, mel_weight)
+
+
+def spectral_loss(model: torch.nn.Module, est: torch.Tensor, ref: torch.Tensor,
+                  sizes: tuple[int, ...] = FFT_SIZES, mel_weight: float = 0.0) -> torch.Tensor:
+    """What :func:`batch_spectral_loss` adds up, for an output ``est`` already made: (B, L)
+    against (B, L)."""
+    loss = multi_resolution_stft_loss(est, ref, sizes)
+    if mel_weight:
+        mel = getattr(model, "module", model).mel  # one analysis for both: same edges, floor
+        diff = mel.log_magnitudes(mel(est)) - mel.log_magnitudes(mel(ref))
+        loss = loss + mel_weight * diff.abs().mean()
+    return loss
 
 
 def esr(est: torch.Tensor, target: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
@@ -161,10 +175,16 @@ class NLLObjective(Objective):
 class SpectralObjective(Objective):
     """A frames-to-waveform vocoder's: the multi-resolution STFT loss of whole crops."""
 
+    mel_weight: float = 0.0
+    """The weight of the log-mel term (train.mel_weight)."""
     name: ClassVar[str] = "STFT loss"
 
+    @classmethod
+    def for_recipe(cls, crop: int, train, key: str) -> "SpectralObjective":
+        return cls(crop, key, tuple(train.stft_sizes), train.mel_weight)
+
     def loss(self, model, batch, config=None, input_noise=0.0, generator=None):
-        return batch_spectral_loss(model, batch, generator, self.stft_sizes)
+        return batch_spectral_loss(model, batch, generator, self.stft_sizes, self.mel_weight)
 
 
 @dataclass

@@ -105,6 +105,10 @@ class TrainConfig(Config):
     64-sample windows (a few of its notes' periods) narrowed the generated notes'
     harmonic-to-noise gap to the corpus from 2.5-3.3 to 1.2-2.3 dB (README, "Pitch,
     harmonic-plus-noise")."""
+    mel_weight: float = 0.0
+    """Harmonic-noise vocoders: weight of a log-mel term added to the multi-resolution STFT
+    loss, the mean |ln M(output) - ln M(crop)| over the model's own mel bands and frames
+    (the features' analysis and floor; HiFi-GAN's mel loss). 0: none."""
     run_dir: str = ""
     """Folder of the run; empty: runs/<recipe name>."""
 
@@ -128,6 +132,7 @@ class TrainConfig(Config):
         need(0.0 <= self.input_noise <= 0.5, "input_noise", "in [0, 0.5]")
         need(0.0 <= self.esr_pre_emphasis < 1.0, "esr_pre_emphasis", "in [0, 1)")
         need(self.stft_weight >= 0, "stft_weight", ">= 0")
+        need(self.mel_weight >= 0, "mel_weight", ">= 0")
         sizes = self.stft_sizes
         need(isinstance(sizes, (list, tuple)) and len(sizes) > 0
              and all(isinstance(n, int) and not isinstance(n, bool) and n >= 16
