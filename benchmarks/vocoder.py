@@ -19,7 +19,11 @@ variants:
                      bin (wavedil/harmonic_noise/shaping.py); STFT and log-mel loss
     first stage alone   the same without the second stage and the log-mel term (the design
                      shipped before 2026-12-07)
-    (the two run by default) and the autoregressive WaveNet of recipes/speech_wavenet.yaml, adding the speech structure
+    adversarial      the recipe with adversarial training (wavedil/train/adversarial.py) from
+                     step 1,000, weight 0.1
+    (the first two run by default; ``--only adversarial`` adds a row to their table, the
+    variants not run keeping their rows from the folder's results.json) and the
+    autoregressive WaveNet of recipes/speech_wavenet.yaml, adding the speech structure
     one piece at a time (``--ablation``), every variant with the same steps:
     plain            mel only, raw waveform
     +pre             the model works on the pre-emphasised signal (0.85), de-emphasised after
@@ -57,7 +61,9 @@ WAVENET = RECIPES / "speech_wavenet.yaml"
 VOCODERS = {
     "harmonic-noise": [],
     "first stage alone": ["model.shaping_dilations=[]", "train.mel_weight=0.0"],
+    "adversarial": ["adversarial.weight=0.1", "adversarial.start_step=1000"],
 }
+DEFAULT = ["harmonic-noise", "first stage alone"]
 ABLATION = {
     "plain": ["data.f0=false", "model.local_channels=80", "model.f0_input=false",
               "model.pitch_lags=[]", "model.lpc_order=0", "model.pre_emphasis=0.0"],
@@ -96,7 +102,10 @@ def run_variant(name: str, overrides: list[str], args) -> dict:
         seconds = time.perf_counter() - start
         print(f"  [{name}] trained {result.step} steps in {seconds / 60:.1f} min", flush=True)
     if not (args.checkpoint and name == "harmonic-noise"):
-        ckpt = run_dir / "best.pt"  # the weights with the best validation NLL
+        # the weights at the end of the budget (the moving average): an adversarial run's
+        # spectral validation loss rises as the discriminators pull, so best.pt, chosen by it,
+        # would be its weights from before they did; for the others the last is the best
+        ckpt = run_dir / "checkpoints" / f"step-{recipe.train.steps:08d}.pt"
     test = Path(args.corpus) / "test"
     report = evaluate(ckpt, test, out=run_dir / "evaluation", griffin_lim=True,
                       engine=args.engine, temperature=args.temperature, limit=args.limit,
@@ -155,7 +164,7 @@ def main() -> None:
     ap.add_argument("--write-docs", action="store_true",
                     help="also write the table into docs/results/speech.md")
     args = ap.parse_args()
-    names = args.only or (list(ABLATION) if args.ablation else list(VOCODERS))
+    names = args.only or (list(ABLATION) if args.ablation else DEFAULT)
     unknown = [n for n in names if n not in VOCODERS and n not in ABLATION]
     if unknown:
         ap.error(f"unknown variant {unknown[0]!r}; the variants: "
@@ -171,14 +180,26 @@ def main() -> None:
         results.append(run_variant(name, overrides, args))
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps(kept + results, indent=1))
+    order = list(VOCODERS) + list(ABLATION)
+    shown = sorted(kept + results, key=lambda r: order.index(r["name"]))
     print()
-    print(table(results))
+    print(table(shown))
     if args.write_docs:
-        files = results[0].get("files")
-        notes = [f"held-out files: {Path(args.corpus) / 'test'}"
-                 + (f" ({files} files)" if files else "")]
-        docs_page.record("speech.md", "copy-synthesis" if set(names) <= set(VOCODERS)
-                         else "ablation", table(results).splitlines(), notes)
+        write_docs(names, shown, kept, args.corpus)
+
+
+def write_docs(names: list[str], shown: list[dict], kept: list[dict], corpus: str) -> None:
+    """The table of the variants of the block that ``names`` belong to into speech.md: the
+    vocoders' copy-synthesis block, or the WaveNet ablation's."""
+    block = "copy-synthesis" if set(names) <= set(VOCODERS) else "ablation"
+    same = [r for r in shown if (r["name"] in VOCODERS) == (block == "copy-synthesis")]
+    files = same[0].get("files")
+    notes = [f"held-out files: {Path(corpus) / 'test'}" + (f" ({files} files)" if files else "")]
+    earlier = [r["name"] for r in kept if r in same]
+    if earlier:
+        notes.append(f"rows of {', '.join(earlier)}: from an earlier run of the same command "
+                     "into the same --out folder")
+    docs_page.record("speech.md", block, table(same).splitlines(), notes)
 
 
 if __name__ == "__main__":

@@ -127,7 +127,7 @@ def test_file_errors(tmp_path):
 
 
 def test_sections_cover_the_configs():
-    assert set(SECTIONS) == {"data", "model", "train", "generate"}
+    assert set(SECTIONS) == {"data", "model", "train", "generate", "adversarial"}
 
 
 def test_errors_from_set_values_name_the_override_not_the_file(tmp_path):

@@ -32,6 +32,7 @@ from ..effect.paired import PairedData
 from ..families import generate
 from ..families import build_model, family_of
 from . import checkpoint as ckpt_io
+from .adversarial import Adversary, Diverged
 from .allocator import keep_freed_memory
 from .distributed import Dist
 from .objective import Objective, collate
@@ -147,6 +148,9 @@ class Trainer:
                                      weight_decay=t.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, t))
         self.scaler = torch.amp.GradScaler("cuda", enabled=t.precision == "fp16")
+        self.adversary = (Adversary(recipe.adversarial, lambda s: lr_factor(s, t), self.device,
+                                    self.dist.wrap)
+                          if recipe.adversarial.enabled else None)
         self.step = 0
         self.best_val: float | None = None
         self.best_step = -1  # the step whose weights scored best_val
@@ -191,6 +195,19 @@ class Trainer:
         self.sched.load_state_dict(ck["scheduler"])
         if ck.get("scaler"):
             self.scaler.load_state_dict(ck["scaler"])
+        if self.adversary is not None:
+            if ck.get("adversary") is None:
+                self.echo(f"{path} was trained without adversarial training: the "
+                          "discriminators start fresh")
+            else:
+                try:
+                    self.adversary.load_state_dict(ck["adversary"])
+                except (RuntimeError, ValueError, KeyError):
+                    self.adversary = Adversary(self.recipe.adversarial,
+                                               lambda s: lr_factor(s, self.tc), self.device,
+                                               self.dist.wrap)
+                    self.echo(f"{path}'s discriminators differ from the adversarial section's: "
+                              "they start fresh")
         self.step = int(ck["step"])
         self.best_val = ck.get("best_val")
         self.best_step = int(ck.get("best_step", -1))
@@ -236,7 +253,14 @@ class Trainer:
         self.model.train()
         batch = self.batch(self.step)
         with self._autocast():
-            loss = self.objective.loss(self.net, batch, self.recipe.model, self.tc.input_noise)
+            if self.adversary is not None and self.adversary.active(self.step):
+                objective, est = self.objective.loss_and_output(self.net, batch)
+                loss = objective
+                if self.dist.all_finite(loss):  # a skipped step updates no discriminator
+                    loss = loss + self.adversary.generator_term(est, batch["audio"], self.step)
+            else:
+                loss = objective = self.objective.loss(self.net, batch, self.recipe.model,
+                                                       self.tc.input_noise)
         if not self.dist.all_finite(loss):
             self.opt.zero_grad(set_to_none=True)
             return None
@@ -249,7 +273,8 @@ class Trainer:
         self.scaler.update()
         self.sched.step()
         self._ema_update()
-        return self.objective.report(self.dist.mean(loss.detach()))
+        # the objective's figure (an adversarial term is logged on its own)
+        return self.objective.report(self.dist.mean(objective.detach()))
 
     def validate(self, model: torch.nn.Module | None = None) -> float | None:
         """The validation loss as reported (:func:`~wavedil.train.validation.validation_loss`):
@@ -272,7 +297,8 @@ class Trainer:
             scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None,
             step=self.step, best_val=self.best_val, best_step=self.best_step,
             last_val=self.last_val, untrained_val=self.untrained_val, rng=rng,
-            speakers=list(self.data.speakers))
+            speakers=list(self.data.speakers),
+            adversary=self.adversary.state_dict() if self.adversary is not None else None)
         path = ckpt_io.step_path(self.ckpt_dir, self.step)
         save_checkpoint(path, state)
         if self.best_step == self.step:  # these weights are the best validated so far
@@ -318,7 +344,11 @@ class Trainer:
         with _Stop() as stop, _progress(t.steps, start, self.dist.is_main,
                                         self.objective.unit or f" ({self.objective.name})") as bar:
             while self.step < t.steps:
-                bits = self.train_step()
+                try:
+                    bits = self.train_step()
+                except Diverged:
+                    last_ckpt = self.checkpoint() or last_ckpt  # the state before this step
+                    raise
                 if bits is None:
                     bad_in_a_row += 1
                     warnings.warn(f"step {self.step}: non-finite loss, step skipped "
@@ -337,7 +367,8 @@ class Trainer:
                     sps = window_steps * crop_samples / max(dt, 1e-9)
                     mean = sum(window_loss) / len(window_loss)
                     self.metrics.log(self.step, **{f"train_{self.objective.key}": mean},
-                                     lr=self.sched.get_last_lr()[0], samples_per_second=sps)
+                                     lr=self.sched.get_last_lr()[0], samples_per_second=sps,
+                                     **(self.adversary.last if self.adversary else {}))
                     bar.update(self.step, mean, sps)
                     window_t, window_steps, window_loss = time.perf_counter(), 0, []
                 if self.step % t.validate_every == 0 or self.step == t.steps:
@@ -348,6 +379,12 @@ class Trainer:
                             self.best_val, self.best_step = self.last_val, self.step
                         bar.note(f"step {self.step}: validation {self.objective.name} "
                                  f"{self.last_val:.3f}{self.objective.unit}")
+                    if self.adversary is not None:
+                        try:
+                            self.adversary.check(self.step)
+                        except Diverged:
+                            last_ckpt = self.checkpoint() or last_ckpt
+                            raise
                 if t.sample_every and self.step % t.sample_every == 0:
                     self.sample()
                 stop_now = self.dist.any(stop.requested) or (

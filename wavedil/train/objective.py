@@ -186,6 +186,12 @@ class SpectralObjective(Objective):
     def loss(self, model, batch, config=None, input_noise=0.0, generator=None):
         return batch_spectral_loss(model, batch, generator, self.stft_sizes, self.mel_weight)
 
+    def loss_and_output(self, model, batch, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss and the output it scored (B, L), for a term that judges the output too
+        (adversarial training)."""
+        est = model(batch["mel"], generator=generator)  # (B, L)
+        return spectral_loss(model, est, batch["audio"], self.stft_sizes, self.mel_weight), est
+
 
 @dataclass
 class EffectObjective(Objective):

@@ -7,6 +7,7 @@
                                 effect -> EffectConfig)
     train:     TrainConfig      (below)
     generate:  GenerateConfig   (wavedil.wavenet.generate)
+    adversarial: AdversarialConfig (wavedil.train.adversarial; vocoders trained on whole crops)
 
 Unknown keys, wrong types and out-of-range values fail before any work, with one line that
 names the key, the allowed values and, for a typo, the nearest valid key. ``--set
@@ -37,6 +38,7 @@ from ..harmonic_noise.model import HarmonicNoiseConfig
 from ..families import config_class, data_config_class, family_of
 from ..dsp.mel import MEL_KEYS, MelSettings
 from ..wavenet.model import WaveNetConfig
+from .adversarial import AdversarialConfig
 from .spectral import FFT_SIZES
 
 
@@ -142,7 +144,7 @@ class TrainConfig(Config):
 
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "model": WaveNetConfig, "train": TrainConfig,
-                             "generate": GenerateConfig}
+                             "generate": GenerateConfig, "adversarial": AdversarialConfig}
 
 
 @dataclass
@@ -153,11 +155,17 @@ class Recipe:
     model: WaveNetConfig | HarmonicNoiseConfig | EffectConfig = field(default_factory=WaveNetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
     name: str = "recipe"
 
     def __post_init__(self) -> None:
         """The checks between sections, by the model family's ``check_recipe``."""
-        family_of(self.model).hook("check_recipe")(self)
+        family = family_of(self.model)
+        need("adversarial", not self.adversarial.enabled or family.validation_unit == "stft",
+             "weight", f"0 for model.kind {self.model.kind} (adversarial training is for "
+             "vocoders trained on whole crops: model.kind harmonic_noise)",
+             self.adversarial.weight)
+        family.hook("check_recipe")(self)
 
     def to_dict(self) -> dict:
         return {name: asdict(getattr(self, name)) for name in SECTIONS}
@@ -188,6 +196,8 @@ def check_effect(recipe: Recipe) -> None:
          model.sample_rate)
     need("train", not recipe.train.input_noise, "input_noise",
          "0 for model.kind effect (it reads no past outputs)", recipe.train.input_noise)
+    need("train", not recipe.train.mel_weight, "mel_weight",
+         "0 for model.kind effect (a vocoder's log-mel term)", recipe.train.mel_weight)
     if data.pairs is not None:
         counts = {len(p.get("controls", [])) for p in data.pairs}
         need("data", counts == {model.controls}, "pairs",
@@ -243,6 +253,9 @@ def check_wavenet(recipe: Recipe) -> None:
         _check_mel_settings(model, data)
     need("model", not model.speakers or data.speakers_from_folders, "speakers",
          "0 without data.speakers_from_folders: true", model.speakers)
+    need("train", not recipe.train.mel_weight, "mel_weight",
+         "0 for model.kind wavenet (a vocoder's log-mel term; a WaveNet trains on its NLL)",
+         recipe.train.mel_weight)
     need("train", not recipe.train.input_noise or model.input_kind == "scalar", "input_noise",
          "0 for a model with class input (model.input must be scalar)", recipe.train.input_noise)
     need("generate", recipe.generate.voiced_temperature is None or bool(model.pitch_lags),
