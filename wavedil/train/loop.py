@@ -148,9 +148,7 @@ class Trainer:
                                      weight_decay=t.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, t))
         self.scaler = torch.amp.GradScaler("cuda", enabled=t.precision == "fp16")
-        self.adversary = (Adversary(recipe.adversarial, lambda s: lr_factor(s, t), self.device,
-                                    self.dist.wrap)
-                          if recipe.adversarial.enabled else None)
+        self.adversary = self._new_adversary() if recipe.adversarial.enabled else None
         self.step = 0
         self.best_val: float | None = None
         self.best_step = -1  # the step whose weights scored best_val
@@ -163,6 +161,11 @@ class Trainer:
             save_recipe(recipe, self.run_dir / "recipe.yaml")
 
     # -- set-up ---------------------------------------------------------------------------
+
+    def _new_adversary(self) -> Adversary:
+        """Fresh discriminators for the recipe's adversarial section, on the run's schedule."""
+        return Adversary(self.recipe.adversarial, lambda s: lr_factor(s, self.tc), self.device,
+                         self.dist.wrap)
 
     def _claim_run_dir(self, resume: bool, force: bool) -> None:
         existing = ckpt_io.step_checkpoints(self.ckpt_dir) or (self.run_dir / "metrics.jsonl").exists()
@@ -203,9 +206,7 @@ class Trainer:
                 try:
                     self.adversary.load_state_dict(ck["adversary"])
                 except (RuntimeError, ValueError, KeyError):
-                    self.adversary = Adversary(self.recipe.adversarial,
-                                               lambda s: lr_factor(s, self.tc), self.device,
-                                               self.dist.wrap)
+                    self.adversary = self._new_adversary()
                     self.echo(f"{path}'s discriminators differ from the adversarial section's: "
                               "they start fresh")
         self.step = int(ck["step"])
