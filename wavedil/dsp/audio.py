@@ -111,9 +111,13 @@ class LogMel(torch.nn.Module):
         if T <= max(left, right):
             raise ValueError(f"LogMel: {T} samples are too few for the mel analysis (more than "
                              f"{max(left, right)} needed: n_fft {self.n_fft}, hop {self.hop})")
-        spec = self.spectrum(wave.reshape(-1, T)).abs()[..., :frames]  # (B, bins, frames)
-        mel = torch.matmul(self.fb, spec)  # (B, n_mels, frames)
-        return self.compress(mel).reshape(*lead, self.n_mels, frames)
+        spec = self.spectrum(wave.reshape(-1, T))[..., :frames]  # (B, bins, frames)
+        return self.from_spectrum(spec).reshape(*lead, self.n_mels, frames)
+
+    def from_spectrum(self, spec: torch.Tensor) -> torch.Tensor:
+        """The features of STFT frames that :meth:`spectrum` made (complex or magnitudes):
+        (B, bins, F) -> (B, n_mels, F)."""
+        return self.compress(torch.matmul(self.fb, spec.abs()))
 
     def spectrum(self, wave: torch.Tensor) -> torch.Tensor:
         """The complex STFT under the features, with their window and framing: (B, T) ->

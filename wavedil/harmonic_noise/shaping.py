@@ -66,7 +66,7 @@ class SpectralShaper(nn.Module):
         T = wave.shape[-1]
         spec = self.mel.spectrum(wave)  # (B, bins, F), F > N: the last frames cover the end
         with torch.no_grad():  # what came out is read as data; the gains carry the gradient
-            own = self.mel.compress(torch.matmul(self.mel.fb, spec[..., :N].abs()))
+            own = self.mel.from_spectrum(spec[..., :N])  # (B, n_mels, N)
         h = self.inp(torch.cat([frames, own.to(frames.dtype)], dim=1))  # (B, channels, N)
         skips = 0
         for block in self.blocks:

@@ -147,9 +147,9 @@ class Adversary:
         return c.weight * (adv.sum() + c.feature_weight * fm)
 
     def check(self, step: int) -> None:
-        """At a validation: count it if every step since the last check had the generator's
-        loss at its ceiling for some discriminator on average; raise :class:`Diverged` after
-        ``patience`` such checks in a row."""
+        """At a validation: count it if the generator's loss against some discriminator,
+        averaged over the steps since the last check, is at the ceiling; raise
+        :class:`Diverged` after ``patience`` such checks in a row."""
         if not self.window:
             return
         mean = torch.stack(self.window).mean(dim=0)  # (D,)

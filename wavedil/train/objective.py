@@ -56,22 +56,12 @@ def to_bits(nats: float) -> float:
     return nats / LN2
 
 
-def batch_spectral_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor],
-                        generator: torch.Generator | None = None,
-                        sizes: tuple[int, ...] = FFT_SIZES, mel_weight: float = 0.0
-                        ) -> torch.Tensor:
-    """The multi-resolution STFT loss (FFT ``sizes``) of a frames-to-waveform model's output
-    for each crop's frames against the crop's audio (``generator``: the noise source's random
-    numbers), plus ``mel_weight`` times the mean absolute difference of their natural-log mel
-    magnitudes in the model's own analysis (``model.mel``: its window, bands and floor)."""
-    est = model(batch["mel"], generator=generator)  # (B, L)
-    return spectral_loss(model, est, batch["audio"], sizes, mel_weight)
-
-
 def spectral_loss(model: torch.nn.Module, est: torch.Tensor, ref: torch.Tensor,
                   sizes: tuple[int, ...] = FFT_SIZES, mel_weight: float = 0.0) -> torch.Tensor:
-    """What :func:`batch_spectral_loss` adds up, for an output ``est`` already made: (B, L)
-    against (B, L)."""
+    """The multi-resolution STFT loss (FFT ``sizes``) of a frames-to-waveform model's output
+    ``est`` (B, L) against the crop's audio ``ref`` (B, L), plus ``mel_weight`` times the mean
+    absolute difference of their natural-log mel magnitudes in the model's own analysis
+    (``model.mel``: its window, bands and floor)."""
     loss = multi_resolution_stft_loss(est, ref, sizes)
     if mel_weight:
         mel = getattr(model, "module", model).mel  # one analysis for both: same edges, floor
@@ -184,10 +174,11 @@ class SpectralObjective(Objective):
         return cls(crop, key, tuple(train.stft_sizes), train.mel_weight)
 
     def loss(self, model, batch, config=None, input_noise=0.0, generator=None):
-        return batch_spectral_loss(model, batch, generator, self.stft_sizes, self.mel_weight)
+        return self.loss_and_output(model, batch, generator)[0]
 
     def loss_and_output(self, model, batch, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The loss and the output it scored (B, L), for a term that judges the output too
+        """The loss of the model's output for the crops' frames (``generator``: the noise
+        source's random numbers) and that output (B, L), for a term that judges it too
         (adversarial training)."""
         est = model(batch["mel"], generator=generator)  # (B, L)
         return spectral_loss(model, est, batch["audio"], self.stft_sizes, self.mel_weight), est
