@@ -5,8 +5,9 @@ same input, compared by the error-to-signal ratio (ESR = sum of squared differen
 sum of squares of NAM core's output), with wavedil's speed (input seconds per second of
 processing, one thread, blocks of 64; the 2 s input makes it a rough figure). The files: every example model in NAM core's
 repository (``example_models/``), each SlimmableContainer and slimmable WaveNet at several
-sizes, and files wavedil writes (NAM's four WaveNet sizes, an LSTM, an A2-style layout and a
-condition DSP, random weights), on NAM core's ``example_audio/input.wav``.
+sizes, and files wavedil writes (NAM's four WaveNet sizes, an LSTM, an A2-style layout, a
+condition DSP and a model of NAM's newer layers, random weights, and ``wavenet_a2_max.nam`` read
+and written back), on NAM core's ``example_audio/input.wav``.
 
     # NAM core, built once (Debian's libeigen3-dev; its submodule AudioDSPTools in Dependencies/)
     cmake -S NeuralAmpModelerCore -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j2
@@ -23,7 +24,7 @@ import argparse
 import json
 import subprocess
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +41,29 @@ SIZES = (0.0, 0.5, 1.0)
 """Values of NAM's size knob a slimmable file is played at."""
 
 
-def written(folder: Path) -> list[Path]:
+NEWER = [{"channels": 4, "head_size": 1, "kernel_size": [3, 2, 3], "dilations": [1, 4, 16],
+          "activation": ["softsign", {"name": "prelu", "negative_slopes": [0.1, 0.2]},
+                         "hardswish"],
+          "gated": ["none", "gated", "blended"], "head_bias": True,
+          "secondary_activation": [None, "silu", {"name": "leaky_hardtanh", "min_val": 0.0,
+                                                  "max_val": 0.9, "min_slope": 0.0,
+                                                  "max_slope": 0.02}],
+          "bottleneck": 2, "groups_input": 2, "groups_input_mixin": 2, "layer1x1_groups": 2,
+          "head1x1": {"out_channels": 4, "groups": 2},
+          "film": {"conv_pre_film": {"shift": True, "groups": 1},
+                   "activation_post_film": {"shift": False, "groups": 1},
+                   "layer1x1_post_film": {"shift": True, "groups": 4},
+                   "head1x1_post_film": {"shift": True, "groups": 2}}}]
+"""NAM's newer layers as wavedil writes them (behind a condition DSP of four outputs): FiLM
+with and without shift, grouped or not, grouped convolutions, a bottleneck, a head 1x1, the
+three gating modes and activations with parameters."""
+
+
+def written(folder: Path, source: Path) -> list[Path]:
     """Files wavedil writes, random weights (seeded): NAM's four sizes, an LSTM, an A2-style
-    layout (a kernel size per layer, a 16-tap head) and a model with a condition DSP."""
+    layout (a kernel size per layer, a 16-tap head), a model with a condition DSP and one of
+    NAM's newer layers (:data:`NEWER`); and NAM core's ``wavenet_a2_max.nam`` read and
+    written back, its own weights."""
     torch.manual_seed(0)
     models = {f"wavedil-{p}": EffectNet(EffectConfig(preset=p))
               for p in ("standard", "lite", "feather", "nano")}
@@ -58,12 +79,24 @@ def written(folder: Path) -> list[Path]:
     models["wavedil-condition-dsp"] = EffectNet(EffectConfig(preset="nano",
                                                              condition_dsp=asdict(inner)))
     out = []
-    for name, m in models.items():
+
+    def save(name: str, m: EffectNet) -> None:
         with torch.no_grad():
             for p in m.parameters():
                 p.normal_(0.0, 0.2)
-        path = folder / f"{name}.nam"
-        path.write_text(json.dumps(to_nam(m.eval())))
+        out.append(folder / f"{name}.nam")
+        out[-1].write_text(json.dumps(to_nam(m.eval())))
+
+    for name, m in models.items():
+        save(name, m)
+    # made after the others are drawn, so that their weights stay what they were before it
+    four = replace(inner, outputs=4, arrays=[dict(inner.arrays[0], head_size=4)])
+    save("wavedil-newer-layers", EffectNet(EffectConfig(preset=None, arrays=NEWER,
+                                                        condition_dsp=asdict(four))))
+    a2_max = source / "example_models" / "wavenet_a2_max.nam"
+    if a2_max.is_file():
+        path = folder / "wavedil-a2_max-written.nam"
+        path.write_text(json.dumps(to_nam(load_nam(a2_max))))
         out.append(path)
     return out
 
@@ -116,7 +149,8 @@ def main() -> None:
     worst = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        files = sorted((args.source / "example_models").glob("*.nam")) + written(folder)
+        files = sorted((args.source / "example_models").glob("*.nam")) + written(folder,
+                                                                                 args.source)
         for path in files:
             arch = json.loads(path.read_text()).get("architecture")
             for size in (SIZES if slimmable(path) else (None,)):

@@ -1,5 +1,6 @@
 """Neural Amp Modeler files: export, import, and the output checked against a forward pass of
-the .nam format written here from its description (and against NAM's own package when the
+the .nam format written here from its description (every layer feature of NAM's model
+version 0.7, which tests/test_nam_film.py uses too; and against NAM's own package when the
 ``nam`` extra is installed), within 1e-5; bad files fail in one line."""
 
 import json
@@ -21,6 +22,14 @@ A2 = [dict(ARRAYS[0], kernel_size=[3, 6, 2, 3], head_kernel_size=4, head_dilatio
 """NAM's A2 features: a kernel size per layer and causal head convolutions."""
 
 
+def _random(preset=None, arrays=ARRAYS, seed=0) -> EffectNet:
+    torch.manual_seed(seed)
+    m = EffectNet(EffectConfig(preset=preset, arrays=None if preset else arrays)).eval()
+    for p in m.parameters():
+        p.data.normal_(0.0, 0.4)
+    return m
+
+
 def _fast_tanh(z):
     """NAM core's fast_tanh (NAM/activations.h), in float64."""
     az = np.abs(z)
@@ -30,79 +39,190 @@ def _fast_tanh(z):
                * np.abs(z + 0.814642734961073 * z * az)))
 
 
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def _leaky_hardtanh(z, min_val=-1.0, max_val=1.0, min_slope=0.01, max_slope=0.01):
+    return np.where(z < min_val, (z - min_val) * min_slope + min_val,
+                    np.where(z > max_val, (z - max_val) * max_slope + max_val, z))
+
+
+def _prelu(z, negative_slope=None, negative_slopes=None):
+    """One slope per channel (row), or one for all: NAM core takes negative_slope where both
+    are given, 0.01 where neither is."""
+    if negative_slope is None and negative_slopes is not None:
+        slopes = np.asarray(negative_slopes)[:, None]
+    else:
+        slopes = 0.01 if negative_slope is None else negative_slope
+    return np.where(z > 0, z, slopes * z)
+
+
 ACT = {"Tanh": np.tanh, "Fasttanh": _fast_tanh, "Hardtanh": lambda z: np.clip(z, -1.0, 1.0),
-       "ReLU": lambda z: np.maximum(z, 0.0), "Sigmoid": lambda z: 1 / (1 + np.exp(-z))}
+       "ReLU": lambda z: np.maximum(z, 0.0), "Sigmoid": _sigmoid,
+       "Softsign": lambda z: z / (1 + np.abs(z)), "SiLU": lambda z: z * _sigmoid(z),
+       "Hardswish": lambda z: z * np.clip(z + 3, 0, 6) / 6,
+       "LeakyReLU": lambda z, negative_slope=0.01: np.where(z > 0, z, negative_slope * z),
+       "PReLU": _prelu, "LeakyHardtanh": _leaky_hardtanh}
+"""NAM's activations by name, in float64, each with its parameters' defaults."""
+PARAMS = {"LeakyReLU": ("negative_slope",), "PReLU": ("negative_slope", "negative_slopes"),
+          "LeakyHardtanh": ("min_val", "max_val", "min_slope", "max_slope")}
+"""The parameters NAM core reads of each activation (it ignores any other key)."""
+
+FILM_ORDER = ("conv_pre_film", "conv_post_film", "input_mixin_pre_film", "input_mixin_post_film",
+              "activation_pre_film", "activation_post_film", "layer1x1_post_film",
+              "head1x1_post_film")
 
 
-def _random(preset=None, arrays=ARRAYS, seed=0) -> EffectNet:
-    torch.manual_seed(seed)
-    m = EffectNet(EffectConfig(preset=preset, arrays=None if preset else arrays)).eval()
-    for p in m.parameters():
-        p.data.normal_(0.0, 0.4)
-    return m
+def _act(spec):
+    """A .nam activation (a name, or {type, parameters}) as a function of (channels, n)."""
+    if isinstance(spec, str):
+        return ACT[spec]
+    params = {k: v for k, v in spec.items() if k in PARAMS.get(spec["type"], ())}
+    return lambda z: ACT[spec["type"]](z, **params)
+
+
+def _each(value, n):
+    return list(value) if isinstance(value, list) else [value] * n
+
+
+def _kernels(lc) -> list[int]:
+    return _each(lc["kernel_sizes"] if "kernel_sizes" in lc else lc["kernel_size"],
+                 len(lc["dilations"]))
+
+
+def _head_layout(lc) -> tuple[int, int, int, bool]:
+    """(out channels, taps, dilation, bias) of a layer array's head convolution."""
+    if "head" in lc:
+        h = lc["head"]
+        return h["out_channels"], h["kernel_size"], h.get("head_dilation", 1), h["bias"]
+    return lc["head_size"], 1, 1, lc["head_bias"]
 
 
 def _receptive_field(nam: dict) -> int:
     layers = nam["config"]["layers"]
-    rf = 1 + sum((k - 1) * d for lc in layers for k, d in zip(lc["kernel_sizes"], lc["dilations"]))
-    rf += sum((lc["head"]["kernel_size"] - 1) * lc["head"].get("head_dilation", 1)
-              for lc in layers)
+    rf = 1 + sum((k - 1) * d for lc in layers for k, d in zip(_kernels(lc), lc["dilations"]))
+    rf += sum((_head_layout(lc)[1] - 1) * _head_layout(lc)[2] for lc in layers)
     inner = nam["config"].get("condition_dsp")
     return rf + (_receptive_field(inner) - 1 if inner else 0)
+
+
+class Weights:
+    """A .nam model's weight list read in file order; or, given ``rng``, made up as it is read
+    (uniform in +-1, float32 values), for writing a file by hand."""
+
+    def __init__(self, values=None, rng=None):
+        self.values, self.rng, self.made, self.pos = values, rng, [], 0
+
+    def take(self, *shape):
+        n = int(np.prod(shape))
+        if self.rng is not None:
+            self.made += self.rng.uniform(-1.0, 1.0, n).astype(np.float32).tolist()
+            out = np.asarray(self.made[self.pos:self.pos + n])
+        else:
+            out = np.asarray(self.values[self.pos:self.pos + n], np.float64)
+        self.pos += n
+        return out.reshape(shape)
+
+    def conv(self, out, inp, k, groups=1, bias=True):
+        """A convolution's weight, dense (out, in, k) with zeros off its groups' blocks, and
+        its bias (or 0)."""
+        w, dense = self.take(out, inp // groups, k), np.zeros((out, inp, k))
+        og, ig = out // groups, inp // groups
+        for g in range(groups):
+            dense[g * og:(g + 1) * og, g * ig:(g + 1) * ig] = w[g * og:(g + 1) * og]
+        return dense, (self.take(out)[:, None] if bias else 0.0)
 
 
 def reference_forward(nam: dict, x: np.ndarray) -> np.ndarray:
     """The .nam WaveNet forward from the format alone: valid convolutions over the input
     preceded by receptive_field - 1 zeros, weights read in file order."""
     signal = np.concatenate([np.zeros(_receptive_field(nam) - 1), x])[None]  # (1, L)
-    return _valid(nam, signal)[0, -len(x):]
+    return _valid(nam, signal, Weights(nam["weights"]))[0, -len(x):]
 
 
-def _valid(nam: dict, signal: np.ndarray) -> np.ndarray:
+def _valid(nam: dict, signal: np.ndarray, weights: Weights, inner_weights=None) -> np.ndarray:
     """The outputs of a .nam WaveNet's valid convolutions over ``signal`` (1, L): (outputs,
     L - receptive field of its layers + 1); the layers' condition is the input, or the
     condition DSP's valid outputs over the same signal, right-aligned and zero before its
-    first (the outputs that read those zeros are not among the caller's last ones)."""
-    w = np.asarray(nam["weights"], np.float64)
-    pos = 0
+    first (the outputs that read those zeros are not among the caller's last ones).
 
-    def take(*shape):
-        nonlocal pos
-        n = int(np.prod(shape))
-        out = w[pos:pos + n].reshape(shape)
-        pos += n
-        return out
-
+    Each layer (model version 0.7, NAM core's NAM/wavenet): FiLM wherever the file asks for
+    one, u * scale (+ shift) with [scale; shift] a 1x1 convolution of the condition; grouped
+    convolutions; a bottleneck N; gating none, gated (act(z[:N]) * gate(z[N:])) or blended
+    (g act(z[:N]) + (1 - g) z[:N], g = gate(z[N:])); a head 1x1. As NAM core plays it, the
+    layer1x1_post_film acts in blended layers only (its weights are read either way)."""
     layers = nam["config"]["layers"]
     inner = nam["config"].get("condition_dsp")
     cond, y, head = signal, signal, None
     if inner:
-        c = _valid(inner, signal)
+        c = _valid(inner, signal, inner_weights or Weights(inner["weights"]))
         cond = np.concatenate([np.zeros((c.shape[0], signal.shape[1] - c.shape[1])), c], 1)
+    K = cond.shape[0]
     for lc in layers:
-        c = lc["channels"]
-        h = take(c, lc["input_size"], 1)[:, :, 0] @ y  # rechannel (no bias)
-        for k, d, act, gate in zip(lc["kernel_sizes"], lc["dilations"], lc["activation"],
-                                   lc["gating_mode"]):
-            mid = 2 * c if gate == "gated" else c
-            wk, bias = take(mid, c, k), take(mid)
-            mix = take(mid, lc["condition_size"], 1)[:, :, 0]
-            w1, b1 = take(c, c, 1)[:, :, 0], take(c)
+        C, n_layers = lc["channels"], len(lc["dilations"])
+        N = lc.get("bottleneck", C)
+        l1 = lc.get("layer1x1", {"active": True, "groups": 1})
+        h1 = lc.get("head1x1") or {"active": False}
+        rw, _ = weights.conv(C, lc["input_size"], 1, bias=False)
+        h = rw[:, :, 0] @ y  # rechannel
+        acts = _each(lc["activation"], n_layers)
+        modes = _each(lc.get("gating_mode", "gated" if lc.get("gated") else "none"), n_layers)
+        gates = _each(lc.get("secondary_activation", "Sigmoid"), n_layers)
+        for k, d, act, mode, gate in zip(_kernels(lc), lc["dilations"], acts, modes, gates):
+            M = 2 * N if mode != "none" else N
+            wk, bk = weights.conv(M, C, k, lc.get("groups_input", 1))
+            wm, _ = weights.conv(M, K, 1, lc.get("groups_input_mixin", 1), bias=False)
+            w1 = weights.conv(C, N, 1, l1["groups"]) if l1["active"] else None
+            wh = weights.conv(h1["out_channels"], N, 1, h1["groups"]) if h1["active"] else None
+            width = {"conv_pre_film": C, "conv_post_film": M, "input_mixin_pre_film": K,
+                     "input_mixin_post_film": M, "activation_pre_film": M,
+                     "activation_post_film": N, "layer1x1_post_film": C,
+                     "head1x1_post_film": h1.get("out_channels")}
+            films = {}
+            for pos in FILM_ORDER:
+                f = lc.get(pos) or {"active": False}
+                if f.get("active", True) and not (pos == "layer1x1_post_film" and not l1["active"]):
+                    shift = f.get("shift", True)
+                    wf, bf = weights.conv(width[pos] * (2 if shift else 1), K, 1,
+                                          f.get("groups", 1))
+                    films[pos] = (wf[:, :, 0], bf, shift, width[pos])
+
+            def film(pos, u):
+                if pos not in films:
+                    return u
+                wf, bf, shift, dim = films[pos]
+                p = wf @ cond[:, -u.shape[1]:] + bf
+                return u * p[:dim] + (p[dim:] if shift else 0.0)
+
+            x_in = film("conv_pre_film", h)
             n = h.shape[1] - (k - 1) * d  # a valid dilated convolution shortens the signal
-            z = sum(wk[:, :, j] @ h[:, j * d:j * d + n] for j in range(k)) + bias[:, None]
-            z = z + mix @ cond[:, -n:]
-            a = ACT[act["type"]](z[:c]) * (ACT["Sigmoid"](z[c:]) if gate == "gated" else 1.0)
-            h = h[:, -n:] + w1 @ a + b1[:, None]
-            head = a if head is None else head[:, -n:] + a
-        hk, hd = lc["head"]["kernel_size"], lc["head"].get("head_dilation", 1)
-        out = lc["head"]["out_channels"]
-        hw = take(out, c, hk)  # a causal head convolution (1x1 unless NAM's A2 layout)
-        n = head.shape[1] - (hk - 1) * hd
-        head = sum(hw[:, :, j] @ head[:, j * hd:j * hd + n] for j in range(hk)) + (
-            take(out)[:, None] if lc["head"]["bias"] else 0)
+            z = sum(wk[:, :, j] @ x_in[:, j * d:j * d + n] for j in range(k)) + bk
+            z = film("conv_post_film", z)
+            z = z + film("input_mixin_post_film", wm[:, :, 0] @ film("input_mixin_pre_film",
+                                                                     cond[:, -n:]))
+            z = film("activation_pre_film", z)
+            if mode == "none":
+                a = _act(act)(z)
+            elif mode == "gated":
+                a = _act(act)(z[:N]) * _act(gate)(z[N:])
+            else:
+                g = _act(gate)(z[N:])
+                a = g * _act(act)(z[:N]) + (1 - g) * z[:N]
+            a = film("activation_post_film", a)
+            h = h[:, -n:]
+            if w1 is not None:
+                r = w1[0][:, :, 0] @ a + w1[1]
+                h = h + (film("layer1x1_post_film", r) if mode == "blended" else r)
+            s = film("head1x1_post_film", wh[0][:, :, 0] @ a + wh[1]) if wh else a
+            head = s if head is None else head[:, -n:] + s
+        out, hk, hd, bias = _head_layout(lc)
+        hw, hb = weights.conv(out, head.shape[0], hk, bias=bias)
+        n = head.shape[1] - (hk - 1) * hd  # a causal head convolution (NAM's A2 layout)
+        head = sum(hw[:, :, j] @ head[:, j * hd:j * hd + n] for j in range(hk)) + hb
         y = h[:, -n:]
-    scale = take(1)[0]
-    assert pos == w.size and scale == nam["config"]["head_scale"]
+    scale = weights.take(1)[0]
+    assert weights.rng is not None or weights.pos == len(weights.values)
     return scale * head
 
 
@@ -119,6 +239,7 @@ def test_export_matches_the_format_forward(preset, arrays):
     np.testing.assert_allclose(ours, ref, atol=1e-5, rtol=0)
     assert nam["architecture"] == "WaveNet" and nam["version"] == "0.7.0"
     assert len(nam["weights"]) == m.config.parameters
+    assert nam["weights"][-1] == nam["config"]["head_scale"]
 
 
 def test_round_trip_keeps_every_weight(tmp_path):
@@ -166,8 +287,12 @@ def _broken(edit):
      r"\(WaveNet, LSTM, SlimmableContainer\)"),
     (lambda d: d["weights"].pop(), "holds 1282 weights, but its config needs 1283"),
     (lambda d: d.pop("weights"), "no 'weights'"),
-    (lambda d: d["config"]["layers"][0]["conv_pre_film"].update(active=True), "FiLM"),
-    (lambda d: d["config"]["layers"][0].update(groups_input=2), "grouped"),
+    (lambda d: d["config"]["layers"][0]["conv_pre_film"].update(active=True, groups=4),
+     r"film.conv_pre_film.groups \(4\) must divide the convolution's 1 input"),
+    (lambda d: d["config"]["layers"][0]["conv_pre_film"].update(scale=True),
+     r"conv_pre_film must be \{active, shift, groups\}"),
+    (lambda d: d["config"]["layers"][0].update(groups_input=4), r"groups_input \(4\) must divide"),
+    (lambda d: d["config"]["layers"][0]["gating_mode"].__setitem__(1, "mixed"), "gating_mode"),
     (lambda d: d["config"]["layers"][1]["activation"].__setitem__(0, {"type": "Softplus"}),
      "Softplus"),
     (lambda d: d["config"]["layers"][0].update(activation="Fast_Tanh"), "activation 'Fast_Tanh'"),
@@ -308,7 +433,8 @@ def _nam_slice(nam: dict, widths: list[int]) -> dict:
     assert pos + 1 == len(w)
     small = json.loads(json.dumps(nam))
     for a, lc in enumerate(small["config"]["layers"]):
-        lc.update(channels=widths[a], input_size=widths[a - 1] if a else 1, slimmable=None)
+        lc.update(channels=widths[a], bottleneck=widths[a], input_size=widths[a - 1] if a else 1,
+                  slimmable=None)
         if a + 1 < len(layers):
             lc["head"]["out_channels"] = widths[a + 1]
     small["weights"] = out

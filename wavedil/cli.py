@@ -594,12 +594,14 @@ def process(
     figures = {"out": str(result.out), "samples": result.samples,
                "sample_rate": result.sample_rate, "block": result.block,
                "seconds": round(result.seconds, 4),
-               "real_time_factor": round(result.real_time_factor, 2)}
+               "real_time_factor": round(result.real_time_factor, 2),
+               "engine": result.engine, "why_torch": result.why_torch}
     if as_json:
         print(json.dumps(figures))
         return
     typer.echo(f"{result.out}: {result.samples} samples at {result.sample_rate} Hz, blocks of "
-               f"{result.block}, {result.real_time_factor:.1f}x real time")
+               f"{result.block}, {result.real_time_factor:.1f}x real time, {result.engine} "
+               "engine" + (f" ({result.why_torch})" if result.why_torch else ""))
 
 
 @app.command()

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .layer import torch_only
 from .model import EffectNet, head_taps
 from ..native import kernel as native
 
@@ -138,12 +139,18 @@ class EffectEngine:
     @staticmethod
     def unsupported(model: EffectNet) -> str:
         """Why this engine cannot run ``model`` ("" where it can): it runs layer arrays that
-        read the input (and controls)."""
+        read the input (and controls), in the layout of NAM's first WaveNets (no FiLM, groups,
+        bottleneck, head 1x1 or gating modes: :func:`wavedil.effect.layer.torch_only`)."""
         if model.lstm is not None:
             return "it is an LSTM (config.lstm)"
+        why = []
         if model.condition_dsp is not None:
-            return "it has a condition DSP (config.condition_dsp)"
-        return ""
+            why.append("it has a condition DSP (config.condition_dsp)")
+        for i, spec in enumerate(model.config.arrays):
+            features = torch_only(spec)
+            if features:
+                why.append(f"it uses {', '.join(features)} (config.arrays[{i}])")
+        return "; ".join(why)
 
     def route_for(self, block: int) -> str:
         """How blocks of ``block`` samples run their products: "panels" (every product over

@@ -15,7 +15,11 @@ Modeler's WaveNet (Atkinson 2023) so that its weights travel to and from ``.nam`
     array i > 1: reads the previous array's h, and its head sum starts at the previous head
     y = head_scale * head (the last array's head_size is 1)
 
-Every array's head_size equals the next array's channels (the head sums add). The dilated
+That is a layer as NAM's first WaveNets have it; an array's optional keys
+(:data:`wavedil.effect.layer.LAYER_KEYS`) give NAM's newer layers (FiLM, grouped convolutions,
+a bottleneck, head 1x1 convolutions, an activation and a gating mode per layer, blended
+gates), each layer written once in :class:`wavedil.effect.layer.Layer`. Every array's head_size
+equals the next array's channels and its head sum's width (the head sums add). The dilated
 convolutions are :class:`wavedil.nn.layers.CausalConv1d`, so streaming carries one ring buffer
 per layer in an :class:`EffectState` that the caller holds; forward and stream share one
 implementation (:meth:`EffectNet._run`) and agree to float precision for any block size.
@@ -39,38 +43,9 @@ from torch.nn import functional as F
 
 from ..config import Config, ConfigError
 from ..nn.layers import ConvState, CausalConv1d
+from .activations import ACTIVATIONS, FAST_TANH, fast_tanh, renamed
+from .layer import LAYER_KEYS, Layer, head_width, layer_specs
 from .lstm import LSTMCore, PREWARM_SECONDS
-
-FAST_TANH = (2.45550750702956, 0.893229853513558, 0.821226666969744, 2.44506634652299,
-             0.814642734961073)
-"""The constants a, b, c, d, e of Neural Amp Modeler's fast tanh (:func:`fast_tanh`)."""
-
-
-def fast_tanh(x: torch.Tensor) -> torch.Tensor:
-    """Neural Amp Modeler's fast tanh (``fast_tanh`` in NeuralAmpModelerCore's
-    ``NAM/activations.h``), the rational function
-
-        x (a + a|x| + (b + c|x|) x^2) / (d + (d + x^2) |x + e x |x||)
-
-    with the operations in NAM's order, so that in float32 it rounds as NAM's does. It is
-    within 4.4e-4 of tanh for |x| < 8 (the largest difference near |x| = 0.58) and tends to
-    +-c/e = +-1.0081 instead of +-1. NAM's plugin plays every tanh layer with it."""
-    a, b, c, d, e = FAST_TANH
-    ax, x2 = x.abs(), x * x
-    return x * (a + a * ax + (b + c * ax) * x2) / (d + (d + x2) * (x + e * x * ax).abs())
-
-
-ACTIVATIONS = {
-    "tanh": torch.tanh,
-    "fast_tanh": fast_tanh,
-    "relu": F.relu,
-    "sigmoid": torch.sigmoid,
-    "hardtanh": F.hardtanh,
-    "softsign": F.softsign,
-    "silu": F.silu,
-    "leaky_relu": F.leaky_relu,
-}
-"""Activation name -> function (each has a NAM counterpart: wavedil.effect.nam.NAM_ACTIVATIONS)."""
 
 _STANDARD = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
 _LITE_1 = [1, 2, 4, 8, 16, 32, 64]
@@ -96,7 +71,8 @@ lite 12 and 6, feather 8 and 4, nano 4 and 2)."""
 
 ARRAY_KEYS = ("channels", "head_size", "kernel_size", "dilations", "activation", "gated",
               "head_bias")
-"""Keys of one layer array (all required when arrays are given)."""
+"""Keys of one layer array (all required when arrays are given; the optional ones are
+:data:`HEAD_KEYS` and :data:`wavedil.effect.layer.LAYER_KEYS`)."""
 HEAD_KEYS = {"head_kernel_size": 1, "head_dilation": 1}
 """Optional keys of a layer array, with their defaults: the head convolution's taps and their
 spacing (NAM's A2 layout uses 16 taps; 1: a 1x1 head)."""
@@ -128,10 +104,13 @@ class EffectConfig(Config):
     arrays: list[dict] | None = None
     """Layer arrays, each {channels, head_size, kernel_size (one, or a list of one per
     dilation), dilations, activation (tanh, fast_tanh: NAM's rational approximation, relu,
-    sigmoid, hardtanh, softsign, silu, leaky_relu), gated, head_bias}, and optionally
-    head_kernel_size and head_dilation (a causal head convolution; default 1 and 1: a 1x1
-    head); given, they replace the preset's. Each array's head_size is the next one's
-    channels; the last is 1."""
+    sigmoid, hardtanh, softsign, silu, leaky_relu; or one of wavedil.effect.activations with
+    its parameters, or a list of one per layer), gated (true, false, or a gating mode per
+    layer: none, gated, blended), head_bias}, and optionally head_kernel_size and
+    head_dilation (a causal head convolution; default 1 and 1: a 1x1 head) and NAM's newer
+    layers' keys (wavedil.effect.layer.LAYER_KEYS: bottleneck, groups, head1x1, FiLM, the
+    gate's activation); given, they replace the preset's. Each array's head_size is the next
+    one's channels and head sum width; the last is 1."""
     controls: int = 0
     """Control values (knob positions, in [0, 1] by convention) the model is conditioned on,
     constant per file; 0: none (a .nam file holds none)."""
@@ -172,15 +151,18 @@ class EffectConfig(Config):
                                 if arrays == self.arrays), None)
         need(isinstance(self.arrays, list) and len(self.arrays) > 0, "arrays",
              "a non-empty list of layer arrays")
+        condition = self.condition_channels
         for i, a in enumerate(self.arrays):
-            self._check_array(i, a)
+            self._check_array(i, a, condition)
         for i in range(len(self.arrays) - 1):
-            if self.arrays[i]["head_size"] != self.arrays[i + 1]["channels"]:
-                raise ConfigError(type(self).__name__, "arrays",
-                                  f"must chain: array {i}'s head_size "
-                                  f"({self.arrays[i]['head_size']}) must equal array {i + 1}'s "
-                                  f"channels ({self.arrays[i + 1]['channels']}), since their "
-                                  "head sums add")
+            size, nxt = self.arrays[i]["head_size"], self.arrays[i + 1]
+            for what, width in (("channels", nxt["channels"]),
+                                ("head sum width", head_width(nxt))):
+                if size != width:
+                    raise ConfigError(type(self).__name__, "arrays",
+                                      f"must chain: array {i}'s head_size ({size}) must equal "
+                                      f"array {i + 1}'s {what} ({width}), since their head "
+                                      "sums add")
         if self.arrays[-1]["head_size"] != self.outputs:
             raise ConfigError(type(self).__name__, "arrays", "must end in an array of head_size "
                               f"{self.outputs} (config.outputs), got "
@@ -216,7 +198,7 @@ class EffectConfig(Config):
         self.need(self.sample_rate >= 1000, "sample_rate", ">= 1000")
         self.need(self.controls >= 0, "controls", ">= 0")
 
-    def _check_array(self, i: int, a: object) -> None:
+    def _check_array(self, i: int, a: object, condition: int) -> None:
         where = f"arrays[{i}]"
 
         def bad(detail: str) -> ConfigError:
@@ -224,11 +206,12 @@ class EffectConfig(Config):
 
         if not isinstance(a, dict):
             raise bad(f"must be a mapping with keys {', '.join(ARRAY_KEYS)}, got {a!r}")
-        unknown = [k for k in a if k not in ARRAY_KEYS and k not in HEAD_KEYS]
+        unknown = [k for k in a if k not in ARRAY_KEYS and k not in HEAD_KEYS
+                   and k not in LAYER_KEYS]
         missing = [k for k in ARRAY_KEYS if k not in a]
         if unknown or missing:
             raise bad(f"must have the keys {', '.join(ARRAY_KEYS)} (and optionally "
-                      f"{', '.join(HEAD_KEYS)})"
+                      f"{', '.join([*HEAD_KEYS, *LAYER_KEYS])})"
                       + (f"; unknown: {', '.join(map(str, unknown))}" if unknown else "")
                       + (f"; missing: {', '.join(missing)}" if missing else ""))
 
@@ -246,12 +229,12 @@ class EffectConfig(Config):
                              and all(whole(x) for x in k))):
             raise bad(f"kernel_size must be an integer >= 1, or a list of one per dilation "
                       f"({len(d)}), got {k!r}")
-        if a["activation"] not in ACTIVATIONS:
-            raise bad(f"activation must be one of {', '.join(ACTIVATIONS)}, got "
-                      f"{a['activation']!r}")
-        for key in ("gated", "head_bias"):
-            if not isinstance(a[key], bool):
-                raise bad(f"{key} must be true or false, got {a[key]!r}")
+        if not isinstance(a["head_bias"], bool):
+            raise bad(f"head_bias must be true or false, got {a['head_bias']!r}")
+        try:
+            layer_specs(a, condition)
+        except ValueError as e:
+            raise bad(str(e)) from None
 
     @property
     def speakers(self) -> int:
@@ -296,12 +279,11 @@ class EffectConfig(Config):
                                          self.lstm["layers"])
         total, inp = 1, 1
         for a in self.arrays:
-            c, mid = a["channels"], a["channels"] * (2 if a["gated"] else 1)
+            c = a["channels"]
             total += inp * c  # rechannel
-            total += sum(mid * c * k + mid + mid * self.condition_channels + c * c + c
-                         for k in layer_kernels(a))
-            total += c * a["head_size"] * head_taps(a)[0] + (a["head_size"] if a["head_bias"]
-                                                               else 0)
+            total += sum(s.weights for s in layer_specs(a, self.condition_channels))
+            total += head_width(a) * a["head_size"] * head_taps(a)[0] + (
+                a["head_size"] if a["head_bias"] else 0)
             inp = c
         return total + (self.condition_config.parameters if self.condition_dsp else 0)
 
@@ -326,38 +308,15 @@ class EffectState:
     """The condition DSP's own state (None without one)."""
 
 
-class _Layer(nn.Module):
-    """One layer: dilated causal conv plus the condition's 1x1 mix, activation, residual."""
-
-    def __init__(self, channels: int, condition: int, kernel_size: int, dilation: int,
-                 activation: str, gated: bool) -> None:
-        super().__init__()
-        mid = channels * (2 if gated else 1)
-        self.conv = CausalConv1d(channels, mid, kernel_size, dilation)
-        self.mixer = nn.Conv1d(condition, mid, 1, bias=False)
-        self.layer1x1 = nn.Conv1d(channels, channels, 1)
-        self.activation, self.gated = activation, gated
-
-    def activate(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, mid, T) -> (B, channels, T)."""
-        if self.gated:
-            a, b = z.chunk(2, dim=1)
-            return ACTIVATIONS[self.activation](a) * torch.sigmoid(b)
-        return ACTIVATIONS[self.activation](z)
-
-
 class _LayerArray(nn.Module):
     def __init__(self, in_channels: int, condition: int, spec: dict) -> None:
         super().__init__()
-        c = spec["channels"]
-        self.rechannel = nn.Conv1d(in_channels, c, 1, bias=False)
-        self.layers = nn.ModuleList(
-            _Layer(c, condition, k, d, spec["activation"], spec["gated"])
-            for k, d in zip(layer_kernels(spec), spec["dilations"]))
+        self.rechannel = nn.Conv1d(in_channels, spec["channels"], 1, bias=False)
+        self.layers = nn.ModuleList(Layer(s) for s in layer_specs(spec, condition))
         k, d = head_taps(spec)
-        self.head_rechannel = (CausalConv1d(c, spec["head_size"], k, d, bias=spec["head_bias"])
-                               if k > 1 else nn.Conv1d(c, spec["head_size"], 1,
-                                                       bias=spec["head_bias"]))
+        w, size, bias = head_width(spec), spec["head_size"], spec["head_bias"]
+        self.head_rechannel = (CausalConv1d(w, size, k, d, bias=bias) if k > 1
+                               else nn.Conv1d(w, size, 1, bias=bias))
         """The head: 1x1, or a causal convolution over the head sum (NAM's A2)."""
 
 
@@ -420,10 +379,8 @@ class EffectNet(nn.Module):
             h = array.rechannel(y)  # (B, C, T)
             total = head  # previous array's head, or None
             for layer in array.layers:
-                z = conv(index, layer, h) + layer.mixer(cond)  # (B, mid, T)
-                a = layer.activate(z)  # (B, C, T)
-                h = h + layer.layer1x1(a)
-                total = a if total is None else total + a
+                h, a = layer(h, cond, lambda u, i=index, at=layer: conv(i, at, u))  # (B, C, T)
+                total = a if total is None else total + a  # (B, head width, T)
                 index += 1
             head = head_of(ai, array, total)  # (B, head_size, T)
             y = h
@@ -558,14 +515,14 @@ def with_tanh(model: EffectNet, tanh: str = "model") -> EffectNet:
 
 
 def _swapped(c: EffectConfig, swap: tuple[str, str]) -> EffectConfig | None:
-    """``c`` with activation swap[0] played as swap[1], in its layer arrays and its condition
-    DSP's; None where none has it."""
+    """``c`` with activation swap[0] played as swap[1], in its layer arrays (their gates too)
+    and its condition DSP's; None where none has it."""
     inner = _swapped(c.condition_config, swap) if c.condition_dsp is not None else None
-    if inner is None and all(a["activation"] != swap[0] for a in c.arrays):
-        return None
     arrays = [dict(a, dilations=list(a["dilations"]),
-                   activation=swap[1] if a["activation"] == swap[0] else a["activation"])
-              for a in c.arrays]
+                   **{k: renamed(a[k], *swap) for k in ("activation", "secondary_activation")
+                      if k in a}) for a in c.arrays]
+    if inner is None and arrays == c.arrays:
+        return None
     return replace(c, preset=None, arrays=arrays,
                    condition_dsp=asdict(inner) if inner is not None else c.condition_dsp)
 

@@ -6,24 +6,31 @@ arrays, below), "LSTM" (:mod:`wavedil.effect.lstm` gives its weights' order) and
 "SlimmableContainer" (``config.submodels``: models of either kind, each with the largest
 value of NAM's size knob it plays at; :func:`from_nam`'s ``size`` picks one, and cuts a
 WaveNet whose layer arrays are ``slimmable`` to the widths it allows). A WaveNet's
-weights are every convolution's weight (PyTorch's (out, in, kernel) order, flattened) and then
-its bias, in this order:
+weights are every convolution's weight (PyTorch's (out, in / groups, kernel) order, flattened:
+NAM's order for grouped convolutions too) and then its bias, in this order:
 
     per layer array:  rechannel.weight
-                      per layer: conv.weight, conv.bias, mixer.weight, layer1x1.weight, layer1x1.bias
+                      per layer: conv.weight, conv.bias, mixer.weight,
+                                 [layer1x1.weight, layer1x1.bias], [head1x1.weight, head1x1.bias],
+                                 [each FiLM's weight and bias, in the order of
+                                  wavedil.effect.layer.FILM_POSITIONS]
                       head_rechannel.weight [, head_rechannel.bias]
     head_scale        (the last number)
 
-Written in the format of NAM's model version 0.7.0 (layers with ``head``, ``kernel_sizes``,
-per-layer ``activation`` and ``gating_mode``); read from that and from the older layout
-(``head_size``, ``head_bias``, ``gated``, one ``activation`` name), with NAM's A2 layout's
-kernel size per layer and causal head convolution (``head.kernel_size``, ``head_dilation``),
-slimmable layer arrays and a WaveNet ``condition_dsp``. NAM core's ``Fasttanh`` activation is
-wavedil's ``fast_tanh``, both ways (NAM's plugin plays ``Tanh`` with it too: see ``wavedil
-process --tanh fast``). What wavedil's effect model cannot hold (FiLM, grouped convolutions,
-a bottleneck, head 1x1 convolutions, a post-head network, a condition DSP that is not a
-WaveNet, per-layer activations that differ within an array) is refused with one line naming
-it.
+(the bracketed ones where the layer has them). Written in the format of NAM's model version
+0.7.0 (layers with ``head``, ``kernel_sizes``, per-layer ``activation`` and ``gating_mode``);
+read from that, from 0.6.0 and from the older layout (``head_size``, ``head_bias``, ``gated``,
+one ``activation`` name). Everything NAM core's WaveNet layers hold is read
+(:mod:`wavedil.effect.layer`): a kernel size per layer and a causal head convolution (NAM's
+A2), FiLM at any of its eight positions, grouped convolutions, a bottleneck, head and layer
+1x1 settings, an activation and a gating mode (none, gated, blended) per layer with the gate's
+own activation, the activations of :data:`NAM_ACTIVATIONS` with their parameters, slimmable
+layer arrays and a WaveNet ``condition_dsp`` (NAM's ``wavenet_a2_max.nam`` uses all but the
+slimming). NAM core's ``Fasttanh`` activation is wavedil's ``fast_tanh``, both ways (NAM's
+plugin plays ``Tanh`` with it too: see ``wavedil process --tanh fast``). Refused with one line
+naming it: a post-head network (``config.head``), a condition DSP that is not a WaveNet,
+slimmable arrays with NAM's newer layers, an activation or gating mode NAM core does not know,
+and groups that do not divide a convolution's channels.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ from typing import Any
 
 import torch
 
+from .activations import PARAMETERS, activation_name
+from .layer import FILM_POSITIONS, LayerSpec, layer_specs, torch_only
 from .model import EffectConfig, EffectNet, head_taps, layer_kernels
 
 NAM_VERSION = "0.7.0"
@@ -46,13 +55,12 @@ NAM_VERSION = "0.7.0"
 
 NAM_ACTIVATIONS = {"tanh": "Tanh", "fast_tanh": "Fasttanh", "relu": "ReLU", "sigmoid": "Sigmoid",
                    "hardtanh": "Hardtanh", "softsign": "Softsign", "silu": "SiLU",
-                   "leaky_relu": "LeakyReLU"}
-"""wavedil activation -> NAM's name (Hardtanh on [-1, 1], LeakyReLU with slope 0.01; Fasttanh is
-NAM core's name for its fast tanh, which its plugin also plays every Tanh layer with)."""
-_FROM_NAM = {v: k for k, v in NAM_ACTIVATIONS.items()}
-_FILM_KEYS = ("conv_pre_film", "conv_post_film", "input_mixin_pre_film", "input_mixin_post_film",
-              "activation_pre_film", "activation_post_film", "layer1x1_post_film",
-              "head1x1_post_film")
+                   "leaky_relu": "LeakyReLU", "hardswish": "Hardswish", "prelu": "PReLU",
+                   "leaky_hardtanh": "LeakyHardtanh"}
+"""wavedil activation -> NAM's name (Hardtanh on [-1, 1]; LeakyReLU, PReLU and LeakyHardtanh
+with their parameters; Fasttanh is NAM core's name for its fast tanh, which its plugin also
+plays every Tanh layer with)."""
+_FROM_NAM = {v: k for k, v in NAM_ACTIVATIONS.items()} | {"LeakyHardTanh": "leaky_hardtanh"}
 
 
 class NamFormatError(ValueError):
@@ -65,21 +73,47 @@ def _tensors(model: EffectNet) -> list[torch.Tensor]:
     for array in model.arrays:
         out.append(array.rechannel.weight)
         for layer in array.layers:
-            out += [layer.conv.weight, layer.conv.bias, layer.mixer.weight,
-                    layer.layer1x1.weight, layer.layer1x1.bias]
+            for m in layer.modules_in_nam_order():
+                out += [m.weight] + ([m.bias] if m.bias is not None else [])
         out.append(array.head_rechannel.weight)
         if array.head_rechannel.bias is not None:
             out.append(array.head_rechannel.bias)
     return out
 
 
-def _activation_json(name: str) -> dict:
+def _activation_json(spec: Any) -> dict:
+    """A layer's activation (a name, or a name and its parameters) as NAM writes it."""
+    name = activation_name(spec)
+    params = {k: v for k, v in spec.items() if k != "name"} if isinstance(spec, dict) else {}
     act = {"type": NAM_ACTIVATIONS[name]}
     if name == "hardtanh":
         act.update(min_val=-1.0, max_val=1.0)
-    if name == "leaky_relu":
-        act["negative_slope"] = 0.01
+    elif name == "leaky_relu":
+        act["negative_slope"] = params.get("negative_slope", 0.01)
+    elif name == "leaky_hardtanh":
+        act.update(PARAMETERS[name], **params)
+    else:
+        act.update(params)  # prelu's negative_slopes or negative_slope
     return act
+
+
+def _layers_json(specs: list[LayerSpec]) -> dict:
+    """The keys of a NAM layer array that describe its layers (:mod:`wavedil.effect.layer`)."""
+    s = specs[0]  # what an array's layers share
+    h1, films = s.head1x1 or (None, 1), dict(s.film)
+    return {
+        "bottleneck": s.bottleneck,
+        "activation": [_activation_json(x.activation) for x in specs],
+        "head1x1": {"active": s.head1x1 is not None, "out_channels": h1[0] or 1,
+                    "groups": h1[1]},
+        "layer1x1": {"active": s.layer1x1, "groups": s.layer1x1_groups},
+        "groups_input": s.groups_input, "groups_input_mixin": s.groups_input_mixin,
+        **{k: {"active": k in films, "shift": films.get(k, (True, 1))[0],
+               "groups": films.get(k, (True, 1))[1]} for k in FILM_POSITIONS},
+        "gating_mode": [x.gating for x in specs],
+        "secondary_activation": [_activation_json(x.secondary) if x.gating != "none" else None
+                                 for x in specs],
+    }
 
 
 def _metadata(metadata: dict | None) -> dict:
@@ -105,8 +139,6 @@ def to_nam(model: EffectNet, metadata: dict | None = None) -> dict:
                 "weights": weights.tolist(), "sample_rate": c.sample_rate}
     layers, inp = [], 1
     for spec in c.arrays:
-        n = len(spec["dilations"])
-        act = _activation_json(spec["activation"])
         layers.append({
             "input_size": inp, "condition_size": c.condition_channels,
             "head": {"out_channels": spec["head_size"], "kernel_size": head_taps(spec)[0],
@@ -114,14 +146,8 @@ def to_nam(model: EffectNet, metadata: dict | None = None) -> dict:
                      **({"head_dilation": head_taps(spec)[1]} if head_taps(spec)[1] != 1
                         else {})},
             "channels": spec["channels"], "kernel_sizes": layer_kernels(spec),
-            "dilations": list(spec["dilations"]), "activation": [dict(act) for _ in range(n)],
-            "bottleneck": spec["channels"],
-            "head1x1": {"active": False, "out_channels": 1, "groups": 1},
-            "layer1x1": {"active": True, "groups": 1},
-            "groups_input": 1, "groups_input_mixin": 1,
-            **{k: {"active": False, "shift": True, "groups": 1} for k in _FILM_KEYS},
-            "gating_mode": ["gated" if spec["gated"] else "none"] * n,
-            "secondary_activation": [{"type": "Sigmoid"} if spec["gated"] else None] * n,
+            "dilations": list(spec["dilations"]),
+            **_layers_json(layer_specs(spec, c.condition_channels)),
             "slimmable": None,
         })
         inp = spec["channels"]
@@ -171,7 +197,10 @@ def _fail(where: str, detail: str) -> NamFormatError:
 
 
 def _array_spec(i: int, lc: Any, inp: int, where: str, condition: int = 1) -> dict:
-    """One NAM layer array config -> a wavedil array spec; refuses what wavedil cannot hold."""
+    """One NAM layer array config -> a wavedil array spec (the keys of NAM's newer layers only
+    where they differ from a plain layer's); refuses what wavedil cannot hold, naming it. The
+    values themselves (groups that divide, activations' parameters) are checked by
+    :class:`EffectConfig`."""
     at = f"{where}: config.layers[{i}]"
     if not isinstance(lc, dict):
         raise NamFormatError(f"{at} is not a mapping")
@@ -196,26 +225,28 @@ def _array_spec(i: int, lc: Any, inp: int, where: str, condition: int = 1) -> di
         raise NamFormatError(f"{at}.condition_size is {get('condition_size')!r}, expected "
                              f"{condition} (" + ("the condition DSP's outputs)" if condition > 1
                                                   else "the input alone)"))
-    for key in ("groups_input", "groups_input_mixin"):
-        if get(key, 1) != 1:
-            raise NamFormatError(f"{at}.{key} is {get(key)!r}; grouped convolutions are not "
-                                 "supported")
-    if get("bottleneck", channels) != channels:
-        raise NamFormatError(f"{at}.bottleneck ({get('bottleneck')}) differs from channels "
-                             f"({channels}); not supported")
-    h1 = get("head1x1", get("head_1x1_config", None)) or {}
-    if isinstance(h1, dict) and h1.get("active", False):
-        raise NamFormatError(f"{at}.head1x1 is active; not supported")
-    l1 = get("layer1x1", get("layer_1x1_config", None)) or {}
-    if isinstance(l1, dict) and (not l1.get("active", True) or l1.get("groups", 1) != 1):
-        raise NamFormatError(f"{at}.layer1x1 must be active with groups 1, got {l1!r}")
-    for key in _FILM_KEYS:
-        film = get(key, None)
-        if isinstance(film, dict) and film.get("active", False):
-            raise NamFormatError(f"{at}.{key} is active; FiLM is not supported")
     if get("film_params", None):
-        raise NamFormatError(f"{at}.film_params: FiLM is not supported")
-    head = {}  # the head convolution's taps and spacing, where not 1
+        raise NamFormatError(f"{at}.film_params is not NAM core's layout (FiLM is read from "
+                             f"{', '.join(FILM_POSITIONS)})")
+    head = _head(at, lc, get)
+    kernels = get("kernel_sizes", None)
+    if kernels is None:
+        kernels = get("kernel_size")
+    kernels = kernels if isinstance(kernels, list) else [kernels] * n
+    if len(kernels) != n or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1
+                                    for k in kernels):
+        raise NamFormatError(f"{at}: kernel sizes {kernels!r} must be integers >= 1, one per "
+                             f"dilation ({n})")
+    spec = {"channels": channels, "head_size": head.pop("head_size"),
+            "kernel_size": kernels[0] if len(set(kernels)) == 1 else list(kernels),
+            "dilations": list(dilations), **head}
+    spec.update(_layer_keys(at, lc, get, channels, n))
+    return spec
+
+
+def _head(at: str, lc: dict, get) -> dict:
+    """head_size, head_bias and, where not 1, the head convolution's taps and spacing."""
+    head = {}
     if "head" in lc:  # model version 0.7
         spec = get("head")
         if not isinstance(spec, dict):
@@ -232,50 +263,101 @@ def _array_spec(i: int, lc: Any, inp: int, where: str, condition: int = 1) -> di
     if not isinstance(head_size, int) or head_size < 1 or not isinstance(head_bias, bool):
         raise NamFormatError(f"{at}: head size {head_size!r} / bias {head_bias!r} are not an "
                              "integer >= 1 and a boolean")
-    kernels = get("kernel_sizes", None)
-    if kernels is None:
-        kernels = get("kernel_size")
-    kernels = kernels if isinstance(kernels, list) else [kernels] * n
-    if len(kernels) != n or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1
-                                    for k in kernels):
-        raise NamFormatError(f"{at}: kernel sizes {kernels!r} must be integers >= 1, one per "
-                             f"dilation ({n})")
+    return {"head_size": head_size, "head_bias": head_bias, **head}
+
+
+def _activation_spec(at: str, a: Any) -> Any:
+    """NAM's activation (a name, or {type, parameters}) -> wavedil's (a name, or {name,
+    parameters} where they differ from the plain function's)."""
+    name = a.get("type", a.get("name")) if isinstance(a, dict) else a
+    if name not in _FROM_NAM:
+        raise NamFormatError(f"{at}: activation {a!r} is not supported (supported: "
+                             f"{', '.join(_FROM_NAM)})")
+    ours = _FROM_NAM[name]
+    params = {k: v for k, v in a.items() if k in PARAMETERS.get(ours, {})} \
+        if isinstance(a, dict) else {}
+    if ours == "hardtanh" and isinstance(a, dict) and (a.get("min_val", -1.0), a.get(
+            "max_val", 1.0)) != (-1.0, 1.0):
+        raise NamFormatError(f"{at}: Hardtanh must be on [-1, 1], got {a!r}")
+    if ours == "prelu":  # one slope where NAM core takes one (its default 0.01), else each
+        params = {"negative_slope": params.get("negative_slope", 0.01)} \
+            if "negative_slopes" not in params or "negative_slope" in params else params
+    if ours == "leaky_relu" and params.get("negative_slope", 0.01) == 0.01:
+        params = {}
+    if ours == "leaky_hardtanh":
+        params = dict(PARAMETERS[ours], **params)
+        if params == PARAMETERS[ours]:
+            params = {}
+    return {"name": ours, **params} if params else ours
+
+
+def _one_or_each(values: list) -> Any:
+    """One value where every layer's is the same, else the list."""
+    return values[0] if all(v == values[0] for v in values) else values
+
+
+def _layer_keys(at: str, lc: dict, get, channels: int, n: int) -> dict:
+    """The array keys of its layers: activation, gated and those of NAM's newer layers
+    (:data:`wavedil.effect.layer.LAYER_KEYS`) that differ from their defaults."""
     acts = get("activation")
     acts = acts if isinstance(acts, list) else [acts] * n
-    names = []
-    for a in acts:
-        name = a.get("type", a.get("name")) if isinstance(a, dict) else a
-        if name not in _FROM_NAM:
-            raise NamFormatError(f"{at}: activation {a!r} is not supported (supported: "
-                                 f"{', '.join(_FROM_NAM)})")
-        if name == "Hardtanh" and isinstance(a, dict) and (a.get("min_val", -1.0), a.get(
-                "max_val", 1.0)) != (-1.0, 1.0):
-            raise NamFormatError(f"{at}: Hardtanh must be on [-1, 1], got {a!r}")
-        if name == "LeakyReLU" and isinstance(a, dict) and a.get("negative_slope", 0.01) != 0.01:
-            raise NamFormatError(f"{at}: LeakyReLU must have slope 0.01, got {a!r}")
-        names.append(name)
+    if len(acts) != n:
+        raise NamFormatError(f"{at}.activation must be one, or one per layer ({n}), got {acts!r}")
+    out: dict[str, Any] = {"activation": _one_or_each([_activation_spec(at, a) for a in acts])}
     if "gating_mode" in lc:
         modes = get("gating_mode")
         modes = modes if isinstance(modes, list) else [modes] * n
-        secondary = get("secondary_activation", [None] * n)
+        if len(modes) != n or any(m not in ("none", "gated", "blended") for m in modes):
+            raise NamFormatError(f"{at}.gating_mode {modes!r} must be none, gated or blended, "
+                                 f"one or one per layer ({n})")
+        secondary = get("secondary_activation", None)
         secondary = secondary if isinstance(secondary, list) else [secondary] * n
-        for m, s in zip(modes, secondary):
-            if m not in ("none", "gated"):
-                raise NamFormatError(f"{at}: gating mode {m!r} is not supported (none, gated)")
-            s_name = s.get("type", s.get("name")) if isinstance(s, dict) else s
-            if m == "gated" and s_name != "Sigmoid":
-                raise NamFormatError(f"{at}: a gate must be Sigmoid, got {s!r}")
-        gated = [m == "gated" for m in modes]
+        if len(secondary) != n:
+            raise NamFormatError(f"{at}.secondary_activation must be one, or one per layer "
+                                 f"({n}), got {secondary!r}")
+        gates = [None if m == "none" else "sigmoid" if s is None else
+                 _activation_spec(f"{at}.secondary_activation", s)
+                 for m, s in zip(modes, secondary)]
     else:
         g = get("gated", False)
-        gated = g if isinstance(g, list) else [g] * n
-    if len(set(names)) != 1 or len(set(gated)) != 1:
-        raise NamFormatError(f"{at}: every layer of an array must share one activation and "
-                             "gating")
-    return {"channels": channels, "head_size": head_size,
-            "kernel_size": kernels[0] if len(set(kernels)) == 1 else list(kernels),
-            "dilations": list(dilations), "activation": _FROM_NAM[names[0]],
-            "gated": bool(gated[0]), "head_bias": head_bias, **head}
+        modes = ["gated" if x else "none" for x in (g if isinstance(g, list) else [g] * n)]
+        gates = [None if m == "none" else "sigmoid" for m in modes]
+    mode = _one_or_each(modes)
+    out["gated"] = mode if mode not in ("none", "gated") else mode == "gated"
+    used = [s for s, m in zip(gates, modes) if m != "none"]
+    if any(s != "sigmoid" for s in used):
+        out["secondary_activation"] = gates if any(s != used[0] for s in used) else used[0]
+    bottleneck = get("bottleneck", channels)
+    if bottleneck != channels:
+        out["bottleneck"] = bottleneck
+    for key in ("groups_input", "groups_input_mixin"):
+        if get(key, 1) != 1:
+            out[key] = get(key)
+    l1 = get("layer1x1", get("layer_1x1_config", None)) or {}
+    h1 = get("head1x1", get("head_1x1_config", None)) or {}
+    for key, value in (("layer1x1", l1), ("head1x1", h1)):
+        if not isinstance(value, dict) or set(value) - {"active", "out_channels", "groups"}:
+            raise NamFormatError(f"{at}.{key} must be {{active, out_channels, groups}}, got "
+                                 f"{value!r}")
+    if not l1.get("active", True):
+        out["layer1x1"] = False
+    if l1.get("groups", 1) != 1:
+        out["layer1x1_groups"] = l1["groups"]
+    if h1.get("active", False):
+        out["head1x1"] = {"out_channels": h1.get("out_channels", channels),
+                          "groups": h1.get("groups", 1)}
+    film = {}
+    for key in FILM_POSITIONS:
+        f = get(key, None)
+        if f is None or f is False:
+            continue
+        if not isinstance(f, dict) or set(f) - {"active", "shift", "groups"}:
+            raise NamFormatError(f"{at}.{key} must be {{active, shift, groups}}, got {f!r}")
+        if f.get("active", True):
+            film[key] = {"shift": f.get("shift", True), "groups": f.get("groups", 1)}
+    if film:
+        out["film"] = film
+    return out
 
 
 ARCHITECTURES = ("WaveNet", "LSTM", "SlimmableContainer")
@@ -343,11 +425,15 @@ def from_nam(data: Any, where: str = ".nam", size: float = 1.0,
         for t in tensors:
             t.copy_(flat[i:i + t.numel()].reshape(t.shape))
             i += t.numel()
-    model.config.head_scale = float(flat[-1])
+    model.config.head_scale = float(weights[-1])  # as written: a file read and written keeps it
     if inner is not None:
         model.condition_dsp.load_state_dict(inner.state_dict())
     widths = [_allowed(i, lc, a["channels"], where)
               for i, (lc, a) in enumerate(zip(cfg["layers"], arrays))]
+    for i, (w, a) in enumerate(zip(widths, arrays)):
+        if w is not None and torch_only(a):
+            raise _fail(where, f"config.layers[{i}] is slimmable and uses "
+                        f"{', '.join(torch_only(a))}; slimming those is not supported")
     if any(w is not None for w in widths):
         model = _slimmed(model, [w[min(int(size * len(w)), len(w) - 1)] if w else a["channels"]
                                  for w, a in zip(widths, arrays)])

@@ -41,6 +41,12 @@ class ProcessResult:
     seconds: float
     """Wall-clock seconds of the model's processing (reading, writing and setting up the
     engine excluded)."""
+    engine: str = ""
+    """The engine that played it: compiled or torch."""
+    why_torch: str = ""
+    """Why the torch engine played a model that auto would have given the compiled engine
+    (:meth:`EffectEngine.unsupported <wavedil.effect.engine.EffectEngine.unsupported>`; "" where
+    it did not)."""
 
     @property
     def real_time_factor(self) -> float:
@@ -98,6 +104,9 @@ class Processor:
         self.model, self.block, self.threads = model, block, threads
         self.knobs = _controls(model, controls)
         self.engine = resolve_engine(engine)
+        self.why_torch = ""
+        """Why the torch engine plays the model where auto would have chosen the compiled one
+        ("" otherwise): it is an LSTM, has a condition DSP or uses NAM's newer layers."""
         if self.engine == "compiled":
             from .engine import EffectEngine
 
@@ -105,7 +114,7 @@ class Processor:
             if why and engine == "compiled":
                 raise ValueError(f"--engine compiled cannot run this model: {why} (use --engine "
                                  "torch or auto)")
-            self.engine = "torch" if why else "compiled"
+            self.engine, self.why_torch = ("torch", why) if why else ("compiled", "")
         self.seconds = 0.0
         """Wall-clock seconds of the last call's streaming."""
         if self.engine == "compiled":
@@ -216,7 +225,7 @@ def process_file(model: EffectNet, inp: str | Path, out: str | Path, block: int 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return ProcessResult(out, data.shape[0], rate, block, seconds)
+    return ProcessResult(out, data.shape[0], rate, block, seconds, run.engine, run.why_torch)
 
 
 def tune(loaded, batches: list[int], formats: list[str] | None = None,
