@@ -106,6 +106,21 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+def test_a_time_limit_stops_with_a_checkpoint_and_the_count_carries_over(tmp_path):
+    said = []
+    first = train(tiny(tmp_path, steps=6, minutes=1e-6), echo=said.append)
+    assert first.interrupted and first.step == 1  # the limit is checked after every step
+    assert any("stopped at train.minutes=1e-06" in line for line in said), said
+    one = load_checkpoint(tmp_path / "run" / "checkpoints" / "step-00000001.pt")
+    assert one["trained_seconds"] > 0
+    done = train(tiny(tmp_path, steps=6), resume=True, echo=quiet)  # 0: no limit
+    assert not done.interrupted and done.step == 6
+    six = load_checkpoint(tmp_path / "run" / "checkpoints" / "step-00000006.pt")
+    assert six["trained_seconds"] > one["trained_seconds"]
+    with pytest.raises(Exception, match="minutes"):
+        tiny(tmp_path, minutes=-1)
+
+
 def test_existing_run_needs_resume_or_force(tmp_path):
     train(tiny(tmp_path, steps=2, checkpoint_every=1), echo=quiet)
     with pytest.raises(ValueError, match="--resume .* or --force"):

@@ -154,6 +154,10 @@ class Trainer:
         self.best_step = -1  # the step whose weights scored best_val
         self.untrained_val: float | None = None
         self.last_val: float | None = None
+        self.trained_seconds = 0.0
+        """Seconds the run had trained before this process (from the checkpoint resumed)."""
+        self.started = time.perf_counter()
+        """When this process began training (reset by :meth:`run`)."""
         if resume:
             self._resume()
         self.metrics = Metrics(self.run_dir, enabled=self.dist.is_main)
@@ -214,6 +218,7 @@ class Trainer:
         self.best_step = int(ck.get("best_step", -1))
         self.untrained_val = ck.get("untrained_val")
         self.last_val = ck.get("last_val")
+        self.trained_seconds = float(ck.get("trained_seconds", 0.0))
         rng = ck["rng"]
         torch.set_rng_state(rng["torch"])
         if "cuda" in rng and torch.cuda.is_available():
@@ -285,6 +290,10 @@ class Trainer:
         return validation_loss(model or self.ema or self.model, self.objective, self.val_set,
                                self.tc.batch_size, self.tc.seed, self.device)
 
+    def seconds_trained(self) -> float:
+        """Wall-clock seconds the run has trained, in this process and the ones before it."""
+        return self.trained_seconds + time.perf_counter() - self.started
+
     def checkpoint(self) -> Path | None:
         if not self.dist.is_main:
             return None
@@ -298,7 +307,7 @@ class Trainer:
             scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None,
             step=self.step, best_val=self.best_val, best_step=self.best_step,
             last_val=self.last_val, untrained_val=self.untrained_val, rng=rng,
-            speakers=list(self.data.speakers),
+            speakers=list(self.data.speakers), trained_seconds=self.seconds_trained(),
             adversary=self.adversary.state_dict() if self.adversary is not None else None)
         path = ckpt_io.step_path(self.ckpt_dir, self.step)
         save_checkpoint(path, state)
@@ -330,8 +339,9 @@ class Trainer:
 
     def run(self, stop_after: int | None = None) -> TrainResult:
         """Train to ``train.steps``; ``stop_after`` ends this process after that many steps,
-        as an interruption would."""
+        and ``train.minutes`` once the run has trained that long, as an interruption would."""
         t, start, t0 = self.tc, self.step, time.perf_counter()
+        self.started = t0
         if self.untrained_val is None:
             self.untrained_val = self.validate(self.model)
             if self.untrained_val is not None:
@@ -388,7 +398,8 @@ class Trainer:
                             raise
                 if t.sample_every and self.step % t.sample_every == 0:
                     self.sample()
-                stop_now = self.dist.any(stop.requested) or (
+                out_of_time = bool(t.minutes) and self.seconds_trained() >= 60 * t.minutes
+                stop_now = self.dist.any(stop.requested or out_of_time) or (
                     stop_after is not None and self.step - start >= stop_after)
                 new_best = self.best_step == self.step
                 if self.step % t.checkpoint_every == 0 or self.step == t.steps or stop_now or new_best:
@@ -460,8 +471,13 @@ def train(recipe: Recipe, resume: bool = False, force: bool = False,
     result = trainer.run(stop_after=stop_after)
     if trainer.dist.is_main:
         if result.interrupted:
-            echo(f"interrupted at step {result.step}; checkpoint {result.checkpoint} "
-                 "(continue with --resume)")
+            minutes = recipe.train.minutes
+            why = (f"stopped at train.minutes={minutes:g} (trained "
+                   f"{trainer.seconds_trained() / 60:.1f} min in all)"
+                   if minutes and trainer.seconds_trained() >= 60 * minutes else "interrupted")
+            echo(f"{why} at step {result.step}; checkpoint {result.checkpoint} "
+                 "(continue with --resume" + (" and a larger train.minutes" if why != "interrupted"
+                                               else "") + ")")
         else:
             u, f = result.untrained_val, result.final_val
             o = trainer.objective

@@ -89,6 +89,11 @@ class TrainConfig(Config):
     """Length of those samples."""
     log_every: int = 25
     """Steps between metric lines."""
+    minutes: float = 0.0
+    """Stop, with a checkpoint, once the run has trained this many minutes of wall-clock time
+    in all (every process that trained it, validation included: its checkpoints carry the
+    count); ``wavedil train --resume`` with a larger value goes on. 0: no limit (the steps
+    end the run). The learning-rate schedule stays the one over ``steps``."""
     max_nonfinite: int = 10
     """Non-finite losses in a row (each step skipped with a warning) before the run stops."""
     input_noise: float = 0.0
@@ -123,6 +128,7 @@ class TrainConfig(Config):
              "cosine, exponential or constant")
         need(0 < self.min_lr_ratio <= 1, "min_lr_ratio", "in (0, 1]")
         need(0 <= self.ema_decay < 1, "ema_decay", "in [0, 1)")
+        need(self.minutes >= 0, "minutes", ">= 0 (0: no limit)")
         need(self.precision in ("fp32", "bf16", "fp16"), "precision", "fp32, bf16 or fp16")
         need(self.device in ("auto", "cpu", "cuda"), "device", "auto, cpu or cuda")
         for name in ("steps", "batch_size", "validate_every", "checkpoint_every", "keep_last",
