@@ -30,6 +30,7 @@ from pathlib import Path
 
 import docs_page
 from vocoder import METRICS, WAVENET
+from wavedil.checkpoint import load_checkpoint
 from wavedil.train import load_recipe, train
 from wavedil.train.checkpoint import STEP_FILE
 
@@ -40,12 +41,10 @@ def milestones(run: Path, minutes: list[float],
     each milestone, from the run's step checkpoints (each carries the run's training time so
     far); step None where the run has not trained that long yet. A run that ended its
     ``steps`` first gives its last checkpoint to the milestones beyond it."""
-    import torch
-
     at = {}
     for path in (run / "checkpoints").glob("step-*.pt"):
         if (m := STEP_FILE.match(path.name)) is not None:
-            ck = torch.load(path, map_location="cpu", weights_only=False)
+            ck = load_checkpoint(path)
             if "trained_seconds" in ck:
                 at[int(m.group(1))] = ck["trained_seconds"] / 60
     total, ended = max(at.values(), default=0.0), steps in at
