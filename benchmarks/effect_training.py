@@ -60,6 +60,7 @@ from wavedil.effect.nam import load_nam
 from wavedil.effect.paired import prepare_pairs
 from wavedil.train import Recipe, Trainer, load_recipe, train
 from wavedil.train.objective import esr
+from wavedil.train.checkpoint import training_times
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "effect_quickstart.yaml"
@@ -263,11 +264,8 @@ class WavedilRun:
 
     def __init__(self, folder: Path, x: torch.Tensor, y: torch.Tensor) -> None:
         self.x, self.y, self.scores = x, y, {}
-        self.points = []
-        for path in sorted((folder / "checkpoints").glob("step-*.pt")):
-            ck = load_checkpoint(path)
-            self.points.append({"path": path, "steps": int(ck["step"]),
-                                "seconds": float(ck["trained_seconds"])})
+        self.points = [{"path": path, "steps": step, "seconds": seconds}
+                       for path, step, seconds in training_times(folder / "checkpoints")]
         if not self.points:
             raise ValueError(f"{folder}: no step checkpoints (run without --skip-training)")
         ck = load_checkpoint(self.points[0]["path"])["recipe"]

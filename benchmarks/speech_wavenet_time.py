@@ -30,9 +30,8 @@ from pathlib import Path
 
 import docs_page
 from vocoder import METRICS, WAVENET
-from wavedil.checkpoint import load_checkpoint
 from wavedil.train import load_recipe, train
-from wavedil.train.checkpoint import STEP_FILE
+from wavedil.train.checkpoint import training_times
 
 
 def milestones(run: Path, minutes: list[float],
@@ -41,12 +40,7 @@ def milestones(run: Path, minutes: list[float],
     each milestone, from the run's step checkpoints (each carries the run's training time so
     far); step None where the run has not trained that long yet. A run that ended its
     ``steps`` first gives its last checkpoint to the milestones beyond it."""
-    at = {}
-    for path in (run / "checkpoints").glob("step-*.pt"):
-        if (m := STEP_FILE.match(path.name)) is not None:
-            ck = load_checkpoint(path)
-            if "trained_seconds" in ck:
-                at[int(m.group(1))] = ck["trained_seconds"] / 60
+    at = {step: seconds / 60 for _, step, seconds in training_times(run / "checkpoints")}
     total, ended = max(at.values(), default=0.0), steps in at
     out = []
     for limit in minutes:

@@ -12,7 +12,7 @@ import torch
 
 from wavedil.checkpoint import load_checkpoint, save_checkpoint
 from wavedil.train import load_recipe, lr_factor, recipe_from_dict, train
-from wavedil.train.checkpoint import step_checkpoints
+from wavedil.train.checkpoint import step_checkpoints, training_times
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -117,6 +117,9 @@ def test_a_time_limit_stops_with_a_checkpoint_and_the_count_carries_over(tmp_pat
     assert not done.interrupted and done.step == 6
     six = load_checkpoint(tmp_path / "run" / "checkpoints" / "step-00000006.pt")
     assert six["trained_seconds"] > one["trained_seconds"]
+    times = training_times(tmp_path / "run" / "checkpoints")  # the stop's and the end's
+    assert [step for _, step, _ in times] == [1, 6]
+    assert times[-1][2] == six["trained_seconds"] and times[0][2] < times[-1][2]
     with pytest.raises(Exception, match="minutes"):
         tiny(tmp_path, minutes=-1)
 

@@ -34,6 +34,17 @@ def latest_readable(folder: str | Path) -> tuple[Path, dict] | None:
     return None
 
 
+def training_times(folder: str | Path) -> list[tuple[Path, int, float]]:
+    """(path, step, seconds the run had trained) of each step checkpoint in ``folder`` that
+    carries its training time (``train.minutes`` counts it), oldest first."""
+    out = []
+    for path in step_checkpoints(folder):
+        ck = load_checkpoint(path)
+        if "trained_seconds" in ck:
+            out.append((path, int(ck["step"]), float(ck["trained_seconds"])))
+    return out
+
+
 def prune(folder: str | Path, keep: int) -> None:
     """Delete all but the newest ``keep`` step checkpoints (and stale temporary files)."""
     files = step_checkpoints(folder)
