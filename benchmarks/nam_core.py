@@ -6,8 +6,9 @@ sum of squares of NAM core's output), with wavedil's speed (input seconds per se
 processing, one thread, blocks of 64; the 2 s input makes it a rough figure). The files: every example model in NAM core's
 repository (``example_models/``), each SlimmableContainer and slimmable WaveNet at several
 sizes, and files wavedil writes (NAM's four WaveNet sizes, an LSTM, an A2-style layout, a
-condition DSP and a model of NAM's newer layers, random weights, and ``wavenet_a2_max.nam`` read
-and written back), on NAM core's ``example_audio/input.wav``.
+condition DSP, a model of NAM's newer layers, a slimmable WaveNet and the slimmable a2 preset
+(written as a SlimmableContainer of its 3- and 8-channel widths), random weights, and
+``wavenet_a2_max.nam`` read and written back), on NAM core's ``example_audio/input.wav``.
 
     # NAM core, built once (Debian's libeigen3-dev; its submodule AudioDSPTools in Dependencies/)
     cmake -S NeuralAmpModelerCore -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j2
@@ -61,9 +62,11 @@ three gating modes and activations with parameters."""
 
 def written(folder: Path, source: Path) -> list[Path]:
     """Files wavedil writes, random weights (seeded): NAM's four sizes, an LSTM, an A2-style
-    layout (a kernel size per layer, a 16-tap head), a model with a condition DSP and one of
-    NAM's newer layers (:data:`NEWER`); and NAM core's ``wavenet_a2_max.nam`` read and
-    written back, its own weights."""
+    layout (a kernel size per layer, a 16-tap head), a model with a condition DSP, one of
+    NAM's newer layers (:data:`NEWER`), and two slimmable models (``EffectConfig.slimmable``):
+    nano cut to 1, 2 or 4 and 1 or 2 channels (NAM's slimmable WaveNet) and the a2 preset cut
+    to 3 or 8 (a SlimmableContainer of its widths: NAM core slims 1x1 heads only); and NAM
+    core's ``wavenet_a2_max.nam`` read and written back, its own weights."""
     torch.manual_seed(0)
     models = {f"wavedil-{p}": EffectNet(EffectConfig(preset=p))
               for p in ("standard", "lite", "feather", "nano")}
@@ -93,6 +96,9 @@ def written(folder: Path, source: Path) -> list[Path]:
     four = replace(inner, outputs=4, arrays=[dict(inner.arrays[0], head_size=4)])
     save("wavedil-newer-layers", EffectNet(EffectConfig(preset=None, arrays=NEWER,
                                                         condition_dsp=asdict(four))))
+    save("wavedil-slimmable", EffectNet(EffectConfig(preset="nano",
+                                                     slimmable=[[1, 2, 4], [1, 2]])))
+    save("wavedil-a2-slimmable", EffectNet(EffectConfig(preset="a2", slimmable=[[3, 8]])))
     a2_max = source / "example_models" / "wavenet_a2_max.nam"
     if a2_max.is_file():
         path = folder / "wavedil-a2_max-written.nam"

@@ -139,7 +139,7 @@ def test_the_allowed_values_come_from_the_checks():
     assert hooks.allowed(TrainConfig)["steps"] == [">= 1"]  # a loop over the names
     assert hooks.allowed(GenerateConfig)["weights"] == ["fp32, bf16, bf16-dot, fast"]  # a constant
     assert hooks.allowed(EffectConfig)["preset"] == \
-        ["one of standard, lite, feather, nano, or null with arrays"]
+        ["one of standard, lite, feather, nano, a2, or null with arrays"]
     assert hooks.allowed(WaveNetConfig)["mel_scale"] == ["one of htk, slaney"]  # inherited
     assert any("{fft_size}" in t for t in hooks.allowed(WaveNetConfig)["win_length"])
     assert "`model.hop_length` must be data.hop\\_length" in hooks.recipe_checks()

@@ -24,13 +24,15 @@ def _model(**kw) -> EffectNet:
 
 
 def test_presets_have_nams_sizes():
-    # Neural Amp Modeler's standard WaveNet has 13,802 weights (head_scale included)
+    # Neural Amp Modeler's standard WaveNet has 13,802 weights (head_scale included), A2's
+    # full size (A2.nam's 8-channel model) 12,146
     sizes = {name: EffectConfig(preset=name).parameters for name in PRESETS}
-    assert sizes == {"standard": 13802, "lite": 6554, "feather": 3026, "nano": 842}
+    assert sizes == {"standard": 13802, "lite": 6554, "feather": 3026, "nano": 842, "a2": 12146}
     for name in PRESETS:
         m = EffectNet(EffectConfig(preset=name))
         assert sum(p.numel() for p in m.parameters()) + 1 == sizes[name]
-        assert m.receptive_field == 4093
+        assert m.receptive_field == (6347 if name == "a2" else 4093)
+        assert m.config.head_scale == (0.01 if name == "a2" else 0.02)
 
 
 def test_receptive_field_is_exact_and_causal():

@@ -499,5 +499,5 @@ def test_a_condition_dsp_reads_writes_streams_and_matches_the_format():
     bad = json.loads(json.dumps(nam))
     bad["config"]["layers"][0]["condition_size"] = 1
     with pytest.raises(NamFormatError, match=r"condition_size is 1, expected 3 \(the condition "
-                       "DSP's outputs\)"):
+                       r"DSP's outputs\)"):
         from_nam(bad)

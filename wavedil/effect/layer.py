@@ -276,6 +276,29 @@ def torch_only(spec: dict) -> list[str]:
     return out
 
 
+def unsliceable(spec: dict) -> list[str]:
+    """The features of a layer array whose weights a narrower width does not take as their
+    leading blocks (none for the layers a slimmable array may have: gated or not, any gating
+    mode, activation and gate without per-channel parameters, with or without a layer1x1):
+    FiLM, grouped convolutions, a bottleneck other than the channels (NAM core scales it),
+    head 1x1 convolutions and prelu's slope per channel."""
+    get = lambda key: spec.get(key, LAYER_KEYS[key])  # noqa: E731
+    out = []
+    if get("film"):
+        out.append("FiLM")
+    if any(get(k) != 1 for k in ("groups_input", "groups_input_mixin", "layer1x1_groups")):
+        out.append("grouped convolutions")
+    if get("bottleneck") not in (None, spec["channels"]):
+        out.append("a bottleneck")
+    if get("head1x1") is not None:
+        out.append("head 1x1 convolutions")
+    acts = [a for v in (spec["activation"], get("secondary_activation"))
+            for a in (v if isinstance(v, list) else [v])]
+    if any(isinstance(a, dict) and len(a.get("negative_slopes") or []) > 1 for a in acts):
+        out.append("a slope per channel (prelu's negative_slopes)")
+    return out
+
+
 class FiLM(nn.Module):
     """Feature-wise linear modulation of ``channels`` channels by the condition: u * scale +
     shift, [scale; shift] a 1x1 convolution of the condition (with bias and ``groups``)."""
@@ -354,4 +377,4 @@ class Layer(nn.Module):
 
 
 __all__ = ["FILM_POSITIONS", "FiLM", "GATING", "LAYER_KEYS", "Layer", "LayerSpec",
-           "gating_modes", "head_width", "layer_specs", "torch_only"]
+           "gating_modes", "head_width", "layer_specs", "torch_only", "unsliceable"]

@@ -44,12 +44,13 @@ from torch.nn import functional as F
 from ..config import Config, ConfigError
 from ..nn.layers import ConvState, CausalConv1d
 from .activations import ACTIVATIONS, FAST_TANH, fast_tanh, renamed
-from .layer import LAYER_KEYS, Layer, head_width, layer_specs
+from .layer import LAYER_KEYS, Layer, head_width, layer_specs, unsliceable
 from .lstm import LSTMCore, PREWARM_SECONDS
 
 _STANDARD = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
 _LITE_1 = [1, 2, 4, 8, 16, 32, 64]
 _LITE_2 = [128, 256, 512, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+_A2_BLOCK = [1, 3, 7, 17, 41, 101, 239]
 
 
 def _arrays(c1: int, h1: int, d1: list[int], c2: int, d2: list[int]) -> list[dict]:
@@ -64,10 +65,20 @@ PRESETS: dict[str, list[dict]] = {
     "lite": _arrays(12, 6, _LITE_1, 6, _LITE_2),
     "feather": _arrays(8, 4, _LITE_1, 4, _LITE_2),
     "nano": _arrays(4, 2, _LITE_1, 2, _LITE_2),
+    "a2": [{"channels": 8, "head_size": 1, "kernel_size": [6] * 14 + [15, 15] + [6] * 7,
+            "dilations": _A2_BLOCK * 2 + [1, 13] + _A2_BLOCK, "activation": "leaky_relu",
+            "gated": False, "head_bias": True, "head_kernel_size": 16}],
 }
-"""Neural Amp Modeler's WaveNet sizes: two layer arrays of kernel-3 tanh layers, 4,093 samples
-of receptive field each (85 ms at 48 kHz); they differ in width (standard 16 and 8 channels,
-lite 12 and 6, feather 8 and 4, nano 4 and 2)."""
+"""Neural Amp Modeler's WaveNet sizes: standard, lite, feather and nano, two layer arrays of
+kernel-3 tanh layers, 4,093 samples of receptive field each (85 ms at 48 kHz), that differ in
+width (standard 16 and 8 channels, lite 12 and 6, feather 8 and 4, nano 4 and 2); and a2, the
+full size of NAM's A2 (``A2.nam``'s 8-channel model): one array of 23 LeakyReLU layers, kernel
+6 over dilations 1 to 239 twice, two of kernel 15 (dilations 1 and 13) and the 1-to-239 run
+again, and a 16-tap head convolution, 6,347 samples of receptive field (132 ms), 12,146
+weights."""
+
+PRESET_HEAD_SCALES = {"a2": 0.01}
+"""The head_scale of a preset where it is not NAM's default of 0.02 (A2's 0.01)."""
 
 ARRAY_KEYS = ("channels", "head_size", "kernel_size", "dilations", "activation", "gated",
               "head_bias")
@@ -100,7 +111,8 @@ class EffectConfig(Config):
     sample_rate: int = 48000
     """Samples per second of the input and output (recipes set it from the data)."""
     preset: str | None = "standard"
-    """standard, lite, feather or nano (Neural Amp Modeler's sizes); null: ``arrays``."""
+    """standard, lite, feather or nano (Neural Amp Modeler's sizes), or a2 (the full size of
+    NAM's A2: kernel sizes 6 and 15, LeakyReLU, a 16-tap head); null: ``arrays``."""
     arrays: list[dict] | None = None
     """Layer arrays, each {channels, head_size, kernel_size (one, or a list of one per
     dilation), dilations, activation (tanh, fast_tanh: NAM's rational approximation, relu,
@@ -114,8 +126,9 @@ class EffectConfig(Config):
     controls: int = 0
     """Control values (knob positions, in [0, 1] by convention) the model is conditioned on,
     constant per file; 0: none (a .nam file holds none)."""
-    head_scale: float = 0.02
-    """Gain of the last head (NAM's default keeps the untrained output small)."""
+    head_scale: float | None = None
+    """Gain of the last head (NAM's small default keeps the untrained output small); null:
+    the preset's, 0.01 for a2 and 0.02 otherwise."""
     outputs: int = 1
     """Signals out: the last layer array's head_size. 1 for an effect; a condition DSP
     (``condition_dsp``) may give several."""
@@ -128,12 +141,24 @@ class EffectConfig(Config):
     a linear head) instead of layer arrays (preset and arrays then unused); null: the
     WaveNet of ``preset`` or ``arrays``. Played and written as .nam files; training one is
     not supported yet."""
+    slimmable: list[list[int] | None] | None = None
+    """The widths each layer array may be cut to, one entry per array: a list of channel
+    counts, ascending, ending at the array's channels (NAM's slice_channels_uniform
+    allowed_channels), or null for an array kept whole; null: not slimmable. A width keeps
+    every weight's leading block (its first rows and columns), as NAM core cuts it; training
+    runs each step at the full width, the narrowest and one random width between
+    (wavedil.effect.slimmable); NAM's size knob s in [0, 1] plays each array's
+    allowed[min(floor(s n), n - 1)]. Arrays with FiLM, groups, a bottleneck, head 1x1 or a
+    prelu slope per channel cannot be cut, nor an LSTM; a condition DSP is kept whole."""
 
     def __post_init__(self) -> None:
         need = self.need
         if self.lstm is not None:
             self._check_lstm()
             self.preset, self.arrays = None, []
+            self.head_scale = 0.02 if self.head_scale is None else self.head_scale
+            need(self.slimmable is None, "slimmable", "null for an LSTM (NAM slims layer "
+                 "arrays)")
             return
         need(self.kind == "effect", "kind", "effect for EffectConfig")
         need(self.sample_rate >= 1000, "sample_rate", ">= 1000")
@@ -142,13 +167,17 @@ class EffectConfig(Config):
         need(self.arrays is not None or self.preset is not None, "arrays",
              "given when preset is null")
         need(self.controls >= 0, "controls", ">= 0")
-        need(self.head_scale == self.head_scale and abs(self.head_scale) < 1e6, "head_scale",
-             "a finite number")
         if self.arrays is None:
-            self.arrays = [dict(a, dilations=list(a["dilations"])) for a in PRESETS[self.preset]]
+            self.arrays = [dict(a, dilations=list(a["dilations"]),
+                                kernel_size=a["kernel_size"] if isinstance(a["kernel_size"], int)
+                                else list(a["kernel_size"])) for a in PRESETS[self.preset]]
         else:  # the arrays decide; the preset names them when they are one
             self.preset = next((name for name, arrays in PRESETS.items()
                                 if arrays == self.arrays), None)
+        if self.head_scale is None:
+            self.head_scale = PRESET_HEAD_SCALES.get(self.preset, 0.02)
+        need(self.head_scale == self.head_scale and abs(self.head_scale) < 1e6, "head_scale",
+             "a finite number")
         need(isinstance(self.arrays, list) and len(self.arrays) > 0, "arrays",
              "a non-empty list of layer arrays")
         condition = self.condition_channels
@@ -173,6 +202,37 @@ class EffectConfig(Config):
                  "alone)")
             need(inner.lstm is None and inner.sample_rate == self.sample_rate, "condition_dsp",
                  f"layer arrays at this model's sample_rate ({self.sample_rate})")
+            need(inner.slimmable is None, "condition_dsp", "a model without slimmable widths "
+                 "(NAM core keeps a condition DSP whole)")
+        self._check_slimmable()
+
+    def _check_slimmable(self) -> None:
+        """Each array's allowed widths: ascending, ending at its channels, and an array whose
+        weights a width cuts as leading blocks."""
+        s = self.slimmable
+        if s is None:
+            return
+        where = type(self).__name__
+        if not isinstance(s, list) or len(s) != len(self.arrays):
+            raise ConfigError(where, "slimmable", f"must be a list of one entry per layer array "
+                              f"({len(self.arrays)}), or null; got {s!r}")
+        if all(w is None for w in s):
+            raise ConfigError(where, "slimmable", "must give some array its widths (or be "
+                              f"null), got {s!r}")
+        for i, (widths, a) in enumerate(zip(s, self.arrays)):
+            if widths is None:
+                continue
+            c = a["channels"]
+            if not isinstance(widths, list) or not widths or not all(
+                    isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths) \
+                    or any(b <= w for w, b in zip(widths, widths[1:])) or widths[-1] != c:
+                raise ConfigError(where, f"slimmable[{i}]", "must be channel counts that ascend "
+                                  f"and end at arrays[{i}]'s channels ({c}), got {widths!r}")
+            cannot = unsliceable(a)
+            if cannot:
+                raise ConfigError(where, f"slimmable[{i}]", f"cannot cut arrays[{i}]: it has "
+                                  f"{', '.join(cannot)}, whose weights a narrower width does not "
+                                  "take as leading blocks")
 
     @property
     def condition_config(self) -> "EffectConfig | None":
@@ -528,4 +588,5 @@ def _swapped(c: EffectConfig, swap: tuple[str, str]) -> EffectConfig | None:
 
 
 __all__ = ["ACTIVATIONS", "EffectConfig", "EffectNet", "EffectState", "FAST_TANH", "HEAD_KEYS",
-           "PRESETS", "TANH", "fast_tanh", "head_taps", "layer_kernels", "with_tanh"]
+           "PRESET_HEAD_SCALES", "PRESETS", "TANH", "fast_tanh", "head_taps", "layer_kernels",
+           "with_tanh"]

@@ -5,7 +5,9 @@ A ``.nam`` file is JSON: ``version``, ``metadata``, ``architecture``, ``config``
 arrays, below), "LSTM" (:mod:`wavedil.effect.lstm` gives its weights' order) and
 "SlimmableContainer" (``config.submodels``: models of either kind, each with the largest
 value of NAM's size knob it plays at; :func:`from_nam`'s ``size`` picks one, and cuts a
-WaveNet whose layer arrays are ``slimmable`` to the widths it allows). A WaveNet's
+WaveNet whose layer arrays are ``slimmable`` to the widths it allows: ``EffectConfig.slimmable``,
+:mod:`wavedil.effect.slimmable`; a slimmable model is written as one or the other, see
+:func:`to_nam`). A WaveNet's
 weights are every convolution's weight (PyTorch's (out, in / groups, kernel) order, flattened:
 NAM's order for grouped convolutions too) and then its bias, in this order:
 
@@ -29,7 +31,9 @@ layer arrays and a WaveNet ``condition_dsp`` (NAM's ``wavenet_a2_max.nam`` uses 
 slimming). NAM core's ``Fasttanh`` activation is wavedil's ``fast_tanh``, both ways (NAM's
 plugin plays ``Tanh`` with it too: see ``wavedil process --tanh fast``). Refused with one line
 naming it: a post-head network (``config.head``), a condition DSP that is not a WaveNet,
-slimmable arrays with NAM's newer layers, an activation or gating mode NAM core does not know,
+slimmable arrays whose weights a width does not cut as leading blocks (FiLM, groups, a
+bottleneck, head 1x1: :func:`wavedil.effect.layer.unsliceable`), an activation or gating mode
+NAM core does not know,
 and groups that do not divide a convolution's channels.
 """
 
@@ -47,8 +51,9 @@ from typing import Any
 import torch
 
 from .activations import PARAMETERS, activation_name
-from .layer import FILM_POSITIONS, LayerSpec, layer_specs, torch_only
+from .layer import FILM_POSITIONS, LayerSpec, layer_specs
 from .model import EffectConfig, EffectNet, head_taps, layer_kernels
+from .slimmable import at_size, breakpoints, cut, width_choices
 
 NAM_VERSION = "0.7.0"
 """The .nam model format version written."""
@@ -124,12 +129,60 @@ def _metadata(metadata: dict | None) -> dict:
     return meta
 
 
-def to_nam(model: EffectNet, metadata: dict | None = None) -> dict:
-    """The .nam JSON of ``model`` (no controls: a .nam model reads the input alone)."""
+def to_nam(model: EffectNet, metadata: dict | None = None,
+           container: bool | None = None) -> dict:
+    """The .nam JSON of ``model`` (no controls: a .nam model reads the input alone). A
+    slimmable model (``config.slimmable``) is written as NAM's slimmable WaveNet (its layer
+    arrays' ``slimmable``: slice_channels_uniform with their allowed_channels; NAM core plays
+    it at any size, NAM's package where it has one layer array), or, where NAM core does not
+    slim its layout (a head convolution of more than one tap: A2's), as a SlimmableContainer
+    of its widths (:func:`container_of_widths`). ``container``: True writes the container
+    for any slimmable model, False refuses to where NAM core cannot slim it; None chooses."""
     c = model.config
     if c.controls:
         raise ValueError(f"export --format nam: the model has {c.controls} controls, and a .nam "
-                         "model reads the input signal alone")
+                         "model reads the input signal alone (export one setting with --control)")
+    if c.slimmable is None and container:
+        raise ValueError("a SlimmableContainer holds a slimmable model's widths; this model is "
+                         "not slimmable (config.slimmable is null)")
+    if c.slimmable is not None:
+        taps = [(i, head_taps(a)[0]) for i, a in enumerate(c.arrays) if head_taps(a)[0] != 1]
+        if container or (container is None and taps):
+            return container_of_widths(model, metadata)
+        if taps:
+            i, k = taps[0]
+            raise ValueError(f"NAM core slims layer arrays with 1x1 heads only; arrays[{i}]'s "
+                             f"head has {k} taps (write a SlimmableContainer of its widths)")
+    return _wavenet_json(model, metadata, c.slimmable)
+
+
+def container_of_widths(model: EffectNet, metadata: dict | None = None) -> dict:
+    """A slimmable model as NAM's SlimmableContainer: the model at each width NAM's size knob
+    plays (:func:`wavedil.effect.slimmable.width_choices`, narrowest first), each cut to its
+    weights' leading blocks, with the size up to which it plays (the next breakpoint, 1.0
+    for the full widths), so that NAM core's size knob plays what the slimmable model plays
+    at every size. :func:`from_nam` reads such a container back into the slimmable model."""
+    c = model.config
+    limits = [*breakpoints(c), 1.0]
+    subs = [{"max_value": v, "model": _wavenet_json(cut(model, w), metadata, None)}
+            for v, w in zip(limits, width_choices(c))]
+    return {"version": NAM_VERSION, "metadata": _metadata(metadata),
+            "architecture": "SlimmableContainer", "config": {"submodels": subs}, "weights": [],
+            "sample_rate": c.sample_rate}
+
+
+def _slim_json(widths: list[int] | None) -> dict | None:
+    """A layer array's ``slimmable`` field: NAM's slice_channels_uniform, or None."""
+    if widths is None:
+        return None
+    return {"method": "slice_channels_uniform", "kwargs": {"allowed_channels": list(widths)}}
+
+
+def _wavenet_json(model: EffectNet, metadata: dict | None,
+                  slimmable: list[list[int] | None] | None) -> dict:
+    """The .nam JSON of an LSTM, or of layer arrays with the allowed widths ``slimmable``
+    (None: not slimmable)."""
+    c = model.config
     if model.lstm is not None:
         weights = torch.cat([t.detach().float().reshape(-1).cpu()
                              for t in model.lstm.nam_tensors()])
@@ -148,7 +201,7 @@ def to_nam(model: EffectNet, metadata: dict | None = None) -> dict:
             "channels": spec["channels"], "kernel_sizes": layer_kernels(spec),
             "dilations": list(spec["dilations"]),
             **_layers_json(layer_specs(spec, c.condition_channels)),
-            "slimmable": None,
+            "slimmable": _slim_json(slimmable[len(layers)] if slimmable else None),
         })
         inp = spec["channels"]
     weights = torch.cat([t.detach().float().reshape(-1).cpu() for t in _tensors(model)])
@@ -160,10 +213,11 @@ def to_nam(model: EffectNet, metadata: dict | None = None) -> dict:
             "sample_rate": c.sample_rate}
 
 
-def save_nam(model: EffectNet, path: str | Path, metadata: dict | None = None) -> Path:
-    """Write ``model`` as a .nam file (whole or not at all)."""
+def save_nam(model: EffectNet, path: str | Path, metadata: dict | None = None,
+             container: bool | None = None) -> Path:
+    """Write ``model`` as a .nam file (whole or not at all; ``container``: :func:`to_nam`)."""
     path = Path(path)
-    data = json.dumps(to_nam(model, metadata))
+    data = json.dumps(to_nam(model, metadata, container))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
@@ -370,7 +424,10 @@ def from_nam(data: Any, where: str = ".nam", size: float = 1.0,
     [0, 1] is NAM's size knob (1.0, the default: the full size): a SlimmableContainer plays
     the first submodel whose ``max_value`` exceeds it, and a WaveNet with slimmable layer
     arrays each array's ``allowed_channels[floor(size * count)]`` (the last at 1.0), its
-    weights' leading blocks, as NAM core cuts them. A WaveNet's ``condition_dsp`` (a model of
+    weights' leading blocks, as NAM core cuts them. At its full widths a slimmable WaveNet
+    keeps its allowed widths (``config.slimmable``: written back, the same file), and so does
+    a container of one model's widths as :func:`to_nam` writes it; a narrower width is a plain
+    model. A WaveNet's ``condition_dsp`` (a model of
     layer arrays run over the input first, whose outputs the layers read as their condition)
     is read too; ``nested``: this is one, whose outputs may be several."""
     if not isinstance(size, (int, float)) or isinstance(size, bool) or not 0.0 <= size <= 1.0:
@@ -406,11 +463,14 @@ def from_nam(data: Any, where: str = ".nam", size: float = 1.0,
         arrays.append(_array_spec(i, lc, inp, where, inner.config.outputs if inner else 1))
         inp = arrays[-1]["channels"]
     head_scale = cfg.get("head_scale", 1.0)
+    widths = [_allowed(i, lc, a["channels"], where)
+              for i, (lc, a) in enumerate(zip(cfg["layers"], arrays))]
     try:
         config = EffectConfig(sample_rate=_rate(data, where), preset=None, arrays=arrays,
                               head_scale=float(head_scale),
                               outputs=arrays[-1]["head_size"] if nested else 1,
-                              condition_dsp=asdict(inner.config) if inner else None)
+                              condition_dsp=asdict(inner.config) if inner else None,
+                              slimmable=widths if any(w is not None for w in widths) else None)
     except (ValueError, TypeError) as e:
         raise _fail(where, str(e)) from None
     weights = _weights(data, where)
@@ -428,16 +488,7 @@ def from_nam(data: Any, where: str = ".nam", size: float = 1.0,
     model.config.head_scale = float(weights[-1])  # as written: a file read and written keeps it
     if inner is not None:
         model.condition_dsp.load_state_dict(inner.state_dict())
-    widths = [_allowed(i, lc, a["channels"], where)
-              for i, (lc, a) in enumerate(zip(cfg["layers"], arrays))]
-    for i, (w, a) in enumerate(zip(widths, arrays)):
-        if w is not None and torch_only(a):
-            raise _fail(where, f"config.layers[{i}] is slimmable and uses "
-                        f"{', '.join(torch_only(a))}; slimming those is not supported")
-    if any(w is not None for w in widths):
-        model = _slimmed(model, [w[min(int(size * len(w)), len(w) - 1)] if w else a["channels"]
-                                 for w, a in zip(widths, arrays)])
-    return model.eval()
+    return at_size(model, size).eval()
 
 
 def _allowed(i: int, lc: dict, channels: int, where: str) -> list[int] | None:
@@ -457,23 +508,6 @@ def _allowed(i: int, lc: dict, channels: int, where: str) -> list[int] | None:
         raise NamFormatError(f"{at}: allowed_channels must ascend and end at the array's "
                              f"channels ({channels}), got {allowed!r}")
     return allowed
-
-
-def _slimmed(model: EffectNet, widths: list[int]) -> EffectNet:
-    """``model`` cut to ``widths`` channels per layer array, as NAM's slimmable WaveNet cuts
-    it: every weight's leading block (its first rows and columns), each array's head the next
-    array's width."""
-    arrays = [dict(a, channels=w, head_size=widths[i + 1] if i + 1 < len(widths)
-                   else a["head_size"]) for i, (a, w) in enumerate(zip(model.config.arrays, widths))]
-    if arrays == model.config.arrays:
-        return model
-    slim = EffectNet(replace(model.config, preset=None, arrays=arrays))
-    with torch.no_grad():
-        for small, full in zip(_tensors(slim), _tensors(model)):
-            small.copy_(full[tuple(slice(0, n) for n in small.shape)])
-    if model.condition_dsp is not None:  # kept whole, as NAM core rebuilds it
-        slim.condition_dsp.load_state_dict(model.condition_dsp.state_dict())
-    return slim
 
 
 def _weights(data: dict, where: str) -> list:
@@ -520,7 +554,8 @@ def _lstm(data: dict, where: str) -> EffectNet:
 
 def _container(data: dict, where: str, size: float) -> EffectNet:
     """A SlimmableContainer: submodels [{max_value, model}] by ascending max_value, the last
-    at least 1, one sample rate; the one for ``size``."""
+    at least 1, one sample rate; the one for ``size`` (a container of one model's widths: that
+    model cut to the submodel's widths, slimmable at its full widths)."""
     subs = data["config"].get("submodels") if isinstance(data["config"], dict) else None
     if not isinstance(subs, list) or not subs or not all(
             isinstance(m, dict) and isinstance(m.get("model"), dict)
@@ -541,9 +576,43 @@ def _container(data: dict, where: str, size: float) -> EffectNet:
         raise _fail(where, f"submodels disagree in sample rate: submodel {i} at {a:g} Hz, "
                     f"submodel {j} at {b:g} Hz")
     index = next((i for i, limit in enumerate(limits) if size < limit), len(subs) - 1)
-    sub = dict(subs[index]["model"])
-    sub.setdefault("sample_rate", data.get("sample_rate"))
-    return from_nam(sub, f"{where}: submodel {index} (max_value {limits[index]:g})")
+    models = [dict(m["model"]) for m in subs]
+    for m in models:
+        m.setdefault("sample_rate", data.get("sample_rate"))
+    whole = _widths_of_one(models, limits)
+    if whole is not None:  # the submodel for size, as the slimmable model cuts it
+        return cut(whole, width_choices(whole.config)[index])
+    return from_nam(models[index], f"{where}: submodel {index} (max_value {limits[index]:g})")
+
+
+def _widths_of_one(models: list[dict], limits: list[float]) -> EffectNet | None:
+    """The slimmable model a SlimmableContainer holds where it is one model's widths, as
+    :func:`container_of_widths` writes them (every submodel a WaveNet, each the last one cut
+    to its widths, weight for weight, at the sizes the widths' breakpoints give), with its
+    allowed widths; None for any other container (NAM's A2.nam: two models trained apart)."""
+    if len(models) < 2 or any(m.get("architecture") != "WaveNet" for m in models):
+        return None
+    try:
+        read = [from_nam(m) for m in models]
+        full = read[-1]
+        widths = [[a["channels"] for a in m.config.arrays] for m in read]
+        if full.config.slimmable is not None or any(len(w) != len(widths[-1]) for w in widths):
+            return None
+        allowed = [sorted({w[i] for w in widths}) for i in range(len(widths[-1]))]
+        config = replace(full.config, slimmable=[a if len(a) > 1 else None for a in allowed])
+    except ValueError:
+        return None
+    if width_choices(config) != widths or [*breakpoints(config), 1.0] != limits:
+        return None
+    whole = EffectNet(config)
+    whole.load_state_dict(full.state_dict())
+    for w, m in zip(widths, read):
+        small = cut(whole, w)
+        theirs = m.state_dict()
+        if replace(small.config, slimmable=None) != m.config or any(
+                not torch.equal(v, theirs[k]) for k, v in small.state_dict().items()):
+            return None
+    return whole.eval()
 
 
 def load_nam(path: str | Path, size: float = 1.0) -> EffectNet:
@@ -559,5 +628,5 @@ def load_nam(path: str | Path, size: float = 1.0) -> EffectNet:
     return from_nam(data, str(path), size)
 
 
-__all__ = ["ARCHITECTURES", "NAM_ACTIVATIONS", "NAM_VERSION", "NamFormatError", "from_nam", "load_nam",
-           "save_nam", "to_nam"]
+__all__ = ["ARCHITECTURES", "NAM_ACTIVATIONS", "NAM_VERSION", "NamFormatError",
+           "container_of_widths", "from_nam", "load_nam", "save_nam", "to_nam"]

@@ -1,7 +1,8 @@
 """The training objectives: teacher-forced negative log-likelihood of a batch of crops for a
 WaveNet, the multi-resolution STFT loss of the whole crops for a harmonic-plus-noise vocoder,
-the error-to-signal ratio (with pre-emphasis) plus an STFT term for an effect model, and
-:class:`Objective`, which picks one for a model config and says how to report it."""
+the error-to-signal ratio (with pre-emphasis) plus an STFT term for an effect model (at
+several widths for a slimmable one), and :class:`Objective`, which picks one for a model
+config and says how to report it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 from ..nn.heads import LN2
 from ..families import family_of
 from ..dsp.lpc import pre_emphasis
+from ..effect.slimmable import narrow, sandwich, shell
 from ..wavenet.model import WaveNet
 from .chunked_stack import ChunkedStack
 from .spectral import FFT_SIZES, multi_resolution_stft_loss
@@ -77,23 +79,30 @@ def esr(est: torch.Tensor, target: torch.Tensor, eps: float = 1e-10) -> torch.Te
     return (target - est).pow(2).sum() / (target.pow(2).sum() + eps)
 
 
-def batch_effect_output(model: torch.nn.Module, batch: dict[str, torch.Tensor]
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
+def batch_effect_output(model: torch.nn.Module, batch: dict[str, torch.Tensor],
+                        widths: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """An effect model's output for the last ``crop`` samples of each crop (those with their
-    whole receptive field in the crop) and the matching targets: two (B, crop) tensors."""
+    whole receptive field in the crop) and the matching targets: two (B, crop) tensors.
+    ``widths``: a slimmable model's output at those widths, its weights' leading blocks
+    (:func:`wavedil.effect.slimmable.narrow`); None: the full model."""
     net = model.module if hasattr(model, "module") else model
     controls = batch["controls"] if net.config.controls else None
-    est = model(batch["input"], controls, valid=True)  # (B, crop)
+    if widths is None or widths == [a["channels"] for a in net.config.arrays]:
+        est = model(batch["input"], controls, valid=True)  # (B, crop)
+    else:
+        est = narrow(net, shell(net.config, widths), batch["input"], controls, valid=True)
     return est, batch["target"][:, -est.shape[-1]:]
 
 
 def batch_effect_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor],
                       pre_emphasis_coeff: float, stft_weight: float,
-                      sizes: tuple[int, ...] = FFT_SIZES) -> torch.Tensor:
+                      sizes: tuple[int, ...] = FFT_SIZES,
+                      widths: list[int] | None = None) -> torch.Tensor:
     """ESR of the pre-emphasised output (Wright and Valimaki 2019: the first-order high-pass
     1 - c z^-1 weights the error towards the frequencies one hears) plus ``stft_weight``
-    times the multi-resolution STFT loss (FFT ``sizes``)."""
-    est, target = batch_effect_output(model, batch)
+    times the multi-resolution STFT loss (FFT ``sizes``); ``widths``: of a slimmable model's
+    output at those widths (:func:`batch_effect_output`)."""
+    est, target = batch_effect_output(model, batch, widths)
     loss = esr(pre_emphasis(est, pre_emphasis_coeff), pre_emphasis(target, pre_emphasis_coeff))
     sizes = tuple(n for n in sizes if n <= est.shape[-1])  # a short crop drops the longest
     if stft_weight and sizes:
@@ -187,7 +196,10 @@ class SpectralObjective(Objective):
 @dataclass
 class EffectObjective(Objective):
     """An effect's: ESR of the pre-emphasised output plus an STFT term; validated on plain ESR
-    (the figure NAM users compare)."""
+    of the full model (the figure NAM users compare). A slimmable model's loss is the mean of
+    that loss at each of the step's widths by the sandwich rule (the full widths, the
+    narrowest and one random width between: :func:`wavedil.effect.slimmable.sandwich`), all
+    one set of weights."""
 
     pre_emphasis: float = 0.0
     """The pre-emphasis coefficient (train.esr_pre_emphasis)."""
@@ -200,8 +212,14 @@ class EffectObjective(Objective):
         return cls(crop, key, tuple(train.stft_sizes), train.esr_pre_emphasis, train.stft_weight)
 
     def loss(self, model, batch, config=None, input_noise=0.0, generator=None):
-        return batch_effect_loss(model, batch, self.pre_emphasis, self.stft_weight,
-                                 self.stft_sizes)
+        net = model.module if hasattr(model, "module") else model
+        if net.config.slimmable is None:
+            return batch_effect_loss(model, batch, self.pre_emphasis, self.stft_weight,
+                                     self.stft_sizes)
+        losses = [batch_effect_loss(model, batch, self.pre_emphasis, self.stft_weight,
+                                    self.stft_sizes, widths)
+                  for widths in sandwich(net.config, generator)]
+        return torch.stack(losses).mean()
 
     def validation_loss(self, model, batch, generator=None):
         return esr(*batch_effect_output(model, batch))
