@@ -12,7 +12,8 @@ from the ``.nam`` file NAM's own export writes, which wavedil reads exactly).
 
     pip install -e '.[nam]'
     python benchmarks/effect_training.py [--minutes 1,2,5,10,20] [--threads 2] \\
-        [--out runs/effect-training] [--skip-training] [--json out.json] [--write-docs]
+        [--out runs/effect-training] [--recipe recipes/effect_amp.yaml] [--skip-training] \\
+        [--json out.json] [--write-docs]
 
 NAM runs as a user runs ``nam-full``: its WaveNet with NAM's standard layout, its trainer's
 defaults for loss, optimiser and schedule (read from the installed package: MSE plus 5e-4 x
@@ -36,7 +37,9 @@ exports), NAM by its export at the first step after it.
 Throughput counts output samples with loss (batch x crop) per second of training, validation
 included. The issue's targets are printed beside the figures, not asserted. Run folders go
 under ``--out`` (``nam/``, ``wavedil/``, ``data/``); ``--skip-training`` re-scores them.
-``--write-docs`` writes the table into docs/results/effects.md, block ``training``
+``--recipe recipes/effect_amp.yaml`` trains both on the harder embedded amp instead.
+``--write-docs`` writes the table into docs/results/effects.md, block ``training`` (for
+another recipe ``training-`` and its name)
 (``benchmarks/docs_page.py``: with this command, the date, the commit and the CPU).
 """
 
@@ -188,11 +191,13 @@ def train_nam(recipe: Recipe, out: Path, marks_s: list[float], threads: int) -> 
         full._create_callbacks = made
 
 
-def step_seconds(marks_s: list[float], threads: int, steps: int = 5) -> float:
+def step_seconds(marks_s: list[float], threads: int, steps: int = 5,
+                 recipe: Path = RECIPE) -> float:
     """Seconds per training step of wavedil on this machine now: the mean of ``steps`` steps
     of the recipe after two warm-up steps, in a scratch run folder."""
     with tempfile.TemporaryDirectory() as scratch:
-        trainer = Trainer(wavedil_recipe(Path(scratch), marks_s, threads, 1000000, 1000000),
+        trainer = Trainer(wavedil_recipe(Path(scratch), marks_s, threads, 1000000, 1000000,
+                                         recipe),
                           echo=lambda message: None)
         for i in range(2 + steps):
             if i == 2:
@@ -202,25 +207,26 @@ def step_seconds(marks_s: list[float], threads: int, steps: int = 5) -> float:
         return (time.perf_counter() - start) / steps
 
 
-def train_wavedil(out: Path, marks_s: list[float], threads: int, steps: int, every: int) -> None:
+def train_wavedil(out: Path, marks_s: list[float], threads: int, steps: int, every: int,
+                  recipe: Path = RECIPE) -> None:
     """``wavedil train`` of the recipe, stopped by ``train.minutes`` at the last mark. Its
     schedule runs over ``steps`` and it checkpoints every ``every`` steps; 0 for either: from
     the pace of a few steps timed first (the schedule ends at the last mark, a checkpoint
     every CHECKPOINT_SECONDS)."""
     if not steps or not every:
-        pace = step_seconds(marks_s, threads)
+        pace = step_seconds(marks_s, threads, recipe=recipe)
         steps = steps or max(1, int(marks_s[-1] / pace))
         every = every or max(1, round(CHECKPOINT_SECONDS / pace))
         print(f"wavedil: {pace:.3f} s per step timed: schedule over {steps} steps, a "
               f"checkpoint every {every}", flush=True)
-    train(wavedil_recipe(out, marks_s, threads, steps, every), force=True)
+    train(wavedil_recipe(out, marks_s, threads, steps, every, recipe), force=True)
 
 
-def wavedil_recipe(out: Path, marks_s: list[float], threads: int, steps: int, every: int
-                   ) -> Recipe:
+def wavedil_recipe(out: Path, marks_s: list[float], threads: int, steps: int, every: int,
+                   recipe: Path = RECIPE) -> Recipe:
     """The recipe as this benchmark runs it: on the CPU's ``threads`` (``train.threads`` sets
     torch's), stopped at the last mark, its schedule over ``steps``, every checkpoint kept."""
-    return load_recipe(RECIPE, [f"train.minutes={marks_s[-1] / 60!r}", f"train.steps={steps}",
+    return load_recipe(recipe, [f"train.minutes={marks_s[-1] / 60!r}", f"train.steps={steps}",
                                 f"train.threads={threads}", "train.device=cpu",
                                 f"train.checkpoint_every={every}", "train.keep_last=1000000",
                                 f"train.run_dir={out / 'wavedil'}"])
@@ -387,6 +393,9 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=0,
                     help=f"wavedil's steps between checkpoints; 0: about every "
                          f"{CHECKPOINT_SECONDS:g} s at its timed pace")
+    ap.add_argument("--recipe", type=Path, default=RECIPE,
+                    help="wavedil's effect recipe, whose pair and model both train on "
+                         "(recipes/effect_amp.yaml: the harder embedded amp)")
     ap.add_argument("--skip-training", action="store_true",
                     help="score the runs already under --out")
     ap.add_argument("--json", default=None, help="also write the figures here")
@@ -403,13 +412,13 @@ def main() -> None:
         raise SystemExit(f"--minutes: comma-separated numbers, got {args.minutes!r}") from None
     if not marks_s or marks_s[0] <= 0:
         raise SystemExit(f"--minutes: positive numbers, got {args.minutes!r}")
-    recipe = wavedil_recipe(args.out, marks_s, args.threads, 1, 1)  # its data and model
+    recipe = wavedil_recipe(args.out, marks_s, args.threads, 1, 1, args.recipe)  # its data, model
     if not args.skip_training:
         write_pair(recipe, args.out / "data")
         print(f"NAM's trainer, {marks_s[-1] / 60:g} min, {args.threads} threads", flush=True)
         train_nam(recipe, args.out, marks_s, args.threads)
         print(f"wavedil, {marks_s[-1] / 60:g} min, {args.threads} threads", flush=True)
-        train_wavedil(args.out, marks_s, args.threads, args.steps, args.every)
+        train_wavedil(args.out, marks_s, args.threads, args.steps, args.every, args.recipe)
     torch.set_num_threads(args.threads)
     f = figures(args.out, recipe, marks_s)
     nam_config = nam_configs(recipe, args.out / "data")[1]
@@ -418,14 +427,15 @@ def main() -> None:
              "NAM's trainer: " + json.dumps({k: nam_config[k] for k in
                                              ("loss", "optimizer", "lr_scheduler")})
              + f", batch {NAM_BATCH} x {NAM_NY}",
-             f"wavedil: {RECIPE.relative_to(ROOT)}, schedule over "
+             f"wavedil: {args.recipe.resolve().relative_to(ROOT)}, schedule over "
              f"{f['wavedil_schedule_steps']} steps, a checkpoint every "
              f"{f['wavedil_checkpoint_every']} steps",
              *summary(f, marks_s)]
     lines = table(f)
     print("\n" + "\n".join(lines) + "\n\n" + "\n".join(notes))
     if args.write_docs:
-        docs_page.record("effects.md", "training", lines, notes)
+        name = "training" if args.recipe.resolve() == RECIPE else f"training-{args.recipe.stem}"
+        docs_page.record("effects.md", name, lines, notes)
     if args.json:
         with open(args.json, "w") as fp:
             json.dump({"marks_s": marks_s, "threads": args.threads, **f}, fp, indent=1)

@@ -524,6 +524,9 @@ def export(
                                             "without .pt, plus -torchscript or -onnx); for "
                                             "nam a file (default: the checkpoint's, .nam)"),
     force: bool = typer.Option(False, "--force", help="overwrite existing exported files"),
+    control: list[float] = typer.Option([], "--control", help="an effect knob model's control "
+                                        "value, once per control, in order: the file plays "
+                                        "that setting (a .nam file holds no controls)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Export a checkpoint for inference without wavedil: the full-sequence model, a step
@@ -532,6 +535,8 @@ def export(
     Example: wavedil export runs/quickstart/best.pt --format onnx -o quickstart-onnx
 
     Example: wavedil export runs/effect_quickstart/best.pt --format nam -o pedal.nam
+
+    Example: wavedil export runs/effect_knob/best.pt --format nam --control 0.5 -o amp-5.nam
     """
     from .export import export as run_export
 
@@ -547,7 +552,7 @@ def export(
         base = Path(checkpoint.name) if shipped else checkpoint
         out = (base.with_suffix(".nam") if fmt == "nam" else base.with_name(f"{base.stem}-{fmt}"))
     with _user_errors():
-        files = run_export(checkpoint, fmt, out, force=force)
+        files = run_export(checkpoint, fmt, out, force=force, controls=list(control) or None)
     if as_json:
         print(json.dumps({"format": fmt, "out": str(out), "files": [str(f) for f in files]}))
         return
@@ -628,8 +633,9 @@ def import_nam(
                                     "or SlimmableContainer"),
     out: Optional[Path] = typer.Option(None, "--out", "-o",
                                        help="wavedil checkpoint to write (default: FILE.pt)"),
-    size: float = typer.Option(1.0, "--size", help="a SlimmableContainer's model, in [0, 1] "
-                               "(default: the full size)"),
+    size: float = typer.Option(1.0, "--size", help="the width of a slimmable file (a "
+                               "SlimmableContainer or slimmable WaveNet) to keep, in [0, 1] as "
+                               "NAM's size knob (default: the full size, which stays slimmable)"),
     force: bool = typer.Option(False, "--force", help="overwrite OUT"),
 ) -> None:
     """Convert a .nam model into a wavedil checkpoint (wavedil process, info and export

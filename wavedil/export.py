@@ -5,6 +5,7 @@ Modeler ``.nam`` file (``wavedil.effect.nam``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from torch import nn
@@ -17,13 +18,15 @@ FORMATS = ("torchscript", "onnx", "nam")
 
 
 def export(checkpoint_or_model: str | Path | nn.Module, fmt: str, out: str | Path,
-           force: bool = False) -> list[Path]:
+           force: bool = False, controls: Sequence[float] | None = None) -> list[Path]:
     """Write a checkpoint (or a model) in ``fmt`` to ``out`` (a folder for torchscript and
-    onnx, a .nam file for nam) and return the files written.
+    onnx, a .nam file for nam) and return the files written. ``controls``: an effect knob
+    model's control values, folded into its weights (``wavedil.effect.knobs``), so that the
+    file plays that setting and reads the input alone.
 
     Raises ValueError for an unknown format, one the model's family does not export to, a
-    missing or unreadable checkpoint, missing ONNX packages, or files that exist already
-    (unless ``force``).
+    missing or unreadable checkpoint, missing ONNX packages, controls a model does not take,
+    or files that exist already (unless ``force``).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -39,6 +42,14 @@ def export(checkpoint_or_model: str | Path | nn.Module, fmt: str, out: str | Pat
                         Path(checkpoint_or_model).stem, sample_rate=loaded.sample_rate,
                         features=feature_settings(loaded.data))
     family = family_of(model)
+    if controls:
+        if family.kind != "effect":
+            raise ValueError(f"export --control: a model of kind {family.kind} has no controls")
+        from .effect.knobs import fix_controls
+
+        model = fix_controls(model, controls)
+        values = ", ".join(f"{v:g}" for v in controls)
+        settings["name"] = f"{settings.get('name') or 'model'} (controls {values})"
     if fmt not in family.exports:
         can = ", ".join(family.exports) or "no format yet"
         raise ValueError(f"export --format {fmt}: a model of kind {family.kind} exports to "

@@ -6,9 +6,15 @@ and cropped for training.
 
 A pair is an input file and a target file of the same rate and length (a re-amped recording:
 the dry signal, then the device's output), or the embedded pair: the plucked-string corpus at
-levels from -20 to 0 dB through :func:`wavedil.effect.reference.reference_effect`.
-Folders of pairs match files by their path below each folder; ``pairs`` lists them one by one,
-each with its control values (knob positions) for a model with ``controls``.
+levels from -20 to 0 dB through a device of :mod:`wavedil.effect.reference` (the same input at
+each of ``embedded_knobs`` for a knob model). Folders of pairs match files by their path below
+each folder; ``pairs`` lists them one by one, each with its control values (knob positions)
+for a model with ``controls``.
+
+A held-out pair (``heldout`` in ``pairs``; each of ``heldout_knobs``) is never trained on: a
+recorded one is validation from end to end; an embedded one, whose input the trained pairs
+share, gives only its validation tail, so that it is validated on input and setting both
+unseen.
 
 Latency: a device or an interface delays its output. The lag of the target behind the input
 is measured per pair by cross-correlation (a lag beyond +-max_latency samples is an error; or set with
@@ -33,7 +39,7 @@ import torch
 from ..data.corpus import make_corpus
 from ..data.files import discover
 from .data_config import EMBEDDED, PairedDataConfig
-from .reference import reference_effect
+from .reference import REFERENCES
 
 LATENCY_MARGIN = 8
 """Samples of a measured lag left in place (see the module docstring)."""
@@ -135,20 +141,36 @@ def _read(path: Path, rate: int) -> np.ndarray:
     return wave
 
 
-def _pair_list(cfg: PairedDataConfig) -> list[tuple[Path, Path, list[float]]]:
+def _pair_list(cfg: PairedDataConfig) -> list[tuple[Path, Path, list[float], bool]]:
+    """(input, target, control values, held out) of each recorded pair."""
     if cfg.pairs is not None:
         return [(Path(p["input"]).expanduser(), Path(p["target"]).expanduser(),
-                 [float(v) for v in p.get("controls", [])]) for p in cfg.pairs]
+                 [float(v) for v in p.get("controls", [])], bool(p.get("heldout", False)))
+                for p in cfg.pairs]
     src, dst = Path(cfg.input).expanduser(), Path(cfg.target).expanduser()
     if src.is_dir():
         if not dst.is_dir():
             raise ValueError(f"data.target {str(dst)!r} must be a folder when data.input is one")
-        return [(f, dst / f.relative_to(src), []) for f in discover(src)]
-    return [(src, dst, [])]
+        return [(f, dst / f.relative_to(src), [], False) for f in discover(src)]
+    return [(src, dst, [], False)]
 
 
-def _embedded_pair(cfg: PairedDataConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The corpus notes at seeded levels from -20 to 0 dB, 50 ms apart, and their output."""
+def _embedded_pairs(cfg: PairedDataConfig) -> list[tuple[str, np.ndarray, np.ndarray,
+                                                         list[float], bool]]:
+    """(name, input, target, control values, held out) of each embedded pair: the input
+    through ``embedded_effect`` at each knob position (one pair at ``embedded_knob`` without
+    ``embedded_knobs``)."""
+    x, device = embedded_input(cfg), REFERENCES[cfg.embedded_effect]
+    if cfg.embedded_knobs is None:
+        return [("embedded", x, device(x, cfg.sample_rate, cfg.embedded_knob), [], False)]
+    return [(f"embedded {cfg.embedded_effect} knob {k:g}", x, device(x, cfg.sample_rate, k),
+             [float(k)], held) for knobs, held in ((cfg.embedded_knobs, False),
+                                                   (cfg.heldout_knobs, True)) for k in knobs]
+
+
+def embedded_input(cfg: PairedDataConfig) -> np.ndarray:
+    """The embedded pairs' input: the corpus notes at seeded levels from -20 to 0 dB, 50 ms
+    apart."""
     items = make_corpus(Path(cfg.cache_dir) / f"corpus-{cfg.sample_rate}", cfg.sample_rate,
                         takes=cfg.embedded_takes)
     rng = np.random.default_rng(cfg.seed)
@@ -159,8 +181,8 @@ def _embedded_pair(cfg: PairedDataConfig) -> tuple[np.ndarray, np.ndarray]:
         peak = float(np.abs(note).max()) or 1.0
         parts += [note / peak * 10 ** (rng.uniform(-20.0, 0.0) / 20.0), gap]
     order = rng.permutation(len(parts) // 2)  # mix timbres and pitches along the signal
-    x = np.concatenate([np.concatenate(parts[2 * i:2 * i + 2]) for i in order]).astype(np.float32)
-    return x, reference_effect(x, cfg.sample_rate)
+    return np.concatenate([np.concatenate(parts[2 * i:2 * i + 2])
+                           for i in order]).astype(np.float32)
 
 
 def prepare_pairs(cfg: PairedDataConfig, receptive_field: int, controls: int = 0) -> PairedData:
@@ -169,11 +191,10 @@ def prepare_pairs(cfg: PairedDataConfig, receptive_field: int, controls: int = 0
     if receptive_field < 1:
         raise ValueError(f"prepare_pairs: receptive_field must be >= 1, got {receptive_field}")
     if cfg.embedded:
-        x, y = _embedded_pair(cfg)
-        pairs = [("embedded", x, y, [])]
+        pairs = _embedded_pairs(cfg)
     else:
         pairs = []
-        for src, dst, knobs in _pair_list(cfg):
+        for src, dst, knobs, held in _pair_list(cfg):
             x, y = _read(src, cfg.sample_rate), _read(dst, cfg.sample_rate)
             if x.size != y.size:
                 raise ValueError(f"{dst}: {y.size} samples, but its input {src} has {x.size}; "
@@ -182,14 +203,14 @@ def prepare_pairs(cfg: PairedDataConfig, receptive_field: int, controls: int = 0
                 raise ValueError(f"{dst}: the target is silent")
             if not np.abs(x).max() > 0:
                 raise ValueError(f"{src}: the input is silent")
-            pairs.append((str(src), x, y, knobs))
-    for name, _, _, knobs in pairs:
+            pairs.append((str(src), x, y, knobs, held))
+    for name, _, _, knobs, _ in pairs:
         if len(knobs) != controls:
             raise ValueError(f"{name}: {len(knobs)} control values, but the model has "
                              f"model.controls = {controls}")
     inputs, targets, bounds, paths, knob_rows, train, validation = [], [], [], [], [], [], []
     latencies, offset = {}, 0
-    for name, x, y, knobs in pairs:
+    for name, x, y, knobs, held in pairs:
         if cfg.latency is not None or cfg.embedded:
             lag = cfg.latency or 0
         else:
@@ -205,9 +226,9 @@ def prepare_pairs(cfg: PairedDataConfig, receptive_field: int, controls: int = 0
         elif lag < 0:
             x, y = x[-lag:], y[:lag]
         n = x.size
-        n_val = int(round(n * cfg.validation_fraction))
+        n_val = n if held and not cfg.embedded else int(round(n * cfg.validation_fraction))
         for part, (a, b) in (("train", (0, n - n_val)), ("validation", (n - n_val, n))):
-            if b - a < 1:
+            if b - a < 1 or (held and part == "train"):
                 continue
             (train if part == "train" else validation).append(len(bounds))
             bounds.append((offset, offset + b - a))
@@ -225,4 +246,5 @@ def prepare_pairs(cfg: PairedDataConfig, receptive_field: int, controls: int = 0
         torch.tensor(bounds, dtype=torch.long), paths, train, validation, latencies)
 
 
-__all__ = ["EMBEDDED", "PairedData", "PairedDataConfig", "measure_latency", "prepare_pairs"]
+__all__ = ["EMBEDDED", "PairedData", "PairedDataConfig", "embedded_input", "measure_latency",
+           "prepare_pairs"]

@@ -209,9 +209,12 @@ def check_effect(recipe: Recipe) -> None:
         need("data", counts == {model.controls}, "pairs",
              f"pairs with model.controls ({model.controls}) control values each",
              sorted(counts))
+    elif data.embedded and data.embedded_knobs is not None:
+        need("model", model.controls == 1, "controls",
+             "1 with data.embedded_knobs (the embedded device's one knob)", model.controls)
     else:
-        need("model", model.controls == 0, "controls",
-             "0 unless data.pairs gives each pair its control values", model.controls)
+        need("model", model.controls == 0, "controls", "0 unless data.pairs gives each pair its "
+             "control values (or data.embedded_knobs the embedded device's)", model.controls)
 
 
 def _check_frames(recipe: Recipe) -> None:
