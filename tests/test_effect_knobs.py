@@ -120,3 +120,49 @@ def test_recorded_held_out_pair_is_validation_from_end_to_end(tmp_path):
     assert sum(data.clip_length(i) for i in held) == RATE
     with pytest.raises(ConfigError, match="at least one pair that is not heldout"):
         PairedDataConfig(pairs=[dict(p, heldout=True) for p in pairs], sample_rate=RATE)
+
+
+@pytest.fixture(autouse=True)
+def _denormals_as_before():
+    yield
+    torch.set_flush_denormal(False)  # train() flushes them process-wide
+
+
+def test_a_knob_model_learns_its_knob(tmp_path):
+    """A small knob model trained on the embedded amp at knob 0 and 1 plays each setting
+    better with its own control value than with the other's, and the held-out 0.5 better
+    with 0.5 than with either end."""
+    from wavedil.effect.paired import prepare_pairs
+    from wavedil.effect.process import process
+    from wavedil.train import recipe_from_dict, train
+    from wavedil.train.objective import esr
+
+    arrays = [{"channels": 8, "head_size": 4, "kernel_size": 3, "dilations": [1, 2, 4, 8, 16],
+               "activation": "tanh", "gated": False, "head_bias": False},
+              {"channels": 4, "head_size": 1, "kernel_size": 3, "dilations": [1, 2],
+               "activation": "tanh", "gated": False, "head_bias": True}]
+    recipe = recipe_from_dict({
+        "data": {"input": "embedded", "embedded_effect": "amp", "embedded_knobs": [0.0, 1.0],
+                 "heldout_knobs": [0.5], "sample_rate": RATE, "crop": 1024,
+                 "cache_dir": str(tmp_path / "cache")},
+        "model": {"kind": "effect", "preset": None, "arrays": arrays, "controls": 1,
+                  "head_scale": 0.1},
+        "train": {"steps": 400, "batch_size": 8, "lr": 0.004, "warmup_steps": 10,
+                  "validate_every": 200, "checkpoint_every": 200, "validation_crops": 6,
+                  "log_every": 100, "run_dir": str(tmp_path / "run")}}, "knob")
+    result = train(recipe, echo=lambda s: None)
+    assert result.best_val < 0.5 * result.untrained_val
+    from wavedil.checkpoint import load_effect
+
+    model = load_effect(tmp_path / "run" / "best.pt")
+    data = prepare_pairs(recipe.data, model.receptive_field, 1)
+    scores = {}
+    for clip in data.validation:
+        a, b = data.bounds[clip].tolist()
+        x, y = data.inputs[a:b], data.targets[a:b]
+        knob = float(data.controls[clip, 0])
+        for played in (0.0, 0.5, 1.0):
+            scores[knob, played] = float(esr(process(model, x, 64, [played])[None], y[None]))
+    for knob, other in ((0.0, 1.0), (1.0, 0.0)):
+        assert scores[knob, knob] < 0.5 * scores[knob, other], scores
+    assert scores[0.5, 0.5] < min(scores[0.5, 0.0], scores[0.5, 1.0]), scores

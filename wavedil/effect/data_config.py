@@ -85,6 +85,7 @@ class PairedDataConfig(Config):
         need(isinstance(self.embedded_takes, int) and 1 <= self.embedded_takes <= 16,
              "embedded_takes", "an integer in [1, 16]")
         need(self.embedded_effect in REFERENCES, "embedded_effect", " or ".join(REFERENCES))
+
         def knobs(values: Any) -> bool:
             return isinstance(values, list) and all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1

@@ -100,14 +100,11 @@ def _triode(u: np.ndarray, bias: float, shift: float, hz: float, rate: int) -> n
 def reference_effect(x: np.ndarray, sample_rate: int, drive: float = DRIVE,
                      tone_hz: float = TONE_HZ, level: float = LEVEL) -> np.ndarray:
     """The reference pedal on a mono signal: (T,) -> (T,) float32, causal and deterministic."""
-    from scipy.signal import lfilter
-
-    if drive <= 0 or not 0 < tone_hz < sample_rate / 2:
-        raise ValueError(f"reference_effect: need drive > 0 and 0 < tone_hz < rate / 2, got "
+    if drive <= 0 or not 0 < tone_hz < 0.45 * sample_rate:
+        raise ValueError(f"reference_effect: need drive > 0 and 0 < tone_hz < 0.45 rate, got "
                          f"drive={drive}, tone_hz={tone_hz}, rate={sample_rate}")
     clipped = np.tanh(drive * np.asarray(x, np.float64)) / math.tanh(drive)
-    a = math.exp(-2.0 * math.pi * tone_hz / sample_rate)  # one pole at the cutoff
-    return (level * lfilter([1.0 - a], [1.0, -a], clipped)).astype(np.float32)
+    return (level * _lowpass1(clipped, tone_hz, sample_rate)).astype(np.float32)
 
 
 def reference_pedal(x: np.ndarray, sample_rate: int, knob: float = KNOB) -> np.ndarray:
