@@ -4,14 +4,15 @@ position neither was trained on.
 ``recipes/effect_knob.yaml`` trains one model with the knob as its control on the embedded amp
 at four positions (0, 0.25, 0.75, 1). A NAM user captures one file per position; at a setting
 between captures (0.5, held out here) they play the nearest capture. So, in the same run and
-the same wall-clock budget each, this trains the recipe's model without a control on the
-captures nearest to the held-out position (0.25 and 0.75), then scores every model at every
+the same number of steps each (the recipe's; their wall-clock times are printed), this trains
+the recipe's model without a control on the captures nearest to the held-out position (0.25
+and 0.75), then scores every model at every
 position on the validation tail (input unseen in training; streamed in blocks of 64 as a
 plugin plays it), by error-to-signal ratio, beside the dry input at its best level. The knob
 model is also exported at the held-out position as a ``.nam`` file (its control folded into
 the weights: ``wavedil.effect.knobs``) and played back, which must give the same output.
 
-    python benchmarks/effect_knob.py [--minutes 6] [--out runs/effect-knob] [--write-docs]
+    python benchmarks/effect_knob.py [--steps N] [--out runs/effect-knob] [--write-docs]
     python benchmarks/effect_knob.py --skip-training     # score the runs as they are
 
 ``--write-docs`` writes the table into docs/results/effects.md (block ``knob``).
@@ -41,10 +42,11 @@ CAPTURES = (0.25, 0.75)
 neighbours."""
 
 
-def recipe_for(out: Path, minutes: float, capture: float | None):
-    """The knob recipe (capture None) or a capture at one position, stopped after ``minutes``."""
-    sets = [f"train.minutes={minutes!r}", f"train.run_dir={out}", "train.device=cpu",
-            "train.keep_last=1000000"]
+def recipe_for(out: Path, steps: int | None, capture: float | None):
+    """The knob recipe (capture None) or a capture at one position, over ``steps`` (None: the
+    recipe's)."""
+    sets = [f"train.run_dir={out}", "train.device=cpu", "train.keep_last=1000000",
+            *([f"train.steps={steps}"] if steps else [])]
     if capture is not None:
         sets += ["model.controls=0", "data.embedded_knobs=null", "data.heldout_knobs=[]",
                  f"data.embedded_knob={capture!r}"]
@@ -53,7 +55,8 @@ def recipe_for(out: Path, minutes: float, capture: float | None):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=6.0, help="training budget of each model")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="training steps of each model (default: the recipe's)")
     ap.add_argument("--out", default="runs/effect-knob")
     ap.add_argument("--block", type=int, default=64)
     ap.add_argument("--skip-training", action="store_true")
@@ -65,10 +68,10 @@ def main() -> None:
             **{f"capture at {c:g}": (out / f"capture-{c:g}", c) for c in CAPTURES}}
     if not args.skip_training:
         for name, (folder, capture) in runs.items():
-            print(f"training {name} for {args.minutes:g} min", flush=True)
-            train(recipe_for(folder, args.minutes, capture), force=True)
+            print(f"training {name}", flush=True)
+            train(recipe_for(folder, args.steps, capture), force=True)
 
-    recipe = recipe_for(out / "knob", args.minutes, None)
+    recipe = recipe_for(out / "knob", args.steps, None)
     models = {name: load_effect(folder / "best.pt") for name, (folder, _) in runs.items()}
     knob = models["knob model"]
     data = prepare_pairs(recipe.data, knob.receptive_field, 1)
@@ -101,8 +104,9 @@ def main() -> None:
         best = min(cells[:-1])
         table.append(f"| {k:g}{mark} | " + " | ".join(
             (f"**{v:.2e}**" if v == best else f"{v:.2e}") for v in cells) + " |")
-    notes = ["training (wall clock, two CPU threads each): " + ", ".join(
-        f"{name} {trained[name] / 60:.1f} min" for name in runs),
+    notes = [f"training, {recipe.train.steps} steps each (wall clock, two CPU threads, one "
+             "after the other): " + ", ".join(f"{name} {trained[name] / 60:.1f} min"
+                                              for name in runs),
         f"validation tails of {(data.bounds[data.validation[0], 1] - data.bounds[data.validation[0], 0]) / data.sample_rate:.1f} s "
         f"streamed in blocks of {args.block}; ESR against the amp's output (lower is better)",
         f"the knob model exported at the held-out position as .nam (control folded into the "
