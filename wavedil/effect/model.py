@@ -447,16 +447,24 @@ class EffectNet(nn.Module):
         return self.config.head_scale * head
 
     def forward(self, x: torch.Tensor, controls: torch.Tensor | None = None,
-                valid: bool = False) -> torch.Tensor:
+                valid: bool = False, stack=None) -> torch.Tensor:
         """(B, T) input -> (B, T) output, as if the input were preceded by silence (every layer
         in the state silence leaves it in, as a running plugin is): output t reads inputs
         t - receptive_field + 1 .. t. ``valid``: only the T - receptive_field + 1 outputs whose
-        whole receptive field lies inside ``x`` (for training on crops with history)."""
+        whole receptive field lies inside ``x`` (for training on crops with history).
+        ``stack``: a training pass that computes the same, given by the training objective
+        (``wavedil.train.effect_stack.ChunkedArrays``: called with the model, the input and
+        its condition, it returns the output, or None where it does not apply)."""
         pad = self.receptive_field - 1
         if valid and x.shape[-1] <= pad:
             raise ValueError(f"EffectNet: valid needs more than {pad} input samples (the "
                              f"receptive field - 1), got {x.shape[-1]}")
-        return self._full(x if valid else F.pad(x, (pad, 0)), controls)[:, 0, pad:]
+        x = x if valid else F.pad(x, (pad, 0))
+        if stack is not None:
+            out = stack(self, x, self._condition(x, controls))  # (B, T) or None
+            if out is not None:
+                return out[:, pad:]
+        return self._full(x, controls)[:, 0, pad:]
 
     def _full(self, x: torch.Tensor, controls: torch.Tensor | None) -> torch.Tensor:
         """The whole model over x (B, T), every convolution padded with zeros: (B, outputs,

@@ -24,9 +24,6 @@ results are those of the blocks' own forward and backward to float rounding
 
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -36,6 +33,7 @@ from torch.autograd.function import once_differentiable
 from ..native import gate as gate_kernel
 from ..native.gate import GateKernel
 from ..nn.blocks.residual import GatedResidualBlock
+from .pieces import lagged, over_streams, piece_length, pieces, scratch, workers_for
 
 # per block: conv weight and bias, local weight, global vector, res w and b, skip w and b, dilation
 _PER_BLOCK = 9
@@ -108,26 +106,6 @@ def run_stack(blocks, h: torch.Tensor, local: torch.Tensor | None = None,
     return _Stack.apply(rows, cond, settings, *inputs).transpose(1, 2)  # (B, S, T)
 
 
-def _piece_length(T: int, G: int, piece_bytes: int) -> int:
-    """Time steps per piece: the sequence cut in equal pieces of at most ``piece_bytes`` of
-    pre-activations (2048 steps -> one piece of 2048 for 128 gate channels, two of 1024 for 256)."""
-    most = max(1, piece_bytes // (4 * G))
-    count = -(-T // most)
-    return -(-T // count)
-
-
-def _lagged(t0: int, t1: int, lag: int) -> tuple[int, slice] | None:
-    """For the piece [t0, t1) and a tap ``lag`` steps back: (first row of the piece that the
-    tap reaches, the source rows it reads), or None where the whole piece reads silence."""
-    lo = max(t0, lag)
-    return (lo - t0, slice(lo - lag, t1 - lag)) if lo < t1 else None
-
-
-def _pieces(T: int, size: int):
-    for t0 in range(0, T, size):
-        yield t0, min(T, t0 + size)
-
-
 class _Block(NamedTuple):
     """One block's parameters as the pass uses them: views, and its taps copied contiguous."""
 
@@ -154,21 +132,6 @@ def _blocks(inputs) -> list[_Block]:
     return out
 
 
-_buffers = threading.local()
-
-
-def _scratch(name: str, rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
-    """A (rows, cols) work buffer of this thread, kept from piece to piece and pass to pass: a
-    fresh tensor of this size is new pages from the system, whose first touch costs about as
-    much as the small product that fills it (a one-off profile of the quickstart's products:
-    337 us a product into fresh tensors, 193 into kept ones)."""
-    kept = _buffers.__dict__.setdefault("kept", {})  # (name, dtype) -> flat buffer
-    buf = kept.get((name, like.dtype))
-    if buf is None or buf.numel() < rows * cols:
-        buf = kept[name, like.dtype] = torch.empty(rows * cols, dtype=like.dtype)
-    return buf[:rows * cols].view(rows, cols)
-
-
 def _forward_stream(blocks: list[_Block], n: int, h: torch.Tensor, cond: torch.Tensor | None,
                     skip: torch.Tensor, gate: GateKernel | None, piece_bytes: int
                     ) -> list[tuple[torch.Tensor, ...]]:
@@ -192,11 +155,11 @@ def _forward_stream(blocks: list[_Block], n: int, h: torch.Tensor, cond: torch.T
             bias = bias * scale
         out = torch.empty_like(h) if wr_t is not None else h
         zs, ds = h.new_empty(T, H), h.new_empty(T, G)
-        size = _piece_length(T, G, piece_bytes)
-        for t0, t1 in _pieces(T, size):
-            pre = torch.mm(h[t0:t1], taps[K - 1], out=_scratch("pre", t1 - t0, G, h))  # (rows, G)
+        size = piece_length(T, G, piece_bytes)
+        for t0, t1 in pieces(T, size):
+            pre = torch.mm(h[t0:t1], taps[K - 1], out=scratch("pre", t1 - t0, G, h))  # (rows, G)
             for k in range(K - 1):
-                reach = _lagged(t0, t1, (K - 1 - k) * d)
+                reach = lagged(t0, t1, (K - 1 - k) * d)
                 if reach is not None:
                     pre[reach[0]:].addmm_(h[reach[1]], taps[k])
             if wl_t is not None:
@@ -206,7 +169,7 @@ def _forward_stream(blocks: list[_Block], n: int, h: torch.Tensor, cond: torch.T
                 gate.forward(pre, bias, z, ds[t0:t1])
             else:
                 sig = torch.sigmoid(torch.addcmul(bias, pre, scale, out=pre), out=pre)
-                t = torch.mul(sig[:, :H], 2, out=_scratch("tanh", t1 - t0, H, h)).sub_(1)
+                t = torch.mul(sig[:, :H], 2, out=scratch("tanh", t1 - t0, H, h)).sub_(1)
                 s = sig[:, H:]
                 torch.mul(t, s, out=z)
                 torch.addcmul(s, z, t, value=-1, out=ds[t0:t1, :H])  # s (1 - t^2)
@@ -258,17 +221,17 @@ def _backward_stream(blocks: list[_Block], n: int, saved, gskip: torch.Tensor,
         if gbr is not None and gout is not None:
             gbr += gout.sum(0)
         colsum = h.new_zeros(G)  # the gradient of the gate's bias from this stream
-        size = _piece_length(h.shape[0], G, piece_bytes)
-        for t0, t1 in _pieces(h.shape[0], size):
+        size = piece_length(h.shape[0], G, piece_bytes)
+        for t0, t1 in pieces(h.shape[0], size):
             z, rows = zs[t0:t1], t1 - t0
             gs = gskip[t0:t1]
-            dz = torch.mm(gs, ws_m, out=_scratch("dz", rows, H, h))  # (rows, G/2)
+            dz = torch.mm(gs, ws_m, out=scratch("dz", rows, H, h))  # (rows, G/2)
             gws.addmm_(gs.t(), z)
             if wr_m is not None and gout is not None:
                 go = gout[t0:t1]
                 dz.addmm_(go, wr_m)
                 gwr.addmm_(go.t(), z)
-            dp = _scratch("dpre", rows, G, h)  # through tanh and sigmoid:
+            dp = scratch("dpre", rows, G, h)  # through tanh and sigmoid:
             if gate is not None:
                 gate.backward(ds[t0:t1], dz, dp, colsum)
             else:
@@ -277,7 +240,7 @@ def _backward_stream(blocks: list[_Block], n: int, saved, gskip: torch.Tensor,
             gtaps[K - 1].addmm_(dp.t(), h[t0:t1])
             gin[t0:t1].addmm_(dp, taps[K - 1])
             for k in range(K - 1):
-                reach = _lagged(t0, t1, (K - 1 - k) * d)
+                reach = lagged(t0, t1, (K - 1 - k) * d)
                 if reach is not None:
                     first, source = reach
                     gtaps[k].addmm_(dp[first:].t(), h[source])
@@ -308,7 +271,7 @@ class _Stack(torch.autograd.Function):
             saved[n] = _forward_stream(blocks, n, h[n], cond[n] if cond is not None else None,
                                        skip[n], gate, settings.piece_bytes)
 
-        _over_streams(_workers(B, settings.workers), B, stream)
+        over_streams(workers_for(B, settings.workers), B, stream)
         ctx.workers, ctx.piece_bytes = settings.workers, settings.piece_bytes
         ctx.saved, ctx.blocks, ctx.cond, ctx.rows, ctx.gate = saved, blocks, cond, h.shape, gate
         return skip
@@ -321,7 +284,7 @@ class _Stack(torch.autograd.Function):
         B = gskip.shape[0]
         gh = torch.empty(ctx.rows, dtype=gskip.dtype)  # (B, T, C)
         gcond = torch.zeros_like(cond) if cond is not None and ctx.needs_input_grad[1] else None
-        workers = _workers(B, ctx.workers)
+        workers = workers_for(B, ctx.workers)
         parts = [_new_grads(blocks, B, gskip) for _ in range(workers)]
 
         def stream(worker, n):
@@ -331,7 +294,7 @@ class _Stack(torch.autograd.Function):
                                      ctx.gate, ctx.piece_bytes)
             saved[n] = None  # free as we go
 
-        _over_streams(workers, B, stream)
+        over_streams(workers, B, stream)
         grads = _sum_parts(parts)
         out = []
         gbs = gskip.sum((0, 1))  # every block's skip bias gets the whole skip gradient
@@ -351,51 +314,3 @@ def _sum_parts(parts: list[list[list]]) -> list[list]:
                 if a is not None:
                     a += b
     return parts[0]
-
-
-def _workers(B: int, workers: int | None) -> int:
-    """Workers for B streams: one per intra-op thread (``workers`` if set), at most one a
-    stream."""
-    return max(1, min(B, workers or torch.get_num_threads()))
-
-
-_pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (process id, workers, pool)
-
-
-def _over_streams(workers: int, B: int, fn) -> None:
-    """fn(worker, n) for every stream n < B; worker w takes streams w, w + workers, ... With
-    more than one worker each runs on its own thread of a pool kept for the process, its torch
-    operations on one thread each, so that the workers' streams run side by side on the cores
-    without splitting every small matrix product between them."""
-    global _pool, _reset
-    if workers == 1:
-        for n in range(B):
-            fn(0, n)
-        return
-    if _pool is None or _pool[:2] != (os.getpid(), workers):  # a forked child has no threads
-        if _pool is not None and _pool[0] == os.getpid():
-            _pool[2].shutdown(wait=False)  # its threads end once idle
-        _pool = (os.getpid(), workers, ThreadPoolExecutor(workers, "wavedil-stack"))
-    threads = torch.get_num_threads()
-    tasks = [_pool[2].submit(_one_thread, fn, w, range(w, B, workers)) for w in range(workers)]
-    errors = [task.exception() for task in tasks]  # waits for every worker
-    if _reset:  # torch.set_num_threads(1) in a worker also set the process's default
-        _reset = False
-        torch.set_num_threads(threads)  # the process's setting again, for threads made later
-    for error in errors:
-        if error is not None:
-            raise error
-
-
-_reset = False  # whether a worker has changed the process's default thread count
-
-
-def _one_thread(fn, worker: int, streams) -> None:
-    """fn(worker, n) over streams with this thread's torch operations on one thread."""
-    global _reset
-    if torch.get_num_threads() != 1:  # (its first call sets this thread's from the process's)
-        torch.set_num_threads(1)
-        _reset = True
-    with torch.no_grad():  # as in the autograd function's own thread (grad mode is per thread)
-        for n in streams:
-            fn(worker, n)

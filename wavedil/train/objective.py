@@ -17,6 +17,7 @@ from ..dsp.lpc import pre_emphasis
 from ..effect.slimmable import narrow, sandwich, shell
 from ..wavenet.model import WaveNet
 from .chunked_stack import ChunkedStack
+from .effect_stack import ChunkedArrays
 from .spectral import FFT_SIZES, multi_resolution_stft_loss
 
 
@@ -80,15 +81,18 @@ def esr(est: torch.Tensor, target: torch.Tensor, eps: float = 1e-10) -> torch.Te
 
 
 def batch_effect_output(model: torch.nn.Module, batch: dict[str, torch.Tensor],
-                        widths: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                        widths: list[int] | None = None, stack: ChunkedArrays | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """An effect model's output for the last ``crop`` samples of each crop (those with their
     whole receptive field in the crop) and the matching targets: two (B, crop) tensors.
     ``widths``: a slimmable model's output at those widths, its weights' leading blocks
-    (:func:`wavedil.effect.slimmable.narrow`); None: the full model."""
+    (:func:`wavedil.effect.slimmable.narrow`); None: the full model. ``stack``: the layer
+    arrays' training pass where it applies (:class:`ChunkedArrays`, the CPU pass in pieces of
+    time; None: the model's own forward); the full model only."""
     net = model.module if hasattr(model, "module") else model
     controls = batch["controls"] if net.config.controls else None
     if widths is None or widths == [a["channels"] for a in net.config.arrays]:
-        est = model(batch["input"], controls, valid=True)  # (B, crop)
+        est = model(batch["input"], controls, valid=True, stack=stack)  # (B, crop)
     else:
         est = narrow(net, shell(net.config, widths), batch["input"], controls, valid=True)
     return est, batch["target"][:, -est.shape[-1]:]
@@ -96,13 +100,13 @@ def batch_effect_output(model: torch.nn.Module, batch: dict[str, torch.Tensor],
 
 def batch_effect_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor],
                       pre_emphasis_coeff: float, stft_weight: float,
-                      sizes: tuple[int, ...] = FFT_SIZES,
-                      widths: list[int] | None = None) -> torch.Tensor:
+                      sizes: tuple[int, ...] = FFT_SIZES, widths: list[int] | None = None,
+                      stack: ChunkedArrays | None = None) -> torch.Tensor:
     """ESR of the pre-emphasised output (Wright and Valimaki 2019: the first-order high-pass
     1 - c z^-1 weights the error towards the frequencies one hears) plus ``stft_weight``
     times the multi-resolution STFT loss (FFT ``sizes``); ``widths``: of a slimmable model's
     output at those widths (:func:`batch_effect_output`)."""
-    est, target = batch_effect_output(model, batch, widths)
+    est, target = batch_effect_output(model, batch, widths, stack)
     loss = esr(pre_emphasis(est, pre_emphasis_coeff), pre_emphasis(target, pre_emphasis_coeff))
     sizes = tuple(n for n in sizes if n <= est.shape[-1])  # a short crop drops the longest
     if stft_weight and sizes:
@@ -205,6 +209,9 @@ class EffectObjective(Objective):
     """The pre-emphasis coefficient (train.esr_pre_emphasis)."""
     stft_weight: float = 0.0
     """The weight of the multi-resolution STFT term (train.stft_weight)."""
+    stack: ChunkedArrays | None = ChunkedArrays()
+    """The layer arrays' pass for training on the CPU (None: the model's own forward and
+    backward); the same gradients to float rounding, faster."""
     name: ClassVar[str] = "ESR"
 
     @classmethod
@@ -215,9 +222,9 @@ class EffectObjective(Objective):
         net = model.module if hasattr(model, "module") else model
         if net.config.slimmable is None:
             return batch_effect_loss(model, batch, self.pre_emphasis, self.stft_weight,
-                                     self.stft_sizes)
+                                     self.stft_sizes, stack=self.stack)
         losses = [batch_effect_loss(model, batch, self.pre_emphasis, self.stft_weight,
-                                    self.stft_sizes, widths)
+                                    self.stft_sizes, widths, self.stack)
                   for widths in sandwich(net.config, generator)]
         return torch.stack(losses).mean()
 
