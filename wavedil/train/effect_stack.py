@@ -5,19 +5,20 @@ An effect model's layers are narrow (NAM's standard size: 16 and 8 channels) and
 (8,192 samples with loss, after 4,092 of history). The model's own forward and backward run
 every layer as a convolution over B x C x T, and torch's convolutions (their backward above
 all) are slow at these widths, with a residual sum, a head sum and their gradients around each
-that read and write the whole activations. Here one autograd function runs every array over
-(b, T, C) rows of a group of streams, each group on one of ``workers`` threads
-(``pieces.over_streams``), every layer as a few matrix products over all of the group's rows:
-the K taps of the dilated convolution as one product whose K parts are added back shifted by
-their lags (rows before a stream's start read silence):
+that read and write the whole activations once more. Here one autograd function runs every
+array over the (T, C) rows of one stream at a time (each worker thread a share of the batch's
+streams, ``pieces.over_streams``), every layer as matrix products that add into the rows they
+land on: each tap of the dilated convolution adds its product into the pre-activation's rows
+its lag reaches (rows before the stream's start read silence), and in the backward each tap's
+input gradient into the rows it came from:
 
     h      = y @ W_r                                   rechannel (y: the input, or the array before)
-    pre[t] = sum_k P_k[t - (K - 1 - k) d] + b + c[t] @ W_m     P = h @ [W_0 | ... | W_K-1]
-    a      = act(pre);   s += a;   h = h + a @ W_1 + b_1          per layer (c: input, controls)
+    pre[t] = b + c[t] @ W_m + sum_k h[t - (K - 1 - k) d] @ W_k    (c: the input and the controls)
+    a      = act(pre);   s += a;   h = h + a @ W_1 + b_1          per layer
     head   = s @ W_h (+ b_h);  the next array's s starts at it     per array
     y      = head_scale * head                                    the last array's, (T,)
 
-and its backward the same in reverse, the parameter gradients summed per group. Only NAM's
+and its backward the same in reverse, the parameter gradients summed per worker. Only NAM's
 plain layers take this pass (:meth:`ChunkedArrays.applies`: activations tanh, relu or leaky
 relu, no gating, FiLM, groups, bottleneck or head 1x1, a 1x1 head, no condition DSP, not an
 LSTM, float32 with gradients, outside autocast); the rest runs the model's own. Its results
@@ -46,8 +47,8 @@ class ChunkedArrays:
     output, or None where it does not apply and the model's own forward must run."""
 
     workers: int | None = None
-    """Threads that run the batch's streams side by side, each a contiguous group of them;
-    None: one per ``torch.get_num_threads()``."""
+    """Threads that run the batch's streams side by side; None: one per
+    ``torch.get_num_threads()``."""
 
     def applies(self, model, x: torch.Tensor) -> bool:
         """Whether this pass computes what ``model`` would for ``x`` (B, T): a CPU float32 pass
@@ -134,8 +135,7 @@ class _Array(NamedTuple):
 
 
 class _Layer(NamedTuple):
-    taps: torch.Tensor  # (C, K C): [W_0 | ... | W_{K-1}], tap k reading (K - 1 - k) d back
-    back: torch.Tensor  # (C, K C): [W_0^T | ... | W_{K-1}^T], for the input's gradient
+    taps: list  # (C, C) each, W_k for rows @ W_k, tap k reading (K - 1 - k) d back
     b: torch.Tensor  # (C,)
     wm: torch.Tensor  # (1 + P, C) mixer
     w1: torch.Tensor  # (C, C) layer 1x1
@@ -153,50 +153,37 @@ def _arrays(layout, params) -> list[_Array]:
         for d, act in layers:
             w, b, wm, w1, b1 = params[i:i + 5]
             i += 5
-            K = w.shape[2]
-            specs.append(_Layer(torch.cat([w[:, :, k].t() for k in range(K)], dim=1),
-                                torch.cat([w[:, :, k] for k in range(K)], dim=1), b,
+            specs.append(_Layer([w[:, :, k].t().contiguous() for k in range(w.shape[2])], b,
                                 wm[:, :, 0].t().contiguous(), w1[:, :, 0].t().contiguous(), b1,
                                 d, act))
         out.append(_Array(wr[:, :, 0].t().contiguous(), wh[:, :, 0].t().contiguous(), bh, specs))
     return out
 
 
-def _add_taps(into: torch.Tensor, P: torch.Tensor, K: int, d: int, forward: bool) -> None:
-    """Add the K taps' products P (b, T, K C) into ``into`` (b, T, C), each shifted by its lag:
-    forward, tap k's product at row t - lag lands on row t; backward, the other way."""
-    T, C = into.shape[1], into.shape[2]
-    into += P[..., (K - 1) * C:]
-    for k in range(K - 1):
-        lag = (K - 1 - k) * d
-        if lag < T:
-            part = P[..., k * C:(k + 1) * C]
-            if forward:
-                into[:, lag:] += part[:, :T - lag]
-            else:
-                into[:, :T - lag] += part[:, lag:]
-
-
-def _forward_group(arrays: list[_Array], x: torch.Tensor, c: torch.Tensor,
-                   head_scale: float) -> tuple[torch.Tensor, list]:
-    """A group of streams: x (b, T), c (b, T, 1 + P) -> their output (b, T) and, per array,
-    what the backward needs: the array's input rows, its head sum, and per layer its input
-    rows and activation."""
-    y, head, saved = x[..., None], None, []
+def _forward_stream(arrays: list[_Array], x: torch.Tensor, c: torch.Tensor,
+                    head_scale: float) -> tuple[torch.Tensor, list]:
+    """One stream: x (T,), c (T, 1 + P) -> its output (T,) and, per array, what the backward
+    needs: the array's input rows, its head sum, and per layer its input rows and activation.
+    Every tap's product is added into the pre-activation's rows it lands on by the product
+    itself (rows before the stream's start read silence)."""
+    T = x.shape[0]
+    y, head, saved = x[:, None], None, []
     for arr in arrays:
-        h = y @ arr.wr  # (b, T, C)
+        h = y @ arr.wr  # (T, C)
         s = head.clone() if head is not None else torch.zeros_like(h)  # the head sum
         layers = []
         for lay in arr.layers:
-            K = lay.taps.shape[1] // lay.taps.shape[0]
-            pre = c @ lay.wm  # (b, T, C)
-            pre += lay.b
-            _add_taps(pre, h @ lay.taps, K, lay.d, forward=True)
+            K = len(lay.taps)
+            pre = torch.addmm(lay.b, h, lay.taps[K - 1])  # (T, C)
+            pre.addmm_(c, lay.wm)
+            for k in range(K - 1):
+                lag = (K - 1 - k) * lay.d
+                if lag < T:
+                    pre[lag:].addmm_(h[:T - lag], lay.taps[k])
             a = _act(pre, lay.act)
             s += a
-            out = a @ lay.w1
+            out = torch.addmm(h, a, lay.w1)
             out += lay.b1
-            out += h
             layers.append((h, a))
             h = out
         saved.append((y, s, layers))
@@ -204,61 +191,53 @@ def _forward_group(arrays: list[_Array], x: torch.Tensor, c: torch.Tensor,
         if arr.bh is not None:
             head += arr.bh
         y = h
-    return head[..., 0] * head_scale, saved
+    return head[:, 0] * head_scale, saved
 
 
 def _new_grads(arrays: list[_Array]) -> list:
-    """Zeroed gradient accumulators in the parameters' order as the pass holds them (a
-    layer's taps (K, C, C), each tap's matrix for rows @ W)."""
+    """Zeroed gradient accumulators in the parameters' order as the pass holds them."""
     out = []
     for arr in arrays:
         out.append([torch.zeros_like(arr.wr), torch.zeros_like(arr.wh),
                     torch.zeros_like(arr.bh) if arr.bh is not None else None,
-                    [[lay.taps.new_zeros(lay.taps.shape[1] // lay.taps.shape[0],
-                                         *lay.w1.shape), torch.zeros_like(lay.b),
+                    [[[torch.zeros_like(t) for t in lay.taps], torch.zeros_like(lay.b),
                       torch.zeros_like(lay.wm), torch.zeros_like(lay.w1),
                       torch.zeros_like(lay.b1)] for lay in arr.layers]])
     return out
 
 
-def _rows(t: torch.Tensor) -> torch.Tensor:
-    """(b, T, n) -> (b T, n), a view of a contiguous tensor."""
-    return t.reshape(-1, t.shape[-1])
-
-
-def _backward_group(arrays: list[_Array], saved: list, g: torch.Tensor, c: torch.Tensor,
-                    head_scale: float, grads: list) -> None:
-    """A group of streams backward: g (b, T) the gradient of their output; parameter gradients
-    added into ``grads``."""
-    ghead = g[..., None] * head_scale  # (b, T, H) the gradient of the array's head
+def _backward_stream(arrays: list[_Array], saved: list, g: torch.Tensor, c: torch.Tensor,
+                     head_scale: float, grads: list) -> None:
+    """One stream backward: g (T,) the gradient of its output; parameter gradients added into
+    ``grads``."""
+    ghead = g[:, None] * head_scale  # (T, H) the gradient of the array's head
     gy = None  # the gradient of the array's output rows (from the next array's rechannel)
-    cr = _rows(c)
     for j in reversed(range(len(arrays))):
         arr, (y, s, layers), (gwr, gwh, gbh, glayers) = arrays[j], saved[j], grads[j]
-        T = s.shape[1]
-        gwh.addmm_(_rows(s).t(), _rows(ghead))
+        T = s.shape[0]
+        gwh.addmm_(s.t(), ghead)
         if gbh is not None:
-            gbh += ghead.sum((0, 1))
-        gs = ghead @ arr.wh.t()  # (b, T, C): every layer's activation and the array's head in
+            gbh += ghead.sum(0)
+        gs = ghead @ arr.wh.t()  # (T, C): every layer's activation and the array's head in
         gh = gy if gy is not None else torch.zeros_like(gs)
         for lay, (h, a), (gtaps, gb, gwm, gw1, gb1) in zip(
                 reversed(arr.layers), reversed(layers), reversed(glayers)):
-            K = gtaps.shape[0]
-            gb1 += gh.sum((0, 1))  # gh: the gradient of the layer's output
-            gw1.addmm_(_rows(a).t(), _rows(gh))
-            gpre = gh @ lay.w1.t()
-            gpre += gs
+            K = len(lay.taps)
+            gb1 += gh.sum(0)  # gh: the gradient of the layer's output
+            gw1.addmm_(a.t(), gh)
+            gpre = torch.addmm(gs, gh, lay.w1.t())
             _act_grad(gpre, a, lay.act)
-            gb += gpre.sum((0, 1))
-            gwm.addmm_(cr.t(), _rows(gpre))
-            gtaps[K - 1].addmm_(_rows(h).t(), _rows(gpre))
+            gb += gpre.sum(0)
+            gwm.addmm_(c.t(), gpre)
+            gtaps[K - 1].addmm_(h.t(), gpre)
+            gh.addmm_(gpre, lay.taps[K - 1].t())  # now becoming its input's gradient
             for k in range(K - 1):
                 lag = (K - 1 - k) * lay.d
                 if lag < T:
-                    gtaps[k] += torch.bmm(h[:, :T - lag].transpose(1, 2), gpre[:, lag:]).sum(0)
-            _add_taps(gh, gpre @ lay.back, K, lay.d, forward=False)  # now its input's gradient
-        gwr.addmm_(_rows(y).t(), _rows(gh))
-        gy = gh @ arr.wr.t()  # (b, T, C_in): the array before's output, or the input's
+                    gtaps[k].addmm_(h[:T - lag].t(), gpre[lag:])
+                    gh[:T - lag].addmm_(gpre[lag:], lay.taps[k].t())
+        gwr.addmm_(y.t(), gh)
+        gy = gh @ arr.wr.t()  # (T, C_in): the array before's output, or the input's
         ghead = gs  # the array before's head starts this array's head sum
 
 
@@ -271,8 +250,7 @@ class _Arrays(torch.autograd.Function):
         saved = [None] * B
 
         def stream(worker, n):  # one stream at a time: its rows stay in the caches
-            out[n:n + 1], saved[n] = _forward_group(arrays, x[n:n + 1], cond[n:n + 1],
-                                                    head_scale)
+            out[n], saved[n] = _forward_stream(arrays, x[n], cond[n], head_scale)
 
         over_streams(workers_for(B, settings.workers), B, stream)
         ctx.arrays, ctx.saved, ctx.cond, ctx.settings = arrays, saved, cond, settings
@@ -289,8 +267,7 @@ class _Arrays(torch.autograd.Function):
         parts = [_new_grads(arrays) for _ in range(workers)]
 
         def stream(worker, n):
-            _backward_group(arrays, saved[n], gout[n:n + 1], cond[n:n + 1], ctx.head_scale,
-                            parts[worker])
+            _backward_stream(arrays, saved[n], gout[n], cond[n], ctx.head_scale, parts[worker])
             saved[n] = None  # free as we go
 
         over_streams(workers, B, stream)
@@ -302,7 +279,7 @@ class _Arrays(torch.autograd.Function):
         for gwr, gwh, gbh, glayers in total:
             out += [gwr.t()[:, :, None], gwh.t()[:, :, None], gbh]
             for gtaps, gb, gwm, gw1, gb1 in glayers:
-                out += [gtaps.permute(2, 1, 0).contiguous(), gb, gwm.t()[:, :, None],
+                out += [torch.stack([t.t() for t in gtaps], dim=2), gb, gwm.t()[:, :, None],
                         gw1.t()[:, :, None], gb1]
         ctx.arrays = ctx.saved = ctx.cond = None
         return (None, None, None, None, None, *out)
@@ -314,7 +291,7 @@ def _flat(grads: list) -> list[torch.Tensor]:
     for gwr, gwh, gbh, glayers in grads:
         out += [gwr, gwh] + ([gbh] if gbh is not None else [])
         for gtaps, gb, gwm, gw1, gb1 in glayers:
-            out += [gtaps, gb, gwm, gw1, gb1]
+            out += [*gtaps, gb, gwm, gw1, gb1]
     return out
 
 
