@@ -138,9 +138,11 @@ def effect_rows() -> list[str]:
     row = next(r for r in block.rows() if r["size"] == "standard")
     plain = {k: v.replace("**", "") for k, v in row.items()}
     nam = plain[_col(row, "x NAM")]
+    core = plain.get("wavedil / native")  # NAM core built with -march=native, where it ran
     return [_row("effect, standard size, block 64, one thread",
                  f"**{plain[_col(row, 'block 64')]}** real time at 48 kHz"
-                 + (f", {nam}x NAM's Python model" if nam != "n/a" else ""),
+                 + (f", {nam}x NAM's Python model" if nam != "n/a" else "")
+                 + (f", {core.split(' / ')[-1]}x NAM core (C++, -march=native)" if core else ""),
                  _where(block), block.command)]
 
 

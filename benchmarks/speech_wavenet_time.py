@@ -5,13 +5,13 @@ for), beside Griffin-Lim from the same frames.
 The autoregressive WaveNet learns speech slowly: peers report speech-like output after about
 60k steps and clean speech after a million, on a GPU. This table shows the trend on two CPU
 cores, so that a user sees how far a longer run (``recipes/speech_wavenet_gpu.yaml``) has to
-go. It is one run with one learning-rate schedule (the recipe's, over ``--steps``; 9,000
-steps last a little over two hours on two cores, so the schedule is not over before the last
-milestone): the checkpoint at 30 minutes was trained at a higher rate than a 30-minute recipe
-would end at.
+go. It is one run with one learning-rate schedule (the recipe's, over ``--steps``; give
+enough steps that the schedule is not over before the last milestone: two cores of an Intel
+Xeon with AVX-512 trained about 3.6 steps a second, so 26,000 steps outlast two hours): the
+checkpoint at 30 minutes was trained at a higher rate than a 30-minute recipe would end at.
 
     python benchmarks/speech_corpus.py data/speech          # the corpus, once
-    python benchmarks/speech_wavenet_time.py data/speech --steps 9000   # trains (2 hours), scores
+    python benchmarks/speech_wavenet_time.py data/speech --steps 26000   # trains (2 hours), scores
     python benchmarks/speech_wavenet_time.py data/speech --evaluate-only   # scores the run
 
 The run keeps a checkpoint every ``--every`` steps (all of them), each with the minutes the

@@ -100,16 +100,20 @@ def test_every_results_block_parses_and_names_a_benchmark():
 
 def test_the_effect_speed_table_reads_back_as_the_headline_reads_it(tmp_path):
     effect_realtime = _load("effect_realtime", BENCHMARKS / "effect_realtime.py")
+    builds = ["stock (Release -O3)", "native (Release -O3 -march=native)"]
     rows = [{"size": size, "block": block, "real_time": 20.0 * block ** 0.1,
              "eager_real_time": 0.3, "samples_per_s": 1e6, "nam_samples_per_s": None,
-             "gmac_per_s": 13.0, "compute_bound_real_time": 52.0}
-            for size in ("standard", "nano") for block in (1, 64, 512)]
+             "gmac_per_s": 13.0, "compute_bound_real_time": 52.0,
+             "nam_core": {builds[0]: 4e5, builds[1]: 8e5}}
+            for size in ("standard", "nano") for block in (1, 16, 64, 512)]
     page = tmp_path / "effects.md"
     docs_page.write(page, docs_page.Block("speed", "python benchmarks/effect_realtime.py", "d", "m",
-                                          effect_realtime.docs_table(rows)))
+                                          effect_realtime.docs_table(rows, builds)))
     block = docs_page.read(page, "speed")
     assert block.cell("block 64", size="standard") == "30.3x"
     assert block.cell("x NAM", size="nano") == "n/a"
+    assert block.cell("wavedil / native", size="standard") == "1.25 / 1.25"
+    assert block.cell("NAM core stock", size="nano") == "8.3x / 8.3x"
 
 
 def _section_classes() -> list[type]:
