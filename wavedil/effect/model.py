@@ -35,6 +35,7 @@ initial state, as NAM core pre-warms it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
@@ -447,7 +448,8 @@ class EffectNet(nn.Module):
         return self.config.head_scale * head
 
     def forward(self, x: torch.Tensor, controls: torch.Tensor | None = None,
-                valid: bool = False, stack=None) -> torch.Tensor:
+                valid: bool = False, stack: Callable[..., torch.Tensor | None] | None = None
+                ) -> torch.Tensor:
         """(B, T) input -> (B, T) output, as if the input were preceded by silence (every layer
         in the state silence leaves it in, as a running plugin is): output t reads inputs
         t - receptive_field + 1 .. t. ``valid``: only the T - receptive_field + 1 outputs whose
