@@ -38,6 +38,8 @@ Throughput counts output samples with loss (batch x crop) per second of training
 included. The issue's targets are printed beside the figures, not asserted. Run folders go
 under ``--out`` (``nam/``, ``wavedil/``, ``data/``); ``--skip-training`` re-scores them.
 ``--recipe recipes/effect_amp.yaml`` trains both on the harder embedded amp instead.
+``--short 2`` trains wavedil once more with its schedule over 2 minutes (under ``short/``) and
+sets its final ESR beside NAM's at the last mark.
 ``--write-docs`` writes the table into docs/results/effects.md, block ``training`` (for
 another recipe ``training-`` and its name)
 (``benchmarks/docs_page.py``: with this command, the date, the commit and the CPU).
@@ -329,6 +331,23 @@ def figures(out: Path, recipe: Recipe, marks_s: list[float]) -> dict:
             "wavedil_last_steps": ours.points[-1]["steps"]}
 
 
+def short_run(folder: Path, recipe: Recipe, minutes: float, nam_final: float | None,
+              last: float) -> list[str]:
+    """The run whose schedule ends at ``minutes``: its last checkpoint scored against NAM's
+    ESR at the last mark (the issue's "within 2 minutes" read as a recipe for that budget)."""
+    run = WavedilRun(folder / "wavedil", *validation_pair(recipe))
+    end = {**run.points[-1], "esr": run.esr(run.points[-1])}
+    line = (f"wavedil with its schedule over {minutes:g} min ({run.schedule} steps): ESR "
+            f"{end['esr']:.3g} after {end['seconds'] / 60:.2f} min (step {end['steps']})")
+    if nam_final is None:
+        return [line]
+    ok = end["esr"] <= nam_final
+    return [line + f", against NAM's {last:g}-minute {nam_final:.4g}",
+            f"target: wavedil reaches NAM's final ESR within 2 minutes, by a recipe for "
+            f"{minutes:g}: {end['esr'] / nam_final:.2f} of it "
+            f"({'met' if ok and end['seconds'] <= 120 * 1.02 else 'not met'})"]
+
+
 def table(f: dict) -> list[str]:
     """The figures as a markdown table, one row per mark."""
     def e(v: float | None) -> str:
@@ -396,6 +415,10 @@ def main() -> None:
     ap.add_argument("--recipe", type=Path, default=RECIPE,
                     help="wavedil's effect recipe, whose pair and model both train on "
                          "(recipes/effect_amp.yaml: the harder embedded amp)")
+    ap.add_argument("--short", type=float, default=0.0,
+                    help="also train wavedil once more with its schedule over this many "
+                         "minutes (a recipe for that budget) and compare its final ESR with "
+                         "NAM's at the last mark")
     ap.add_argument("--skip-training", action="store_true",
                     help="score the runs already under --out")
     ap.add_argument("--json", default=None, help="also write the figures here")
@@ -419,6 +442,9 @@ def main() -> None:
         train_nam(recipe, args.out, marks_s, args.threads)
         print(f"wavedil, {marks_s[-1] / 60:g} min, {args.threads} threads", flush=True)
         train_wavedil(args.out, marks_s, args.threads, args.steps, args.every, args.recipe)
+    if args.short and not (args.skip_training and (args.out / "short").is_dir()):
+        print(f"wavedil, schedule over {args.short:g} min, {args.threads} threads", flush=True)
+        train_wavedil(args.out / "short", [60.0 * args.short], args.threads, 0, 0, args.recipe)
     torch.set_num_threads(args.threads)
     f = figures(args.out, recipe, marks_s)
     nam_config = nam_configs(recipe, args.out / "data")[1]
@@ -430,7 +456,9 @@ def main() -> None:
              f"wavedil: {args.recipe.resolve().relative_to(ROOT)}, schedule over "
              f"{f['wavedil_schedule_steps']} steps, a checkpoint every "
              f"{f['wavedil_checkpoint_every']} steps",
-             *summary(f, marks_s)]
+             *summary(f, marks_s),
+             *(short_run(args.out / "short", recipe, args.short, f["nam_final_esr"],
+                         marks_s[-1] / 60) if args.short else [])]
     lines = table(f)
     print("\n" + "\n".join(lines) + "\n\n" + "\n".join(notes))
     if args.write_docs:

@@ -58,6 +58,12 @@ def test_export_with_a_control_writes_a_nam_file_of_that_setting(tmp_path):
     model = _random(EffectConfig(preset="nano", controls=1))
     with pytest.raises(ValueError, match="controls"):
         export(model, "nam", tmp_path / "no-control.nam")
+    from wavedil import WaveNet, WaveNetConfig
+
+    with pytest.raises(ValueError, match="a model of kind wavenet has no controls"):
+        export(WaveNet(WaveNetConfig(layers=2, cycle_length=2, residual_channels=4,
+                                     gate_channels=8, skip_channels=4)), "torchscript",
+               tmp_path / "ts", controls=[0.5])
     path, = export(model, "nam", tmp_path / "half.nam", controls=[0.5])
     assert "(controls 0.5)" in json.loads(path.read_text())["metadata"]["name"]
     x = torch.randn(1, 1500) * 0.3

@@ -43,11 +43,9 @@ def export(checkpoint_or_model: str | Path | nn.Module, fmt: str, out: str | Pat
                         features=feature_settings(loaded.data))
     family = family_of(model)
     if controls:
-        if family.kind != "effect":
+        if family.fix_controls is None:
             raise ValueError(f"export --control: a model of kind {family.kind} has no controls")
-        from .effect.knobs import fix_controls
-
-        model = fix_controls(model, controls)
+        model = family.hook("fix_controls")(model, controls)
         values = ", ".join(f"{v:g}" for v in controls)
         settings["name"] = f"{settings.get('name') or 'model'} (controls {values})"
     if fmt not in family.exports:

@@ -70,6 +70,9 @@ class Family:
     tune: str | None = None
     """Its compiled engine's planner, measuring now (``tune(loaded, batches, formats,
     blocks)`` -> one dict per choice made, ``wavedil tune``); None where it has none."""
+    fix_controls: str | None = None
+    """Its models with their control values folded in (``fix_controls(model, values)`` -> a
+    model without controls, ``wavedil export --control``); None where it has no controls."""
 
     def hook(self, name: str) -> Callable[..., Any]:
         """The function (or class) one of the hook fields names, imported now."""
@@ -109,7 +112,8 @@ FAMILIES: dict[str, Family] = {
         check_recipe="wavedil.train.recipe:check_effect",
         sample="wavedil.train.loop:effect_sample",
         exports={"nam": "wavedil.effect.nam:export_nam"},
-        tune="wavedil.effect.process:tune"),
+        tune="wavedil.effect.process:tune",
+        fix_controls="wavedil.effect.knobs:fix_controls"),
 }
 """kind -> its family."""
 
