@@ -107,7 +107,7 @@ def main() -> None:
     notes = [f"training, {recipe.train.steps} steps each (wall clock, two CPU threads, one "
              "after the other): " + ", ".join(f"{name} {trained[name] / 60:.1f} min"
                                               for name in runs),
-        f"validation tails of {(data.bounds[data.validation[0], 1] - data.bounds[data.validation[0], 0]) / data.sample_rate:.1f} s "
+        f"validation tails of {data.clip_length(data.validation[0]) / data.sample_rate:.1f} s "
         f"streamed in blocks of {args.block}; ESR against the amp's output (lower is better)",
         f"the knob model exported at the held-out position as .nam (control folded into the "
         f"weights) and played back: largest difference {folded:.1e}"]

@@ -81,9 +81,9 @@ def main() -> None:
         f"{dry[d]:.2e} | " for d in devices) + " |")
     spread = [f"{d}: the largest ESR over the smallest, {max(cells[d, s][0] for s in sizes) / min(cells[d, s][0] for s in sizes):.1f}x"
               for d in devices]
-    notes = [f"each run: recipes/effect_quickstart.yaml at the size, on the device, stopped "
-             f"after {args.minutes:g} min of training (schedule over {args.steps} steps), two "
-             "threads, one after the other",
+    notes = [f"each run: recipes/effect_quickstart.yaml at the size, on the device, its "
+             f"{args.steps} steps or {args.minutes:g} min of training, whichever came first "
+             "(the steps column says which), two threads, one after the other",
              "ESR of the model's forward over the pair's held-out tail, from silence", *spread]
     print("\n".join(table))
     for n in notes:
