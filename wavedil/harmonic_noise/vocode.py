@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
-from ..nn.conditioning import frame_chunks
+from ..nn.conditioning import check_stream_sizes, frame_chunks
 from .model import HarmonicNoiseNet
 
 CHUNK = 1600
@@ -35,12 +35,7 @@ def stream(model: HarmonicNoiseNet, n_samples: int | None = None, batch_size: in
         raise ValueError("this vocoder needs local conditioning (mel and f0 frames)")
     if prime is not None:
         raise ValueError("prime applies to autoregressive models; this vocoder reads frames only")
-    if n_samples is not None and n_samples < 0:
-        raise ValueError(f"n_samples must be >= 0, got {n_samples}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    check_stream_sizes(n_samples, batch_size, chunk_size)
     device = next(model.parameters()).device
     frames = torch.cat([f.to(device) for f in frame_chunks(local, batch_size)], dim=-1)
     wave = model(frames, generator=generator).clamp(-1.0, 1.0)  # (B, frames * hop)

@@ -71,6 +71,17 @@ class LocalConditioner(nn.Module):
         return self._upsample(h), state
 
 
+def check_stream_sizes(n_samples: int | None, batch_size: int, chunk_size: int) -> None:
+    """The sizes every family's ``stream`` takes (samples per stream, streams, samples per
+    chunk): a ValueError naming the one out of range."""
+    if n_samples is not None and n_samples < 0:
+        raise ValueError(f"n_samples must be >= 0, got {n_samples}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+
+
 def frame_chunks(local: torch.Tensor | Iterable[torch.Tensor], B: int) -> Iterator[torch.Tensor]:
     """Local conditioning given whole (a tensor) or chunk by chunk (an iterable of them), each
     chunk as (B, channels, frames): a (channels, frames) or (1, channels, frames) chunk is

@@ -29,7 +29,7 @@ from .engines.choice import FAST, PLANS, Decision
 from ..dsp.lpc import de_emphasis, pre_emphasis
 from .model import WaveNet
 from ..dsp.refine import REFINE_MOMENTUM
-from ..nn.conditioning import frame_chunks
+from ..nn.conditioning import check_stream_sizes, frame_chunks
 
 DEFAULT_CHUNK = 1600
 UNIFORM_BLOCK = 4096
@@ -135,12 +135,7 @@ def stream(
                         "(wavedil.stream takes a model of any family)")
     if n_samples is None and local is None:
         raise ValueError("n_samples is required without local conditioning")
-    if n_samples is not None and n_samples < 0:
-        raise ValueError(f"n_samples must be >= 0, got {n_samples}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    check_stream_sizes(n_samples, batch_size, chunk_size)
     if not temperature >= 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     if voiced_temperature is not None:
