@@ -31,22 +31,26 @@ def measure(step, steps: int) -> float:
 
 def recipe_rate(path: str, steps: int, chunked: bool | None = None) -> tuple[str, float]:
     """(the recipe's name, its training samples/s: batch x crop per step, best of ``steps``
-    after two warm-up steps), in a scratch run folder that is removed. ``chunked`` sets
-    the training objective's residual-stack pass (the chunked training pass or the blocks'
-    own); None leaves the code's default (and works where there is no such pass)."""
+    after two warm-up steps), in a scratch run folder that is removed. ``chunked``: True keeps
+    the training objective's own CPU pass (a WaveNet's chunked stack, an effect's chunked
+    arrays), False runs the model's own forward and backward instead; None leaves the code's
+    default (and works where there is no such pass)."""
+    import torch
     from wavedil.train.loop import Trainer
     from wavedil.train.recipe import load_recipe
 
     with tempfile.TemporaryDirectory() as scratch:
         recipe = load_recipe(path, [f"train.run_dir={scratch}/run", "train.steps=1000000"])
         trainer = Trainer(recipe, echo=lambda message: None)
-        if chunked is not None:
-            from wavedil.train.chunked_stack import ChunkedStack
-            trainer.objective.stack = ChunkedStack() if chunked else None
+        if chunked is False:
+            trainer.objective.stack = None
 
         def step() -> None:
             trainer.train_step()
             trainer.step += 1
+
+        # as Trainer.run trains (its FlushDenormals; an older revision set it in Trainer())
+        torch.set_flush_denormal(True)
 
         step()
         return recipe.name, trainer.data.config.crop * recipe.train.batch_size / measure(step, steps)

@@ -18,14 +18,6 @@ from wavedil.train.discriminators import Discriminators, PeriodDiscriminator
 from test_train import quiet, tiny
 
 
-@pytest.fixture(autouse=True)
-def _normal_floats():
-    """Training turns on flush-to-zero for the process; later test modules (hypothesis) need
-    subnormal floats back."""
-    yield
-    torch.set_flush_denormal(False)
-
-
 def _adversary(**kw) -> Adversary:
     torch.manual_seed(0)
     cfg = AdversarialConfig(weight=1.0, periods=[2, 3], fft_sizes=[64], channels=4, **kw)

@@ -128,12 +128,6 @@ def test_recorded_held_out_pair_is_validation_from_end_to_end(tmp_path):
         PairedDataConfig(pairs=[dict(p, heldout=True) for p in pairs], sample_rate=RATE)
 
 
-@pytest.fixture(autouse=True)
-def _denormals_as_before():
-    yield
-    torch.set_flush_denormal(False)  # train() flushes them process-wide
-
-
 def test_a_knob_model_learns_its_knob(tmp_path):
     """A small knob model trained on the embedded amp at knob 0 and 1 plays each setting
     better with its own control value than with the other's, and the held-out 0.5 better

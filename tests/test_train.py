@@ -84,6 +84,26 @@ def test_a_run_with_f0_conditions_on_it_from_data_to_generation(tmp_path):
     assert out.samples == 4000 // 64 * 64
 
 
+def _flushing() -> bool:
+    return torch.tensor(1e-39).item() == 0.0  # a subnormal float32 reads 0 where flushed
+
+
+@pytest.mark.parametrize("before", [False, True])
+def test_training_flushes_subnormals_only_while_it_runs(tmp_path, before, monkeypatch):
+    from wavedil.train.loop import Trainer
+
+    seen = []
+    step = Trainer.train_step
+    monkeypatch.setattr(Trainer, "train_step", lambda self: seen.append(_flushing()) or step(self))
+    torch.set_flush_denormal(before)
+    try:
+        train(tiny(tmp_path, steps=3), echo=quiet)
+        assert seen == [True] * 3  # flushed in the steps: they cost 100x on x86
+        assert _flushing() == before  # and the caller's setting after
+    finally:
+        torch.set_flush_denormal(False)
+
+
 def test_resume_matches_an_uninterrupted_run(tmp_path):
     a = tmp_path / "a"
     b = tmp_path / "b"

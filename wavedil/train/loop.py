@@ -101,6 +101,20 @@ class _Stop:
             signal.signal(sig, handler)
 
 
+class FlushDenormals:
+    """Subnormal floats flushed to zero in this thread while a run trains (:meth:`Trainer.run`;
+    wrap :meth:`Trainer.train_step` called alone in it too), the setting restored after: they (a tiny scale's gradients, then Adam's moments of them) cost a hundred times a
+    normal float on x86, and flushed to zero they change nothing measurable."""
+
+    def __enter__(self) -> None:
+        # torch has no getter: a subnormal float32 reads back as 0 where they are flushed
+        self.was = torch.tensor(1e-39).item() == 0.0
+        torch.set_flush_denormal(True)
+
+    def __exit__(self, *exc) -> None:
+        torch.set_flush_denormal(self.was)
+
+
 class Trainer:
     """One run: built from a recipe, advanced with :meth:`run`."""
 
@@ -113,9 +127,6 @@ class Trainer:
         if t.threads:
             torch.set_num_threads(t.threads)
         keep_freed_memory()  # every step's large tensors reuse the last step's pages
-        # subnormal floats (a tiny scale's gradients, then Adam's moments of them) cost a
-        # hundred times a normal one on x86: flushed to zero they change nothing measurable
-        torch.set_flush_denormal(True)
         if t.batch_size % self.dist.world:
             raise ValueError(f"train.batch_size ({t.batch_size}) must be divisible by the number "
                              f"of processes ({self.dist.world})")
@@ -339,7 +350,12 @@ class Trainer:
 
     def run(self, stop_after: int | None = None) -> TrainResult:
         """Train to ``train.steps``; ``stop_after`` ends this process after that many steps,
-        and ``train.minutes`` once the run has trained that long, as an interruption would."""
+        and ``train.minutes`` once the run has trained that long, as an interruption would.
+        Subnormal floats are flushed to zero while it runs (:class:`FlushDenormals`)."""
+        with FlushDenormals():
+            return self._run(stop_after)
+
+    def _run(self, stop_after: int | None) -> TrainResult:
         t, start, t0 = self.tc, self.step, time.perf_counter()
         self.started = t0
         if self.untrained_val is None:
