@@ -78,6 +78,12 @@ def test_every_field_is_documented(cls):
      r"generate.voiced_temperature must be null without model.pitch_lags .*got 0.0"),
     ({"generate": {"voiced_temperature": -0.5}}, r"generate.voiced_temperature must be >= 0"),
     ({"data": {"onset_share": 2}}, r"data.onset_share must be a number in \[0, 1\]"),
+    ({"train": {"stft_weight": 0.01}}, r"train.stft_weight must be left at its default "
+     r"\(0.0002\) for model.kind wavenet \(.*NLL\), got 0.01"),
+    ({"train": {"stft_sizes": [512]}}, r"train.stft_sizes must be left at its default"),
+    ({"model": {"kind": "harmonic_noise"}, "data": {"f0": True},
+      "train": {"esr_pre_emphasis": 0.5}},
+     r"train.esr_pre_emphasis must be left at its default \(0.85\) for model.kind harmonic_noise"),
 ])
 def test_bad_recipes_fail_with_one_line_naming_the_key(raw, match):
     with pytest.raises(ValueError, match=match) as e:

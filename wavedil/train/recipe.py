@@ -192,6 +192,17 @@ def _check_mel_settings(model: MelSettings, data: DataConfig) -> None:
              "them), or left out to take the data's", getattr(model, key))
 
 
+def _left_at_default(recipe: Recipe, keys: tuple[str, ...], why: str) -> None:
+    """The train keys ``keys``, which the model's family does not read (``why``), are at their
+    defaults: a value set for them would be ignored without a word."""
+    default = TrainConfig()
+    for key in keys:
+        want = getattr(default, key)
+        need("train", getattr(recipe.train, key) == want, key,
+             f"left at its default ({want!r}) for model.kind {recipe.model.kind} ({why})",
+             getattr(recipe.train, key))
+
+
 def check_effect(recipe: Recipe) -> None:
     """An effect's sections agree: its rate is the data's, its controls the pairs'."""
     model, data = recipe.model, recipe.data
@@ -242,6 +253,8 @@ def check_harmonic_noise(recipe: Recipe) -> None:
     _check_mel_settings(model, data)
     need("train", not recipe.train.input_noise, "input_noise",
          "0 for model.kind harmonic_noise (it reads no past samples)", recipe.train.input_noise)
+    _left_at_default(recipe, ("esr_pre_emphasis", "stft_weight"),
+                     "an effect's loss terms: a vocoder's whole loss is the STFT loss")
 
 
 def check_wavenet(recipe: Recipe) -> None:
@@ -265,6 +278,8 @@ def check_wavenet(recipe: Recipe) -> None:
     need("train", not recipe.train.mel_weight, "mel_weight",
          "0 for model.kind wavenet (a vocoder's log-mel term; a WaveNet trains on its NLL)",
          recipe.train.mel_weight)
+    _left_at_default(recipe, ("esr_pre_emphasis", "stft_weight", "stft_sizes"),
+                     "the loss terms of effects and vocoders; a WaveNet trains on its NLL")
     need("train", not recipe.train.input_noise or model.input_kind == "scalar", "input_noise",
          "0 for a model with class input (model.input must be scalar)", recipe.train.input_noise)
     need("generate", recipe.generate.voiced_temperature is None or bool(model.pitch_lags),
