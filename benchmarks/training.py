@@ -189,8 +189,8 @@ def main() -> None:
         tree = tempfile.mkdtemp() if args.against else None
         at = tree_at(args.against, tree) if args.against else None
         extra = (f" | at {args.against} | now / {args.against}" if at else "")
-        table = ["| recipe | training samples/s (batch x crop per step), chunked stack pass "
-                 f"| the blocks' own | chunked / own{extra} |",
+        table = ["| recipe | training samples/s (batch x crop per step), chunked pass "
+                 f"| the model's own | chunked / own{extra} |",
                  "|---|---:|---:|---:" + ("|---:|---:|" if at else "|")]
         print("\n" + "\n".join(table))
         try:

@@ -3,13 +3,15 @@
 ``build(cc, source)`` compiles ``source``, a C file or several that make one library (``cc -O3
 -march=native -shared -fPIC``; about a second here), into
 ``$XDG_CACHE_HOME/wavedil/native/<key>/libwd<name>.so`` (default ``~/.cache``, the name the
-first file's), keyed by the sources and the local headers they include (``vec8.h``), the
-compiler's version, the flags and the CPU's feature flags, and written atomically (a temporary
-file, then a rename), so concurrent first uses are safe and a changed source or machine builds
-afresh. Callers fall back to their own slower code, with the same results, where there is no
-compiler or the build fails. :func:`load_library` is the one loader: the built library, or an :class:`Unavailable` that
-says why there is none. Used by the generation engines' kernel (``kernel.py``: ``gemm.c``,
-``stack.c``, ``sampler.c``) and the chunked training pass's gate (``gate.py``, ``gate.c``).
+first file's), keyed by the sources and the local headers they include (``vec8.h``,
+``vmath8.h``), the compiler's version, the flags and the CPU's feature flags, and written
+atomically (a temporary file, then a rename), so concurrent first uses are safe and a changed
+source or machine builds afresh. Callers fall back to their own slower code, with the same
+results, where there is no compiler or the build fails. :func:`load_library` is the one
+loader: the built library, or an :class:`Unavailable` that says why there is none. Used by the
+generation engines' kernel (``kernel.py``: ``gemm.c``, ``stack.c``, ``sampler.c``), the
+chunked training pass's gate (``gate.py``, ``gate.c``) and the effect training pass's layer
+(``effect_layer.py``, ``effect_layer.c``).
 """
 
 from __future__ import annotations

@@ -10,10 +10,9 @@
  * Backward, given dz (the gradient of z):
  *     dp[r, j] = ds[r, j] dz[r, j],  dp[r, H + j] = ds[r, H + j] dz[r, j];  colsum += sum_r dp[r]
  *
- * tanh(a) = 2 sigmoid(2a) - 1 and sigmoid(x) = 1 / (1 + exp(-x)), with exp in float32 from a
- * range reduction and a degree-6 polynomial (Cephes' expf: about 1 ulp), so the results are
- * torch's to float32 rounding. Eight columns at a time in GCC vector extensions; a row's last
- * H mod 8 columns go through the same code on a padded copy.
+ * tanh(a) = 2 sigmoid(2a) - 1 and sigmoid(x) = 1 / (1 + exp(-x)), with vmath8.h's exp (about
+ * 1 ulp), so the results are torch's to float32 rounding. Eight columns at a time in GCC
+ * vector extensions; a row's last H mod 8 columns go through the same code on a padded copy.
  *
  * Built by wavedil/native/build.py with the system C compiler (-O3 -march=native). */
 
@@ -21,27 +20,7 @@
 #include <string.h>
 
 #include "vec8.h"
-
-/* exp(x), x clamped to [-87.3, 88.3] (beyond: 0-ish and inf-ish, which the callers absorb). */
-static inline v8 exp8(v8 x)
-{
-    x = vmax(vmin(x, splat(88.3762626647949f)), splat(-87.3365447505531f));
-    /* n = round(x / ln 2): adding 1.5 * 2^23 rounds to an integer in the low mantissa bits */
-    v8 magic = splat(12582912.0f);
-    v8 n = (x * splat(1.44269504088896341f) + magic) - magic;
-    v8 r = x - n * splat(0.693359375f) - n * splat(-2.12194440e-4f);
-    v8 p = splat(1.9875691500E-4f);
-    p = p * r + splat(1.3981999507E-3f);
-    p = p * r + splat(8.3334519073E-3f);
-    p = p * r + splat(4.1665795894E-2f);
-    p = p * r + splat(1.6666665459E-1f);
-    p = p * r + splat(5.0000001201E-1f);
-    p = p * (r * r) + r + splat(1.0f);
-    i8 e = (__builtin_convertvector(n, i8) + 127) << 23;  /* 2^n */
-    return p * (v8)e;
-}
-
-static inline v8 sigmoid8(v8 x) { return splat(1.0f) / (splat(1.0f) + exp8(-x)); }
+#include "vmath8.h"
 
 /* Eight columns of the forward: a and b the pre-activations (bias added). */
 static inline void gate8(v8 a, v8 b, v8 *z, v8 *da, v8 *db)
