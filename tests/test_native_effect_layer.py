@@ -93,6 +93,16 @@ def test_forward_and_backward_match_the_formulas(Cp, C, K, d, P1, act):
     _within(gb, 1 + gpre.double().sum(0), 1 + _abs(gpre).sum(0))
     _within(gb1, 1 + gh.double().sum(0), 1 + _abs(gh).sum(0))
 
+    gtaps, gwm, gw1 = torch.ones(K, Cp, Cp), torch.ones(P1, Cp), torch.ones(Cp, Cp)
+    KERNEL.backward_weights(h, c, a, gh, gpre, d, gtaps, gwm, gw1)
+    for k in range(K):
+        lag = (K - 1 - k) * d
+        x = torch.zeros(T, Cp, dtype=torch.float64)  # the tap's rows: silence before the start
+        x[lag:] = h.double()[:T - lag] if lag < T else x[lag:]
+        _within(gtaps[k], 1 + x.t() @ gpre.double(), 1 + x.abs().t() @ _abs(gpre))
+    _within(gwm, 1 + c.double().t() @ gpre.double(), 1 + _abs(c).t() @ _abs(gpre))
+    _within(gw1, 1 + a.double().t() @ gh.double(), 1 + _abs(a).t() @ _abs(gh))
+
     expect, size = gh.double().clone(), _abs(gh)
     for k in range(K):
         lag = (K - 1 - k) * d

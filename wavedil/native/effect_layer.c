@@ -13,9 +13,8 @@
  *     out[t] = h[t] + b1 + a[t] @ W1
  * Backward, given gs (the gradient of the head sum, every layer's) and gh (of out), in place:
  *     gpre[t] = (gs[t] + gh[t] @ W1^T) act'(a[t]);  gb += gpre[t];  gb1 += gh[t]   (pre)
+ *     gW_k += h[t - lag_k]^T gpre[t];  gWm += c[t]^T gpre[t];  gW1 += a[t]^T gh[t]  (weights)
  *     gh[t] += sum_k gpre[t + lag_k] @ W_k^T   (the input's gradient, once gpre is whole)
- * (the weights' gradients are sums over the rows of outer products: the pass leaves them to
- * the matrix library, which runs such long sums near its peak).
  *
  * act: tanh (vmath8.h's, within a few ulp of torch's), relu or leaky relu; act' from the
  * output: 1 - a^2, or 1 and 0 (slope) by its sign.
@@ -25,7 +24,9 @@
  * eight of them and the weights' vectors fit AVX2's sixteen registers), so that each weight
  * vector loaded serves R rows and the sums' chains of fused multiply-adds run side by side
  * (one chain waits about four cycles for its last step). A row's sum runs over the inputs in
- * one order whatever R is. Rows a tap reads before the stream's start (or past its end, in the
+ * one order whatever R is. The weights' gradients hold the R rows' gradient vectors in
+ * registers and add each row block's outer products into a weight row at once, the rows in
+ * order. Rows a tap reads before the stream's start (or past its end, in the
  * backward) read a row of zeros.
  *
  * Built by wavedil/native/build.py with the system C compiler (-O3 -march=native). */
@@ -235,6 +236,69 @@ INLINE void backward_input(const Backward *g, int64_t t, int64_t v0, const int R
     for (int r = 0; r < R; r++)
         for (int v = 0; v < nb; v++)
             ST(g->gh + (t + r) * Cp + 8 * (v0 + v), acc[r][v]);
+}
+
+/* G[i, 8 (v0 + v) ...] += sum_r x[r][i] y[r][v], i < n, v < nb, r < R in order: the outer
+ * products of R rows (x[r], n long; y[r] the vectors v0 .. v0 + nb of a gradient row) */
+INLINE void add_outer(float *restrict G, int64_t ldg, const float *const *x, int64_t n,
+                      v8 y[ROWS][GROUP], int64_t v0, const int R, const int nb)
+{
+    for (int64_t i = 0; i < n; i++)
+        for (int v = 0; v < nb; v++) {
+            float *row = G + i * ldg + 8 * (v0 + v);
+            v8 acc = LD(row);
+            for (int r = 0; r < R; r++)
+                acc += splat(x[r][i]) * y[r][v];
+            ST(row, acc);
+        }
+}
+
+typedef struct {
+    int64_t Cp, P1, K, d, ldc;
+    const float *h, *c, *a, *gh, *gpre, *zeros;
+    float *gtaps, *gwm, *gw1;
+} Weights;
+
+/* Rows t .. t + R, columns of vectors v0 .. v0 + nb of every weight gradient */
+INLINE void backward_weights(const Weights *g, int64_t t, int64_t v0, const int R, const int nb)
+{
+    const int64_t Cp = g->Cp;
+    v8 y[ROWS][GROUP];
+    const float *x[ROWS];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < nb; v++)
+            y[r][v] = LD(g->gpre + (t + r) * Cp + 8 * (v0 + v));
+    for (int64_t k = 0; k < g->K; k++) {
+        int64_t lag = (g->K - 1 - k) * g->d;
+        for (int r = 0; r < R; r++)
+            x[r] = t + r >= lag ? g->h + (t + r - lag) * Cp : g->zeros;
+        add_outer(g->gtaps + k * Cp * Cp, Cp, x, Cp, y, v0, R, nb);
+    }
+    for (int r = 0; r < R; r++)
+        x[r] = g->c + (t + r) * g->ldc;
+    add_outer(g->gwm, Cp, x, g->P1, y, v0, R, nb);
+    for (int r = 0; r < R; r++) {
+        for (int v = 0; v < nb; v++)
+            y[r][v] = LD(g->gh + (t + r) * Cp + 8 * (v0 + v));
+        x[r] = g->a + (t + r) * Cp;
+    }
+    add_outer(g->gw1, Cp, x, Cp, y, v0, R, nb);
+}
+
+void wd_effect_layer_backward_weights(int64_t T, int64_t Cp, int64_t P1, int64_t K, int64_t d,
+                                      const float *h, const float *c, int64_t ldc,
+                                      const float *a, const float *gh, const float *gpre,
+                                      float *gtaps, float *gwm, float *gw1)
+{
+    float zeros[Cp];
+    for (int64_t i = 0; i < Cp; i++)
+        zeros[i] = 0.0f;
+    const Weights g = {Cp, P1, K, d, ldc, h, c, a, gh, gpre, zeros, gtaps, gwm, gw1};
+    const int64_t nv = Cp / 8, RB = row_block(nv);
+    for (int64_t t = 0, R; t < T; t += R) {
+        R = T - t >= RB ? RB : 1;
+        BY_GROUPS(backward_weights, &g, t, R, nv)
+    }
 }
 
 void wd_effect_layer_backward_input(int64_t T, int64_t Cp, int64_t K, int64_t d,

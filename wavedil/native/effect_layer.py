@@ -1,6 +1,6 @@
-"""One layer of the effect training pass in C (``effect_layer.c``): the forward, and the two
-passes of the backward that are not sums of outer products, over one stream's rows padded to
-a multiple of 8 columns. :func:`load` returns the kernel, or an ``Unavailable`` (false in a
+"""One layer of the effect training pass in C (``effect_layer.c``): the forward, and the
+backward's three passes (the pre-activation's gradient, the weights', the input's), over one
+stream's rows padded to a multiple of 8 columns. :func:`load` returns the kernel, or an ``Unavailable`` (false in a
 condition) that says why it does not build (no C compiler), and the pass then does the same
 work with torch's operations.
 
@@ -42,6 +42,10 @@ class EffectLayerKernel:
         self._pre = library.wd_effect_layer_backward_pre
         self._pre.argtypes = [i64, i64, ptr, ptr, ptr, ptr, i64, f32, ptr, ptr, ptr]
         self._pre.restype = None
+        self._weights = library.wd_effect_layer_backward_weights
+        self._weights.argtypes = [i64, i64, i64, i64, i64, ptr, ptr, i64, ptr, ptr, ptr, ptr,
+                                  ptr, ptr]
+        self._weights.restype = None
         self._input = library.wd_effect_layer_backward_input
         self._input.argtypes = [i64, i64, i64, i64, ptr, ptr, ptr]
         self._input.restype = None
@@ -72,6 +76,19 @@ class EffectLayerKernel:
         name, slope = act
         self._pre(T, Cp, gs.data_ptr(), gh.data_ptr(), a.data_ptr(), w1t.data_ptr(),
                   ACTIVATION_CODES[name], slope, gpre.data_ptr(), gb.data_ptr(), gb1.data_ptr())
+
+    def backward_weights(self, h: torch.Tensor, c: torch.Tensor, a: torch.Tensor,
+                         gh: torch.Tensor, gpre: torch.Tensor, dilation: int,
+                         gtaps: torch.Tensor, gwm: torch.Tensor, gw1: torch.Tensor) -> None:
+        """The weights' gradients of the layer whose input, mixer input and activation were h,
+        c and a, given gh (its output's gradient) and gpre (its pre-activation's), added into
+        gtaps (K, Cp, Cp) (tap k: h[t - lag_k]^T gpre[t] summed over the rows), gwm (P1, Cp)
+        (c^T gpre) and gw1 (Cp, Cp) (a^T gh)."""
+        T, Cp = h.shape
+        _check(Cp, h, c, a, gh, gpre, gtaps, gwm, gw1)
+        self._weights(T, Cp, c.shape[1], gtaps.shape[0], dilation, h.data_ptr(), c.data_ptr(),
+                      c.stride(0), a.data_ptr(), gh.data_ptr(), gpre.data_ptr(),
+                      gtaps.data_ptr(), gwm.data_ptr(), gw1.data_ptr())
 
     def backward_input(self, gpre: torch.Tensor, tapst: torch.Tensor, dilation: int,
                        gh: torch.Tensor) -> None:

@@ -27,10 +27,9 @@ model's own. Its results are those of ``EffectNet``'s forward and backward to fl
 (``tests/test_effect_stack.py``).
 
 Where the C kernel builds (``native/effect_layer.c``), a layer's forward is one pass over the
-rows, its backward two (the gradient of the pre-activation, then of the input), each row's
-work in registers; the rows are then padded to a multiple of 8 channels with zeros (zero
-weights keep the padded channels at zero). The weights' gradients, sums over the rows of outer
-products, stay with the matrix library either way.
+rows, its backward three (the gradients of the pre-activation, of the weights, of the input),
+each row's work in registers; the rows are then padded to a multiple of 8 channels with zeros
+(zero weights keep the padded channels at zero). The heads and rechannels stay matrix products.
 """
 
 from __future__ import annotations
@@ -255,21 +254,17 @@ def _taps_forward(x: torch.Tensor, taps: torch.Tensor, d: int) -> torch.Tensor:
 
 
 def _taps_backward(x: torch.Tensor, g: torch.Tensor, taps: torch.Tensor, d: int,
-                   gtaps: torch.Tensor, gx: torch.Tensor | None = None, inputs: bool = True
-                   ) -> torch.Tensor | None:
+                   gtaps: torch.Tensor, gx: torch.Tensor | None = None) -> torch.Tensor:
     """For :func:`_taps_forward`'s output gradient g (T, H): each tap's weight gradient added
-    into gtaps (K, C, H); returns x's gradient (T, C), added into ``gx`` where given; with
-    ``inputs`` False, only the weights' (the caller makes x's)."""
+    into gtaps (K, C, H); returns x's gradient (T, C), added into ``gx`` where given."""
     T, K = x.shape[0], taps.shape[0]
     gtaps[K - 1].addmm_(x.t(), g)
-    if inputs:
-        gx = g @ taps[K - 1].t() if gx is None else gx.addmm_(g, taps[K - 1].t())
+    gx = g @ taps[K - 1].t() if gx is None else gx.addmm_(g, taps[K - 1].t())
     for k in range(K - 1):
         lag = (K - 1 - k) * d
         if lag < T:
             gtaps[k].addmm_(x[:T - lag].t(), g[lag:])
-            if inputs:
-                gx[:T - lag].addmm_(g[lag:], taps[k].t())
+            gx[:T - lag].addmm_(g[lag:], taps[k].t())
     return gx
 
 
@@ -313,21 +308,20 @@ def _backward_stream(arrays: list[_Array], saved: list, g: torch.Tensor, c: torc
         gh = gy if gy is not None else torch.zeros_like(gs)
         for lay, (h, a), (gtaps, gb, gwm, gw1, gb1) in zip(
                 reversed(arr.layers), reversed(layers), reversed(glayers)):
-            gw1.addmm_(a.t(), gh)  # gh: the gradient of the layer's output
+            # gh: the gradient of the layer's output, then (in place) of its input
             if kernel is not None:
                 gpre = torch.empty_like(gh)
                 kernel.backward_pre(gs, gh, a, lay.w1t, lay.act, gpre, gb, gb1)
-            else:
-                gb1 += gh.sum(0)
-                gpre = torch.addmm(gs, gh, lay.w1t)
-                _act_grad(gpre, a, lay.act)
-                gb += gpre.sum(0)
-            gwm.addmm_(c.t(), gpre)
-            if kernel is not None:  # gh becomes its input's gradient
-                _taps_backward(h, gpre, lay.taps, lay.d, gtaps, inputs=False)
+                kernel.backward_weights(h, c, a, gh, gpre, lay.d, gtaps, gwm, gw1)
                 kernel.backward_input(gpre, lay.tapst, lay.d, gh)
-            else:
-                _taps_backward(h, gpre, lay.taps, lay.d, gtaps, gx=gh)
+                continue
+            gw1.addmm_(a.t(), gh)
+            gb1 += gh.sum(0)
+            gpre = torch.addmm(gs, gh, lay.w1t)
+            _act_grad(gpre, a, lay.act)
+            gb += gpre.sum(0)
+            gwm.addmm_(c.t(), gpre)
+            _taps_backward(h, gpre, lay.taps, lay.d, gtaps, gx=gh)
         gwr.addmm_(y.t(), gh)
         gy = gh @ arr.wr.t()  # (T, C_in): the array before's output, or the input's
         ghead = gs  # the array before's head starts this array's head sum
