@@ -34,6 +34,12 @@ f7240a9, in the same run:
     python benchmarks/training.py --steps 3 --rounds 3 --against f7240a9 \\
         --recipe recipes/quickstart.yaml recipes/speech_wavenet.yaml recipes/mulaw_vocoder.yaml
 
+The effect recipes' steps (their layer arrays' CPU pass, ``wavedil/train/effect_stack.py``)
+are timed the same way, into their own block of the page (``--block``):
+
+    python benchmarks/training.py --steps 3 --rounds 3 --against 799f71f --block effect-recipes \\
+        --recipe recipes/effect_quickstart.yaml recipes/effect_amp.yaml recipes/effect_a2.yaml
+
 ``--write-docs`` also writes the tables into docs/results/training.md
 (``benchmarks/docs_page.py``: each table with this command, the date, the commit and the CPU).
 """
@@ -144,6 +150,8 @@ def main() -> None:
                     help="also time these recipes' training steps (their own data and batch)")
     ap.add_argument("--against", metavar="REV",
                     help="also time the recipes with wavedil as it was at git revision REV")
+    ap.add_argument("--block", default="recipes",
+                    help="the block of docs/results/training.md the recipes' table goes to")
     ap.add_argument("--write-docs", action="store_true",
                     help="also write the tables into docs/results/training.md")
     args = ap.parse_args()
@@ -209,7 +217,7 @@ def main() -> None:
             if tree:
                 shutil.rmtree(tree, ignore_errors=True)
         if args.write_docs:
-            docs_page.record("training.md", "recipes", table, notes[1:])
+            docs_page.record("training.md", args.block, table, notes[1:])
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ widths.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 
 import torch
@@ -115,14 +116,17 @@ def shell(config: EffectConfig, widths: list[int]) -> EffectNet:
 
 
 def narrow(model: EffectNet, layout: EffectNet, x: torch.Tensor,
-           controls: torch.Tensor | None = None, valid: bool = False) -> torch.Tensor:
+           controls: torch.Tensor | None = None, valid: bool = False,
+           stack: Callable[..., torch.Tensor | None] | None = None) -> torch.Tensor:
     """``model``'s forward at the widths of ``layout`` (a :func:`shell`): (B, T) -> (B, T),
     equal to ``cut(model, widths)(x, controls, valid)``, its weights views of ``model``'s
-    leading blocks (nothing copied; gradients reach ``model``)."""
+    leading blocks (nothing copied; gradients reach ``model``); ``stack``: a training pass, as
+    ``EffectNet.forward`` takes it."""
     full = dict(model.named_parameters())
     views = {name: full[name][tuple(slice(0, n) for n in p.shape)]
              for name, p in layout.named_parameters()}
-    return torch.func.functional_call(layout, views, (x, controls), {"valid": valid})
+    return torch.func.functional_call(layout, views, (x, controls),
+                                      {"valid": valid, "stack": stack})
 
 
 def sandwich(config: EffectConfig, generator: torch.Generator | None = None

@@ -88,13 +88,14 @@ def batch_effect_output(model: torch.nn.Module, batch: dict[str, torch.Tensor],
     ``widths``: a slimmable model's output at those widths, its weights' leading blocks
     (:func:`wavedil.effect.slimmable.narrow`); None: the full model. ``stack``: the layer
     arrays' training pass where it applies (:class:`ChunkedArrays`, the CPU pass in pieces of
-    time; None: the model's own forward); the full model only."""
+    time; None: the model's own forward), at every width."""
     net = model.module if hasattr(model, "module") else model
     controls = batch["controls"] if net.config.controls else None
     if widths is None or widths == [a["channels"] for a in net.config.arrays]:
         est = model(batch["input"], controls, valid=True, stack=stack)  # (B, crop)
     else:
-        est = narrow(net, shell(net.config, widths), batch["input"], controls, valid=True)
+        est = narrow(net, shell(net.config, widths), batch["input"], controls, valid=True,
+                     stack=stack)
     return est, batch["target"][:, -est.shape[-1]:]
 
 
