@@ -20,7 +20,13 @@ resumed (the command again, into the same ``--out``) counts only the time it tra
 milestones can be reached over several sessions (the machine may then differ between them). Each milestone is
 scored at the last checkpoint within it, with ``wavedil.evaluate`` (its temperature from the
 recipe), and with the passes of mel-consistent refinement where ``--refine`` asks for them.
-``--write-docs`` writes the table into docs/results/speech.md (block ``wavenet-time``).
+``--write-docs`` writes the table into docs/results/speech.md (block ``wavenet-time``);
+``--picture PATH`` draws one held-out file (``--file``) at every milestone scored, beside the
+original and Griffin-Lim, from the evaluations' audio (``--draw-only``: from the evaluations
+already written, scoring nothing):
+
+    python benchmarks/speech_wavenet_time.py data/speech --draw-only \\
+        --picture docs/img/speech-wavenet-time.png
 """
 
 from __future__ import annotations
@@ -66,7 +72,13 @@ def main() -> None:
     ap.add_argument("--evaluate-only", action="store_true", help="score the run as it is")
     ap.add_argument("--write-docs", action="store_true",
                     help="also write the table into docs/results/speech.md")
+    ap.add_argument("--picture", type=Path, help="also draw --file at every milestone here")
+    ap.add_argument("--file", default="us_f/00", help="the held-out file --picture draws")
+    ap.add_argument("--draw-only", action="store_true",
+                    help="only draw --picture, from the evaluations already written")
     args = ap.parse_args()
+    if args.draw_only and not args.picture:
+        ap.error("--draw-only needs --picture")
     try:
         minutes = sorted(float(m) for m in args.minutes.split(","))
     except ValueError:
@@ -83,6 +95,14 @@ def main() -> None:
             *([f"train.steps={args.steps}"] if args.steps else [])]
     recipe = load_recipe(WAVENET, sets)
     reached = milestones(run, minutes, recipe.train.steps)
+    test = Path(args.corpus) / "test"
+    if args.draw_only:
+        scored = [(limit, step) for limit, step, _ in reached
+                  if step is not None and (run / f"evaluation-{limit:g}min").is_dir()]
+        if not scored:
+            raise SystemExit(f"{run}: no evaluations to draw; score the run first")
+        draw(run, test, args.file, scored, args.picture)
+        return
     if not args.evaluate_only and reached[-1][1] is None:
         started = (run / "checkpoints").is_dir() and any((run / "checkpoints").glob("step-*.pt"))
         def echo(line: str) -> None:
@@ -93,7 +113,6 @@ def main() -> None:
         reached = milestones(run, minutes, recipe.train.steps)
 
     rows, gl = [], None
-    test = Path(args.corpus) / "test"
     for limit, step, at in reached:
         if step is None:
             rows.append((limit, None, None, None, None))
@@ -133,6 +152,27 @@ def main() -> None:
     print("\n".join(table + notes))
     if args.write_docs:
         docs_page.record("speech.md", "wavenet-time", table, notes)
+    if args.picture:
+        draw(run, test, args.file, [(limit, step) for limit, step, *_ in rows if step is not None],
+             args.picture)
+
+
+def draw(run: Path, test: Path, name: str, scored: list[tuple[float, int]], out: Path) -> None:
+    """Spectrograms of the held-out file ``name`` (as ``us_f/00``): the original, the WaveNet at
+    each (milestone, step) scored, and Griffin-Lim, from the evaluations' audio."""
+    import soundfile as sf
+    from wavedil.plots import plot_comparison
+
+    original, rate = sf.read(test / f"{name}.wav", dtype="float32")
+    waves = {"original": original}
+    for limit, step in scored:
+        waves[f"WaveNet at {limit:g} min ({step:,} steps)"] = sf.read(
+            run / f"evaluation-{limit:g}min" / f"{name}.wavedil.wav", dtype="float32")[0]
+    first = run / f"evaluation-{scored[0][0]:g}min" / f"{name}.griffin-lim.wav"
+    waves["Griffin-Lim"] = sf.read(first, dtype="float32")[0]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plot_comparison(waves, rate, out, title=f"{name}, held out")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
