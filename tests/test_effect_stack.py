@@ -53,7 +53,8 @@ def test_the_pass_is_the_models_forward_and_backward(name, controls, workers, c_
         pytest.skip("no C compiler: the layer kernel does not build")
     calls = []
     if KERNEL:
-        monkeypatch.setattr(KERNEL, "forward", lambda *a, f=KERNEL.forward: calls.append(1) or f(*a))
+        monkeypatch.setattr(KERNEL, "forward",
+                            lambda *a, f=KERNEL.forward: calls.append(1) or f(*a))
     model = _model(LAYOUTS[name], controls)
     stack = ChunkedArrays(workers=workers, c_kernel=c_kernel)
     x = torch.randn(3, model.receptive_field - 1 + 300) * 0.5

@@ -1,8 +1,8 @@
 """One layer of the effect training pass in C (``effect_layer.c``): the forward, and the
 backward's three passes (the pre-activation's gradient, the weights', the input's), over one
-stream's rows padded to a multiple of 8 columns. :func:`load` returns the kernel, or an ``Unavailable`` (false in a
-condition) that says why it does not build (no C compiler), and the pass then does the same
-work with torch's operations.
+stream's rows padded to a multiple of 8 columns. :func:`load` returns the kernel, or an
+``Unavailable`` (false in a condition) that says why it does not build (no C compiler), and the
+pass then does the same work with torch's operations.
 
 The calls go through ctypes, which releases the GIL, so the pass's worker threads run them side
 by side; each call is one pass over a stream's rows (thousands), so its own cost (a few

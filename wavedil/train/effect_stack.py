@@ -153,7 +153,7 @@ class _Array(NamedTuple):
 
 class _Layer(NamedTuple):
     taps: torch.Tensor  # (K, Cp, Cp): W_k for rows @ W_k, tap k reading (K - 1 - k) d back
-    tapst: torch.Tensor  # (K, Cp, Cp): each W_k transposed, for the backward
+    tapst: torch.Tensor | None  # (K, Cp, Cp): each W_k transposed, for the C kernel's backward
     b: torch.Tensor  # (Cp,)
     wm: torch.Tensor  # (1 + P, Cp) mixer
     w1: torch.Tensor  # (Cp, Cp) layer 1x1
@@ -170,9 +170,12 @@ def _padded(m: torch.Tensor, *shape: int) -> torch.Tensor:
     return out
 
 
-def _arrays(layout, params, lanes: int) -> list[_Array]:
-    """The parameters as the pass holds them, each width rounded up to a multiple of
-    ``lanes`` (1: as they are) except the input signal's and the output's."""
+def _arrays(layout, params, for_kernel: bool) -> list[_Array]:
+    """The parameters as the pass holds them: for the C kernel, each width rounded up to a
+    multiple of its ``LANES`` (except the input signal's and the output's) and the taps also
+    transposed; else as they are."""
+    lanes = LANES if for_kernel else 1
+
     def up(n: int) -> int:
         return -(-n // lanes) * lanes
 
@@ -191,7 +194,8 @@ def _arrays(layout, params, lanes: int) -> list[_Array]:
             i += 5
             taps = torch.stack([_padded(w[:, :, k].t(), Cp, Cp) for k in range(w.shape[2])])
             w1p = _padded(w1[:, :, 0].t(), Cp, Cp)
-            specs.append(_Layer(taps, taps.transpose(1, 2).contiguous(), _padded(b, Cp),
+            tapst = taps.transpose(1, 2).contiguous() if for_kernel else None
+            specs.append(_Layer(taps, tapst, _padded(b, Cp),
                                 _padded(wm[:, :, 0].t(), wm.shape[1], Cp), w1p,
                                 w1p.t().contiguous(), _padded(b1, Cp), d, act))
         head = torch.stack([_padded(wh[:, :, k].t(), Cp, Hp) for k in range(wh.shape[2])])
@@ -332,7 +336,7 @@ class _Arrays(torch.autograd.Function):
     def forward(ctx, x, cond, settings, layout, head_scale, *params):
         B = x.shape[0]
         kernel = (effect_layer.load() if settings.c_kernel else None) or None  # or torch's ops
-        arrays = _arrays(layout, params, LANES if kernel is not None else 1)
+        arrays = _arrays(layout, params, kernel is not None)
         out = torch.empty_like(x)
         saved = [None] * B
 

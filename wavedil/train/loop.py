@@ -103,8 +103,9 @@ class _Stop:
 
 class FlushDenormals:
     """Subnormal floats flushed to zero in this thread while a run trains (:meth:`Trainer.run`;
-    wrap :meth:`Trainer.train_step` called alone in it too), the setting restored after: they (a tiny scale's gradients, then Adam's moments of them) cost a hundred times a
-    normal float on x86, and flushed to zero they change nothing measurable."""
+    wrap :meth:`Trainer.train_step` called alone in it too), the setting restored after: they
+    (a tiny scale's gradients, then Adam's moments of them) cost a hundred times a normal float
+    on x86, and flushed to zero they change nothing measurable."""
 
     def __enter__(self) -> None:
         # torch has no getter: a subnormal float32 reads back as 0 where they are flushed
