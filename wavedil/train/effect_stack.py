@@ -180,14 +180,13 @@ def _arrays(layout, params, for_kernel: bool) -> list[_Array]:
         return -(-n // lanes) * lanes
 
     out, i = [], 0
-    widths = [params[i].shape[0] for i in _array_starts(layout)]  # each array's channels
     for j, (hd, layers) in enumerate(layout):
         wr, wh, bh = params[i:i + 3]
         i += 3
         (C, C_in), H = wr.shape[:2], wh.shape[0]
         Cp = up(C)
         Cp_in = up(C_in) if j else C_in  # the first array reads the input signal, one column
-        Hp = up(widths[j + 1]) if j + 1 < len(layout) else H  # the next array's head sum
+        Hp = up(H) if j + 1 < len(layout) else H  # the next array's head sum, or the output
         specs = []
         for d, act in layers:
             w, b, wm, w1, b1 = params[i:i + 5]
@@ -202,15 +201,6 @@ def _arrays(layout, params, for_kernel: bool) -> list[_Array]:
         out.append(_Array(_padded(wr[:, :, 0].t(), Cp_in, Cp), head,
                           _padded(bh, Hp) if bh is not None else None, hd, specs, (C_in, C, H)))
     return out
-
-
-def _array_starts(layout) -> list[int]:
-    """Where each array's parameters start in the flat list (three, then five per layer)."""
-    starts, i = [], 0
-    for _, layers in layout:
-        starts.append(i)
-        i += 3 + 5 * len(layers)
-    return starts
 
 
 def _forward_stream(arrays: list[_Array], x: torch.Tensor, c: torch.Tensor,
@@ -299,8 +289,8 @@ def _new_grads(arrays: list[_Array]) -> list:
 def _backward_stream(arrays: list[_Array], saved: list, g: torch.Tensor, c: torch.Tensor,
                      head_scale: float, grads: list, kernel: EffectLayerKernel | None) -> None:
     """One stream backward: g (T,) the gradient of its output; parameter gradients added into
-    ``grads``; each layer's gradients of its pre-activation and input by ``kernel`` where
-    given."""
+    ``grads``; each layer's gradients (of its pre-activation, its weights and its input) by
+    ``kernel`` where given."""
     ghead = g[:, None] * head_scale  # (T, H) the gradient of the array's head
     gy = None  # the gradient of the array's output rows (from the next array's rechannel)
     for j in reversed(range(len(arrays))):
