@@ -23,3 +23,29 @@ def test_a_changed_header_or_second_source_builds_afresh(tmp_path):
     assert second != first and ctypes.CDLL(str(second)).two() == 10
     (tmp_path / "two.c").write_text("int one(void);\nint two(void) { return 3 * one(); }\n")
     assert ctypes.CDLL(str(cbuild.build(CC, sources, tmp_path / "cache"))).two() == 15
+
+
+def test_every_file_the_package_reads_is_in_its_package_data():
+    """A wheel carries only the non-Python files pyproject's package-data names: a C source or
+    header left out builds here (from the source tree) and fails on an installed copy."""
+    import fnmatch
+    import subprocess
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    data = tomllib.loads((root / "pyproject.toml").read_text())
+    globs = data["tool"]["setuptools"]["package-data"]
+    tracked = subprocess.run(["git", "ls-files", "wavedil"], cwd=root, capture_output=True,
+                             text=True)
+    if tracked.returncode != 0:
+        pytest.skip("not a git checkout")
+    missing = []
+    for name in tracked.stdout.split():
+        path = Path(name)
+        if path.suffix == ".py":
+            continue
+        package = ".".join(path.parent.parts)
+        if not any(fnmatch.fnmatch(path.name, g) for g in globs.get(package, [])):
+            missing.append(name)
+    assert not missing, f"not in [tool.setuptools.package-data]: {missing}"
