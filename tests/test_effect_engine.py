@@ -228,3 +228,26 @@ def test_a_processor_starts_every_call_afresh():
         first, again = run(wave), run(wave)
         assert torch.equal(first, again) and run.seconds > 0
         _close(first.numpy(), _reference(m, wave.numpy()[None])[0])
+
+
+@pytest.mark.skipif(not native.load().available, reason="no C kernel")
+@pytest.mark.parametrize("preset", [None, "standard", "a2"])
+def test_the_taps_product_gives_the_tap_by_tap_output_bit_for_bit(preset):
+    """A convolution's taps in one pass of the C kernel (wd_gemm_taps) against the products
+    tap by tap: the same output, bit for bit, on both routes (the narrow route's last columns
+    go tap by tap)."""
+    from dataclasses import replace
+
+    if preset is None:
+        m = _model(controls=1)
+    else:
+        torch.manual_seed(2)
+        m = EffectNet(EffectConfig(preset=preset, controls=1)).eval()
+    x = (np.random.default_rng(8).standard_normal(1500) * 0.5).astype(np.float32)
+    kernel = native.load()
+    for route in ("panels", "narrow"):
+        fused = EffectEngine(m, free=700, kernel=kernel, route=route)
+        tapwise = EffectEngine(m, free=700, kernel=replace(kernel, gemm_taps=0), route=route)
+        for block in (17, 64):
+            assert np.array_equal(fused.forward(x, [0.2], block=block),
+                                  tapwise.forward(x, [0.2], block=block)), (route, block)

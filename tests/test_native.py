@@ -510,3 +510,51 @@ def test_an_engine_refuses_conditioning_of_another_length(engine):
         eng.sample(9, torch.rand(9, 1, 1), cond)
     with pytest.raises(ValueError, match="for 7 steps"):
         eng.force(torch.zeros(1, 7, dtype=torch.long), cond)
+
+
+TAPS = ctypes.CFUNCTYPE(None, *[ctypes.c_int64] * 5, ctypes.c_void_p, ctypes.c_void_p,
+                        ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64)
+
+
+def _taps_check(kernel: native.Kernel) -> None:
+    """wd_gemm_taps (a dilated convolution's taps in one pass) equals wd_gemm called tap by
+    tap, bit for bit, for rows that fill the tiles and rows left over, 16 to 96 columns, K
+    past a K block, one to six taps."""
+    taps, gemm = TAPS(kernel.gemm_taps), GEMM(kernel.gemm)
+    for M in (1, 3, 4, 5, 7, 8, 9, 13, 16, 17, 24):
+        for N, K, T, d in [(16, 16, 3, 1), (64, 16, 3, 7), (48, 5, 2, 32), (96, 300, 2, 3),
+                           (32, 1, 6, 2), (80, 8, 1, 0)]:
+            rng = np.random.default_rng(M * 100 + N + K + T)
+            A = rng.standard_normal((T, M, K)).astype(np.float32)
+            ldb = N + (T - 1) * d + 5
+            B = rng.standard_normal((K, ldb)).astype(np.float32)
+            ldc = N + 3
+            C = rng.standard_normal((M, ldc)).astype(np.float32)
+            want = C.copy()
+            for t in range(T):
+                a = np.ascontiguousarray(A[t])
+                gemm(M, N, K, a.ctypes.data, K, B[:, t * d:].ctypes.data, ldb, want.ctypes.data,
+                     ldc)
+            taps(M, N, K, T, d, A.ctypes.data, B.ctypes.data, ldb, C.ctypes.data, ldc)
+            assert np.array_equal(C, want), (M, N, K, T, d)
+
+
+@needs_cc
+def test_the_taps_product_is_the_tap_by_tap_product_bit_for_bit():
+    _taps_check(KERNEL)
+
+
+@needs_cc
+def test_the_taps_product_without_avx512_is_the_tap_by_tap_product_too(tmp_path):
+    """The kernel as a CPU without AVX-512 builds it (tiles of 8-float vectors)."""
+    import subprocess
+
+    from wavedil.native import build as cbuild
+
+    lib = tmp_path / "libwdavx2.so"
+    try:
+        subprocess.run([KERNEL.compiler, *cbuild.FLAGS, "-mno-avx512f", "-o", str(lib),
+                        *map(str, native.SOURCES)], check=True, capture_output=True, timeout=120)
+    except (subprocess.CalledProcessError, OSError) as e:
+        pytest.skip(f"the compiler cannot leave AVX-512 out: {e}")
+    _taps_check(native.kernel(ctypes.CDLL(str(lib)), KERNEL.compiler))

@@ -1,7 +1,8 @@
 """Compiled kernels of the effect engine (:mod:`wavedil.effect.engine`): a whole
 :class:`~wavedil.effect.model.EffectNet` over blocks of samples, in numba, its matrix products by
-the C kernel of ``gemm.c`` (or numba's loops without it), its tanh the rational one of the
-generation engine (and NAM's own rational approximation for fast_tanh layers).
+the C kernel of ``gemm.c`` (a convolution's taps in one pass, ``wd_gemm_taps``) and its
+element-wise passes by ``rows.c`` (or numba's loops without them), its tanh the rational one of
+the generation engine (and NAM's own rational approximation for fast_tanh layers).
 
 Layout: activations are channel-major, (channels, block) with the block's samples
 contiguous, so every product is (out x in) weights @ (in x block) signal and every
@@ -80,20 +81,24 @@ def _columns(gemm, narrow, n):
 
 
 @njit(cache=True, fastmath=True, error_model="numpy", inline="always")
-def _product(gemm, narrow, M, N, K, w, wt, w_off, b, b_off, ldb, c, c_off, ldc):
-    """c[:, :N] += W @ b[:, :N] for the (M, K) weight matrix at ``w_off`` (row-major; ``wt``
-    holds it transposed at the same offset): by the C kernel over N columns, or where
-    ``narrow`` (``wd_gemm_narrow``'s address) over N's whole panels, and its last N % PANEL
-    columns by the narrow route, which sums each as the panels do."""
-    if narrow == 0 or gemm == 0:
-        _gemm(gemm, M, N, K, w, w_off, K, b, b_off, ldb, c, c_off, ldc)
-        return
-    full = N - N % PANEL
-    if full > 0:
-        _gemm(gemm, M, full, K, w, w_off, K, b, b_off, ldb, c, c_off, ldc)
+def _product(gemm, taps, narrow, M, N, K, T, d, w, wt, w_off, b, b_off, ldb, c, c_off, ldc):
+    """c[:, :N] += sum over taps t < T of W_t @ b[:, t * d : t * d + N], W_t the (M, K) weight
+    matrix at ``w_off + t * M * K`` (row-major; ``wt`` holds it transposed at the same offset):
+    by the C kernel's taps product (``taps``, ``wd_gemm_taps``: the taps in one pass, equal bit
+    for bit to the tap-by-tap products) over N's whole panels, else tap by tap; where
+    ``narrow`` (``wd_gemm_narrow``'s address) N's last N % PANEL columns by the narrow route,
+    which sums each as the panels do."""
+    full = N if narrow == 0 or gemm == 0 else N - N % PANEL
+    if taps != 0 and full > 0:
+        _call_c(taps, (M, full, K, T, d, w[w_off:], b[b_off:], ldb, c[c_off:], ldc))
+    elif full > 0:
+        for t in range(T):
+            _gemm(gemm, M, full, K, w, w_off + t * M * K, K, b, b_off + t * d, ldb, c, c_off, ldc)
     if N > full:
-        _call_c(narrow, (M, N - full, K, w[w_off:], K, wt[w_off:], b[b_off + full:], ldb,
-                         c[c_off + full:], ldc))
+        for t in range(T):
+            o = w_off + t * M * K
+            _call_c(narrow, (M, N - full, K, w[o:], K, wt[o:], b[b_off + t * d + full:], ldb,
+                             c[c_off + full:], ldc))
 
 
 @njit(cache=True, fastmath=True, error_model="numpy", inline="always")
@@ -191,8 +196,8 @@ def _rewind(layers, arrays, hist, base, cursor, F):
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _block(gemm, narrow, x, x0, n, y, w, wt, layers, arrays, controls, hist, base, cursor, F,
-           head_scale, z, a, s, hout, head):
+def _block(gemm, taps, narrow, rows, x, x0, n, y, w, wt, layers, arrays, controls, hist, base,
+           cursor, F, head_scale, z, a, s, hout, head, zb):
     """One block of one stream: x[x0:x0+n] -> y[x0:x0+n]; the history columns of this
     block are written at cursor + R (the caller has made room). The work buffers' rows are N
     columns long (:func:`_columns`); columns n .. N-1 are scratch: nothing there is read back
@@ -219,7 +224,8 @@ def _block(gemm, narrow, x, x0, n, y, w, wt, layers, arrays, controls, hist, bas
             for c in range(C):
                 row = hist[dst + c * stride0:dst + c * stride0 + N]
                 row[:] = 0.0
-            _product(gemm, narrow, C, N, cin, w, wt, wre, hout, 0, N, hist, dst, stride0)
+            _product(gemm, taps, narrow, C, N, cin, 1, 0, w, wt, wre, hout, 0, N, hist, dst,
+                     stride0)
             # the head sum starts at the previous array's head (already in s)
         for li in range(first, first + count):
             mid, K, d = layers[li, L_MID], layers[li, L_K], layers[li, L_D]
@@ -228,25 +234,34 @@ def _block(gemm, narrow, x, x0, n, y, w, wt, layers, arrays, controls, hist, bas
             hrow0 = base + layers[li, L_HIST]
             # z = conv bias + mixer(controls) + mixer[:, 0] * x
             wmix, bconv = layers[li, L_WMIX], layers[li, L_BCONV]
-            for m in range(mid):
-                bias = w[bconv + m]
-                for p in range(P):
-                    bias += w[wmix + m * (1 + P) + 1 + p] * controls[p]
-                wx = w[wmix + m * (1 + P)]
-                zr = z[m * N:(m + 1) * N]
-                for t in range(n):
-                    zr[t] = bias + wx * x[x0 + t]
-                for t in range(n, N):
-                    zr[t] = bias
+            if rows[0] != 0:
+                for m in range(mid):
+                    bias = w[bconv + m]
+                    for p in range(P):
+                        bias += w[wmix + m * (1 + P) + 1 + p] * controls[p]
+                    zb[m] = bias
+                _call_c(rows[0], (mid, n, N, zb, w[wmix:], 1 + P, x[x0:], z, N))
+            else:
+                for m in range(mid):
+                    bias = w[bconv + m]
+                    for p in range(P):
+                        bias += w[wmix + m * (1 + P) + 1 + p] * controls[p]
+                    wx = w[wmix + m * (1 + P)]
+                    zr = z[m * N:(m + 1) * N]
+                    for t in range(n):
+                        zr[t] = bias + wx * x[x0 + t]
+                    for t in range(n, N):
+                        zr[t] = bias
             # the dilated taps: tap k reads the columns from cursor + k * d
             wconv = layers[li, L_WCONV]
-            for k in range(K):
-                _product(gemm, narrow, mid, N, C, w, wt, wconv + k * mid * C, hist,
-                         hrow0 + cursor + k * d, stride, z, 0, N)
+            _product(gemm, taps, narrow, mid, N, C, K, d, w, wt, wconv, hist, hrow0 + cursor,
+                     stride, z, 0, N)
             _activate(layers[li, L_ACT], layers[li, L_GATED] != 0, z, a, C, n, N)
             # head sum
             if ai == 0 and li == first:
                 s[:C * N] = a[:C * N]
+            elif rows[2] != 0:
+                _call_c(rows[2], (C * N, a, s))
             else:
                 for i in range(C * N):
                     s[i] += a[i]
@@ -261,13 +276,16 @@ def _block(gemm, narrow, x, x0, n, y, w, wt, layers, arrays, controls, hist, bas
             else:
                 out, out0 = hist, base + layers[li + 1, L_HIST] + cursor + layers[li + 1, L_R]
                 ostride = _stride(layers[li + 1, L_R], F)
-            for c in range(C):
-                orow = out[out0 + c * ostride:out0 + c * ostride + N]
-                hrow = hist[src + c * stride:src + c * stride + N]
-                bc = w[b1 + c]
-                for t in range(N):
-                    orow[t] = hrow[t] + bc
-            _product(gemm, narrow, C, N, C, w, wt, w1, a, 0, N, out, out0, ostride)
+            if rows[1] != 0:
+                _call_c(rows[1], (C, N, hist[src:], stride, w[b1:], out[out0:], ostride))
+            else:
+                for c in range(C):
+                    orow = out[out0 + c * ostride:out0 + c * ostride + N]
+                    hrow = hist[src + c * stride:src + c * stride + N]
+                    bc = w[b1 + c]
+                    for t in range(N):
+                        orow[t] = hrow[t] + bc
+            _product(gemm, taps, narrow, C, N, C, 1, 0, w, wt, w1, a, 0, N, out, out0, ostride)
         # head: head_rechannel(sum) (+ bias) -> the next array's head sum, or the output
         whead, bhead = arrays[ai, A_WHEAD], arrays[ai, A_BHEAD]
         for h in range(H):
@@ -277,7 +295,7 @@ def _block(gemm, narrow, x, x0, n, y, w, wt, layers, arrays, controls, hist, bas
                 hr[t] = b
         RH = arrays[ai, A_HR]
         if RH == 0:  # 1x1
-            _product(gemm, narrow, H, N, C, w, wt, whead, s, 0, N, head, 0, N)
+            _product(gemm, taps, narrow, H, N, C, 1, 0, w, wt, whead, s, 0, N, head, 0, N)
         else:  # a causal head convolution: the sum into its history, then tap by tap
             hk, hd = arrays[ai, A_HK], arrays[ai, A_HD]
             strideh = _stride(RH, F)
@@ -285,20 +303,21 @@ def _block(gemm, narrow, x, x0, n, y, w, wt, layers, arrays, controls, hist, bas
             for c in range(C):
                 dst = hrow0 + c * strideh + cursor + RH
                 hist[dst:dst + N] = s[c * N:(c + 1) * N]
-            for k in range(hk):
-                _product(gemm, narrow, H, N, C, w, wt, whead + k * H * C, hist,
-                         hrow0 + cursor + k * hd, strideh, head, 0, N)
+            _product(gemm, taps, narrow, H, N, C, hk, hd, w, wt, whead, hist, hrow0 + cursor,
+                     strideh, head, 0, N)
         s[:H * N] = head[:H * N]
     for t in range(n):
         y[x0 + t] = head_scale * head[t]
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def run(gemm, narrow, x, y, block, w, wt, layers, arrays, controls, hist, cursor, F, head_scale,
-        work):
+def run(gemm, taps, narrow, rows, x, y, block, w, wt, layers, arrays, controls, hist, cursor, F,
+        head_scale, work):
     """Stream x (B, T) through the model in blocks of ``block`` samples (<= F) into y (B, T),
     each stream with its own history hist[b]; returns the new cursor. ``gemm``: the C
-    kernel's product (0: numba's loops); ``narrow``: its narrow route for the columns past a
+    kernel's product (0: numba's loops); ``taps``: its taps product, a convolution's taps in one
+    pass (0: tap by tap); ``rows``: the addresses of ``rows.c``'s element-wise passes (affine,
+    bias, add; 0: numba's loops); ``narrow``: its narrow route for the columns past a
     block's whole panels (0: round every product up to whole panels); ``wt``: ``w`` with
     every matrix transposed, read by the narrow route."""
     B, T = x.shape
@@ -309,6 +328,7 @@ def run(gemm, narrow, x, y, block, w, wt, layers, arrays, controls, hist, cursor
     s = np.zeros(c_max * N, np.float32)
     hout = np.zeros(c_max * N, np.float32)
     head = np.zeros(c_max * N, np.float32)
+    zb = np.zeros(mid_max, np.float32)
     flat = hist.reshape(-1)
     S = hist.shape[1]
     t0 = 0
@@ -319,8 +339,8 @@ def run(gemm, narrow, x, y, block, w, wt, layers, arrays, controls, hist, cursor
                 _rewind(layers, arrays, flat, b * S, cursor, F)
             cursor = 0
         for b in range(B):
-            _block(gemm, narrow, x[b], t0, n, y[b], w, wt, layers, arrays, controls[b], flat,
-                   b * S, cursor, F, head_scale, z, a, s, hout, head)
+            _block(gemm, taps, narrow, rows, x[b], t0, n, y[b], w, wt, layers, arrays,
+                   controls[b], flat, b * S, cursor, F, head_scale, z, a, s, hout, head, zb)
         cursor += n
         t0 += n
     return cursor

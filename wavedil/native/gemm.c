@@ -247,6 +247,107 @@ void wd_gemm_narrow(int64_t M, int64_t n, int64_t K, const float *A, int64_t lda
                      C, ldc);
 }
 
+/* ---- A dilated convolution's taps as one product (the effect engine) ----
+ *
+ * C[M, N] += sum over taps t < T of A_t @ B[:, t * d : t * d + N], A_t = A + t * M * K
+ * ((M, K) row-major), B's rows ldb apart, N a multiple of 16: equal bit for bit to T calls of
+ * wd_gemm in tap order. The rows gemm_panel sums in 6- and 4-row blocks (one chain of
+ * multiply-adds per element, k in order) go on in one chain over the taps here, so their
+ * accumulators stay in registers across the taps: tiles of TR rows x TP vectors, as wide as
+ * the machine's vectors (AVX-512: 8 rows x 32 columns; else 6 x 16, gemm_panel's own). The
+ * rows it sums otherwise (block1x8's two chains; rows() where M < 4) take the per-tap calls. */
+#if defined(__AVX512F__)
+typedef float vw __attribute__((vector_size(64)));
+typedef float vwu __attribute__((vector_size(64), aligned(4), may_alias));
+#define TW 16
+#define TR 8
+#else
+typedef v8 vw;
+typedef v8u vwu;
+#define TW 8
+#define TR 6
+#endif
+#define TP (32 / TW)  /* vectors per tile row: 32 columns (AVX-512: 2 x 16; else 2 x 8) */
+
+static inline __attribute__((always_inline)) void
+taps_tile(const int R, const int P, int64_t M, int64_t K, int64_t T, int64_t d, const float *A,
+          const float *B, int64_t ldb, float *C, int64_t ldc)
+{
+    vw c[TR][TP];
+    for (int r = 0; r < R; r++)
+        for (int p = 0; p < P; p++)
+            c[r][p] = *(const vwu *)(C + r * ldc + p * TW);
+    for (int64_t t = 0; t < T; t++) {
+        const float *a = A + t * M * K;
+        const float *b = B + t * d;
+        for (int64_t k = 0; k < K; k++) {
+            vw bk[TP];
+            for (int p = 0; p < P; p++)
+                bk[p] = *(const vwu *)(b + k * ldb + p * TW);
+            for (int r = 0; r < R; r++) {
+                vw ar = (vw){} + a[r * K + k];
+                for (int p = 0; p < P; p++)
+                    c[r][p] += ar * bk[p];
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int p = 0; p < P; p++)
+            *(vwu *)(C + r * ldc + p * TW) = c[r][p];
+}
+
+static void taps_rows(int64_t R, int64_t P, int64_t M, int64_t K, int64_t T, int64_t d,
+                      const float *A, const float *B, int64_t ldb, float *C, int64_t ldc)
+{
+#define TAPS_CASE(r)                                                                 \
+    case r:                                                                          \
+        if (P == TP)                                                                 \
+            taps_tile(r, TP, M, K, T, d, A, B, ldb, C, ldc);                         \
+        else                                                                         \
+            taps_tile(r, TP / 2, M, K, T, d, A, B, ldb, C, ldc);                     \
+        break;
+    switch (R) {
+        TAPS_CASE(1) TAPS_CASE(2) TAPS_CASE(3) TAPS_CASE(4) TAPS_CASE(5) TAPS_CASE(6)
+#if TR > 6
+        TAPS_CASE(7) TAPS_CASE(8)
+#endif
+    }
+#undef TAPS_CASE
+}
+
+void wd_gemm_taps(int64_t M, int64_t N, int64_t K, int64_t T, int64_t d, const float *A,
+                  const float *B, int64_t ldb, float *C, int64_t ldc)
+{
+    int64_t blocked = 0;  /* rows gemm_panel sums in 6- and 4-row blocks */
+    if (M >= 4) {
+        while (blocked + 6 <= M && M - blocked != 8)
+            blocked += 6;
+        while (blocked + 4 <= M)
+            blocked += 4;
+    }
+    for (int64_t n = 0; n < N; n += 32) {
+        const int64_t P = N - n >= 32 ? TP : TP / 2;  /* 32 columns, or the last 16 */
+        for (int64_t m = 0; m < blocked; m += TR)
+            taps_rows(blocked - m < TR ? blocked - m : TR, P, M, K, T, d, A + m * K, B + n, ldb,
+                      C + m * ldc + n, ldc);
+    }
+    if (blocked == M)
+        return;
+    for (int64_t t = 0; t < T; t++) {  /* the other rows, as wd_gemm sums them, tap by tap */
+        const float *a = A + t * M * K, *b = B + t * d;
+        if (blocked == 0) {
+            wd_gemm(M, N, K, a, K, b, ldb, C, ldc);
+            continue;
+        }
+        for (int64_t k = 0; k < K; k += KB) {
+            const int64_t kb = K - k < KB ? K - k : KB;
+            for (int64_t m = blocked; m < M; m++)
+                for (int64_t n = 0; n < N; n += 8)
+                    block1x8(kb, a + m * K + k, b + k * ldb + n, ldb, C + m * ldc + n);
+        }
+    }
+}
+
 /* The same product with B packed in panels of 16 columns: panel p, a contiguous (K, 16)
  * block at B + p * K * 16, holds columns 16p .. 16p + 15, so every block reads B in memory
  * order. N must be a multiple of 16; ldb is ignored. */

@@ -1,7 +1,7 @@
 """The numba engine's C kernels behind one object: ``gemm.c``'s matrix products, ``stack.c``'s
-layer loop (and its two-thread form for a single stream) and ``sampler.c``'s categorical
-draw. :func:`load` returns a :class:`Kernel` or an :class:`Unavailable` that says why, and the
-engine is handed it.
+layer loop (and its two-thread form for a single stream), ``sampler.c``'s categorical
+draw and ``rows.c``'s element-wise passes of the effect engine. :func:`load` returns a
+:class:`Kernel` or an :class:`Unavailable` that says why, and the engine is handed it.
 
 The numba engine calls them through their addresses, so numba's on-disk cache of the engine
 stays valid from one process to the next. The library is compiled with the system C
@@ -23,7 +23,8 @@ import numpy as np
 from . import build as cbuild
 from .build import find_compiler
 
-SOURCES = tuple(Path(__file__).with_name(name) for name in ("gemm.c", "stack.c", "sampler.c"))
+SOURCES = tuple(Path(__file__).with_name(name) for name in ("gemm.c", "stack.c", "sampler.c",
+                                                                    "rows.c"))
 PANEL = 16
 """Columns per panel of ``wd_gemm_packed``'s B operand."""
 
@@ -54,6 +55,15 @@ class Kernel:
     gemm_narrow: int
     """Address of ``wd_gemm_narrow``: the first n < 16 columns of ``wd_gemm``'s product, each
     summed as ``wd_gemm`` sums it inside a 16-column block, from A and A transposed."""
+    gemm_taps: int
+    """Address of ``wd_gemm_taps``: a dilated convolution's taps as one product, equal bit for
+    bit to ``wd_gemm`` called tap by tap."""
+    rows_affine: int
+    """Address of ``wd_rows_affine`` (rows.c): rows of bias + scale * x (the effect engine)."""
+    rows_bias: int
+    """Address of ``wd_rows_bias`` (rows.c): rows plus a bias per row."""
+    rows_add: int
+    """Address of ``wd_rows_add`` (rows.c): one array added into another."""
     compiler: str
     dot_native: bool
     """Whether ``wd_gemm_packed_dot`` multiplies with the CPU's bfloat16 dot product
@@ -98,6 +108,10 @@ class Unavailable(cbuild.Unavailable):
     pair: ClassVar[int] = 0
     pair_join: ClassVar[int] = 0
     gemm_narrow: ClassVar[int] = 0
+    gemm_taps: ClassVar[int] = 0
+    rows_affine: ClassVar[int] = 0
+    rows_bias: ClassVar[int] = 0
+    rows_add: ClassVar[int] = 0
     packed: ClassVar[bool] = False
     compact: ClassVar[bool] = False
     build: ClassVar[str] = "none"
@@ -108,7 +122,7 @@ class Unavailable(cbuild.Unavailable):
 
 
 def build(cc: str, root: Path | None = None) -> Path:
-    """Compile gemm.c, stack.c and sampler.c into one library (or find it compiled) under
+    """Compile :data:`SOURCES` into one library (or find it compiled) under
     ``root`` (default: ``build.cache_root``) and return the shared library's path."""
     return cbuild.build(cc, SOURCES, root)
 
@@ -128,7 +142,8 @@ def kernel(lib: ctypes.CDLL, compiler: str) -> Kernel:
     other flags: the tests build one without AVX512-BF16)."""
     functions = (lib.wd_gemm, lib.wd_gemm_packed, lib.wd_gemm_packed_bf16, lib.wd_gemm_packed_dot,
                  lib.wd_stack_step, lib.wd_categorical, lib.wd_pair_step, lib.wd_pair_join,
-                 lib.wd_gemm_narrow)
+                 lib.wd_gemm_narrow, lib.wd_gemm_taps, lib.wd_rows_affine,
+                 lib.wd_rows_bias, lib.wd_rows_add)
     lib.wd_gemm_dot_native.restype = ctypes.c_int64
     return Kernel(*(ctypes.cast(f, ctypes.c_void_p).value or 0 for f in functions), compiler,
                   bool(lib.wd_gemm_dot_native()), lib)
