@@ -86,7 +86,7 @@ class EffectEngine:
         """The route of each block size used so far, and how it was chosen."""
         self.kernel = native.load() if kernel is None else kernel
         self._rows = np.array([self.kernel.rows_affine, self.kernel.rows_bias,
-                               self.kernel.rows_add], np.int64)
+                               self.kernel.rows_add, self.kernel.rows_act], np.int64)
         config = model.config
         weights: list[np.ndarray] = []
         transposed: list[np.ndarray] = []  # the same, every matrix transposed: the narrow route's

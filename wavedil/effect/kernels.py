@@ -256,7 +256,11 @@ def _block(gemm, taps, narrow, rows, x, x0, n, y, w, wt, layers, arrays, control
             wconv = layers[li, L_WCONV]
             _product(gemm, taps, narrow, mid, N, C, K, d, w, wt, wconv, hist, hrow0 + cursor,
                      stride, z, 0, N)
-            _activate(layers[li, L_ACT], layers[li, L_GATED] != 0, z, a, C, n, N)
+            code, gated = layers[li, L_ACT], layers[li, L_GATED] != 0
+            if rows[3] != 0 and not gated and (code == 0 or code == 1 or code == 6):
+                _call_c(rows[3], (code, C, n, z, a, N))
+            else:
+                _activate(code, gated, z, a, C, n, N)
             # head sum
             if ai == 0 and li == first:
                 s[:C * N] = a[:C * N]
@@ -317,7 +321,7 @@ def run(gemm, taps, narrow, rows, x, y, block, w, wt, layers, arrays, controls, 
     each stream with its own history hist[b]; returns the new cursor. ``gemm``: the C
     kernel's product (0: numba's loops); ``taps``: its taps product, a convolution's taps in one
     pass (0: tap by tap); ``rows``: the addresses of ``rows.c``'s element-wise passes (affine,
-    bias, add; 0: numba's loops); ``narrow``: its narrow route for the columns past a
+    bias, add, activation; 0: numba's loops); ``narrow``: its narrow route for the columns past a
     block's whole panels (0: round every product up to whole panels); ``wt``: ``w`` with
     every matrix transposed, read by the narrow route."""
     B, T = x.shape

@@ -253,21 +253,33 @@ void wd_gemm_narrow(int64_t M, int64_t n, int64_t K, const float *A, int64_t lda
  * ((M, K) row-major), B's rows ldb apart, N a multiple of 16: equal bit for bit to T calls of
  * wd_gemm in tap order. The rows gemm_panel sums in 6- and 4-row blocks (one chain of
  * multiply-adds per element, k in order) go on in one chain over the taps here, so their
- * accumulators stay in registers across the taps: tiles of TR rows x TP vectors, as wide as
- * the machine's vectors (AVX-512: 8 rows x 32 columns; else 6 x 16, gemm_panel's own). The
+ * accumulators stay in registers across the taps: tiles of TR rows x TC columns, in vectors as
+ * wide as the machine's (AVX-512: 4 rows x 64 columns, the fastest of 16 x 16, 8 x 32, 12 x 32,
+ * 4 x 64 and 6 x 64 for NAM's standard and lite models at blocks of 16 and 64 on a Xeon; else
+ * 6 x 16, gemm_panel's own). A tile narrower than TC takes a block's last columns. The
  * rows it sums otherwise (block1x8's two chains; rows() where M < 4) take the per-tap calls. */
 #if defined(__AVX512F__)
 typedef float vw __attribute__((vector_size(64)));
 typedef float vwu __attribute__((vector_size(64), aligned(4), may_alias));
 #define TW 16
-#define TR 8
+#ifndef TR
+#define TR 4
+#endif
+#ifndef TC
+#define TC 64
+#endif
 #else
 typedef v8 vw;
 typedef v8u vwu;
 #define TW 8
+#ifndef TR
 #define TR 6
 #endif
-#define TP (32 / TW)  /* vectors per tile row: 32 columns (AVX-512: 2 x 16; else 2 x 8) */
+#ifndef TC
+#define TC 16
+#endif
+#endif
+#define TP (TC / TW)  /* vectors per tile row */
 
 static inline __attribute__((always_inline)) void
 taps_tile(const int R, const int P, int64_t M, int64_t K, int64_t T, int64_t d, const float *A,
@@ -296,23 +308,39 @@ taps_tile(const int R, const int P, int64_t M, int64_t K, int64_t T, int64_t d, 
             *(vwu *)(C + r * ldc + p * TW) = c[r][p];
 }
 
+/* taps_tile with R (1 .. TR) and P (1 .. TP) as constants */
 static void taps_rows(int64_t R, int64_t P, int64_t M, int64_t K, int64_t T, int64_t d,
                       const float *A, const float *B, int64_t ldb, float *C, int64_t ldc)
 {
-#define TAPS_CASE(r)                                                                 \
-    case r:                                                                          \
-        if (P == TP)                                                                 \
-            taps_tile(r, TP, M, K, T, d, A, B, ldb, C, ldc);                         \
-        else                                                                         \
-            taps_tile(r, TP / 2, M, K, T, d, A, B, ldb, C, ldc);                     \
-        break;
+#define TAPS_P(r, p)                                                                 \
+    if (P == p) {                                                                    \
+        taps_tile(r, p, M, K, T, d, A, B, ldb, C, ldc);                              \
+        return;                                                                      \
+    }
+#if TP >= 4
+#define TAPS_CASE(r) case r: TAPS_P(r, 1) TAPS_P(r, 2) TAPS_P(r, 3) TAPS_P(r, 4) return;
+#elif TP >= 2
+#define TAPS_CASE(r) case r: TAPS_P(r, 1) TAPS_P(r, 2) return;
+#else
+#define TAPS_CASE(r) case r: TAPS_P(r, 1) return;
+#endif
     switch (R) {
-        TAPS_CASE(1) TAPS_CASE(2) TAPS_CASE(3) TAPS_CASE(4) TAPS_CASE(5) TAPS_CASE(6)
+        TAPS_CASE(1) TAPS_CASE(2) TAPS_CASE(3) TAPS_CASE(4)
+#if TR > 4
+        TAPS_CASE(5) TAPS_CASE(6)
+#endif
 #if TR > 6
         TAPS_CASE(7) TAPS_CASE(8)
 #endif
+#if TR > 8
+        TAPS_CASE(9) TAPS_CASE(10) TAPS_CASE(11) TAPS_CASE(12)
+#endif
+#if TR > 12
+        TAPS_CASE(13) TAPS_CASE(14) TAPS_CASE(15) TAPS_CASE(16)
+#endif
     }
 #undef TAPS_CASE
+#undef TAPS_P
 }
 
 void wd_gemm_taps(int64_t M, int64_t N, int64_t K, int64_t T, int64_t d, const float *A,
@@ -325,8 +353,8 @@ void wd_gemm_taps(int64_t M, int64_t N, int64_t K, int64_t T, int64_t d, const f
         while (blocked + 4 <= M)
             blocked += 4;
     }
-    for (int64_t n = 0; n < N; n += 32) {
-        const int64_t P = N - n >= 32 ? TP : TP / 2;  /* 32 columns, or the last 16 */
+    for (int64_t n = 0; n < N; n += TC) {
+        const int64_t P = N - n >= TC ? TP : (N - n) / TW;  /* the last tile may be narrower */
         for (int64_t m = 0; m < blocked; m += TR)
             taps_rows(blocked - m < TR ? blocked - m : TR, P, M, K, T, d, A + m * K, B + n, ldb,
                       C + m * ldc + n, ldc);

@@ -64,6 +64,8 @@ class Kernel:
     """Address of ``wd_rows_bias`` (rows.c): rows plus a bias per row."""
     rows_add: int
     """Address of ``wd_rows_add`` (rows.c): one array added into another."""
+    rows_act: int
+    """Address of ``wd_rows_act`` (rows.c): tanh, relu or leaky relu of rows."""
     compiler: str
     dot_native: bool
     """Whether ``wd_gemm_packed_dot`` multiplies with the CPU's bfloat16 dot product
@@ -112,6 +114,7 @@ class Unavailable(cbuild.Unavailable):
     rows_affine: ClassVar[int] = 0
     rows_bias: ClassVar[int] = 0
     rows_add: ClassVar[int] = 0
+    rows_act: ClassVar[int] = 0
     packed: ClassVar[bool] = False
     compact: ClassVar[bool] = False
     build: ClassVar[str] = "none"
@@ -143,7 +146,7 @@ def kernel(lib: ctypes.CDLL, compiler: str) -> Kernel:
     functions = (lib.wd_gemm, lib.wd_gemm_packed, lib.wd_gemm_packed_bf16, lib.wd_gemm_packed_dot,
                  lib.wd_stack_step, lib.wd_categorical, lib.wd_pair_step, lib.wd_pair_join,
                  lib.wd_gemm_narrow, lib.wd_gemm_taps, lib.wd_rows_affine,
-                 lib.wd_rows_bias, lib.wd_rows_add)
+                 lib.wd_rows_bias, lib.wd_rows_add, lib.wd_rows_act)
     lib.wd_gemm_dot_native.restype = ctypes.c_int64
     return Kernel(*(ctypes.cast(f, ctypes.c_void_p).value or 0 for f in functions), compiler,
                   bool(lib.wd_gemm_dot_native()), lib)
