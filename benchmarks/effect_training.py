@@ -32,7 +32,10 @@ schedule over ``--steps`` steps and a checkpoint every ``--every`` steps (each c
 default both come from five of its training steps timed just before it trains, so that the
 schedule ends at the last mark and a checkpoint falls about every 5 s. At each mark wavedil
 is scored by its last checkpoint at or before the mark (its EMA weights, as it validates and
-exports), NAM by its export at the first step after it.
+exports), NAM by its export at the first step after it. NAM's result, which the targets read,
+is the better of its weights at the last mark and the ``model.nam`` its trainer exports from
+its best validated checkpoint (what a NAM user keeps): both trainers' losses spike now and
+then, and a spike at the mark is not NAM's run.
 
 Throughput counts output samples with loss (batch x crop) per second of training, validation
 included. The issue's targets are printed beside the figures, not asserted. Run folders go
@@ -303,8 +306,8 @@ class WavedilRun:
 
 
 def figures(out: Path, recipe: Recipe, marks_s: list[float]) -> dict:
-    """Both runs scored at each mark, their throughput and the time wavedil needed to reach
-    NAM's last ESR."""
+    """Both runs scored at each mark, their throughput, NAM's result (the better of its last
+    mark and its exported model.nam) and the time wavedil needed to reach it."""
     x, y = validation_pair(recipe)
     theirs = nam_marks(out, recipe, x, y)
     ours = WavedilRun(out / "wavedil", x, y)
@@ -319,13 +322,19 @@ def figures(out: Path, recipe: Recipe, marks_s: list[float]) -> dict:
     last_nam, last_us = (theirs[-1] if theirs else None), ours.at(marks_s[-1])
     nam_rate = (last_nam["steps"] * NAM_BATCH * NAM_NY / last_nam["seconds"]) if last_nam else None
     our_rate = (last_us["steps"] * ours.samples_per_step / last_us["seconds"]) if last_us else None
-    reach = ours.first_below(last_nam["esr"]) if last_nam else None
     exported = out / "nam" / "model.nam"
+    exported_esr = score(load_nam(exported), x, y) if exported.is_file() else None
+    # NAM's result: the better of its weights at the last mark and the model.nam its export
+    # writes from its best validated checkpoint (what a NAM user keeps), so that a loss spike
+    # at the mark does not stand for NAM's run
+    found = [v for v in (last_nam and last_nam["esr"], exported_esr) if v is not None]
+    nam_final = min(found) if found else None
+    reach = ours.first_below(nam_final) if nam_final is not None else None
     return {"rows": rows, "nam_samples_per_s": nam_rate, "wavedil_samples_per_s": our_rate,
-            "nam_final_esr": last_nam and last_nam["esr"],
+            "nam_final_esr": nam_final, "nam_last_mark_esr": last_nam and last_nam["esr"],
             "wavedil_final_esr": last_us and last_us["esr"],
             "wavedil_reaches_nam_final_min": reach and reach["seconds"] / 60,
-            "nam_exported_esr": score(load_nam(exported), x, y) if exported.is_file() else None,
+            "nam_exported_esr": exported_esr,
             "nam_reported_esr": nam_reported_esr(out / "nam"),
             "wavedil_checkpoints": len(ours.points), "wavedil_schedule_steps": ours.schedule,
             "wavedil_checkpoint_every": ours.every,
@@ -336,7 +345,7 @@ def figures(out: Path, recipe: Recipe, marks_s: list[float]) -> dict:
 def short_run(folder: Path, recipe: Recipe, minutes: float, nam_final: float | None,
               last: float) -> list[str]:
     """The run whose schedule ends at ``minutes``: its last checkpoint scored against NAM's
-    ESR at the last mark (the issue's "within 2 minutes" read as a recipe for that budget)."""
+    result at the last mark (the issue's "within 2 minutes" read as a recipe for that budget)."""
     run = WavedilRun(folder / "wavedil", *validation_pair(recipe))
     end = {**run.points[-1], "esr": run.esr(run.points[-1])}
     line = (f"wavedil with its schedule over {minutes:g} min ({run.schedule} steps): ESR "
@@ -344,7 +353,7 @@ def short_run(folder: Path, recipe: Recipe, minutes: float, nam_final: float | N
     if nam_final is None:
         return [line]
     ok = end["esr"] <= nam_final
-    return [line + f", against NAM's {last:g}-minute {nam_final:.4g}",
+    return [line + f", against NAM's {last:g}-minute result {nam_final:.4g}",
             f"target: wavedil reaches NAM's final ESR within 2 minutes, by a recipe for "
             f"{minutes:g}: {end['esr'] / nam_final:.2f} of it "
             f"({'met' if ok and end['seconds'] <= 120 * 1.02 else 'not met'})"]
@@ -378,7 +387,9 @@ def summary(f: dict, marks_s: list[float]) -> list[str]:
     if f["nam_final_esr"] is None:
         first = "NAM's run has no last mark"
     else:
-        first = (f"wavedil first reached NAM's {last:g}-minute ESR ({f['nam_final_esr']:.4g}) "
+        first = (f"NAM's {last:g}-minute result: ESR {f['nam_final_esr']:.4g}, the better of "
+                 f"its weights at the mark ({f['nam_last_mark_esr']:.4g}) and its exported "
+                 f"model.nam; wavedil first reached it "
                  + (f"at {reach:.2f} min" if reach is not None else "at no checkpoint"))
     lines = [f"training throughput (output samples with loss per second, validation included): "
              f"NAM's trainer {rate(nam_rate)}, wavedil {rate(our_rate)}, ratio "

@@ -48,8 +48,9 @@ void wd_rows_add(int64_t count, const float *restrict a, float *restrict s)
         s[i] += a[i];
 }
 
-/* tanh as numba's jit.tanh_f32 computes it (Eigen's rational function, |error| < 3e-7): the
- * argument clamped to +-7.9053111, then x * p(x^2) / q(x^2) with an exact division */
+/* tanh by numba's jit.tanh_f32's rational function (Eigen's, |error| < 3e-7): the argument
+ * clamped to +-7.9053111, then x * p(x^2) / q(x^2) with an exact division; the same floats as
+ * numba's loops inside the clamp (at it they may differ in the last bits) */
 static inline float tanh_rational(float x)
 {
     const float c = 7.90531110763549805f;
