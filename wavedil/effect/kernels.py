@@ -234,19 +234,16 @@ def _block(gemm, taps, narrow, rows, x, x0, n, y, w, wt, layers, arrays, control
             hrow0 = base + layers[li, L_HIST]
             # z = conv bias + mixer(controls) + mixer[:, 0] * x
             wmix, bconv = layers[li, L_WMIX], layers[li, L_BCONV]
+            for m in range(mid):
+                bias = w[bconv + m]
+                for p in range(P):
+                    bias += w[wmix + m * (1 + P) + 1 + p] * controls[p]
+                zb[m] = bias
             if rows[0] != 0:
-                for m in range(mid):
-                    bias = w[bconv + m]
-                    for p in range(P):
-                        bias += w[wmix + m * (1 + P) + 1 + p] * controls[p]
-                    zb[m] = bias
                 _call_c(rows[0], (mid, n, N, zb, w[wmix:], 1 + P, x[x0:], z, N))
             else:
                 for m in range(mid):
-                    bias = w[bconv + m]
-                    for p in range(P):
-                        bias += w[wmix + m * (1 + P) + 1 + p] * controls[p]
-                    wx = w[wmix + m * (1 + P)]
+                    bias, wx = zb[m], w[wmix + m * (1 + P)]
                     zr = z[m * N:(m + 1) * N]
                     for t in range(n):
                         zr[t] = bias + wx * x[x0 + t]
