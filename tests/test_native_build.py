@@ -49,3 +49,21 @@ def test_every_file_the_package_reads_is_in_its_package_data():
         if not any(fnmatch.fnmatch(path.name, g) for g in globs.get(package, [])):
             missing.append(name)
     assert not missing, f"not in [tool.setuptools.package-data]: {missing}"
+
+
+def test_the_kernels_refuse_rows_their_c_loops_would_misread():
+    """check_rows, the kernels' guard: float32 CPU rows, unit column stride (contiguous where
+    asked); anything else is refused with the kernel and the layout named."""
+    import torch
+
+    rows = torch.zeros(6, 8)
+    cbuild.check_rows("k", (rows, rows[2:4]))  # a slice of rows is still rows
+    cbuild.check_rows("k", (rows,), whole=True)
+    with pytest.raises(ValueError, match=r"^k: unit-stride float32 CPU rows expected, got "
+                                         r"torch.float64"):
+        cbuild.check_rows("k", (rows.double(),))
+    with pytest.raises(ValueError, match=r"strides \(1, 8\)"):
+        cbuild.check_rows("k", (rows.t(),))
+    with pytest.raises(ValueError, match="contiguous"):
+        cbuild.check_rows("k", (rows[:, :4],), whole=True)
+    cbuild.check_rows("k", (rows[:, :4],))  # unit column stride is enough without whole

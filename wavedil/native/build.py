@@ -85,6 +85,18 @@ def _texts(sources: list[Path]) -> list[str]:
     return texts
 
 
+def check_rows(kernel: str, tensors: Sequence, whole: bool = False) -> None:
+    """Raise ValueError unless every tensor is float32 on the CPU with unit column stride
+    (``whole``: contiguous): what a kernel's C loops assume of the rows they are handed (the
+    passes hand them only such rows; the check keeps a wrong call from reading past them)."""
+    for t in tensors:
+        laid = t.is_contiguous() if whole else t.stride(-1) == 1
+        if str(t.dtype) != "torch.float32" or t.device.type != "cpu" or not laid:
+            raise ValueError(f"{kernel}: {'contiguous' if whole else 'unit-stride'} float32 "
+                             f"CPU rows expected, got {t.dtype} on {t.device} with strides "
+                             f"{t.stride()}")
+
+
 def find_compiler() -> str | None:
     """The C compiler to build with: $CC, else cc, gcc or clang on PATH; None if none."""
     return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")

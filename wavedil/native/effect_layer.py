@@ -105,10 +105,7 @@ def _check(Cp: int, *tensors: torch.Tensor) -> None:
     if Cp % LANES:
         raise ValueError(f"effect layer kernel: rows of a multiple of {LANES} columns "
                          f"expected, got {Cp}")
-    for t in tensors:
-        if t.dtype != torch.float32 or t.device.type != "cpu" or not t.is_contiguous():
-            raise ValueError(f"effect layer kernel: contiguous float32 CPU tensors expected, "
-                             f"got {t.dtype} on {t.device} with strides {t.stride()}")
+    cbuild.check_rows("effect layer kernel", tensors, whole=True)
 
 
 @functools.cache

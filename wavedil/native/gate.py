@@ -40,7 +40,7 @@ class GateKernel:
         ds (rows, 2H) = [s (1 - t^2) | z (1 - s)], a and b the halves of pre + bias; z and
         ds may be row slices of larger tensors (unit column stride)."""
         rows, G = pre.shape
-        _check(pre, bias, z, ds)
+        cbuild.check_rows("gate kernel", (pre, bias, z, ds))
         self._forward(rows, G // 2, pre.data_ptr(), bias.data_ptr(), z.data_ptr(), z.stride(0),
                       ds.data_ptr(), ds.stride(0))
 
@@ -49,16 +49,9 @@ class GateKernel:
         """ds (rows, 2H) from :meth:`forward`, dz (rows, H) -> dp (rows, 2H) = ds * [dz | dz]
         (the gradient of pre), its column sums added into colsum (2H,)."""
         rows, G = ds.shape
-        _check(ds, dz, dp, colsum)
+        cbuild.check_rows("gate kernel", (ds, dz, dp, colsum))
         self._backward(rows, G // 2, ds.data_ptr(), dz.data_ptr(), dz.stride(0), dp.data_ptr(),
                        colsum.data_ptr())
-
-
-def _check(*tensors: torch.Tensor) -> None:
-    for t in tensors:  # what the C loops assume; the pass only hands them such tensors
-        if t.dtype != torch.float32 or t.device.type != "cpu" or t.stride(-1) != 1:
-            raise ValueError(f"gate kernel: float32 CPU rows with unit column stride expected, "
-                             f"got {t.dtype} on {t.device} with strides {t.stride()}")
 
 
 @functools.cache
