@@ -172,15 +172,15 @@ void wd_effect_layer_forward(int64_t T, int64_t Cp, int64_t P1, int64_t K, int64
 }
 
 typedef struct {
-    int64_t T, Cp, K, d;
-    const float *gs, *gh_in, *a, *w1t, *tapst, *gpre_in, *zeros;
+    int64_t Cp;
+    const float *gs, *gh, *a, *w1t;
     int act;
     float slope;
-    float *gh, *gpre, *gb;
-} Backward;
+    float *gpre, *gb;
+} PreGrad;
 
 /* Rows t .. t + R, vectors v0 .. v0 + nb: gpre = (gs + gh @ W1^T) act'(a); their sum into gb */
-INLINE void backward_pre(const Backward *g, int64_t t, int64_t v0, const int R, const int nb)
+INLINE void backward_pre(const PreGrad *g, int64_t t, int64_t v0, const int R, const int nb)
 {
     const int64_t Cp = g->Cp;
     v8 acc[ROWS][GROUP];
@@ -188,7 +188,7 @@ INLINE void backward_pre(const Backward *g, int64_t t, int64_t v0, const int R, 
     for (int r = 0; r < R; r++) {
         for (int v = 0; v < nb; v++)
             acc[r][v] = LD(g->gs + (t + r) * Cp + 8 * (v0 + v));
-        x[r] = g->gh_in + (t + r) * Cp;
+        x[r] = g->gh + (t + r) * Cp;
     }
     rows_times(acc, R, nb, x, Cp, g->w1t + 8 * v0, Cp);
     for (int v = 0; v < nb; v++) {
@@ -207,7 +207,7 @@ void wd_effect_layer_backward_pre(int64_t T, int64_t Cp, const float *gs, const 
                                   const float *a, const float *w1t, int64_t act, float slope,
                                   float *gpre, float *gb, float *gb1)
 {
-    const Backward g = {T, Cp, 0, 0, gs, gh, a, w1t, 0, 0, 0, (int)act, slope, 0, gpre, gb};
+    const PreGrad g = {Cp, gs, gh, a, w1t, (int)act, slope, gpre, gb};
     const int64_t nv = Cp / 8, RB = row_block(nv);
     for (int64_t t = 0, R; t < T; t += R) {
         R = T - t >= RB ? RB : 1;
@@ -218,8 +218,14 @@ void wd_effect_layer_backward_pre(int64_t T, int64_t Cp, const float *gs, const 
     }
 }
 
+typedef struct {
+    int64_t T, Cp, K, d;
+    const float *tapst, *gpre, *zeros;
+    float *gh;
+} InputGrad;
+
 /* Rows t .. t + R, vectors v0 .. v0 + nb: gh += sum_k gpre[t + lag_k] @ W_k^T */
-INLINE void backward_input(const Backward *g, int64_t t, int64_t v0, const int R, const int nb)
+INLINE void backward_input(const InputGrad *g, int64_t t, int64_t v0, const int R, const int nb)
 {
     const int64_t Cp = g->Cp;
     v8 acc[ROWS][GROUP];
@@ -230,7 +236,7 @@ INLINE void backward_input(const Backward *g, int64_t t, int64_t v0, const int R
     for (int64_t k = 0; k < g->K; k++) {
         int64_t lag = (g->K - 1 - k) * g->d;
         for (int r = 0; r < R; r++)
-            x[r] = t + r + lag < g->T ? g->gpre_in + (t + r + lag) * Cp : g->zeros;
+            x[r] = t + r + lag < g->T ? g->gpre + (t + r + lag) * Cp : g->zeros;
         rows_times(acc, R, nb, x, Cp, g->tapst + k * Cp * Cp + 8 * v0, Cp);
     }
     for (int r = 0; r < R; r++)
@@ -307,7 +313,7 @@ void wd_effect_layer_backward_input(int64_t T, int64_t Cp, int64_t K, int64_t d,
     float zeros[Cp];
     for (int64_t i = 0; i < Cp; i++)
         zeros[i] = 0.0f;
-    const Backward g = {T, Cp, K, d, 0, 0, 0, 0, tapst, gpre, zeros, ACT_TANH, 0.0f, gh, 0, 0};
+    const InputGrad g = {T, Cp, K, d, tapst, gpre, zeros, gh};
     const int64_t nv = Cp / 8, RB = row_block(nv);
     for (int64_t t = 0, R; t < T; t += R) {
         R = T - t >= RB ? RB : 1;
