@@ -104,15 +104,17 @@ def test_training_flushes_subnormals_only_while_it_runs(tmp_path, before, monkey
         torch.set_flush_denormal(False)
 
 
-def test_resume_matches_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("quantile", [0.0, 0.5])
+def test_resume_matches_an_uninterrupted_run(tmp_path, quantile):
+    """Also with AutoClip's ceiling (grad_clip_quantile): its history of norms is resumed."""
     a = tmp_path / "a"
     b = tmp_path / "b"
     a.mkdir()
     b.mkdir()
-    train(tiny(a, steps=24), echo=quiet)
-    first = train(tiny(b, steps=24), stop_after=13, echo=quiet)
+    train(tiny(a, steps=24, grad_clip_quantile=quantile), echo=quiet)
+    first = train(tiny(b, steps=24, grad_clip_quantile=quantile), stop_after=13, echo=quiet)
     assert first.interrupted and first.step == 13
-    train(tiny(b, steps=24), resume=True, echo=quiet)
+    train(tiny(b, steps=24, grad_clip_quantile=quantile), resume=True, echo=quiet)
 
     def losses(folder):
         lines = (folder / "run" / "metrics.jsonl").read_text().splitlines()

@@ -34,6 +34,7 @@ from ..families import build_model, family_of
 from . import checkpoint as ckpt_io
 from .adversarial import Adversary, Diverged
 from .allocator import keep_freed_memory
+from .clipping import GradientClip
 from .distributed import Dist
 from .objective import Objective, collate
 from .prepare import prepare_data
@@ -160,6 +161,7 @@ class Trainer:
                                      weight_decay=t.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, t))
         self.scaler = torch.amp.GradScaler("cuda", enabled=t.precision == "fp16")
+        self.clip = GradientClip(t.grad_clip, t.grad_clip_quantile)
         self.adversary = self._new_adversary() if recipe.adversarial.enabled else None
         self.step = 0
         self.best_val: float | None = None
@@ -214,6 +216,7 @@ class Trainer:
         self.sched.load_state_dict(ck["scheduler"])
         if ck.get("scaler"):
             self.scaler.load_state_dict(ck["scaler"])
+        self.clip.load_state_dict(ck.get("clip"))
         if self.adversary is not None:
             if ck.get("adversary") is None:
                 self.echo(f"{path} was trained without adversarial training: the "
@@ -284,9 +287,9 @@ class Trainer:
             return None
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        if self.tc.grad_clip:
+        if self.clip.enabled:
             self.scaler.unscale_(self.opt)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
+            self.clip(self.model.parameters())
         self.scaler.step(self.opt)
         self.scaler.update()
         self.sched.step()
@@ -320,7 +323,8 @@ class Trainer:
             step=self.step, best_val=self.best_val, best_step=self.best_step,
             last_val=self.last_val, untrained_val=self.untrained_val, rng=rng,
             speakers=list(self.data.speakers), trained_seconds=self.seconds_trained(),
-            adversary=self.adversary.state_dict() if self.adversary is not None else None)
+            adversary=self.adversary.state_dict() if self.adversary is not None else None,
+            clip=self.clip.state_dict())
         path = ckpt_io.step_path(self.ckpt_dir, self.step)
         save_checkpoint(path, state)
         if self.best_step == self.step:  # these weights are the best validated so far

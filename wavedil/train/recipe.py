@@ -64,6 +64,12 @@ class TrainConfig(Config):
     """Final learning rate as a fraction of lr (cosine and exponential)."""
     grad_clip: float = 1.0
     """Maximum global gradient norm; 0 disables clipping."""
+    grad_clip_quantile: float = 0.0
+    """Clip each step's global gradient norm at this quantile of the norms of every earlier
+    step (AutoClip; ``wavedil/train/clipping.py``), besides ``grad_clip``; 0: off.
+    ``recipes/effect_amp.yaml`` uses 0.5 (AutoClip's authors used 0.1, which slowed the amp's
+    first hundreds of steps): it keeps a high learning rate's long runs from being thrown off
+    by one step of a norm far above the run's."""
     ema_decay: float = 0.999
     """Decay of the exponential moving average of the weights used for validation and
     generation; 0 disables it."""
@@ -128,6 +134,7 @@ class TrainConfig(Config):
              "cosine, exponential or constant")
         need(0 < self.min_lr_ratio <= 1, "min_lr_ratio", "in (0, 1]")
         need(0 <= self.ema_decay < 1, "ema_decay", "in [0, 1)")
+        need(0 <= self.grad_clip_quantile < 1, "grad_clip_quantile", "in [0, 1) (0: off)")
         need(self.minutes >= 0, "minutes", ">= 0 (0: no limit)")
         need(self.precision in ("fp32", "bf16", "fp16"), "precision", "fp32, bf16 or fp16")
         need(self.device in ("auto", "cpu", "cuda"), "device", "auto, cpu or cuda")
