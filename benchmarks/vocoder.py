@@ -19,10 +19,18 @@ variants:
                      bin (wavedil/harmonic_noise/shaping.py); STFT and log-mel loss
     first stage alone   the same without the second stage and the log-mel term (the design
                      shipped before 2026-12-07)
+    harmonic-noise + phase terms   the recipe with the phase terms (train.phase_weight 1,
+                     wavedil/train/phase.py)
     adversarial      the recipe with adversarial training (wavedil/train/adversarial.py) from
                      step 1,000, weight 0.1
-    (the first two run by default; ``--only adversarial`` adds a row to their table, the
-    variants not run keeping their rows from the folder's results.json) and the
+    inverse-STFT     recipes/speech_istft.yaml: a dilated stack over the frames predicts each
+                     STFT frame, a gain over the mel envelope and a phase per bin (a rotation of
+                     its nearest harmonic's phase at the frames' f0), inverted by the inverse
+                     STFT (wavedil/istft/model.py); STFT, log-mel and phase terms
+    inverse-STFT without phase terms   the same, train.phase_weight 0
+    inverse-STFT without reference     the same, each phase the network's alone (Vocos' layout)
+    (harmonic-noise and inverse-STFT run by default; ``--only NAME`` adds a row to their table,
+    the variants not run keeping their rows from the folder's results.json) and the
     autoregressive WaveNet of recipes/speech_wavenet.yaml, adding the speech structure
     one piece at a time (``--ablation``), every variant with the same steps:
     plain            mel only, raw waveform
@@ -58,12 +66,17 @@ from wavedil.train import load_recipe, train
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 RECIPE = RECIPES / "speech_vocoder.yaml"
 WAVENET = RECIPES / "speech_wavenet.yaml"
-VOCODERS = {
-    "harmonic-noise": [],
-    "first stage alone": ["model.shaping_dilations=[]", "train.mel_weight=0.0"],
-    "adversarial": ["adversarial.weight=0.1", "adversarial.start_step=1000"],
+ISTFT = RECIPES / "speech_istft.yaml"
+VOCODERS = {  # variant -> (its recipe, None: --recipe; the overrides)
+    "harmonic-noise": (None, []),
+    "first stage alone": (None, ["model.shaping_dilations=[]", "train.mel_weight=0.0"]),
+    "harmonic-noise + phase terms": (None, ["train.phase_weight=1.0"]),
+    "adversarial": (None, ["adversarial.weight=0.1", "adversarial.start_step=1000"]),
+    "inverse-STFT": (ISTFT, []),
+    "inverse-STFT without phase terms": (ISTFT, ["train.phase_weight=0.0"]),
+    "inverse-STFT without reference": (ISTFT, ["model.phase_reference=none"]),
 }
-DEFAULT = ["harmonic-noise", "first stage alone"]
+DEFAULT = ["harmonic-noise", "inverse-STFT"]
 ABLATION = {
     "plain": ["data.f0=false", "model.local_channels=80", "model.f0_input=false",
               "model.pitch_lags=[]", "model.lpc_order=0", "model.pre_emphasis=0.0"],
@@ -83,7 +96,8 @@ def run_variant(name: str, overrides: list[str], args) -> dict:
     run_dir = Path(args.out) / re.sub(r"[^a-z0-9]+", "-", name.replace("+", "plus-"))
     sets = [f"data.path={Path(args.corpus) / 'train'}", f"train.run_dir={run_dir}", *overrides,
             *(["train.steps=" + str(args.steps)] if args.steps else []), *args.set]
-    recipe = load_recipe(args.recipe if name in VOCODERS else WAVENET, sets)
+    path = (VOCODERS[name][0] or args.recipe) if name in VOCODERS else WAVENET
+    recipe = load_recipe(path, sets)
     seconds = None
     finished = (run_dir / "metrics.jsonl").is_file() and any(
         json.loads(line).get("step") == recipe.train.steps and "\"val_" in line
@@ -175,7 +189,7 @@ def main() -> None:
             if r["name"] not in names]
     results = []
     for name in names:
-        overrides = VOCODERS.get(name, ABLATION.get(name))
+        overrides = VOCODERS[name][1] if name in VOCODERS else ABLATION[name]
         print(f"{name}: {' '.join(overrides) or 'the recipe as it is'}", flush=True)
         results.append(run_variant(name, overrides, args))
         saved.parent.mkdir(parents=True, exist_ok=True)

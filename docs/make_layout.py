@@ -24,10 +24,12 @@ PARTS: dict[str, tuple[str, ...]] = {
     "interface": ("wavedil", "wavedil.__main__", "wavedil.cli"),
     "training": ("wavedil.train",),
     "data": ("wavedil.data",),
-    "drivers": ("wavedil.synthesis", "wavedil.evaluate", "wavedil.export", "wavedil.plots"),
+    "drivers": ("wavedil.synthesis", "wavedil.evaluate", "wavedil.export", "wavedil.plots",
+                "wavedil.vocode"),
     "checkpoint": ("wavedil.checkpoint", "wavedil.families", "wavedil.pretrained"),
     "wavenet": ("wavedil.wavenet",),
     "harmonic_noise": ("wavedil.harmonic_noise",),
+    "istft": ("wavedil.istft",),
     "effect": ("wavedil.effect",),
     "nn": ("wavedil.nn",),
     "foundations": ("wavedil.dsp", "wavedil.config", "wavedil.features"),
@@ -36,7 +38,7 @@ PARTS: dict[str, tuple[str, ...]] = {
 """Part -> the modules and subpackages in it (a subpackage brings all of its modules). Some
 named modules may not exist yet; every module that exists must be in exactly one part."""
 
-FAMILIES = ("wavenet", "harmonic_noise", "effect")
+FAMILIES = ("wavenet", "harmonic_noise", "istft", "effect")
 """The parts that are model families: none imports another, nor training, data, the drivers
 or the interface (tests/test_layout.py), except the modules in ``TRAINING_SIDE``."""
 
@@ -52,7 +54,7 @@ LOWER = ("nn", "foundations", "native")
 # right (drivers -> the families' models and engines -> audio files).
 _PLACES = {"interface": (1, 0), "training": (0, 1), "drivers": (2, 1),
            "data": (0, 2), "checkpoint": (1, 2),
-           "effect": (0, 3), "wavenet": (1, 3), "harmonic_noise": (2, 3),
+           "effect": (0, 3), "wavenet": (1, 3), "harmonic_noise": (2, 3), "istft": (3, 3),
            "foundations": (0, 4), "nn": (1, 4), "native": (2, 4)}
 
 

@@ -119,7 +119,7 @@ def test_config_checks_and_kinds():
         HarmonicNoiseConfig(kind="wavenet")
     cfg = model_config({"kind": "harmonic_noise", "local_channels": 6, "harmonics": 4})
     assert isinstance(cfg, HarmonicNoiseConfig) and isinstance(build_model(cfg), HarmonicNoiseNet)
-    with pytest.raises(ConfigError, match="model.kind must be one of wavenet, harmonic_noise, effect"):
+    with pytest.raises(ConfigError, match="model.kind must be one of wavenet, harmonic_noise, istft, effect"):
         model_config({"kind": "gan"})
     assert HarmonicNoiseConfig(hop_length=256, dilations=[1, 2, 4]).receptive_field == (15 + 1) * 256
 

@@ -66,7 +66,7 @@ def test_every_field_is_documented(cls):
     ({"model": {"n_fft": 512}, "data": {"n_fft": 2048}},
      r"model.n_fft must be null or data.n_fft \(2048, .*got 512"),
     ({"model": {"n_fft": 512}}, r"model.n_fft must be null or data.n_fft \(1024, .*got 512"),
-    ({"model": {"kind": "gan"}}, r"model.kind must be one of wavenet, harmonic_noise, effect, got 'gan'"),
+    ({"model": {"kind": "gan"}}, r"model.kind must be one of wavenet, harmonic_noise, istft, effect, got 'gan'"),
     ({"model": {"kind": "harmonic_noise", "layers": 3}, "data": {"f0": True}},
      r"model.layers is unknown"),
     ({"model": {"kind": "harmonic_noise"}}, r"data.f0 must be true for model.kind harmonic_noise"),

@@ -269,32 +269,43 @@ def test_input_noise_perturbs_what_the_model_reads_not_what_it_predicts():
         recipe_from_dict({"train": {"input_noise": 0.01}})  # the default model reads classes
 
 
-def test_a_harmonic_noise_vocoder_learns_and_goes_through_generate_info_and_evaluate(tmp_path):
-    """model.kind: harmonic_noise trains on the STFT loss (falling), writes the usual run,
-    and its checkpoint vocodes through generate --from-wav and evaluate like a WaveNet's."""
+VOCODER_SECTIONS = {
+    "harmonic_noise": ({"kind": "harmonic_noise", "local_channels": 18, "hop_length": 64,
+                        "dilations": [1, 2, 4], "residual_channels": 16, "gate_channels": 32,
+                        "skip_channels": 16, "harmonics": 40, "noise_bands": 16}, {}),
+    "istft": ({"kind": "istft", "local_channels": 18, "hop_length": 64, "dilations": [1, 2, 4],
+               "residual_channels": 16, "gate_channels": 32, "skip_channels": 16},
+              {"phase_weight": 1.0, "mel_weight": 1.0}),
+}
+
+
+@pytest.mark.parametrize("kind", list(VOCODER_SECTIONS))
+def test_a_vocoder_learns_and_goes_through_generate_info_and_evaluate(tmp_path, kind):
+    """A frames-to-waveform vocoder (model.kind harmonic_noise, istft) trains on the STFT loss
+    (falling), writes the usual run, and its checkpoint vocodes through generate --from-wav and
+    evaluate like a WaveNet's."""
     import numpy as np
     import soundfile as sf
 
     from wavedil.checkpoint import load_model
     from wavedil.evaluate import evaluate
-    from wavedil.harmonic_noise.model import HarmonicNoiseNet
+    from wavedil.families import family_named
     from wavedil.synthesis import describe, synthesize
 
     raw = tiny(tmp_path, steps=60, lr=3e-3, validate_every=30, checkpoint_every=30).to_dict()
     raw["data"].update(f0=True, f0_min=100.0, f0_max=600.0, crop=2048)
-    raw["model"] = {"kind": "harmonic_noise", "local_channels": 18, "hop_length": 64,
-                    "dilations": [1, 2, 4], "residual_channels": 16, "gate_channels": 32,
-                    "skip_channels": 16, "harmonics": 40, "noise_bands": 16}
-    result = train(recipe_from_dict(raw, "tiny-hn"), echo=quiet)
+    raw["model"], train_keys = VOCODER_SECTIONS[kind]
+    raw["train"].update(train_keys)
+    result = train(recipe_from_dict(raw, "tiny-vocoder"), echo=quiet)
     assert result.final_val < 0.9 * result.untrained_val  # the STFT loss fell
     run = tmp_path / "run"
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert any("val_stft" in r for r in records) and not any("val_bits" in r for r in records)
     assert (run / "loss.png").exists() and list((run / "samples").glob("*.wav"))
     loaded = load_model(run / "best.pt")
-    assert isinstance(loaded.model, HarmonicNoiseNet) and loaded.config.n_fft == 256
+    assert type(loaded.model) is family_named(kind).model and loaded.config.n_fft == 256
     info = describe(run / "best.pt")
-    assert info["model"]["kind"] == "harmonic_noise" and "best_val_bits" not in info
+    assert info["model"]["kind"] == kind and "best_val_bits" not in info
     assert info["best_val_stft"] == pytest.approx(result.best_val)
 
     wav = tmp_path / "test" / "note.wav"

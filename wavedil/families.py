@@ -5,6 +5,8 @@ of a family, so that none of them asks which kind a model is.
     wavenet          WaveNetConfig -> WaveNet: autoregressive, one sample at a time (default)
     harmonic_noise   HarmonicNoiseConfig -> HarmonicNoiseNet: a mel + f0 vocoder that drives
                      harmonic oscillators and shaped noise, not autoregressive
+    istft            IstftConfig -> IstftNet: a mel + f0 vocoder that predicts each STFT frame,
+                     magnitude and phase, and inverts it
     effect           EffectConfig -> EffectNet: an input-to-output audio effect (Neural Amp
                      Modeler's WaveNet layout); its data section is a PairedDataConfig
 
@@ -31,6 +33,7 @@ from .effect.data_config import PairedDataConfig
 from .effect.model import EffectConfig, EffectNet
 from .features import DataConfig
 from .harmonic_noise.model import HarmonicNoiseConfig, HarmonicNoiseNet
+from .istft.model import IstftConfig, IstftNet
 from .wavenet.model import WaveNet, WaveNetConfig
 
 
@@ -98,10 +101,18 @@ FAMILIES: dict[str, Family] = {
         tune="wavedil.wavenet.engines.planner:tune"),
     "harmonic_noise": Family(
         "harmonic_noise", HarmonicNoiseConfig, HarmonicNoiseNet, DataConfig, "stft", False,
-        stream="wavedil.harmonic_noise.vocode:stream",
+        stream="wavedil.vocode:stream",
         objective="wavedil.train.objective:SpectralObjective",
         prepare="wavedil.train.prepare:prepare_frames",
-        check_recipe="wavedil.train.recipe:check_harmonic_noise",
+        check_recipe="wavedil.train.recipe:check_vocoder",
+        sample="wavedil.train.loop:frames_sample",
+        exports={}),
+    "istft": Family(
+        "istft", IstftConfig, IstftNet, DataConfig, "stft", False,
+        stream="wavedil.vocode:stream",
+        objective="wavedil.train.objective:SpectralObjective",
+        prepare="wavedil.train.prepare:prepare_frames",
+        check_recipe="wavedil.train.recipe:check_vocoder",
         sample="wavedil.train.loop:frames_sample",
         exports={}),
     "effect": Family(

@@ -33,6 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..dsp.audio import LogMel
+from ..dsp.envelope import MelEnvelope
 from ..nn.blocks import GatedResidualBlock
 from ..config import Config
 from ..dsp.mel import MelSettings
@@ -209,14 +210,8 @@ class HarmonicNoiseNet(nn.Module):
             if c.phases:  # cosine phase (on sine-phase weights' output it scored higher)
                 self.out.weight[K + M:] = 0.0
                 self.out.bias[K + M:] = math.pi / 2
-        self.mel = c.log_mel()  # the features' filterbank and scaling, inverted by log_envelope
-        fb = torch.from_numpy(self.mel.filterbank()).float()  # (n_mels, bins)
-        bins = torch.linspace(0, c.sample_rate / 2, fb.shape[1])
-        widths = fb.sum(dim=1).clamp(min=1e-3)  # (n_mels,) a flat spectrum's band sum / its level
-        centres = (fb * bins).sum(dim=1) / fb.sum(dim=1).clamp(min=1e-9)
-        # fixed by the config, so not part of the weights
-        self.register_buffer("centres", centres, persistent=False)
-        self.register_buffer("log_widths", torch.log(widths), persistent=False)
+        self.mel = c.log_mel()  # the features' filterbank and scaling, inverted by the envelope
+        self.envelope = MelEnvelope(self.mel)
         self.shaper = (SpectralShaper(self.mel, c.local_channels, c.shaping_dilations,
                                       c.kernel_size, c.shaping_channels)
                        if c.shaping_dilations else None)
@@ -235,18 +230,10 @@ class HarmonicNoiseNet(nn.Module):
         return fill_unvoiced(hz, voiced, F0_REFERENCE), voiced
 
     def log_envelope(self, frames: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
-        """ln E(f) of each frame's spectral envelope at ``freqs`` (B, F, N) Hz -> (B, F, N):
-        the mel bands' magnitudes per unit of filter weight, interpolated linearly in log
-        magnitude between band centres (held beyond the first and last)."""
-        mel = self.mel.log_magnitudes(frames[:, :self.config.mel_channels])  # (B, n_mels, N)
-        level = mel - self.log_widths[:, None]  # ln E at the band centres
-        c = self.centres
-        if c.numel() == 1:  # one band (a loudness contour): a flat envelope
-            return level.expand(-1, freqs.shape[1], -1)
-        hi = torch.searchsorted(c, freqs.contiguous()).clamp(1, c.numel() - 1)  # (B, F, N)
-        lo = hi - 1
-        w = ((freqs - c[lo]) / (c[hi] - c[lo]).clamp(min=1e-6)).clamp(0.0, 1.0)
-        return torch.gather(level, 1, lo) * (1 - w) + torch.gather(level, 1, hi) * w
+        """ln E(f) of each frame's spectral envelope at ``freqs`` (B, F, N) Hz -> (B, F, N)
+        (``wavedil.dsp.envelope``: the mel bands' magnitudes per unit of filter weight,
+        interpolated linearly in log magnitude between band centres)."""
+        return self.envelope(frames[:, :self.config.mel_channels], freqs)
 
     def controls(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-frame synthesis controls: amplitudes (B, K, N) (zero above rate / 2), noise

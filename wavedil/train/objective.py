@@ -18,6 +18,7 @@ from ..effect.slimmable import narrow, sandwich, shell
 from ..wavenet.model import WaveNet
 from .chunked_stack import ChunkedStack
 from .effect_stack import ChunkedArrays
+from .phase import phase_loss
 from .spectral import FFT_SIZES, multi_resolution_stft_loss
 
 
@@ -60,12 +61,16 @@ def to_bits(nats: float) -> float:
 
 
 def spectral_loss(model: torch.nn.Module, est: torch.Tensor, ref: torch.Tensor,
-                  sizes: tuple[int, ...] = FFT_SIZES, mel_weight: float = 0.0) -> torch.Tensor:
+                  sizes: tuple[int, ...] = FFT_SIZES, mel_weight: float = 0.0,
+                  phase_weight: float = 0.0) -> torch.Tensor:
     """The multi-resolution STFT loss (FFT ``sizes``) of a frames-to-waveform model's output
     ``est`` (B, L) against the crop's audio ``ref`` (B, L), plus ``mel_weight`` times the mean
     absolute difference of their natural-log mel magnitudes in the model's own analysis
-    (``model.mel``: its window, bands and floor)."""
+    (``model.mel``: its window, bands and floor), plus ``phase_weight`` times the phase terms
+    in that analysis (:func:`wavedil.train.phase.phase_loss`)."""
     loss = multi_resolution_stft_loss(est, ref, sizes)
+    if phase_weight:
+        loss = loss + phase_weight * phase_loss(getattr(model, "module", model).mel, est, ref)
     if mel_weight:
         mel = getattr(model, "module", model).mel  # one analysis for both: same edges, floor
         diff = mel.log_magnitudes(mel(est)) - mel.log_magnitudes(mel(ref))
@@ -181,11 +186,13 @@ class SpectralObjective(Objective):
 
     mel_weight: float = 0.0
     """The weight of the log-mel term (train.mel_weight)."""
+    phase_weight: float = 0.0
+    """The weight of the phase terms (train.phase_weight)."""
     name: ClassVar[str] = "STFT loss"
 
     @classmethod
     def for_recipe(cls, crop: int, train, key: str) -> "SpectralObjective":
-        return cls(crop, key, tuple(train.stft_sizes), train.mel_weight)
+        return cls(crop, key, tuple(train.stft_sizes), train.mel_weight, train.phase_weight)
 
     def loss(self, model, batch, config=None, input_noise=0.0, generator=None):
         return self.loss_and_output(model, batch, generator)[0]
@@ -195,7 +202,8 @@ class SpectralObjective(Objective):
         source's random numbers) and that output (B, L), for a term that judges it too
         (adversarial training)."""
         est = model(batch["mel"], generator=generator)  # (B, L)
-        return spectral_loss(model, est, batch["audio"], self.stft_sizes, self.mel_weight), est
+        return spectral_loss(model, est, batch["audio"], self.stft_sizes, self.mel_weight,
+                             self.phase_weight), est
 
 
 @dataclass

@@ -122,6 +122,10 @@ class TrainConfig(Config):
     """Harmonic-noise vocoders: weight of a log-mel term added to the multi-resolution STFT
     loss, the mean |ln M(output) - ln M(crop)| over the model's own mel bands and frames
     (the features' analysis and floor; HiFi-GAN's mel loss). 0: none."""
+    phase_weight: float = 0.0
+    """Vocoders: weight of the phase terms added to the multi-resolution STFT loss, how far
+    the output's group delay and instantaneous frequency are from the crop's where it has
+    energy, in the model's own analysis (wavedil/train/phase.py; after APNet's). 0: none."""
     run_dir: str = ""
     """Folder of the run; empty: runs/<recipe name>."""
 
@@ -148,6 +152,7 @@ class TrainConfig(Config):
         need(0.0 <= self.esr_pre_emphasis < 1.0, "esr_pre_emphasis", "in [0, 1)")
         need(self.stft_weight >= 0, "stft_weight", ">= 0")
         need(self.mel_weight >= 0, "mel_weight", ">= 0")
+        need(self.phase_weight >= 0, "phase_weight", ">= 0")
         sizes = self.stft_sizes
         need(isinstance(sizes, (list, tuple)) and len(sizes) > 0
              and all(isinstance(n, int) and not isinstance(n, bool) and n >= 16
@@ -176,7 +181,7 @@ class Recipe:
         family = family_of(self.model)
         need("adversarial", not self.adversarial.enabled or family.validation_unit == "stft",
              "weight", f"0 for model.kind {self.model.kind} (adversarial training is for "
-             "vocoders trained on whole crops: model.kind harmonic_noise)",
+             "vocoders trained on whole crops: model.kind harmonic_noise or istft)",
              self.adversarial.weight)
         family.hook("check_recipe")(self)
 
@@ -222,6 +227,8 @@ def check_effect(recipe: Recipe) -> None:
          "0 for model.kind effect (it reads no past outputs)", recipe.train.input_noise)
     need("train", not recipe.train.mel_weight, "mel_weight",
          "0 for model.kind effect (a vocoder's log-mel term)", recipe.train.mel_weight)
+    need("train", not recipe.train.phase_weight, "phase_weight",
+         "0 for model.kind effect (a vocoder's phase terms)", recipe.train.phase_weight)
     if data.pairs is not None:
         counts = {len(p.get("controls", [])) for p in data.pairs}
         need("data", counts == {model.controls}, "pairs",
@@ -245,12 +252,14 @@ def _check_frames(recipe: Recipe) -> None:
          model.sample_rate)
 
 
-def check_harmonic_noise(recipe: Recipe) -> None:
-    """A harmonic-plus-noise vocoder's sections agree: it reads the data's mel bands and f0."""
+def check_vocoder(recipe: Recipe) -> None:
+    """A frames-to-waveform vocoder's sections agree (harmonic_noise, istft): it reads the
+    data's mel bands and f0."""
     model, data = recipe.model, recipe.data
+    kind = model.kind
     _check_frames(recipe)
-    need("data", data.f0, "f0", "true for model.kind harmonic_noise (its oscillators "
-         "run at the frames' f0)", data.f0)
+    need("data", data.f0, "f0", f"true for model.kind {kind} (it makes its harmonics at the "
+         "frames' f0)", data.f0)
     need("model", model.local_channels == data.feature_channels, "local_channels",
          f"data.n_mels + 2 ({data.feature_channels}: the mel bands and the f0 pair)",
          model.local_channels)
@@ -259,7 +268,7 @@ def check_harmonic_noise(recipe: Recipe) -> None:
          f"the data's", model.n_fft)
     _check_mel_settings(model, data)
     need("train", not recipe.train.input_noise, "input_noise",
-         "0 for model.kind harmonic_noise (it reads no past samples)", recipe.train.input_noise)
+         f"0 for model.kind {kind} (it reads no past samples)", recipe.train.input_noise)
     _left_at_default(recipe, ("esr_pre_emphasis", "stft_weight"),
                      "an effect's loss terms: a vocoder's whole loss is the STFT loss")
 
@@ -285,6 +294,9 @@ def check_wavenet(recipe: Recipe) -> None:
     need("train", not recipe.train.mel_weight, "mel_weight",
          "0 for model.kind wavenet (a vocoder's log-mel term; a WaveNet trains on its NLL)",
          recipe.train.mel_weight)
+    need("train", not recipe.train.phase_weight, "phase_weight",
+         "0 for model.kind wavenet (a vocoder's phase terms; a WaveNet trains on its NLL)",
+         recipe.train.phase_weight)
     _left_at_default(recipe, ("esr_pre_emphasis", "stft_weight", "stft_sizes"),
                      "the loss terms of effects and vocoders; a WaveNet trains on its NLL")
     need("train", not recipe.train.input_noise or model.input_kind == "scalar", "input_noise",

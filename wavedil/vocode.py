@@ -1,30 +1,32 @@
-"""The harmonic-plus-noise vocoder's synthesis as a stream: it reads every frame (its blocks
-may look ahead), makes the waveform in one pass and yields it in chunks, with the arguments of
-the WaveNet's :func:`wavedil.wavenet.generate.stream` (the sampling ones do not apply and are
-ignored; a weight format other than fp32 or a prime is an error), so that ``wavedil.stream``
-and the drivers treat every family that generates alike."""
+"""A frames-to-waveform vocoder's synthesis as a stream (the harmonic-plus-noise and the
+inverse-STFT families): it reads every frame (their blocks may look ahead), makes the waveform
+in one pass and yields it in chunks, with the arguments of the WaveNet's
+:func:`wavedil.wavenet.generate.stream` (the sampling ones do not apply and are ignored; a
+weight format other than fp32 or a prime is an error), so that ``wavedil.stream`` and the
+drivers treat every family that generates alike."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
 import torch
+from torch import nn
 
-from ..nn.conditioning import check_stream_sizes, frame_chunks
-from .model import HarmonicNoiseNet
+from .nn.conditioning import check_stream_sizes, frame_chunks
 
 CHUNK = 1600
 """Samples per yielded chunk (the WaveNet's default chunk, so both stream alike)."""
 
 
-def stream(model: HarmonicNoiseNet, n_samples: int | None = None, batch_size: int = 1,
+def stream(model: nn.Module, n_samples: int | None = None, batch_size: int = 1,
            local: torch.Tensor | Iterable[torch.Tensor] | None = None,
            speaker: torch.Tensor | int | None = None, temperature: float = 1.0,
            prime: torch.Tensor | None = None, generator: torch.Generator | None = None,
            engine: str = "auto", chunk_size: int = CHUNK, kernel: object = "auto",
            weights: str = "fp32", voiced_temperature: float | None = None,
            plan: object = "auto") -> Iterator[torch.Tensor]:
-    """Yield the waveform (B, n_i) in [-1, 1] for the frames ``local`` (B or 1, channels, N),
+    """Yield the waveform (B, n_i) in [-1, 1] that ``model`` (frames, generator=) -> (B, T)
+    makes of the frames ``local`` (B or 1, channels, N),
     or an iterable of such chunks, all read first; ``generator``: the noise source's random
     numbers. ``temperature``, ``engine``, ``kernel``, ``plan`` and ``voiced_temperature`` do
     not apply (nothing is sampled); ``weights`` other than fp32 and ``prime`` are errors."""

@@ -1,0 +1,254 @@
+"""A frame-rate vocoder that predicts each STFT frame, magnitude and phase, and inverts it
+(the layout of Vocos, Siuzdak 2023, and iSTFTNet, Kaneko et al. 2022, with a dilated stack
+over the frames instead of their ConvNeXt or upsampling blocks).
+
+    frames (B, mel + 2, N), the last frame repeated to the F STFT frames that cover N * hop
+        --1x1--> gated residual blocks over frames (dilated, non-causal) --skip sum-->
+        ReLU 1x1 ReLU 1x1 --> per bin and frame: g (log gain), (a, b) (a rotation), v (voicing)
+    |X_j| = E(f_j) exp(G tanh(g / G))      E: the envelope the mel bands give (dsp.envelope),
+                                           G = ln 1000 (the correction within +-60 dB)
+    reference phase, per bin j and frame n:
+        harmonic  2 pi k Phi(n) - pi j     Phi: the fundamental's phase (cycles) at the frame's
+                                           centre, k = round(f_j / f0) >= 1, the nearest harmonic
+        noise     uniform random
+        mixed     v e^{i harmonic} + (1 - v) e^{i noise}, normalised
+    X_j = |X_j| (mixed) (a + i b) / |a + i b|
+    waveform = the inverse STFT of X in the features' own analysis (LogMel.overlap_add)
+
+Why a reference phase: with the features' framing (hop n_fft / 4) a steady sinusoid's STFT
+phase turns by 2 pi f hop / rate from one frame to the next, which a stack that sees steady
+frames cannot make from them: its output for steady input is steady. The frames' f0 gives each
+harmonic's turn (``- pi j`` is where a frame that starts at the window's first sample puts a
+sinusoid's phase at the window's centre, bin j), so the network only learns what is left,
+the harmonics' relative phases and how voiced each bin is; without it (``phase_reference:
+none``, Vocos' layout) it must learn the turns as well. Trained on the multi-resolution STFT
+loss and the log-mel term like the harmonic-plus-noise model, and on the phase terms of
+``wavedil.train.phase`` where ``train.phase_weight`` is set.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..config import Config
+from ..dsp.audio import LogMel
+from ..dsp.envelope import MelEnvelope
+from ..dsp.f0 import F0_REFERENCE
+from ..dsp.mel import MelSettings
+from ..nn.blocks import GatedResidualBlock
+from ..nn.receptive import receptive_field
+
+MAX_LOG_GAIN = math.log(1000.0)
+"""The largest correction of the envelope, in natural-log units (+-60 dB)."""
+PHASE_REFERENCES = ("harmonic", "none")
+
+
+@dataclass
+class IstftConfig(Config, MelSettings):
+    """Everything needed to rebuild an inverse-STFT vocoder; stored in its checkpoints."""
+
+    kind: str = "istft"
+    """The model family (``wavedil.families``): istft, this vocoder."""
+    local_channels: int = 82
+    """Frame features: the mel bands, then log2(f0 / 150 Hz) and voicing (``data.f0: true``)."""
+    hop_length: int = 256
+    """Samples per frame (the STFT's hop)."""
+    sample_rate: int = 16000
+    """Samples per second (recipes set it from data.sample_rate)."""
+    dilations: list[int] | None = None
+    """Dilations (in frames) of the residual blocks; None: [1, 2, 4, 8, 1, 2, 4, 8]."""
+    kernel_size: int = 3
+    """Taps of each dilated convolution over frames."""
+    residual_channels: int = 128
+    """Channels of the residual stream."""
+    gate_channels: int = 256
+    """Output channels of each dilated conv, halved by the tanh/sigmoid gate."""
+    skip_channels: int = 256
+    """Channels of the skip connections and the output network."""
+    phase_reference: str = "harmonic"
+    """harmonic: each bin's phase is a learnt rotation of its nearest harmonic's phase at the
+    frames' f0, mixed with random phase as the network's voicing says; none: the rotation
+    alone (Vocos' layout)."""
+    n_fft: int | None = None
+    """FFT size of the mel analysis and of the inverse STFT (recipes set it from data);
+    None: 4 * hop_length."""
+
+    def __post_init__(self) -> None:
+        need = self.need
+        need(self.kind == "istft", "kind", "istft for IstftConfig")
+        if self.dilations is None:
+            self.dilations = [1, 2, 4, 8, 1, 2, 4, 8]
+        self.dilations = [int(d) for d in self.dilations]
+        need(len(self.dilations) > 0 and all(d >= 1 for d in self.dilations), "dilations",
+             "a non-empty list of integers >= 1")
+        for name in ("kernel_size", "residual_channels", "skip_channels", "hop_length"):
+            need(getattr(self, name) >= 1, name, ">= 1")
+        need(self.gate_channels >= 2 and self.gate_channels % 2 == 0, "gate_channels",
+             "even and >= 2")
+        need(self.local_channels >= 3, "local_channels",
+             ">= 3 (mel bands, then the f0 pair of data.f0: true)")
+        need(self.sample_rate >= 1000, "sample_rate", ">= 1000")
+        need(self.phase_reference in PHASE_REFERENCES, "phase_reference",
+             f"one of {', '.join(PHASE_REFERENCES)}")
+        need(self.n_fft is None or self.n_fft >= 2 * self.mel_channels - 2, "n_fft",
+             f"null or >= 2 (mel bands - 1) = {2 * self.mel_channels - 2}")
+        need(self.fft_size >= self.hop_length, "n_fft", f">= hop_length ({self.hop_length})")
+        self.check_mel(self.sample_rate, self.fft_size)
+
+    @property
+    def fft_size(self) -> int:
+        """The mel analysis' FFT size, which the inverse STFT shares."""
+        return self.n_fft or 4 * self.hop_length
+
+    @property
+    def mel_channels(self) -> int:
+        """Local channels that hold mel bands (the f0 pair excluded)."""
+        return self.local_channels - 2
+
+    def log_mel(self) -> LogMel:
+        """The feature extractor of the mel bands this model reads; its STFT is the one the
+        model inverts."""
+        return self.mel_extractor(self.sample_rate, self.hop_length, self.fft_size,
+                                  self.mel_channels)
+
+    @property
+    def f0_input(self) -> bool:
+        """The last two local channels are always the f0 pair."""
+        return True
+
+    @property
+    def speakers(self) -> int:
+        """No global conditioning."""
+        return 0
+
+    @property
+    def receptive_field_frames(self) -> int:
+        """Frames one STFT frame's values depend on (past and future ones): the blocks'."""
+        return receptive_field(self.kernel_size, self.dilations)
+
+    def dilation_stack(self, sample_rate: int) -> tuple[int, list[int], float, str]:
+        """(kernel size, the blocks' dilations in order, steps per second, what a step is) of
+        the stack, as ``wavedil rf`` analyses it: the blocks over frames."""
+        return self.kernel_size, list(self.dilations), sample_rate / self.hop_length, "frames"
+
+    @property
+    def receptive_field(self) -> int:
+        """Samples one output sample depends on, a bound: the frames of its STFT frames'
+        values and the STFT frames that overlap it."""
+        span = -(-self.fft_size // self.hop_length)  # frames one window overlaps
+        return (self.receptive_field_frames + span) * self.hop_length
+
+
+class IstftNet(nn.Module):
+    """Frames (mel bands + log-f0 + voicing) -> waveform, (B, C, N) -> (B, N * hop)."""
+
+    def __init__(self, config: IstftConfig | None = None) -> None:
+        super().__init__()
+        self.config = c = config or IstftConfig()
+        self.mel = c.log_mel()  # the features' analysis: the STFT the model writes
+        self.envelope = MelEnvelope(self.mel)
+        self.bins = bins = c.fft_size // 2 + 1
+        self.inp = nn.Conv1d(c.local_channels, c.residual_channels, 1)
+        self.blocks = nn.ModuleList(
+            GatedResidualBlock(c.residual_channels, c.gate_channels, c.skip_channels,
+                               c.kernel_size, d, causal=False, residual=i < len(c.dilations) - 1)
+            for i, d in enumerate(c.dilations))
+        self.post = nn.Conv1d(c.skip_channels, c.skip_channels, 1)
+        self.out = nn.Conv1d(c.skip_channels, 4 * bins, 1)  # gain | rotation a, b | voicing
+        with torch.no_grad():  # start at the envelope, each bin at its reference phase
+            self.out.weight[:bins].mul_(0.1)
+            self.out.bias[:bins] = 0.0
+            self.out.weight[bins:3 * bins].mul_(0.1)
+            self.out.bias[bins:2 * bins] = 1.0  # rotation 1 + 0i
+            self.out.bias[2 * bins:3 * bins] = 0.0
+        freqs = torch.arange(bins, dtype=torch.float64) * (c.sample_rate / c.fft_size)
+        self.register_buffer("freqs", freqs, persistent=False)  # (bins,) Hz, float64
+
+    @property
+    def receptive_field(self) -> int:
+        return self.config.receptive_field
+
+    def stft_frames(self, n_frames: int) -> int:
+        """STFT frames of the features' analysis over ``n_frames * hop`` samples (those
+        :meth:`LogMel.spectrum` makes), so that the inverse covers every sample."""
+        left, right = self.mel.pads
+        return (left + n_frames * self.config.hop_length + right) // self.config.hop_length + 1
+
+    def fundamental_phase(self, f0: torch.Tensor) -> torch.Tensor:
+        """The fundamental's phase in cycles at each STFT frame's centre, from 0 at the first
+        sample, (B, F) Hz -> (B, F) float64: f0 integrated between frame centres (trapezoids;
+        the first frame's centre sits at sample pads-left + n_fft / 2 - left of the window)."""
+        c = self.config
+        f = f0.double()
+        steps = (f[:, 1:] + f[:, :-1]) * (0.5 * c.hop_length / c.sample_rate)  # (B, F - 1)
+        centre0 = c.fft_size // 2 - self.mel.pads[0]  # frame 0's centre, in samples
+        start = f[:, :1] * (centre0 / c.sample_rate)
+        return torch.cat([start, start + torch.cumsum(steps, dim=-1)], dim=-1)
+
+    def reference(self, frames: torch.Tensor, voicing: torch.Tensor,
+                  noise: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
+        """The mixed reference phasor (B, bins, F) (complex) for frames (B, C, F) and the
+        network's voicing (B, bins, F) in [0, 1]; ``noise``: the random phases in cycles
+        (B, bins, F), None draws them."""
+        B, _, Fr = frames.shape
+        if noise is None:
+            noise = torch.rand(B, self.bins, Fr, generator=generator, device=frames.device,
+                               dtype=frames.dtype)
+        rand = torch.polar(torch.ones_like(noise), 2 * math.pi * noise)
+        if self.config.phase_reference == "none":
+            return torch.ones_like(rand)
+        f0 = (F0_REFERENCE * torch.pow(2.0, frames[:, -2].double())).clamp(min=20.0)  # (B, F)
+        # a frame without voicing keeps the last voiced f0 (as the oscillators of the
+        # harmonic-plus-noise model do), so that the reference does not jump
+        voiced = frames[:, -1] > 0.5
+        idx = torch.where(voiced, torch.arange(Fr, device=f0.device), 0)
+        idx = torch.cummax(idx, dim=-1).values
+        f0 = torch.where(voiced.any(-1, keepdim=True), torch.gather(f0, 1, idx), f0)
+        phi = self.fundamental_phase(f0)  # (B, F) cycles
+        k = torch.round(self.freqs[None, :, None] / f0[:, None]).clamp(min=1.0)  # (B, bins, F)
+        cycles = torch.remainder(k * phi[:, None] - 0.5 * torch.arange(
+            self.bins, device=f0.device, dtype=torch.float64)[None, :, None], 1.0)
+        harm = torch.polar(torch.ones_like(noise), (2 * math.pi * cycles).to(noise.dtype))
+        mixed = voicing * harm + (1 - voicing) * rand
+        return mixed / torch.sqrt(mixed.real ** 2 + mixed.imag ** 2 + 1e-6)
+
+    def spectrum(self, frames: torch.Tensor, noise: torch.Tensor | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """(B, C, N) frames -> the complex STFT (B, bins, F) the model writes, F =
+        :meth:`stft_frames` (N)."""
+        c = self.config
+        if frames.dim() != 3 or frames.shape[1] != c.local_channels:
+            raise ValueError(f"IstftNet: expected frames of shape (B, {c.local_channels}, N), "
+                             f"got {tuple(frames.shape)}")
+        N = frames.shape[-1]
+        x = F.pad(frames, (0, self.stft_frames(N) - N), mode="replicate")  # (B, C, F)
+        h = self.inp(x)  # (B, R, F)
+        skips = 0
+        for block in self.blocks:
+            h, s = block(h)
+            skips = skips + s
+        y = self.out(F.relu(self.post(F.relu(skips))))  # (B, 4 bins, F)
+        K = self.bins
+        g, a, b, v = y[:, :K], y[:, K:2 * K], y[:, 2 * K:3 * K], torch.sigmoid(y[:, 3 * K:])
+        B, _, Fr = x.shape
+        freqs = self.freqs.to(x.dtype)[None, :, None].expand(B, -1, Fr)
+        log_mag = self.envelope(x[:, :c.mel_channels], freqs) + MAX_LOG_GAIN * torch.tanh(
+            g / MAX_LOG_GAIN)
+        # a frame whose every band is at the features' floor (-100 dB) is digital silence
+        floor = self.mel.floor_feature + 1e-4
+        sound = (x[:, :c.mel_channels] > floor).any(dim=1, keepdim=True).to(x.dtype)
+        rotation = torch.complex(a, b) / torch.sqrt(a ** 2 + b ** 2 + 1e-6)
+        return torch.exp(log_mag) * sound * rotation * self.reference(x, v, noise, generator)
+
+    def forward(self, frames: torch.Tensor, noise: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """(B, C, N) frames -> (B, N * hop) waveform. ``noise`` (B, bins, F) are the random
+        phases (cycles) of the unvoiced part; None draws them (from ``generator`` when
+        given)."""
+        spec = self.spectrum(frames, noise, generator)
+        return self.mel.overlap_add(spec, frames.shape[-1] * self.config.hop_length)
