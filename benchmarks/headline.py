@@ -105,6 +105,10 @@ def notes_rows() -> list[str]:
                  block.command)]
 
 
+SPEECH_VARIANT = "harmonic-noise"
+"""The variant of benchmarks/vocoder.py that pretrained:speech was trained as."""
+
+
 def speech_rows() -> list[str]:
     """Copy synthesis of held-out speech: the vocoder's network alone and refined, beside
     Griffin-Lim and Griffin-Lim refined (PESQ-wb; log-mel distance of the unrefined two)."""
@@ -118,7 +122,7 @@ def speech_rows() -> list[str]:
         return found[0][_col(found[0], column)].replace("**", "")
 
     def ours(n: str) -> bool:
-        return n.startswith("wavedil harmonic-noise")
+        return n.startswith(f"wavedil {SPEECH_VARIANT} (")
 
     raw, refined = (lambda n: ours(n) and n.endswith("unrefined"),
                     lambda n: ours(n) and "refinement passes" in n)

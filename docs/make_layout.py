@@ -202,7 +202,8 @@ def draw(out: Path) -> None:
     edges = parts if find_cycle(parts) else reduce(parts)
     places = {p: _PLACES[p] for p in PARTS if _files(p, mods)}  # a part with no file yet: no box
     step_x, step_y, box_w, box_h = 3.4, 1.75, 3.1, 1.35
-    fig, ax = plt.subplots(figsize=(11, 8.6))
+    columns = max(column for column, _ in places.values()) + 1
+    fig, ax = plt.subplots(figsize=(11 * (columns * step_x) / (3 * step_x), 8.6))
     boxes = {}
     for part, (column, row) in places.items():
         x, y = column * step_x, -row * step_y
@@ -223,7 +224,7 @@ def draw(out: Path) -> None:
                         arrowprops=dict(arrowstyle="-|>", color="#555555", lw=1.1, shrinkA=2,
                                         shrinkB=2, patchA=boxes[source], patchB=boxes[target],
                                         connectionstyle=f"arc3,rad={rad}"), zorder=1)
-    ax.set_xlim(-box_w / 2 - 0.3, 2 * step_x + box_w / 2 + 0.3)
+    ax.set_xlim(-box_w / 2 - 0.3, (columns - 1) * step_x + box_w / 2 + 0.3)
     ax.set_ylim(-4 * step_y - box_h / 2 - 0.8, box_h / 2 + 0.3)  # room for an arrow round the bottom
     ax.set_aspect("equal")
     ax.axis("off")

@@ -31,24 +31,30 @@ def frames_of(model: IstftNet, wave: torch.Tensor, f0: float) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("k", [1, 3, 7])
-def test_the_reference_phase_is_the_stft_phase_of_a_harmonic_of_the_frames_f0(k):
-    """cos(2 pi k f0 t) analysed by the features' STFT has, at the bin nearest k f0, the phase
-    the reference gives that bin (2 pi k Phi(n) - pi j) in every frame away from the edges."""
+def test_the_harmonic_part_has_a_harmonics_stft_phase_and_peak(k):
+    """cos(2 pi k f0 t) analysed by the features' STFT has, at the bin of k f0, the phase the
+    harmonic part gives that bin (2 pi k Phi(n) - pi j) in every frame away from the edges, and
+    a peak of the comb's shape (a Hann window's: half at one bin off, nothing at two)."""
     model = tiny()
-    f0 = 187.5  # a whole number of bins (bin spacing 62.5 Hz), so k f0 sits on bin 3k
+    f0 = 312.5  # a whole number of bins (bin spacing 62.5 Hz), so k f0 sits on bin 5k
     t = torch.arange(4096, dtype=torch.float64) / RATE
     wave = torch.cos(2 * math.pi * k * f0 * t)[None].float()
     frames = frames_of(model, wave, f0)
     x = torch.nn.functional.pad(frames, (0, model.stft_frames(frames.shape[-1]) - frames.shape[-1]),
                                 mode="replicate")
-    ref = model.reference(x, torch.ones(1, model.bins, x.shape[-1]), None, None)
+    comb, harm = model.harmonics(x)
     spec = model.mel.spectrum(wave)  # (1, bins, F)
     j = round(k * f0 / (RATE / model.config.fft_size))
     inner = slice(8, frames.shape[-1] - 8)  # frames whose windows hold no reflected edge
     got = spec[0, j, inner] / spec[0, j, inner].abs()
-    assert torch.allclose(got, ref[0, j, inner], atol=2e-3)
-    # a phase per frame that turns: a constant would fail this
-    assert (got[1:] / got[:-1]).real.min() < 0.9
+    assert torch.allclose(got, harm[0, j, inner], atol=2e-3)
+    assert (got[1:] / got[:-1]).real.min() < 0.9  # a phase that turns: a constant fails this
+    peak = model.mel.win_length * f0 / (2 * RATE)
+    assert comb[0, j, 10].item() == pytest.approx(peak, rel=1e-5)
+    assert comb[0, j + 1, 10].item() == pytest.approx(peak / 2, rel=1e-5)
+    assert comb[0, j + 2, 10].item() == pytest.approx(0.0, abs=1e-6)
+    # the STFT itself: a unit cosine (amplitude a = 1) peaks at a win / 4
+    assert spec[0, j, 10].abs().item() == pytest.approx(model.mel.win_length / 4, rel=1e-3)
 
 
 def test_digital_silence_stays_silent_and_the_output_covers_every_sample():

@@ -4,24 +4,30 @@ over the frames instead of their ConvNeXt or upsampling blocks).
 
     frames (B, mel + 2, N), the last frame repeated to the F STFT frames that cover N * hop
         --1x1--> gated residual blocks over frames (dilated, non-causal) --skip sum-->
-        ReLU 1x1 ReLU 1x1 --> per bin and frame: g (log gain), (a, b) (a rotation), v (voicing)
-    |X_j| = E(f_j) exp(G tanh(g / G))      E: the envelope the mel bands give (dsp.envelope),
+        ReLU 1x1 ReLU 1x1 --> per bin j and frame n: g (log gain), (a, b) (a rotation),
+                              v (voicing, sigmoid)
+    E_j = E(f_j) exp(G tanh(g / G))        E: the envelope the mel bands give (dsp.envelope),
                                            G = ln 1000 (the correction within +-60 dB)
-    reference phase, per bin j and frame n:
-        harmonic  2 pi k Phi(n) - pi j     Phi: the fundamental's phase (cycles) at the frame's
-                                           centre, k = round(f_j / f0) >= 1, the nearest harmonic
-        noise     uniform random
-        mixed     v e^{i harmonic} + (1 - v) e^{i noise}, normalised
-    X_j = |X_j| (mixed) (a + i b) / |a + i b|
+    harmonic part   H_j e^{i psi_j}        bin j's nearest harmonic k = round(f_j / f0) at the
+                                           frames' f0: H_j its peak's shape in the analysis
+                                           window, scaled to the envelope's energy, psi_j its
+                                           phase at the frame's centre, 2 pi k Phi(n) - pi j
+                                           (Phi: the fundamental's phase in cycles)
+    noise part      e^{i rho_j}            rho_j uniform random
+    X_j = E_j (a + i b) / |a + i b| (v H_j e^{i psi_j} + (1 - v) e^{i rho_j})
     waveform = the inverse STFT of X in the features' own analysis (LogMel.overlap_add)
 
-Why a reference phase: with the features' framing (hop n_fft / 4) a steady sinusoid's STFT
-phase turns by 2 pi f hop / rate from one frame to the next, which a stack that sees steady
-frames cannot make from them: its output for steady input is steady. The frames' f0 gives each
-harmonic's turn (``- pi j`` is where a frame that starts at the window's first sample puts a
-sinusoid's phase at the window's centre, bin j), so the network only learns what is left,
-the harmonics' relative phases and how voiced each bin is; without it (``phase_reference:
-none``, Vocos' layout) it must learn the turns as well. Trained on the multi-resolution STFT
+The untrained model is a plain harmonic-plus-noise vocoder of its frames written in the STFT
+domain (the harmonic part's comb at the frames' f0, the noise part flat, both at the envelope's
+energy); the network learns the corrections. The comb and its phases are what a stack over
+frames cannot make alone: a comb that follows any f0 across 513 bins is a hard thing for one
+linear output layer to draw, and with the features' framing (hop n_fft / 4) a steady
+harmonic's phase turns by 2 pi f hop / rate from one frame to the next, while a stack's output
+for steady input is steady. Given both by the f0, the network learns what is left: each bin's
+gain, the harmonics' relative phases, how voiced each bin is. ``phase_reference: none`` leaves
+it all to the network (Vocos' layout: X_j = E_j (a + i b) / |a + i b|), which relies on
+adversarial training to get there.
+Trained on the multi-resolution STFT
 loss and the log-mel term like the harmonic-plus-noise model, and on the phase terms of
 ``wavedil.train.phase`` where ``train.phase_weight`` is set.
 """
@@ -71,9 +77,9 @@ class IstftConfig(Config, MelSettings):
     skip_channels: int = 256
     """Channels of the skip connections and the output network."""
     phase_reference: str = "harmonic"
-    """harmonic: each bin's phase is a learnt rotation of its nearest harmonic's phase at the
-    frames' f0, mixed with random phase as the network's voicing says; none: the rotation
-    alone (Vocos' layout)."""
+    """harmonic: each bin is a learnt gain and rotation of a harmonic comb at the frames' f0
+    (its nearest harmonic's peak and phase) plus random-phase noise, mixed as the network's
+    voicing says; none: the gain and rotation alone (Vocos' layout)."""
     n_fft: int | None = None
     """FFT size of the mel analysis and of the inverse STFT (recipes set it from data);
     None: 4 * hop_length."""
@@ -159,13 +165,14 @@ class IstftNet(nn.Module):
                                c.kernel_size, d, causal=False, residual=i < len(c.dilations) - 1)
             for i, d in enumerate(c.dilations))
         self.post = nn.Conv1d(c.skip_channels, c.skip_channels, 1)
-        self.out = nn.Conv1d(c.skip_channels, 4 * bins, 1)  # gain | rotation a, b | voicing
-        with torch.no_grad():  # start at the envelope, each bin at its reference phase
-            self.out.weight[:bins].mul_(0.1)
-            self.out.bias[:bins] = 0.0
-            self.out.weight[bins:3 * bins].mul_(0.1)
+        outputs = 3 * bins if c.phase_reference == "none" else 4 * bins
+        self.out = nn.Conv1d(c.skip_channels, outputs, 1)  # gain | rotation a, b | voicing
+        with torch.no_grad():  # start as the plain harmonic-plus-noise vocoder of the envelope
+            self.out.weight.mul_(0.1)
+            self.out.bias.zero_()
             self.out.bias[bins:2 * bins] = 1.0  # rotation 1 + 0i
-            self.out.bias[2 * bins:3 * bins] = 0.0
+            self.out.bias[3 * bins:] = math.log(2.0)  # voicing 2/3 (the harmonic-plus-noise
+            # model's starting gains, 0.6 and 0.3)
         freqs = torch.arange(bins, dtype=torch.float64) * (c.sample_rate / c.fft_size)
         self.register_buffer("freqs", freqs, persistent=False)  # (bins,) Hz, float64
 
@@ -190,37 +197,42 @@ class IstftNet(nn.Module):
         start = f[:, :1] * (centre0 / c.sample_rate)
         return torch.cat([start, start + torch.cumsum(steps, dim=-1)], dim=-1)
 
-    def reference(self, frames: torch.Tensor, voicing: torch.Tensor,
-                  noise: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
-        """The mixed reference phasor (B, bins, F) (complex) for frames (B, C, F) and the
-        network's voicing (B, bins, F) in [0, 1]; ``noise``: the random phases in cycles
-        (B, bins, F), None draws them."""
-        B, _, Fr = frames.shape
-        if noise is None:
-            noise = torch.rand(B, self.bins, Fr, generator=generator, device=frames.device,
-                               dtype=frames.dtype)
-        rand = torch.polar(torch.ones_like(noise), 2 * math.pi * noise)
-        if self.config.phase_reference == "none":
-            return torch.ones_like(rand)
+    def harmonics(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The harmonic comb at the frames' f0, relative to the envelope, and its phases:
+        (B, C, F) frames -> magnitudes (B, bins, F) and unit phasors (B, bins, F) (complex).
+
+        Bin j belongs to its nearest harmonic k = round(f_j / f0) >= 1, at offset
+        d = (f_j - k f0) win / rate in the window's bins; a sinusoid of amplitude a shows
+        (a win / 4) |sinc d + (sinc (d - 1) + sinc (d + 1)) / 2| there (a Hann window), and
+        a = E 2 f0 / rate puts the same energy into every mel band as a flat spectrum E does
+        (the harmonic-plus-noise model's scaling), so the comb is
+        (win f0 / (2 rate)) |sinc d + ...|. The phase is the harmonic's at the frame's centre,
+        2 pi k Phi(n), less pi j (a frame's DFT starts at its window's first sample)."""
+        c = self.config
         f0 = (F0_REFERENCE * torch.pow(2.0, frames[:, -2].double())).clamp(min=20.0)  # (B, F)
         # a frame without voicing keeps the last voiced f0 (as the oscillators of the
-        # harmonic-plus-noise model do), so that the reference does not jump
+        # harmonic-plus-noise model do), so that the phases do not jump
         voiced = frames[:, -1] > 0.5
-        idx = torch.where(voiced, torch.arange(Fr, device=f0.device), 0)
-        idx = torch.cummax(idx, dim=-1).values
+        Fr = frames.shape[-1]
+        idx = torch.cummax(torch.where(voiced, torch.arange(Fr, device=f0.device), 0), -1).values
         f0 = torch.where(voiced.any(-1, keepdim=True), torch.gather(f0, 1, idx), f0)
         phi = self.fundamental_phase(f0)  # (B, F) cycles
-        k = torch.round(self.freqs[None, :, None] / f0[:, None]).clamp(min=1.0)  # (B, bins, F)
-        cycles = torch.remainder(k * phi[:, None] - 0.5 * torch.arange(
-            self.bins, device=f0.device, dtype=torch.float64)[None, :, None], 1.0)
-        harm = torch.polar(torch.ones_like(noise), (2 * math.pi * cycles).to(noise.dtype))
-        mixed = voicing * harm + (1 - voicing) * rand
-        return mixed / torch.sqrt(mixed.real ** 2 + mixed.imag ** 2 + 1e-6)
+        freqs = self.freqs[None, :, None]  # (1, bins, 1)
+        k = torch.round(freqs / f0[:, None]).clamp(min=1.0)  # (B, bins, F)
+        d = (freqs - k * f0[:, None]) * (self.mel.win_length / c.sample_rate)
+        shape = (torch.sinc(d) + 0.5 * (torch.sinc(d - 1) + torch.sinc(d + 1))).abs()
+        comb = shape * (self.mel.win_length * f0[:, None] / (2 * c.sample_rate))
+        j = torch.arange(self.bins, device=f0.device, dtype=torch.float64)[None, :, None]
+        cycles = torch.remainder(k * phi[:, None] - 0.5 * j, 1.0)
+        dtype = frames.dtype
+        return comb.to(dtype), torch.polar(torch.ones_like(comb, dtype=dtype),
+                                           (2 * math.pi * cycles).to(dtype))
 
     def spectrum(self, frames: torch.Tensor, noise: torch.Tensor | None = None,
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """(B, C, N) frames -> the complex STFT (B, bins, F) the model writes, F =
-        :meth:`stft_frames` (N)."""
+        :meth:`stft_frames` (N); ``noise``: the random phases in cycles (B, bins, F), None
+        draws them (from ``generator`` when given)."""
         c = self.config
         if frames.dim() != 3 or frames.shape[1] != c.local_channels:
             raise ValueError(f"IstftNet: expected frames of shape (B, {c.local_channels}, N), "
@@ -232,9 +244,9 @@ class IstftNet(nn.Module):
         for block in self.blocks:
             h, s = block(h)
             skips = skips + s
-        y = self.out(F.relu(self.post(F.relu(skips))))  # (B, 4 bins, F)
+        y = self.out(F.relu(self.post(F.relu(skips))))  # (B, 3 or 4 bins, F)
         K = self.bins
-        g, a, b, v = y[:, :K], y[:, K:2 * K], y[:, 2 * K:3 * K], torch.sigmoid(y[:, 3 * K:])
+        g, a, b = y[:, :K], y[:, K:2 * K], y[:, 2 * K:3 * K]
         B, _, Fr = x.shape
         freqs = self.freqs.to(x.dtype)[None, :, None].expand(B, -1, Fr)
         log_mag = self.envelope(x[:, :c.mel_channels], freqs) + MAX_LOG_GAIN * torch.tanh(
@@ -243,7 +255,15 @@ class IstftNet(nn.Module):
         floor = self.mel.floor_feature + 1e-4
         sound = (x[:, :c.mel_channels] > floor).any(dim=1, keepdim=True).to(x.dtype)
         rotation = torch.complex(a, b) / torch.sqrt(a ** 2 + b ** 2 + 1e-6)
-        return torch.exp(log_mag) * sound * rotation * self.reference(x, v, noise, generator)
+        spec = torch.exp(log_mag) * sound * rotation  # (B, bins, F)
+        if c.phase_reference == "none":
+            return spec
+        if noise is None:
+            noise = torch.rand(B, K, Fr, generator=generator, device=x.device, dtype=x.dtype)
+        v = torch.sigmoid(y[:, 3 * K:])
+        comb, harm = self.harmonics(x)
+        return spec * (v * comb * harm + (1 - v) * torch.polar(torch.ones_like(noise),
+                                                               2 * math.pi * noise))
 
     def forward(self, frames: torch.Tensor, noise: torch.Tensor | None = None,
                 generator: torch.Generator | None = None) -> torch.Tensor:
