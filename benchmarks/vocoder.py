@@ -93,7 +93,7 @@ METRICS = [("log_mel_db", "log-mel dB", "{:.2f}"), ("mcd_db", "MCD dB", "{:.2f}"
 
 def run_variant(name: str, overrides: list[str], args) -> dict:
     """Train (unless asked not to) and evaluate one variant: its means and timings."""
-    run_dir = Path(args.out) / re.sub(r"[^a-z0-9]+", "-", name.replace("+", "plus-"))
+    run_dir = Path(args.out) / re.sub(r"[^a-z0-9]+", "-", name.lower().replace("+", "plus-"))
     sets = [f"data.path={Path(args.corpus) / 'train'}", f"train.run_dir={run_dir}", *overrides,
             *(["train.steps=" + str(args.steps)] if args.steps else []), *args.set]
     path = (VOCODERS[name][0] or args.recipe) if name in VOCODERS else WAVENET
