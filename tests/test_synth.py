@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from wavedil.harmonic_noise.synth import (fill_unvoiced, filtered_noise, harmonic_bank, harmonic_phase,
-                           upsample_frames)
+from wavedil.dsp.f0 import fill_unvoiced
+from wavedil.harmonic_noise.synth import filtered_noise, harmonic_bank, harmonic_phase, upsample_frames
 
 
 def test_upsample_frames_interpolates_between_frame_centres_and_holds_the_last():

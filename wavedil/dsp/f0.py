@@ -119,6 +119,30 @@ def f0_features(f0: np.ndarray | torch.Tensor, voiced: np.ndarray | torch.Tensor
     return torch.stack([log_f0, v.float()])
 
 
+def hz_of_features(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inverse of :func:`f0_features` for frames (B, C, N) whose last two channels are the
+    f0 pair: f0 in Hz (B, N), unvoiced frames holding a voiced neighbour's value
+    (:func:`fill_unvoiced`, so that oscillators glide instead of jumping), and voicing (B, N)
+    bool."""
+    voiced = features[:, -1] > 0.5
+    hz = F0_REFERENCE * torch.pow(2.0, features[:, -2])
+    return fill_unvoiced(hz, voiced, F0_REFERENCE), voiced
+
+
+def fill_unvoiced(f0: torch.Tensor, voiced: torch.Tensor, default: float) -> torch.Tensor:
+    """f0 (B, N) Hz with unvoiced frames holding the last voiced frame's value (the first
+    voiced value before any, ``default`` in a fully unvoiced row), so the oscillators glide
+    instead of jumping at voicing changes."""
+    B, N = f0.shape
+    idx = torch.arange(N, device=f0.device).expand(B, N)
+    last = torch.where(voiced, idx, torch.full_like(idx, -1)).cummax(dim=-1).values  # (B, N)
+    first = torch.where(voiced, idx, torch.full_like(idx, N)).min(dim=-1).values  # (B,)
+    any_voiced = first < N
+    pick = torch.where(last >= 0, last, first[:, None].clamp(max=N - 1))
+    out = torch.gather(f0, 1, pick)
+    return torch.where(any_voiced[:, None], out, torch.full_like(out, default))
+
+
 def sample_periods(f0: np.ndarray | torch.Tensor, voiced: np.ndarray | torch.Tensor, hop: int,
                    sample_rate: int, n_samples: int) -> torch.Tensor:
     """Pitch period in samples for every sample (the period of its frame), 0 where unvoiced:

@@ -37,10 +37,10 @@ from ..dsp.envelope import MelEnvelope
 from ..nn.blocks import GatedResidualBlock
 from ..config import Config
 from ..dsp.mel import MelSettings
-from ..dsp.f0 import F0_REFERENCE
+from ..dsp.f0 import hz_of_features
 from ..nn.receptive import receptive_field
 from .shaping import SpectralShaper
-from .synth import fill_unvoiced, filtered_noise, harmonic_bank, harmonic_phase, upsample_frames
+from .synth import filtered_noise, harmonic_bank, harmonic_phase, upsample_frames
 
 
 MAX_GAIN = 10.0
@@ -225,9 +225,7 @@ class HarmonicNoiseNet(nn.Module):
     def f0_hz(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The frames' f0 in Hz (unvoiced frames hold the last voiced value) and voicing:
         (B, C, N) -> (B, N), (B, N) bool."""
-        voiced = frames[:, -1] > 0.5
-        hz = F0_REFERENCE * torch.pow(2.0, frames[:, -2])
-        return fill_unvoiced(hz, voiced, F0_REFERENCE), voiced
+        return hz_of_features(frames)
 
     def log_envelope(self, frames: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
         """ln E(f) of each frame's spectral envelope at ``freqs`` (B, F, N) Hz -> (B, F, N)

@@ -128,17 +128,3 @@ def filtered_noise(noise: torch.Tensor, gains: torch.Tensor, hop: int) -> torch.
                       align_corners=True).transpose(1, 2)  # (B, hop + 1, N)
     g = torch.cat([g, g[..., -1:]], dim=-1)[..., :spec.shape[-1]]
     return torch.istft(spec * g, n_fft, hop, window=window, center=True, length=T)
-
-
-def fill_unvoiced(f0: torch.Tensor, voiced: torch.Tensor, default: float) -> torch.Tensor:
-    """f0 (B, N) Hz with unvoiced frames holding the last voiced frame's value (the first
-    voiced value before any, ``default`` in a fully unvoiced row), so the oscillators glide
-    instead of jumping at voicing changes."""
-    B, N = f0.shape
-    idx = torch.arange(N, device=f0.device).expand(B, N)
-    last = torch.where(voiced, idx, torch.full_like(idx, -1)).cummax(dim=-1).values  # (B, N)
-    first = torch.where(voiced, idx, torch.full_like(idx, N)).min(dim=-1).values  # (B,)
-    any_voiced = first < N
-    pick = torch.where(last >= 0, last, first[:, None].clamp(max=N - 1))
-    out = torch.gather(f0, 1, pick)
-    return torch.where(any_voiced[:, None], out, torch.full_like(out, default))

@@ -44,7 +44,7 @@ from torch.nn import functional as F
 from ..config import Config
 from ..dsp.audio import LogMel
 from ..dsp.envelope import MelEnvelope
-from ..dsp.f0 import F0_REFERENCE
+from ..dsp.f0 import hz_of_features
 from ..dsp.mel import MelSettings
 from ..nn.blocks import GatedResidualBlock
 from ..nn.receptive import receptive_field
@@ -209,13 +209,7 @@ class IstftNet(nn.Module):
         (win f0 / (2 rate)) |sinc d + ...|. The phase is the harmonic's at the frame's centre,
         2 pi k Phi(n), less pi j (a frame's DFT starts at its window's first sample)."""
         c = self.config
-        f0 = (F0_REFERENCE * torch.pow(2.0, frames[:, -2].double())).clamp(min=20.0)  # (B, F)
-        # a frame without voicing keeps the last voiced f0 (as the oscillators of the
-        # harmonic-plus-noise model do), so that the phases do not jump
-        voiced = frames[:, -1] > 0.5
-        Fr = frames.shape[-1]
-        idx = torch.cummax(torch.where(voiced, torch.arange(Fr, device=f0.device), 0), -1).values
-        f0 = torch.where(voiced.any(-1, keepdim=True), torch.gather(f0, 1, idx), f0)
+        f0 = hz_of_features(frames)[0].double().clamp(min=20.0)  # (B, F), unvoiced filled
         phi = self.fundamental_phase(f0)  # (B, F) cycles
         freqs = self.freqs[None, :, None]  # (1, bins, 1)
         k = torch.round(freqs / f0[:, None]).clamp(min=1.0)  # (B, bins, F)
