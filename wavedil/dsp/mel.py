@@ -95,6 +95,42 @@ class MelSettings:
         return {f.name: getattr(self, f.name) for f in fields(MelSettings)}
 
 
+class MelF0Frames(MelSettings):
+    """What the configs of the frames-to-waveform vocoders share (harmonic_noise, istft):
+    they read the mel bands, then the f0 pair, through a stack over frames. Needs the fields
+    local_channels, hop_length, sample_rate, n_fft, kernel_size and dilations."""
+
+    @property
+    def fft_size(self) -> int:
+        """The mel analysis' FFT size: n_fft, or 4 * hop_length."""
+        return self.n_fft or 4 * self.hop_length
+
+    @property
+    def mel_channels(self) -> int:
+        """Local channels that hold mel bands (the f0 pair excluded)."""
+        return self.local_channels - 2
+
+    def log_mel(self) -> LogMel:
+        """The feature extractor of the mel bands this model reads."""
+        return self.mel_extractor(self.sample_rate, self.hop_length, self.fft_size,
+                                  self.mel_channels)
+
+    @property
+    def f0_input(self) -> bool:
+        """The last two local channels are always the f0 pair."""
+        return True
+
+    @property
+    def speakers(self) -> int:
+        """No global conditioning."""
+        return 0
+
+    def dilation_stack(self, sample_rate: int) -> tuple[int, list[int], float, str]:
+        """(kernel size, the blocks' dilations in order, steps per second, what a step is) of
+        the stack, as ``wavedil rf`` analyses it: the blocks over frames."""
+        return self.kernel_size, list(self.dilations), sample_rate / self.hop_length, "frames"
+
+
 MEL_KEYS = tuple(f.name for f in fields(MelSettings))
 """The keys :class:`MelSettings` declares."""
 

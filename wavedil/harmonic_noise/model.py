@@ -32,11 +32,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..dsp.audio import LogMel
 from ..dsp.envelope import MelEnvelope
 from ..nn.blocks import GatedResidualBlock
 from ..config import Config
-from ..dsp.mel import MelSettings
+from ..dsp.mel import MelF0Frames
 from ..dsp.f0 import hz_of_features
 from ..nn.receptive import receptive_field
 from .shaping import SpectralShaper
@@ -60,7 +59,7 @@ def _logit_of_gain(gain: float) -> float:
 
 
 @dataclass
-class HarmonicNoiseConfig(Config, MelSettings):
+class HarmonicNoiseConfig(Config, MelF0Frames):
     """Everything needed to rebuild a harmonic-plus-noise vocoder; stored in its checkpoints."""
 
     kind: str = "harmonic_noise"
@@ -142,31 +141,6 @@ class HarmonicNoiseConfig(Config, MelSettings):
         self.check_mel(self.sample_rate, self.fft_size)
 
     @property
-    def fft_size(self) -> int:
-        """The mel analysis' FFT size."""
-        return self.n_fft or 4 * self.hop_length
-
-    @property
-    def mel_channels(self) -> int:
-        """Local channels that hold mel bands (the f0 pair excluded)."""
-        return self.local_channels - 2
-
-    def log_mel(self) -> LogMel:
-        """The feature extractor of the mel bands this model reads."""
-        return self.mel_extractor(self.sample_rate, self.hop_length, self.fft_size,
-                                  self.mel_channels)
-
-    @property
-    def f0_input(self) -> bool:
-        """The last two local channels are always the f0 pair."""
-        return True
-
-    @property
-    def speakers(self) -> int:
-        """No global conditioning."""
-        return 0
-
-    @property
     def receptive_field_frames(self) -> int:
         """Frames one frame's controls depend on (past and, non-causal, future ones): the
         blocks', widened by the smoothing; with a second stage, a bound: its blocks' frames
@@ -176,11 +150,6 @@ class HarmonicNoiseConfig(Config, MelSettings):
             span = -(-self.fft_size // self.hop_length)  # frames one STFT window overlaps
             frames += receptive_field(self.kernel_size, self.shaping_dilations) - 1 + 2 * span
         return frames
-
-    def dilation_stack(self, sample_rate: int) -> tuple[int, list[int], float, str]:
-        """(kernel size, the blocks' dilations in order, steps per second, what a step is) of
-        the stack, as ``wavedil rf`` analyses it: the blocks over frames."""
-        return self.kernel_size, list(self.dilations), sample_rate / self.hop_length, "frames"
 
     @property
     def receptive_field(self) -> int:

@@ -42,10 +42,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..config import Config
-from ..dsp.audio import LogMel
 from ..dsp.envelope import MelEnvelope
 from ..dsp.f0 import hz_of_features
-from ..dsp.mel import MelSettings
+from ..dsp.mel import MelF0Frames
 from ..nn.blocks import GatedResidualBlock
 from ..nn.receptive import receptive_field
 
@@ -55,7 +54,7 @@ PHASE_REFERENCES = ("harmonic", "none")
 
 
 @dataclass
-class IstftConfig(Config, MelSettings):
+class IstftConfig(Config, MelF0Frames):
     """Everything needed to rebuild an inverse-STFT vocoder; stored in its checkpoints."""
 
     kind: str = "istft"
@@ -107,40 +106,9 @@ class IstftConfig(Config, MelSettings):
         self.check_mel(self.sample_rate, self.fft_size)
 
     @property
-    def fft_size(self) -> int:
-        """The mel analysis' FFT size, which the inverse STFT shares."""
-        return self.n_fft or 4 * self.hop_length
-
-    @property
-    def mel_channels(self) -> int:
-        """Local channels that hold mel bands (the f0 pair excluded)."""
-        return self.local_channels - 2
-
-    def log_mel(self) -> LogMel:
-        """The feature extractor of the mel bands this model reads; its STFT is the one the
-        model inverts."""
-        return self.mel_extractor(self.sample_rate, self.hop_length, self.fft_size,
-                                  self.mel_channels)
-
-    @property
-    def f0_input(self) -> bool:
-        """The last two local channels are always the f0 pair."""
-        return True
-
-    @property
-    def speakers(self) -> int:
-        """No global conditioning."""
-        return 0
-
-    @property
     def receptive_field_frames(self) -> int:
         """Frames one STFT frame's values depend on (past and future ones): the blocks'."""
         return receptive_field(self.kernel_size, self.dilations)
-
-    def dilation_stack(self, sample_rate: int) -> tuple[int, list[int], float, str]:
-        """(kernel size, the blocks' dilations in order, steps per second, what a step is) of
-        the stack, as ``wavedil rf`` analyses it: the blocks over frames."""
-        return self.kernel_size, list(self.dilations), sample_rate / self.hop_length, "frames"
 
     @property
     def receptive_field(self) -> int:
