@@ -71,6 +71,7 @@ VOCODERS = {  # variant -> (its recipe, None: --recipe; the overrides)
     "harmonic-noise": (None, []),
     "first stage alone": (None, ["model.shaping_dilations=[]", "train.mel_weight=0.0"]),
     "harmonic-noise + phase terms": (None, ["train.phase_weight=1.0"]),
+    "harmonic-noise, 12,000 steps": (None, ["train.steps=12000"]),
     "adversarial": (None, ["adversarial.weight=0.1", "adversarial.start_step=1000"]),
     "inverse-STFT": (ISTFT, []),
     "inverse-STFT without phase terms": (ISTFT, ["train.phase_weight=0.0"]),
