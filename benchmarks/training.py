@@ -8,10 +8,11 @@ Samples/s counts every input sample of the batch (batch x length) per optimisati
 GFLOP/s counts the step as three passes of the forward's multiply-adds (forward, and the
 backward's two: gradients of the inputs and of the weights), two FLOP each, and is printed
 beside the machine's FMA peak measured in the same run (``benchmarks/machine.py``).
-A row times the blocks' own pass under torch's CPU autocast to bfloat16 (oneDNN's bfloat16
-convolutions, on AMX or AVX512-BF16 where the CPU has them): the bf16 option a PyTorch user
-would reach for, beside the float32 chunked pass that ``wavedil train`` runs (its GFLOP/s is
-still printed against the float32 FMA peak). ``--compile`` adds wavedil's model under ``torch.compile`` (inductor, built with the system
+Two rows run in bfloat16 under torch's CPU autocast (oneDNN's bfloat16 products, on AMX or
+AVX512-BF16 where the CPU has them): the chunked pass with its products in bfloat16, what
+``train.precision: bf16`` runs (``wavedil/train/chunked_bf16.py``), and the blocks' own pass,
+the bf16 option a PyTorch user would reach for; their GFLOP/s are still printed against the
+float32 FMA peak. ``--compile`` adds wavedil's model under ``torch.compile`` (inductor, built with the system
 C++ compiler; the first step's compile time is printed). wavedil's step runs twice: as
 ``wavedil train`` runs it (the residual stack's chunked training pass,
 ``wavedil/train/chunked_stack.py``) and with the blocks' own forward and backward
@@ -80,7 +81,8 @@ def wavedil_step(batch: int, length: int, compiled: bool = False, chunked: bool 
 
     def step() -> None:
         # bf16: torch's CPU autocast (oneDNN's bfloat16 convolutions: AMX or AVX512-BF16
-        # where the CPU has them, emulated where not); the chunked pass is float32 only
+        # where the CPU has them, emulated where not); under it the chunked pass runs its
+        # products in bfloat16 (wavedil/train/chunked_bf16.py), as train.precision: bf16 does
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             logits = net(x[:, :-1], stack=stack)
         loss = model.head.nll(logits.float(), x[:, 1:]).mean()
@@ -167,6 +169,8 @@ def main() -> None:
     if peer is not None:
         steps["r9y9 wavenet-vocoder 0.1.1"] = peer
     steps["wavedil (chunked stack pass, the default)"] = wavedil_step(args.batch, args.length)
+    steps["wavedil, chunked pass in bfloat16 (train.precision: bf16)"] = wavedil_step(
+        args.batch, args.length, bf16=True)
     steps["wavedil, the blocks' own forward and backward"] = wavedil_step(
         args.batch, args.length, chunked=False)
     steps["wavedil, the blocks' own, bfloat16 autocast"] = wavedil_step(

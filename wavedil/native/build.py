@@ -85,14 +85,16 @@ def _texts(sources: list[Path]) -> list[str]:
     return texts
 
 
-def check_rows(kernel: str, tensors: Sequence, whole: bool = False) -> None:
-    """Raise ValueError unless every tensor is float32 on the CPU with unit column stride
-    (``whole``: contiguous): what a kernel's C loops assume of the rows they are handed (the
-    passes hand them only such rows; the check keeps a wrong call from reading past them)."""
+def check_rows(kernel: str, tensors: Sequence, whole: bool = False,
+               dtype: str = "float32") -> None:
+    """Raise ValueError unless every tensor is ``dtype`` (float32 or bfloat16) on the CPU with
+    unit column stride (``whole``: contiguous): what a kernel's C loops assume of the rows they
+    are handed (the passes hand them only such rows; the check keeps a wrong call from reading
+    past them)."""
     for t in tensors:  # the dtype by name: this module does not import torch
         laid = t.is_contiguous() if whole else t.stride(-1) == 1
-        if str(t.dtype) != "torch.float32" or t.device.type != "cpu" or not laid:
-            raise ValueError(f"{kernel}: {'contiguous' if whole else 'unit-stride'} float32 "
+        if str(t.dtype) != f"torch.{dtype}" or t.device.type != "cpu" or not laid:
+            raise ValueError(f"{kernel}: {'contiguous' if whole else 'unit-stride'} {dtype} "
                              f"CPU rows expected, got {t.dtype} on {t.device} with strides "
                              f"{t.stride()}")
 

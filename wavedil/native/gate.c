@@ -83,3 +83,93 @@ void wd_gate_backward(int64_t rows, int64_t H, const float *restrict ds,
         }
     }
 }
+
+/* ---- The same with the products' operands in bfloat16 (the bf16 training pass) ----
+ * pre and dz arrive as the bfloat16 results of the products, z and dp leave as bfloat16 for
+ * the next products; bias, ds and colsum stay float32. A bfloat16 value is the upper half of
+ * a float32; rounding to it is to nearest, ties to even (torch's), a NaN kept a NaN. */
+
+typedef uint32_t u8v __attribute__((vector_size(32)));
+
+static inline v8 widen8(const uint16_t *p)
+{
+    u8v w;
+    for (int i = 0; i < 8; i++)
+        w[i] = (uint32_t)p[i] << 16;
+    return (v8)w;
+}
+
+static inline void narrow8(uint16_t *p, v8 x)
+{
+    u8v u = (u8v)x;
+    u8v r = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+    u8v nan = (u8v)((u & 0x7FFFFFFFu) > 0x7F800000u);  /* all ones where x is a NaN */
+    r = (r & ~nan) | (0x7FC0u & nan);
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint16_t)r[i];
+}
+
+void wd_gate_forward_bf16(int64_t rows, int64_t H, const uint16_t *restrict pre, int64_t ldpre,
+                          const float *restrict bias, uint16_t *restrict z, int64_t ldz,
+                          float *restrict ds, int64_t ldds)
+{
+    const int64_t full = H - H % 8;
+    for (int64_t r = 0; r < rows; r++) {
+        const uint16_t *p = pre + r * ldpre;
+        uint16_t *zr = z + r * ldz;
+        float *dr = ds + r * ldds;
+        v8 vz, va, vb;
+        for (int64_t j = 0; j < full; j += 8) {
+            gate8(widen8(p + j) + LD(bias + j), widen8(p + H + j) + LD(bias + H + j),
+                  &vz, &va, &vb);
+            narrow8(zr + j, vz);
+            ST(dr + j, va);
+            ST(dr + H + j, vb);
+        }
+        if (full < H) {
+            uint16_t a[8] = {0}, b[8] = {0}, oz[8];
+            float ba[8] = {0}, bb[8] = {0}, oa[8], ob[8];
+            int64_t m = H - full;
+            for (int64_t i = 0; i < m; i++) {
+                a[i] = p[full + i];
+                b[i] = p[H + full + i];
+                ba[i] = bias[full + i];
+                bb[i] = bias[H + full + i];
+            }
+            gate8(widen8(a) + LD(ba), widen8(b) + LD(bb), &vz, &va, &vb);
+            narrow8(oz, vz);
+            ST(oa, va);
+            ST(ob, vb);
+            memcpy(zr + full, oz, m * sizeof(uint16_t));
+            memcpy(dr + full, oa, m * sizeof(float));
+            memcpy(dr + H + full, ob, m * sizeof(float));
+        }
+    }
+}
+
+void wd_gate_backward_bf16(int64_t rows, int64_t H, const float *restrict ds,
+                           const uint16_t *restrict dz, int64_t lddz, uint16_t *restrict dp,
+                           int64_t lddp, float *restrict colsum)
+{
+    const int64_t G = 2 * H;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *d = ds + r * G;
+        const uint16_t *g = dz + r * lddz;
+        uint16_t *o = dp + r * lddp;
+        for (int64_t j = 0; j < H; j++) {
+            float gz;
+            uint32_t w = (uint32_t)g[j] << 16;
+            memcpy(&gz, &w, sizeof gz);
+            float a = d[j] * gz, b = d[H + j] * gz;
+            colsum[j] += a;
+            colsum[H + j] += b;
+            uint32_t ua, ub;
+            memcpy(&ua, &a, sizeof ua);
+            memcpy(&ub, &b, sizeof ub);
+            o[j] = (ua & 0x7FFFFFFFu) > 0x7F800000u ? 0x7FC0u
+                   : (uint16_t)((ua + 0x7FFFu + ((ua >> 16) & 1u)) >> 16);
+            o[H + j] = (ub & 0x7FFFFFFFu) > 0x7F800000u ? 0x7FC0u
+                       : (uint16_t)((ub + 0x7FFFu + ((ub >> 16) & 1u)) >> 16);
+        }
+    }
+}

@@ -33,6 +33,12 @@ class GateKernel:
         self._backward = library.wd_gate_backward
         self._backward.argtypes = [i64, i64, ptr, ptr, i64, ptr, ptr]
         self._backward.restype = None
+        self._forward_bf16 = library.wd_gate_forward_bf16
+        self._forward_bf16.argtypes = [i64, i64, ptr, i64, ptr, ptr, i64, ptr, i64]
+        self._forward_bf16.restype = None
+        self._backward_bf16 = library.wd_gate_backward_bf16
+        self._backward_bf16.argtypes = [i64, i64, ptr, ptr, i64, ptr, i64, ptr]
+        self._backward_bf16.restype = None
 
     def forward(self, pre: torch.Tensor, bias: torch.Tensor, z: torch.Tensor,
                 ds: torch.Tensor) -> None:
@@ -52,6 +58,27 @@ class GateKernel:
         cbuild.check_rows("gate kernel", (ds, dz, dp, colsum))
         self._backward(rows, G // 2, ds.data_ptr(), dz.data_ptr(), dz.stride(0), dp.data_ptr(),
                        colsum.data_ptr())
+
+    def forward_bf16(self, pre: torch.Tensor, bias: torch.Tensor, z: torch.Tensor,
+                     ds: torch.Tensor) -> None:
+        """:meth:`forward` for the bfloat16 pass: pre (rows, 2H) and z (rows, H) bfloat16 (pre
+        the products' result, z rounded to nearest for the next products), bias and ds float32;
+        every argument rows with unit column stride."""
+        rows, G = pre.shape
+        cbuild.check_rows("gate kernel", (pre, z), dtype="bfloat16")
+        cbuild.check_rows("gate kernel", (bias, ds))
+        self._forward_bf16(rows, G // 2, pre.data_ptr(), pre.stride(0), bias.data_ptr(),
+                           z.data_ptr(), z.stride(0), ds.data_ptr(), ds.stride(0))
+
+    def backward_bf16(self, ds: torch.Tensor, dz: torch.Tensor, dp: torch.Tensor,
+                      colsum: torch.Tensor) -> None:
+        """:meth:`backward` for the bfloat16 pass: dz and dp bfloat16 (dp rounded to nearest
+        from the float32 products, whose column sums go into colsum), ds and colsum float32."""
+        rows, G = ds.shape
+        cbuild.check_rows("gate kernel", (dz, dp), dtype="bfloat16")
+        cbuild.check_rows("gate kernel", (ds, colsum), whole=True)
+        self._backward_bf16(rows, G // 2, ds.data_ptr(), dz.data_ptr(), dz.stride(0),
+                            dp.data_ptr(), dp.stride(0), colsum.data_ptr())
 
 
 @functools.cache

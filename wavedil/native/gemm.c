@@ -555,6 +555,56 @@ static void dot_1x16(int64_t np, const uint32_t *P, const uint32_t *B, float *C)
     _mm512_storeu_ps(C, _mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)));
 }
 
+/* R rows (R <= 8) x two panels (32 columns): per pair row two loads of B for 2R
+ * multiply-adds, against one for R in dot_rx16, so that the loads of B and the broadcasts of
+ * P do not hold back the dot products; each column's sum runs over the pair rows in the same
+ * order as in dot_rx16, so the results are the same bit for bit. */
+static inline __attribute__((always_inline)) void
+dot_rx32(const int R, int64_t np, const uint32_t *P, const uint32_t *B0, const uint32_t *B1,
+         float *C, int64_t ldc)
+{
+    __m512 c0[8], c1[8];
+    for (int r = 0; r < R; r++) {
+        c0[r] = _mm512_loadu_ps(C + r * ldc);
+        c1[r] = _mm512_loadu_ps(C + r * ldc + 16);
+    }
+    for (int64_t i = 0; i < np; i++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(B0 + i * 16);
+        __m512bh b1 = (__m512bh)_mm512_loadu_si512(B1 + i * 16);
+        for (int r = 0; r < R; r++) {
+            __m512bh a = (__m512bh)_mm512_set1_epi32((int)P[r * (KB / 2) + i]);
+            c0[r] = _mm512_dpbf16_ps(c0[r], a, b0);
+            c1[r] = _mm512_dpbf16_ps(c1[r], a, b1);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        _mm512_storeu_ps(C + r * ldc, c0[r]);
+        _mm512_storeu_ps(C + r * ldc + 16, c1[r]);
+    }
+}
+
+/* dot_panel over two adjacent panels at once (B1 the panel after B0): rows in the same
+ * groups as dot_panel, a last single row by dot_1x16 on each panel */
+static void dot_panel2(int64_t R, int64_t np, const uint32_t *P, const uint32_t *B0,
+                       const uint32_t *B1, float *C, int64_t ldc)
+{
+    int64_t r = 0;
+    for (; r + 8 <= R; r += 8)
+        dot_rx32(8, np, P + r * (KB / 2), B0, B1, C + r * ldc, ldc);
+    if (R - r >= 4) {
+        dot_rx32(4, np, P + r * (KB / 2), B0, B1, C + r * ldc, ldc);
+        r += 4;
+    }
+    if (R - r == 3)
+        dot_rx32(3, np, P + r * (KB / 2), B0, B1, C + r * ldc, ldc);
+    else if (R - r == 2)
+        dot_rx32(2, np, P + r * (KB / 2), B0, B1, C + r * ldc, ldc);
+    else if (R - r == 1) {
+        dot_1x16(np, P + r * (KB / 2), B0, C + r * ldc);
+        dot_1x16(np, P + r * (KB / 2), B1, C + r * ldc + 16);
+    }
+}
+
 static void dot_panel(int64_t R, int64_t np, const uint32_t *P, const uint32_t *B, float *C,
                       int64_t ldc)
 {
@@ -587,7 +637,14 @@ void wd_gemm_packed_dot(int64_t M, int64_t N, int64_t K, const float *A, int64_t
             const int64_t R = M - m0 < RB ? M - m0 : RB;
             to_pairs(R, kb, A + m0 * lda + k0, lda, P);
 #if WD_DOT
-            for (int64_t n = 0; n < N; n += 16)
+            int64_t n = 0;
+            if (R > 1)  /* one row reads each weight once either way */
+                for (; n + 32 <= N; n += 32) {
+                    const uint16_t *b = (const uint16_t *)B + n * K + k0 * 16;
+                    dot_panel2(R, kb / 2, P, (const uint32_t *)b,
+                               (const uint32_t *)(b + 16 * K), C + m0 * ldc + n, ldc);
+                }
+            for (; n < N; n += 16)
                 dot_panel(R, kb / 2, P, (const uint32_t *)((const uint16_t *)B + n * K + k0 * 16),
                           C + m0 * ldc + n, ldc);
 #else

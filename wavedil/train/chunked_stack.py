@@ -33,6 +33,7 @@ from torch.autograd.function import once_differentiable
 from ..native import gate as gate_kernel
 from ..native.gate import GateKernel
 from ..nn.blocks.residual import GatedResidualBlock
+from . import chunked_bf16
 from .pieces import lagged, over_streams, piece_length, pieces, scratch, workers_for
 
 # per block: conv weight and bias, local weight, global vector, res w and b, skip w and b, dilation
@@ -62,13 +63,20 @@ class ChunkedStack:
 
     def applies(self, blocks, h: torch.Tensor) -> bool:
         """Whether the chunked pass computes what ``blocks`` would for input ``h`` (B, C, T):
-        a CPU float32 or float64 pass with gradients, outside autocast and torch.compile, every
-        block a causal, ungrouped, biased gated block without dropout, and each stream at least
-        ``min_stream_values`` pre-activations long. (Its backward is not itself
-        differentiable: a second-order gradient through it raises.)"""
-        if not (torch.is_grad_enabled() and h.device.type == "cpu"
-                and h.dtype in (torch.float32, torch.float64) and len(blocks)
-                and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()):
+        a CPU float32 or float64 pass with gradients, outside torch.compile and outside
+        autocast, or under the CPU's bfloat16 autocast with the C gate kernel built (then the
+        products run in bfloat16: :mod:`chunked_bf16`); every block a causal, ungrouped,
+        biased gated block without dropout, and each stream at least ``min_stream_values``
+        pre-activations long. (Its backward is not itself differentiable: a second-order
+        gradient through it raises.)"""
+        if not (torch.is_grad_enabled() and h.device.type == "cpu" and len(blocks)
+                and not torch.compiler.is_compiling()):
+            return False
+        if torch.is_autocast_enabled("cpu"):
+            if (not _low_precision() or h.dtype not in (torch.float32, torch.bfloat16)
+                    or not gate_kernel.load()):
+                return False
+        elif h.dtype not in (torch.float32, torch.float64):
             return False
         for blk in blocks:
             if type(blk) is not GatedResidualBlock or (blk.training and blk.dropout > 0):
@@ -101,9 +109,18 @@ def run_stack(blocks, h: torch.Tensor, local: torch.Tensor | None = None,
                    blk.res.weight if blk.res is not None else None,
                    blk.res.bias if blk.res is not None else None,
                    blk.skip.weight, blk.skip.bias, blk.conv.dilation]
+    if _low_precision():  # the residual stream in float32, the products' operands in bf16
+        h = h.float()
+        local = local.float() if local is not None else None
     rows = h.transpose(1, 2).contiguous()  # (B, T, C)
     cond = local.transpose(1, 2).contiguous() if local is not None else None  # (B, T, C_local)
     return _Stack.apply(rows, cond, settings, *inputs).transpose(1, 2)  # (B, S, T)
+
+
+def _low_precision() -> bool:
+    """Whether the CPU's bfloat16 autocast is on: the pass then runs :mod:`chunked_bf16`."""
+    return (torch.is_autocast_enabled("cpu")
+            and torch.get_autocast_dtype("cpu") == torch.bfloat16)
 
 
 class _Block(NamedTuple):
@@ -264,14 +281,28 @@ class _Stack(torch.autograd.Function):
         biases = torch.stack(inputs[7::_PER_BLOCK]).sum(0)  # (S,) the blocks' skip biases
         skip = biases.expand(B, T, -1).contiguous()  # (B, T, S)
         saved = [None] * B
-        gate = gate_kernel.load() if settings.c_gate and h.dtype == torch.float32 else None
-        gate = gate or None  # an Unavailable kernel: torch's element-wise gate
+        lowp = _low_precision()
+        if lowp:
+            gate = gate_kernel.load()
+            mats = chunked_bf16.weights(blocks)
+            cond = cond.to(chunked_bf16.BF16) if cond is not None else None
+        else:
+            gate = gate_kernel.load() if settings.c_gate and h.dtype == torch.float32 else None
+            gate = gate or None  # an Unavailable kernel: torch's element-wise gate
+            mats = None
 
         def stream(worker, n):
-            saved[n] = _forward_stream(blocks, n, h[n], cond[n] if cond is not None else None,
-                                       skip[n], gate, settings.piece_bytes)
+            c = cond[n] if cond is not None else None
+            if lowp:
+                saved[n] = chunked_bf16.forward_stream(blocks, mats, n, h[n], c, skip[n], gate,
+                                                       settings.piece_bytes)
+            else:
+                saved[n] = _forward_stream(blocks, n, h[n], c, skip[n], gate,
+                                           settings.piece_bytes)
 
-        over_streams(workers_for(B, settings.workers), B, stream)
+        with torch.autocast("cpu", enabled=False):  # the products' precision is chosen here
+            over_streams(workers_for(B, settings.workers), B, stream)
+        ctx.mats = mats
         ctx.workers, ctx.piece_bytes = settings.workers, settings.piece_bytes
         ctx.saved, ctx.blocks, ctx.cond, ctx.rows, ctx.gate = saved, blocks, cond, h.shape, gate
         return skip
@@ -280,21 +311,28 @@ class _Stack(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, gskip):
         gskip = gskip.contiguous()  # (B, T, S)
+        if ctx.mats is not None:  # the bf16 pass: its gradients in float32 (autocast's may not be)
+            gskip = gskip.float()
         blocks, cond, saved = ctx.blocks, ctx.cond, ctx.saved
         B = gskip.shape[0]
         gh = torch.empty(ctx.rows, dtype=gskip.dtype)  # (B, T, C)
-        gcond = torch.zeros_like(cond) if cond is not None and ctx.needs_input_grad[1] else None
+        gcond = (torch.zeros_like(cond, dtype=gskip.dtype)
+                 if cond is not None and ctx.needs_input_grad[1] else None)
         workers = workers_for(B, ctx.workers)
         parts = [_new_grads(blocks, B, gskip) for _ in range(workers)]
 
         def stream(worker, n):
-            gh[n] = _backward_stream(blocks, n, saved[n], gskip[n],
-                                     cond[n] if cond is not None else None,
-                                     gcond[n] if gcond is not None else None, parts[worker],
-                                     ctx.gate, ctx.piece_bytes)
+            args = (n, saved[n], gskip[n], cond[n] if cond is not None else None,
+                    gcond[n] if gcond is not None else None, parts[worker], ctx.gate,
+                    ctx.piece_bytes)
+            if ctx.mats is not None:
+                gh[n] = chunked_bf16.backward_stream(blocks, ctx.mats, *args)
+            else:
+                gh[n] = _backward_stream(blocks, *args)
             saved[n] = None  # free as we go
 
-        over_streams(workers, B, stream)
+        with torch.autocast("cpu", enabled=False):
+            over_streams(workers, B, stream)
         grads = _sum_parts(parts)
         out = []
         gbs = gskip.sum((0, 1))  # every block's skip bias gets the whole skip gradient
@@ -302,7 +340,7 @@ class _Stack(torch.autograd.Function):
             out += [gtaps.permute(1, 2, 0).contiguous(), gb, gwl.unsqueeze(2) if gwl is not None else None, gg,
                     gwr.unsqueeze(2) if gwr is not None else None, gbr, gws.unsqueeze(2), gbs,
                     None]
-        ctx.saved = ctx.blocks = ctx.cond = ctx.gate = None
+        ctx.saved = ctx.blocks = ctx.cond = ctx.gate = ctx.mats = None
         return (gh, gcond, None, *out)
 
 

@@ -132,8 +132,8 @@ class Trainer:
         if t.batch_size % self.dist.world:
             raise ValueError(f"train.batch_size ({t.batch_size}) must be divisible by the number "
                              f"of processes ({self.dist.world})")
-        if t.precision != "fp32" and self.device.type != "cuda":
-            raise ValueError(f"train.precision={t.precision} needs CUDA; use fp32 on the CPU")
+        if t.precision == "fp16" and self.device.type != "cuda":
+            raise ValueError("train.precision=fp16 needs CUDA; use fp32 or bf16 on the CPU")
         self.run_dir = recipe.run_dir
         self.ckpt_dir = self.run_dir / "checkpoints"
         self._claim_run_dir(resume, force)
@@ -257,7 +257,7 @@ class Trainer:
         if self.tc.precision == "fp32":
             return torch.autocast(self.device.type, enabled=False)
         dtype = torch.bfloat16 if self.tc.precision == "bf16" else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
+        return torch.autocast(self.device.type, dtype=dtype)
 
     def _ema_update(self) -> None:
         if self.ema is None:

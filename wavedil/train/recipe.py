@@ -74,7 +74,9 @@ class TrainConfig(Config):
     """Decay of the exponential moving average of the weights used for validation and
     generation; 0 disables it."""
     precision: str = "fp32"
-    """fp32, or bf16 / fp16 mixed precision (CUDA only)."""
+    """fp32, or mixed precision: bf16 (on the CPU the chunked stack pass's products in
+    bfloat16, wavedil/train/chunked_bf16.py, and torch's CPU autocast elsewhere; fast where the
+    CPU has AVX512-BF16 or AMX, slower than fp32 where it converts) or fp16 (CUDA only)."""
     device: str = "auto"
     """auto (CUDA when available), cpu or cuda."""
     threads: int = 0
