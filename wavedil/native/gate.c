@@ -89,24 +89,28 @@ void wd_gate_backward(int64_t rows, int64_t H, const float *restrict ds,
  * the next products; bias, ds and colsum stay float32. A bfloat16 value is the upper half of
  * a float32; rounding to it is to nearest, ties to even (torch's), a NaN kept a NaN. */
 
-typedef uint32_t u8v __attribute__((vector_size(32)));
-
 static inline v8 widen8(const uint16_t *p)
 {
-    u8v w;
+    i8 w;
     for (int i = 0; i < 8; i++)
-        w[i] = (uint32_t)p[i] << 16;
+        w[i] = (int32_t)((uint32_t)p[i] << 16);
     return (v8)w;
+}
+
+/* float32 -> bfloat16 bits, to nearest, ties to even; a NaN stays a NaN */
+static inline uint16_t round_bf16(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u)
+        return 0x7FC0u;
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
 }
 
 static inline void narrow8(uint16_t *p, v8 x)
 {
-    u8v u = (u8v)x;
-    u8v r = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
-    u8v nan = (u8v)((u & 0x7FFFFFFFu) > 0x7F800000u);  /* all ones where x is a NaN */
-    r = (r & ~nan) | (0x7FC0u & nan);
     for (int i = 0; i < 8; i++)
-        p[i] = (uint16_t)r[i];
+        p[i] = round_bf16(x[i]);
 }
 
 void wd_gate_forward_bf16(int64_t rows, int64_t H, const uint16_t *restrict pre, int64_t ldpre,
@@ -163,13 +167,8 @@ void wd_gate_backward_bf16(int64_t rows, int64_t H, const float *restrict ds,
             float a = d[j] * gz, b = d[H + j] * gz;
             colsum[j] += a;
             colsum[H + j] += b;
-            uint32_t ua, ub;
-            memcpy(&ua, &a, sizeof ua);
-            memcpy(&ub, &b, sizeof ub);
-            o[j] = (ua & 0x7FFFFFFFu) > 0x7F800000u ? 0x7FC0u
-                   : (uint16_t)((ua + 0x7FFFu + ((ua >> 16) & 1u)) >> 16);
-            o[H + j] = (ub & 0x7FFFFFFFu) > 0x7F800000u ? 0x7FC0u
-                       : (uint16_t)((ub + 0x7FFFu + ((ub >> 16) & 1u)) >> 16);
+            o[j] = round_bf16(a);
+            o[H + j] = round_bf16(b);
         }
     }
 }
