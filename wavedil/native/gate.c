@@ -33,6 +33,23 @@ static inline void gate8(v8 a, v8 b, v8 *z, v8 *da, v8 *db)
     *db = *z - *z * s;  /* z (1 - s) */
 }
 
+/* The last m (< 8) columns of a row through gate8, on zero-padded copies: a and b the
+ * pre-activations with their bias added (m each) -> z, da and db (m each). */
+static void gate_tail(int64_t m, const float *a, const float *b, float *z, float *da, float *db)
+{
+    float pa[8] = {0}, pb[8] = {0}, oz[8], oa[8], ob[8];
+    v8 vz, va, vb;
+    memcpy(pa, a, m * sizeof(float));
+    memcpy(pb, b, m * sizeof(float));
+    gate8(LD(pa), LD(pb), &vz, &va, &vb);
+    ST(oz, vz);
+    ST(oa, va);
+    ST(ob, vb);
+    memcpy(z, oz, m * sizeof(float));
+    memcpy(da, oa, m * sizeof(float));
+    memcpy(db, ob, m * sizeof(float));
+}
+
 void wd_gate_forward(int64_t rows, int64_t H, const float *restrict pre,
                      const float *restrict bias, float *restrict z, int64_t ldz,
                      float *restrict ds, int64_t ldds)
@@ -49,19 +66,12 @@ void wd_gate_forward(int64_t rows, int64_t H, const float *restrict pre,
             ST(dr + H + j, vb);
         }
         if (full < H) {  /* the last columns through the same code, on padded copies */
-            float a[8] = {0}, b[8] = {0}, oz[8], oa[8], ob[8];
-            int64_t m = H - full;
-            for (int64_t i = 0; i < m; i++) {
+            float a[8], b[8];
+            for (int64_t i = 0; i < H - full; i++) {
                 a[i] = p[full + i] + bias[full + i];
                 b[i] = p[H + full + i] + bias[H + full + i];
             }
-            gate8(LD(a), LD(b), &vz, &va, &vb);
-            ST(oz, vz);
-            ST(oa, va);
-            ST(ob, vb);
-            memcpy(zr + full, oz, m * sizeof(float));
-            memcpy(dr + full, oa, m * sizeof(float));
-            memcpy(dr + H + full, ob, m * sizeof(float));
+            gate_tail(H - full, a, b, zr + full, dr + full, dr + H + full);
         }
     }
 }
@@ -88,6 +98,14 @@ void wd_gate_backward(int64_t rows, int64_t H, const float *restrict ds,
  * pre and dz arrive as the bfloat16 results of the products, z and dp leave as bfloat16 for
  * the next products; bias, ds and colsum stay float32. A bfloat16 value is the upper half of
  * a float32; rounding to it is to nearest, ties to even (torch's), a NaN kept a NaN. */
+
+static inline float widen_bf16(uint16_t x)
+{
+    uint32_t u = (uint32_t)x << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
 
 static inline v8 widen8(const uint16_t *p)
 {
@@ -130,23 +148,15 @@ void wd_gate_forward_bf16(int64_t rows, int64_t H, const uint16_t *restrict pre,
             ST(dr + j, va);
             ST(dr + H + j, vb);
         }
-        if (full < H) {
-            uint16_t a[8] = {0}, b[8] = {0}, oz[8];
-            float ba[8] = {0}, bb[8] = {0}, oa[8], ob[8];
-            int64_t m = H - full;
-            for (int64_t i = 0; i < m; i++) {
-                a[i] = p[full + i];
-                b[i] = p[H + full + i];
-                ba[i] = bias[full + i];
-                bb[i] = bias[H + full + i];
+        if (full < H) {  /* the float32 forward's tail, z rounded after */
+            float a[8], b[8], oz[8];
+            for (int64_t i = 0; i < H - full; i++) {
+                a[i] = widen_bf16(p[full + i]) + bias[full + i];
+                b[i] = widen_bf16(p[H + full + i]) + bias[H + full + i];
             }
-            gate8(widen8(a) + LD(ba), widen8(b) + LD(bb), &vz, &va, &vb);
-            narrow8(oz, vz);
-            ST(oa, va);
-            ST(ob, vb);
-            memcpy(zr + full, oz, m * sizeof(uint16_t));
-            memcpy(dr + full, oa, m * sizeof(float));
-            memcpy(dr + H + full, ob, m * sizeof(float));
+            gate_tail(H - full, a, b, oz, dr + full, dr + H + full);
+            for (int64_t i = 0; i < H - full; i++)
+                zr[full + i] = round_bf16(oz[i]);
         }
     }
 }
@@ -161,9 +171,7 @@ void wd_gate_backward_bf16(int64_t rows, int64_t H, const float *restrict ds,
         const uint16_t *g = dz + r * lddz;
         uint16_t *o = dp + r * lddp;
         for (int64_t j = 0; j < H; j++) {
-            float gz;
-            uint32_t w = (uint32_t)g[j] << 16;
-            memcpy(&gz, &w, sizeof gz);
+            float gz = widen_bf16(g[j]);
             float a = d[j] * gz, b = d[H + j] * gz;
             colsum[j] += a;
             colsum[H + j] += b;
